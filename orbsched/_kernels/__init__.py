@@ -1,0 +1,39 @@
+"""Kernel selection: the compiled Cython kernels, or their numpy twins.
+
+This is the one place that decides.  ``ACCELERATED`` is True when the compiled extensions were
+built and imported and ``ORBSCHED_PURE`` is not set to a true value (``1``, ``true``, ``yes``);
+``orbsched.accelerated`` re-exports it.  The twins live in :mod:`orbsched._kernels.reference`
+with the same names and signatures; every module takes its kernels from here.
+"""
+from __future__ import annotations
+
+import os
+
+from . import reference
+
+KERNEL_NAMES = ("shadow_functions",)
+
+
+def _pure_requested():
+    return os.environ.get("ORBSCHED_PURE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _load_compiled():
+    try:
+        from . import shadow as _shadow
+    except ImportError as exc:
+        return None, f"compiled kernels not importable ({exc})"
+    return {"shadow_functions": _shadow.shadow_functions}, None
+
+
+_compiled, WHY_NOT_ACCELERATED = (None, "ORBSCHED_PURE is set") if _pure_requested() \
+    else _load_compiled()
+ACCELERATED = _compiled is not None
+
+_chosen = _compiled if ACCELERATED else {n: getattr(reference, n) for n in KERNEL_NAMES}
+shadow_functions = _chosen["shadow_functions"]
+
+
+def compiled_kernels():
+    """The compiled kernels by name (for tests and benchmarks), or ``None`` if not built."""
+    return _load_compiled()[0]

@@ -1,0 +1,341 @@
+"""Scenario schema, YAML loading and strict validation.
+
+A scenario is one YAML file.  It is loaded and validated once (unknown keys are errors with a
+suggestion, values are range-checked, combinations cross-checked) and then passed around as a
+frozen :class:`Scenario`.  Errors name the file, the line and the field path and say what was
+expected.  ``--set path.to.field=value`` overrides are applied to the raw YAML before
+validation, so they are checked exactly like the file.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .astro import parse_utc
+from .errors import ScenarioError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------- constellations
+class WalkerShell(_Strict):
+    """Walker shell i: T/P/F.  ``pattern: delta`` spreads nodes over 360 deg, ``star`` over 180."""
+
+    type: Literal["walker"]
+    name: str = Field(min_length=1)
+    pattern: Literal["delta", "star"] = "delta"
+    planes: int = Field(ge=1, description="number of orbital planes P")
+    sats_per_plane: int = Field(ge=1, description="satellites per plane S")
+    phasing: int = Field(0, ge=0, description="Walker phasing factor F, 0 <= F < P")
+    altitude_km: float = Field(gt=0, le=50000, description="mean altitude above R_eq, km")
+    inclination_deg: float = Field(ge=0, le=180)
+    raan_offset_deg: float = 0.0
+    epoch_utc: Optional[datetime] = Field(None, description="element epoch; default start_utc")
+
+    @model_validator(mode="after")
+    def _phasing(self):
+        if self.phasing >= self.planes:
+            raise ValueError(f"phasing must be between 0 and planes - 1 = {self.planes - 1}, "
+                             f"got {self.phasing}")
+        return self
+
+
+class SsoPlane(_Strict):
+    """A sun-synchronous plane at a local time of the ascending node (6 or 18 = dawn-dusk)."""
+
+    type: Literal["sso"]
+    name: str = Field(min_length=1)
+    altitude_km: float = Field(gt=0, le=5900, description="sun-synchronous orbits end near 5,970 km")
+    ltan_h: float = Field(ge=0, lt=24, description="local time of the ascending node, hours")
+    sats: int = Field(1, ge=1, description="satellites evenly spaced in the plane")
+    epoch_utc: Optional[datetime] = None
+
+
+class _FileSource(_Strict):
+    path: str = Field(min_length=1, description="relative to the scenario file")
+    name: Optional[str] = None
+    select: Optional[str] = Field(None, description="regular expression on satellite names")
+    limit: Optional[int] = Field(None, ge=1, description="keep the first N satellites")
+
+    @field_validator("select")
+    @classmethod
+    def _regex(cls, v):
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
+
+
+class TleFile(_FileSource):
+    """2-line or 3-line TLE file."""
+
+    type: Literal["tle"]
+
+
+class OmmFile(_FileSource):
+    """CelesTrak OMM, JSON or CSV."""
+
+    type: Literal["omm"]
+
+
+class EphemerisFile(_FileSource):
+    """External ephemeris CSV (GCRS km; see orbsched.orbits.read_ephemeris_csv)."""
+
+    type: Literal["ephemeris"]
+
+
+Constellation = Annotated[Union[WalkerShell, SsoPlane, TleFile, OmmFile, EphemerisFile],
+                          Field(discriminator="type")]
+_TAGS = {"walker": WalkerShell, "sso": SsoPlane, "tle": TleFile, "omm": OmmFile,
+         "ephemeris": EphemerisFile}
+
+
+# ---------------------------------------------------------------------------------- geometry
+class GeometryOptions(_Strict):
+    earth_shape: Literal["wgs84", "sphere"] = Field(
+        "wgs84", description="Earth's shape for occultation; skyfield's is_sunlit uses a sphere")
+    eclipse_model: Literal["conical", "point"] = Field(
+        "conical", description="conical = Sun's disk (umbra + penumbra); point = is_sunlit test")
+    refine_tol_s: float = Field(0.01, gt=0, le=1.0, description="eclipse edge tolerance, s")
+    chunk_mb: float = Field(256, ge=8, description="memory budget of one propagation chunk")
+    frame_node_s: float = Field(3600, gt=0, le=86400,
+                                description="spacing of exact TEME->GCRS rotations, s")
+    max_epoch_age_days: float = Field(
+        7, gt=0, description="warn when a run starts this far from an element set's epoch")
+
+
+# ---------------------------------------------------------------------------------- scenario
+class Scenario(_Strict):
+    name: str = Field("scenario", min_length=1)
+    start_utc: Union[Literal["epoch"], datetime] = Field(
+        description="ISO-8601 UTC, or 'epoch' for the median epoch of the element sets")
+    duration_h: float = Field(gt=0, le=24 * 3660, description="simulated span, hours")
+    step_s: float = Field(60, gt=0, le=600, description="geometry grid step, s")
+    constellations: list[Constellation] = Field(min_length=1)
+    geometry: GeometryOptions = GeometryOptions()
+
+    @field_validator("start_utc", mode="before")
+    @classmethod
+    def _start(cls, v):
+        if isinstance(v, str) and v.strip().lower() == "epoch":
+            return "epoch"
+        return parse_utc(v, "start_utc")
+
+    @model_validator(mode="after")
+    def _cross(self):
+        if self.step_s >= self.duration_h * 3600:
+            raise ValueError(f"step_s ({self.step_s}) must be shorter than the span "
+                             f"(duration_h = {self.duration_h} h)")
+        if self.start_utc == "epoch" and not any(
+                c.type in ("tle", "omm") for c in self.constellations):
+            raise ValueError("start_utc: 'epoch' needs at least one tle or omm constellation")
+        names = [c.name for c in self.constellations if c.name]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"constellation names must be unique, repeated: {', '.join(dup)}")
+        return self
+
+    @property
+    def duration_s(self):
+        return self.duration_h * 3600.0
+
+    def to_yaml(self):
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+# ------------------------------------------------------------------------------------ loading
+def _loc_str(loc):
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _clean_loc(loc):
+    """Drop the discriminator tags pydantic inserts for tagged unions, and validator labels."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _TAGS or "[" in p
+                                                                or p.startswith("function-"))))
+
+
+def _model_at(loc):
+    """The model class that holds the last element of ``loc`` (for key suggestions)."""
+    cur = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if isinstance(part, str) and part in _TAGS and cur is None:
+            cur = _TAGS[part]
+            continue
+        if cur is None or part not in cur.model_fields:
+            return None
+        ann = cur.model_fields[part].annotation
+        if part == "constellations":
+            cur = None  # resolved by the tag that follows
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
+            cur = ann
+        else:
+            return None
+    return cur
+
+
+def _yaml_lines(text):
+    """Map field paths (tuples) to 1-based line numbers of the YAML text."""
+    lines = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node, path):
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                lines[path + (k.value,)] = k.start_mark.line + 1
+                walk(v, path + (k.value,))
+                lines[path + (k.value,)] = k.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _format_errors(exc, source, line_map):
+    problems = []
+    for err in exc.errors():
+        raw_loc = tuple(err["loc"])
+        loc = _clean_loc(raw_loc)
+        field = _loc_str(loc) or "(top level)"
+        line = None
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in line_map:
+                line = line_map[loc[:n]]
+                break
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            model = _model_at(raw_loc)
+            valid = sorted(model.model_fields) if model else []
+            near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+            msg = f"unknown key '{loc[-1]}'" + (f"; did you mean '{near[0]}'?" if near else "")
+            if valid:
+                msg += f" (valid keys: {', '.join(valid)})"
+        elif err["type"] == "union_tag_invalid":
+            msg = f"unknown constellation type {err.get('input', {}).get('type')!r}; expected " \
+                  f"one of {', '.join(sorted(_TAGS))}"
+        elif err["type"] == "union_tag_not_found":
+            msg = f"missing 'type'; expected one of {', '.join(sorted(_TAGS))}"
+        else:
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            if err["type"] != "missing" and "input" in err and not isinstance(err["input"], dict):
+                msg += f" (got {err['input']!r})"
+        where = f"line {line}, " if line else ""
+        problems.append(f"  {where}{field}: {msg}")
+    n = len(problems)
+    return f"{source}: {n} problem{'s' if n > 1 else ''} in the scenario\n" + "\n".join(problems)
+
+
+def _parse_path(path):
+    parts = []
+    for tok in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if tok.startswith("["):
+            parts.append(int(tok[1:-1]))
+        elif tok.isdigit():
+            parts.append(int(tok))
+        else:
+            parts.append(tok)
+    if not parts:
+        raise ScenarioError(f"--set: empty field path in {path!r}")
+    return parts
+
+
+def apply_overrides(data, overrides):
+    """Apply ``path.to.field=value`` strings to a raw scenario dict (values parsed as YAML)."""
+    for item in overrides or ():
+        if "=" not in item:
+            raise ScenarioError(f"--set {item!r}: expected path.to.field=value")
+        path, value = item.split("=", 1)
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass
+        parts = _parse_path(path.strip())
+        cur = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(part, int):
+                if not isinstance(cur, list) or part >= len(cur):
+                    raise ScenarioError(f"--set {path}: index [{part}] does not exist at "
+                                        f"{_loc_str(parts[:i]) or 'the top level'}")
+                cur = cur[part]
+            else:
+                if not isinstance(cur, dict):
+                    raise ScenarioError(f"--set {path}: {_loc_str(parts[:i])} is not a mapping")
+                cur = cur.setdefault(part, [] if isinstance(nxt, int) else {})
+        last = parts[-1]
+        if isinstance(last, int):
+            if not isinstance(cur, list) or last >= len(cur):
+                raise ScenarioError(f"--set {path}: index [{last}] does not exist")
+            cur[last] = value
+        else:
+            if not isinstance(cur, dict):
+                raise ScenarioError(f"--set {path}: {_loc_str(parts[:-1])} is not a mapping")
+            cur[last] = value
+    return data
+
+
+def _resolve_paths(data, base_dir):
+    for c in data.get("constellations") or []:
+        if isinstance(c, dict) and isinstance(c.get("path"), str):
+            p = Path(c["path"]).expanduser()
+            c["path"] = str(p if p.is_absolute() else (base_dir / p).resolve())
+    return data
+
+
+def scenario_from_dict(data, source="<dict>", base_dir=".", line_map=None):
+    """Validate a raw scenario mapping; raise :class:`ScenarioError` listing every problem."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got "
+                            f"{type(data).__name__}")
+    data = _resolve_paths(data, Path(base_dir))
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_errors(exc, source, line_map or {})) from None
+    for i, c in enumerate(scenario.constellations):
+        if getattr(c, "path", None) and not Path(c.path).is_file():
+            line = (line_map or {}).get(("constellations", i, "path"))
+            where = f"line {line}, " if line else ""
+            raise ScenarioError(f"{source}: {where}constellations[{i}].path: file not found: "
+                                f"{c.path}")
+    return scenario
+
+
+def load_scenario(path, overrides=()):
+    """Load, override and validate a scenario YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") \
+            from None
+    data = apply_overrides(data if data is not None else {}, overrides)
+    return scenario_from_dict(data, str(path), path.parent, _yaml_lines(text))

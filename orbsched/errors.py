@@ -1,0 +1,38 @@
+"""The one exception hierarchy of orbsched.
+
+Every error a user can cause derives from :class:`OrbschedError`, so a script can catch them all
+with one ``except``.  Messages name the file, line or field at fault and say what was expected.
+"""
+from __future__ import annotations
+
+
+class OrbschedError(Exception):
+    """Root of all errors raised by orbsched for bad input or impossible requests."""
+
+
+class ScenarioError(OrbschedError, ValueError):
+    """A scenario file or override is invalid (unknown key, wrong type, out of range...)."""
+
+
+class DataFileError(OrbschedError, ValueError):
+    """An input data file (TLE, OMM, ephemeris CSV, trace) is malformed.
+
+    Attributes ``path`` and ``line`` (1-based, or ``None``) say where.
+    """
+
+    def __init__(self, path, line, message):
+        self.path = str(path)
+        self.line = line
+        where = f"{self.path}, line {line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class PropagationError(OrbschedError, RuntimeError):
+    """An orbit could not be propagated over the requested span."""
+
+
+class RegistryError(OrbschedError, KeyError):
+    """An unknown name was looked up in a registry; the message lists the valid names."""
+
+    def __str__(self):  # KeyError would otherwise quote the message
+        return str(self.args[0])

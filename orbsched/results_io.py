@@ -1,0 +1,51 @@
+"""Atomic writing of result files and the provenance that goes with them.
+
+A file is written to a temporary name in its target folder and renamed into place, so an
+interrupted run never leaves a half-written file under a final name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_text(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_csv(path, frame):
+    return atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def versions():
+    """Versions of orbsched and the packages that determine its results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__, accelerated
+
+    out = {"orbsched": __version__, "accelerated": accelerated,
+           "python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "sgp4", "skyfield", "skyfield-data", "pydantic", "pandas"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def write_json(path, obj):
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
