@@ -114,6 +114,35 @@ class GeometryOptions(_Strict):
         7, gt=0, description="warn when a run starts this far from an element set's epoch")
 
 
+# ------------------------------------------------------------------------- ground and network
+class GroundStation(_Strict):
+    """A ground station (WGS84 geodetic site)."""
+
+    name: str = Field(min_length=1)
+    lat_deg: float = Field(ge=-90, le=90)
+    lon_deg: float = Field(ge=-180, le=360)
+    elevation_m: float = Field(0.0, ge=-500, le=9000)
+    min_elevation_deg: float = Field(10.0, ge=-5, lt=90, description="mask angle")
+
+
+class NetworkOptions(_Strict):
+    """Inter-satellite laser links and ground links."""
+
+    topology: Literal["nearest-k", "+grid", "all-visible", "none"] = Field(
+        "nearest-k", description="+grid for Walker shells; nearest-k for any fleet")
+    terminals: int = Field(4, ge=1, le=64, description="laser terminals per satellite (nearest-k)")
+    grid_shift: int = Field(0, ge=0, description="+grid: cross-plane neighbour index shift")
+    max_range_km: float = Field(5000.0, gt=0, description="maximum ISL range (Starlink ~5,400)")
+    grazing_altitude_km: float = Field(80.0, ge=0, le=1000,
+                                       description="line of sight stays this far above R_eq")
+    acquisition_s: float = Field(10.0, ge=0, description="a new link carries traffic after this")
+    bandwidth_gbps: float = Field(100.0, gt=0, description="per ISL (Starlink ~100 Gbps)")
+    ground_bandwidth_gbps: float = Field(20.0, gt=0, description="per ground link")
+    ground_horizon: Literal["geodetic", "spherical"] = Field(
+        "geodetic", description="local horizon: ellipsoid normal or radial")
+    cache: bool = Field(True, description="cache the contact plan on disk")
+
+
 # ---------------------------------------------------------------------------------- scenario
 class Scenario(_Strict):
     name: str = Field("scenario", min_length=1)
@@ -123,6 +152,8 @@ class Scenario(_Strict):
     step_s: float = Field(60, gt=0, le=600, description="geometry grid step, s")
     constellations: list[Constellation] = Field(min_length=1)
     geometry: GeometryOptions = GeometryOptions()
+    ground_stations: list[GroundStation] = Field(default_factory=list)
+    network: NetworkOptions = NetworkOptions()
 
     @field_validator("start_utc", mode="before")
     @classmethod
@@ -139,10 +170,16 @@ class Scenario(_Strict):
         if self.start_utc == "epoch" and not any(
                 c.type in ("tle", "omm") for c in self.constellations):
             raise ValueError("start_utc: 'epoch' needs at least one tle or omm constellation")
-        names = [c.name for c in self.constellations if c.name]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"constellation names must be unique, repeated: {', '.join(dup)}")
+        for what, items in (("constellation", self.constellations),
+                            ("ground station", self.ground_stations)):
+            names = [c.name for c in items if c.name]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"{what} names must be unique, repeated: {', '.join(dup)}")
+        if self.network.topology == "+grid" and not all(
+                c.type == "walker" for c in self.constellations):
+            raise ValueError("network.topology '+grid' needs Walker shells only; use nearest-k "
+                             "for TLE, OMM, SSO or ephemeris fleets")
         return self
 
     @property

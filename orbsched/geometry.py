@@ -58,7 +58,10 @@ class GeometryResult:
 
         Conical model: sunlit fraction = 1 - (umbra + half the penumbra) / span; the half is
         exact when the Earth's limb crosses the Sun's disk at a constant rate, which holds to
-        well under 1 % over the ~10 s of a LEO penumbra.
+        well under 1 % over the ~10 s of a LEO penumbra.  It fails for grazing passes within
+        about 1 deg of the critical beta angle, where the penumbra lasts minutes: measured
+        error up to 1.4 % of an orbit (400 km, 0.24 deg below the critical angle) on those
+        few orbits at the edges of an eclipse season.
         """
         import pandas as pd
 

@@ -127,27 +127,36 @@ class Intervals:
 
 
 class _Segments:
-    """Per-item local trajectories on 2 or 3 grid points, interpolated (cubic Hermite)."""
+    """Per-item local trajectories on 2 or 3 grid points: cubic Hermite positions (coefficients
+    precomputed once), linear Sun and pole.  ``state(tau)`` evaluates them at one time per item."""
 
     def __init__(self, t, r, v, sun, pole):
         self.t, self.r, self.v, self.sun, self.pole = t, r, v, sun, pole  # (M,P[,3])
+        h = (t[:, 1:] - t[:, :-1])[..., None]                               # (M,P-1,1)
+        r0, r1 = r[:, :-1], r[:, 1:]
+        m0, m1 = v[:, :-1] * h, v[:, 1:] * h
+        # r(s) = c0 + c1 s + c2 s^2 + c3 s^3, s in [0, 1] over each segment
+        self._c = (r0, m0, -3 * r0 - 2 * m0 + 3 * r1 - m1, 2 * r0 + m0 - 2 * r1 + m1)
 
     def state(self, tau):
         m, p = self.t.shape
         seg = (tau[:, None] >= self.t[:, 1:-1]).sum(axis=1) if p > 2 else np.zeros(m, int)
         rows = np.arange(m)
         t0, t1 = self.t[rows, seg], self.t[rows, seg + 1]
-        h = t1 - t0
-        s = ((tau - t0) / h)[:, None]
-        s2, s3 = s * s, s * s * s
-        r0, r1 = self.r[rows, seg], self.r[rows, seg + 1]
-        v0, v1 = self.v[rows, seg] * h[:, None], self.v[rows, seg + 1] * h[:, None]
-        r = (2 * s3 - 3 * s2 + 1) * r0 + (s3 - 2 * s2 + s) * v0 + (3 * s2 - 2 * s3) * r1 \
-            + (s3 - s2) * v1
+        s = ((tau - t0) / (t1 - t0))[:, None]
+        c0, c1, c2, c3 = (c[rows, seg] for c in self._c)
+        r = c0 + s * (c1 + s * (c2 + s * c3))
         sun = self.sun[rows, seg] * (1 - s) + self.sun[rows, seg + 1] * s
         pole = self.pole[rows, seg] * (1 - s) + self.pole[rows, seg + 1] * s
         pole /= np.sqrt((pole * pole).sum(axis=1))[:, None]
         return r, sun, pole
+
+    def take(self, mask):
+        out = object.__new__(_Segments)
+        out.t, out.r, out.v, out.sun, out.pole = (x[mask] for x in (self.t, self.r, self.v,
+                                                                     self.sun, self.pole))
+        out._c = tuple(c[mask] for c in self._c)
+        return out
 
 
 def _eval(seg, tau, which, radii):
@@ -157,14 +166,35 @@ def _eval(seg, tau, which, radii):
 
 
 def _bisect(seg, lo, hi, g_lo, which, radii, tol):
-    n_iter = int(np.ceil(np.log2(max(np.max(hi - lo, initial=0.0), tol) / tol))) + 1
-    for _ in range(n_iter):
-        mid = 0.5 * (lo + hi)
-        gm = _eval(seg, mid, which, radii)
-        same = (gm > 0) == (g_lo > 0)
-        lo = np.where(same, mid, lo)
-        g_lo = np.where(same, gm, g_lo)
-        hi = np.where(same, hi, mid)
+    """Root of a bracketed sign change, to within ``tol`` (s), for every item at once.
+
+    Illinois (modified false position): superlinear on these smooth, nearly linear functions
+    (typically 4-6 evaluations from a 60 s bracket to 0.01 s), with the bracket kept, so the
+    result is guaranteed within ``tol`` of the sign change; falls back to halving when false
+    position stalls.
+    """
+    lo, hi, g_lo = lo.astype(float), hi.astype(float), np.asarray(g_lo, float).copy()
+    g_hi = _eval(seg, hi, which, radii)
+    side = np.zeros(len(lo), np.int8)  # which end was kept last time (-1 lo, +1 hi)
+    active = np.nonzero(hi - lo > tol)[0]
+    for _ in range(100):
+        if not len(active):
+            break
+        a, b, ga, gb = lo[active], hi[active], g_lo[active], g_hi[active]
+        x = (a * gb - b * ga) / (gb - ga)
+        bad = ~((x > a) & (x < b)) | (b - a < 4 * tol)
+        x = np.where(bad, 0.5 * (a + b), x)
+        gx = _eval(seg.take(active) if len(active) < len(lo) else seg, x, which, radii)
+        left = (gx > 0) == (ga > 0)  # root lies in [x, b]
+        # Illinois: halve the g of the end that stays twice in a row
+        keep_hi = left & (side[active] == 1)
+        keep_lo = ~left & (side[active] == -1)
+        g_hi[active] = np.where(keep_hi, 0.5 * gb, np.where(left, gb, gx))
+        g_lo[active] = np.where(keep_lo, 0.5 * ga, np.where(left, gx, ga))
+        lo[active] = np.where(left, x, a)
+        hi[active] = np.where(left, b, x)
+        side[active] = np.where(left, 1, -1)
+        active = active[hi[active] - lo[active] > tol]
     return 0.5 * (lo + hi)
 
 
@@ -183,10 +213,6 @@ def _golden_max(seg, lo, hi, which, radii, tol):
         gc, gd = _eval(seg, c, which, radii), _eval(seg, d, which, radii)
     x = 0.5 * (a + b)
     return x, _eval(seg, x, which, radii)
-
-
-def _take(seg, mask):
-    return _Segments(seg.t[mask], seg.r[mask], seg.v[mask], seg.sun[mask], seg.pole[mask])
 
 
 def _grid(duration_s, step_s):
@@ -257,14 +283,14 @@ def find_shadow_crossings(propagate, n_sats, timebase, duration_s, step_s, earth
                                          tol_s * 0.1)
                     hit = gm > 0
                     if hit.any():
-                        s2 = _take(seg, hit)
+                        s2 = seg.take(hit)
                         lo_t, hi_t, x = tt[jc - 1][hit], tt[jc + 1][hit], xm[hit]
                         g_lo = np.full(hit.sum(), -1.0)
                         enter = _bisect(s2, lo_t.copy(), x.copy(), g_lo, f, radii, tol_s)
                         leave = _bisect(s2, x.copy(), hi_t.copy(), -g_lo, f, radii, tol_s)
-                        out[f][0] += [sat_i[hit], sat_i[hit]]
-                        out[f][1] += [enter, leave]
-                        out[f][2] += [np.ones(hit.sum(), bool), np.zeros(hit.sum(), bool)]
+                        out[f][0].extend([sat_i[hit], sat_i[hit]])
+                        out[f][1].extend([enter, leave])
+                        out[f][2].extend([np.ones(hit.sum(), bool), np.zeros(hit.sum(), bool)])
         if progress is not None:
             progress(b - a)
     result = {}
@@ -298,26 +324,22 @@ def crossings_to_intervals(sat, t_s, entering, initial_in, final_in, duration_s)
 def subtract_intervals(outer, inner):
     """Parts of ``outer`` intervals not covered by ``inner`` ones (same satellite).
 
-    Used to cut penumbra out of an eclipse: eclipse minus umbra.  ``inner`` intervals are
-    assumed to lie within ``outer`` ones and not to overlap each other.
+    Used to cut penumbra out of an eclipse: eclipse minus umbra.  Intervals of one kind must not
+    overlap each other (true of shadow intervals of one satellite).  Vectorised sweep over the
+    sorted boundaries of both kinds.
     """
-    sat, start, end, sc, ec = [], [], [], [], []
-    order = np.lexsort((inner.start_s, inner.sat))
-    isat, istart, iend = inner.sat[order], inner.start_s[order], inner.end_s[order]
-    for k in range(len(outer)):
-        s, a, b = outer.sat[k], outer.start_s[k], outer.end_s[k]
-        i0 = np.searchsorted(isat, s, "left")
-        i1 = np.searchsorted(isat, s, "right")
-        sel = slice(i0, i1)
-        inside = (istart[sel] < b) & (iend[sel] > a)
-        cur, first = a, True
-        for u0, u1 in zip(istart[sel][inside], iend[sel][inside]):
-            if u0 > cur:
-                sat.append(s), start.append(cur), end.append(u0)
-                sc.append(first and outer.start_clipped[k]), ec.append(False)
-            cur, first = max(cur, u1), False
-        if cur < b:
-            sat.append(s), start.append(cur), end.append(b)
-            sc.append(first and outer.start_clipped[k]), ec.append(outer.end_clipped[k])
-    return Intervals(np.array(sat, np.int64), np.array(start, float), np.array(end, float),
-                     np.array(sc, bool), np.array(ec, bool))
+    n_o, n_i = len(outer), len(inner)
+    sat = np.concatenate([outer.sat, outer.sat, inner.sat, inner.sat])
+    t = np.concatenate([outer.start_s, outer.end_s, inner.start_s, inner.end_s])
+    d_out = np.concatenate([np.ones(n_o, int), -np.ones(n_o, int), np.zeros(2 * n_i, int)])
+    d_in = np.concatenate([np.zeros(2 * n_o, int), np.ones(n_i, int), -np.ones(n_i, int)])
+    # boundary flags of the outer interval each event belongs to (for clipping flags)
+    sc = np.concatenate([outer.start_clipped, np.zeros(n_o + 2 * n_i, bool)])
+    ec = np.concatenate([np.zeros(n_o, bool), outer.end_clipped, np.zeros(2 * n_i, bool)])
+    order = np.lexsort((d_out + d_in, t, sat))  # at equal times closings come first
+    sat, t, d_out, d_in, sc, ec = (x[order] for x in (sat, t, d_out, d_in, sc, ec))
+    in_out = np.cumsum(d_out) > 0   # state just after each event
+    in_in = np.cumsum(d_in) > 0
+    piece = in_out[:-1] & ~in_in[:-1] & (sat[:-1] == sat[1:]) & (t[1:] > t[:-1])
+    k = np.nonzero(piece)[0]
+    return Intervals(sat[k], t[k], t[k + 1], sc[k], ec[k + 1])

@@ -1,0 +1,67 @@
+"""The command line and the files it writes: formats, determinism, atomicity, errors."""
+import re
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from orbsched.cli import main
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_geometry_command_writes_tables(repo, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["geometry", str(repo / "configs" / "demo.yaml"), "--out", str(out),
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "orbsched geometry: demo" in text and "48 satellites" in text
+    ecl = pd.read_csv(out / "eclipses.csv")
+    assert list(ecl.columns[:6]) == ["sat_id", "name", "kind", "start_utc", "end_utc",
+                                     "duration_s"]
+    assert set(ecl.kind) == {"umbra", "penumbra"}
+    assert ecl.start_utc.map(lambda s: bool(ISO_MS.match(s))).all()
+    assert (ecl.duration_s > 0).all()
+    pen = ecl[(ecl.kind == "penumbra") & ~ecl.clipped]
+    assert pen.duration_s.between(7, 13).all()
+    sun = pd.read_csv(out / "sunlight.csv")
+    assert len(sun) == 48 and sun.sunlit_fraction.between(0.55, 1.0).all()
+    assert {"sunlit_fraction", "eclipses", "longest_eclipse_s"} <= set(sun.columns)
+    assert (out / "scenario.yaml").is_file() and (out / "manifest.json").is_file()
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_same_scenario_gives_identical_files(repo, tmp_path):
+    for name in ("a", "b"):
+        assert main(["geometry", str(repo / "configs" / "demo.yaml"), "--out",
+                     str(tmp_path / name), "--quiet"]) == 0
+    for f in ("eclipses.csv", "sunlight.csv", "scenario.yaml"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def test_point_model_writes_umbra_only(repo, tmp_path):
+    assert main(["geometry", str(repo / "configs" / "demo.yaml"), "--out", str(tmp_path),
+                 "--quiet", "--set", "geometry.eclipse_model=point"]) == 0
+    assert set(pd.read_csv(tmp_path / "eclipses.csv").kind) == {"umbra"}
+
+
+def test_errors_exit_2_with_one_clear_line(tmp_path, capsys):
+    assert main(["geometry", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("orbsched: error:") and "missing.yaml" in err
+
+
+def test_readme_main_command_runs(repo, tmp_path):
+    """The README's first command, minus its install step, through the installed entry point."""
+    exe = shutil.which("orbsched")
+    if exe is None:
+        pytest.skip("orbsched entry point not on PATH")
+    readme = (repo / "README.md").read_text()
+    m = re.search(r"pip install \S+ && (orbsched geometry [^\n`]+)", readme)
+    assert m, "README lost its main command"
+    cmd = m.group(1).replace("results/demo", str(tmp_path / "demo")).split()
+    proc = subprocess.run([exe] + cmd[1:], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "demo" / "eclipses.csv").is_file()
