@@ -1,0 +1,34 @@
+"""The build: compiled kernels are optional unless ORBSCHED_COMPILE=always."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def _build(repo, tmp_path, mode):
+    pytest.importorskip("Cython")
+    pytest.importorskip("setuptools")
+    src = tmp_path / "src"
+    shutil.copytree(repo, src, ignore=shutil.ignore_patterns(
+        ".git", "*.so", "*.c", "build", "*.egg-info", "__pycache__", ".venv*", "results"))
+    env = {**os.environ, "ORBSCHED_COMPILE": mode, "CC": "false", "LDSHARED": "false"}
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=src,
+                          env=env, capture_output=True, text=True)
+    return proc, src
+
+
+def test_without_a_compiler_the_build_warns_and_keeps_the_twins(repo, tmp_path):
+    proc, src = _build(repo, tmp_path, "auto")
+    assert proc.returncode == 0, proc.stderr
+    assert "installing the pure-numpy twins only" in proc.stderr
+    assert not list((src / "orbsched" / "_kernels").glob("*.so"))
+    out = subprocess.run([sys.executable, "-c", "import orbsched; print(orbsched.accelerated)"],
+                         cwd=src, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_compile_always_makes_a_failed_compile_an_error(repo, tmp_path):
+    proc, _ = _build(repo, tmp_path, "always")
+    assert proc.returncode != 0
