@@ -28,10 +28,12 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="check a scenario and print it resolved")
     _common(p)
-    p = sub.add_parser("geometry", help="eclipse intervals and sunlight statistics")
+    p = sub.add_parser("geometry", help="eclipses, sunlight, and the contact plan (link windows)")
     _common(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--cache-dir", help="contact-plan cache (default $ORBSCHED_CACHE or "
+                                       "~/.cache/orbsched)")
     return parser
 
 
@@ -45,17 +47,42 @@ def main(argv=None):
             print(f"# {args.scenario}: valid\n" + scenario.to_yaml(), end="")
             return 0
         if args.command == "geometry":
-            from .geometry import compute_geometry
-
-            result = compute_geometry(scenario, progress=not args.quiet and sys.stderr.isatty())
-            written = result.write(args.out)
-            print(result.summary_text())
-            print(f"  wrote        {', '.join(p.name for p in written)} in {args.out}")
-            return 0
+            return _geometry(scenario, args)
     except OrbschedError as exc:
         print(f"orbsched: error: {exc}", file=sys.stderr)
         return 2
     return 1  # pragma: no cover
+
+
+def _geometry(scenario, args):
+    from .contacts import compute_contact_plan
+    from .geometry import compute_geometry
+
+    show = not args.quiet and sys.stderr.isatty()
+    result = compute_geometry(scenario, progress=show)
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=int(result.scenario.duration_s // result.scenario.step_s) + 1,
+                   unit="step", desc="contact plan", leave=False)
+    try:
+        plan = compute_contact_plan(result.constellation, result.scenario,
+                                    progress=bar.update if bar else None,
+                                    cache_dir=args.cache_dir)
+    finally:
+        if bar:
+            bar.close()
+    written = result.write(args.out) + plan.write_tables(args.out)
+    print(result.summary_text())
+    net = result.scenario.network
+    how = "loaded from cache" if plan.from_cache else \
+        f"computed in {sum(plan.timings_s.values()):.2f} s"
+    print(f"  links        {len(plan.isl_windows)} ISL windows ({net.topology}), "
+          f"{len(plan.ground_windows)} ground windows ({len(result.scenario.ground_stations)} "
+          f"stations), {how}")
+    print(f"  wrote        {', '.join(p.name for p in written)} in {args.out}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,3 +36,14 @@ class RegistryError(OrbschedError, KeyError):
 
     def __str__(self):  # KeyError would otherwise quote the message
         return str(self.args[0])
+
+
+class NetworkError(OrbschedError, ValueError):
+    """A network request or input is invalid: unknown node, malformed contact-window table,
+    non-positive link rate...  The message names the node, column or row at fault."""
+
+
+class SubsystemError(OrbschedError, ValueError):
+    """A satellite subsystem model (power bus, thermal node) got an invalid specification or an
+    impossible request (time running backwards, negative power...).  The message names the
+    field or argument at fault and the value that was expected."""

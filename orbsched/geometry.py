@@ -119,7 +119,7 @@ class GeometryResult:
             f"longest {s['longest_eclipse_s'] / 60:.2f} min",
             f"  sunlit       mean {s['sunlit_fraction_mean']:.4f}, min "
             f"{s['sunlit_fraction_min']:.4f}, max {s['sunlit_fraction_max']:.4f}",
-            f"  time         " + ", ".join(f"{k} {v:.2f} s" for k, v in s["timings_s"].items()),
+            "  time         " + ", ".join(f"{k} {v:.2f} s" for k, v in s["timings_s"].items()),
         ]
         for name, src, reason in c.excluded[:5]:
             lines.append(f"  excluded     {name} ({src}): {reason}")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import astro
+from . import astro, search
 from ._kernels import shadow_functions
 from .constants import EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM, SUN_RADIUS_KM
 
@@ -166,53 +166,14 @@ def _eval(seg, tau, which, radii):
 
 
 def _bisect(seg, lo, hi, g_lo, which, radii, tol):
-    """Root of a bracketed sign change, to within ``tol`` (s), for every item at once.
-
-    Illinois (modified false position): superlinear on these smooth, nearly linear functions
-    (typically 4-6 evaluations from a 60 s bracket to 0.01 s), with the bracket kept, so the
-    result is guaranteed within ``tol`` of the sign change; falls back to halving when false
-    position stalls.
-    """
-    lo, hi, g_lo = lo.astype(float), hi.astype(float), np.asarray(g_lo, float).copy()
-    g_hi = _eval(seg, hi, which, radii)
-    side = np.zeros(len(lo), np.int8)  # which end was kept last time (-1 lo, +1 hi)
-    active = np.nonzero(hi - lo > tol)[0]
-    for _ in range(100):
-        if not len(active):
-            break
-        a, b, ga, gb = lo[active], hi[active], g_lo[active], g_hi[active]
-        x = (a * gb - b * ga) / (gb - ga)
-        bad = ~((x > a) & (x < b)) | (b - a < 4 * tol)
-        x = np.where(bad, 0.5 * (a + b), x)
-        gx = _eval(seg.take(active) if len(active) < len(lo) else seg, x, which, radii)
-        left = (gx > 0) == (ga > 0)  # root lies in [x, b]
-        # Illinois: halve the g of the end that stays twice in a row
-        keep_hi = left & (side[active] == 1)
-        keep_lo = ~left & (side[active] == -1)
-        g_hi[active] = np.where(keep_hi, 0.5 * gb, np.where(left, gb, gx))
-        g_lo[active] = np.where(keep_lo, 0.5 * ga, np.where(left, gx, ga))
-        lo[active] = np.where(left, x, a)
-        hi[active] = np.where(left, b, x)
-        side[active] = np.where(left, 1, -1)
-        active = active[hi[active] - lo[active] > tol]
-    return 0.5 * (lo + hi)
+    """Refine the sign change of shadow function ``which`` inside each segment to ``tol`` s."""
+    return search.find_roots(lambda tau: _eval(seg, tau, which, radii), lo, hi, tol,
+                             pos_lo=np.asarray(g_lo) > 0)
 
 
 def _golden_max(seg, lo, hi, which, radii, tol):
-    """Golden-section search for the maximum of a shadow function on [lo, hi] (vectorised)."""
-    inv = (math.sqrt(5) - 1) / 2
-    a, b = lo.copy(), hi.copy()
-    n_iter = int(np.ceil(math.log(max(np.max(hi - lo), tol) / tol) / -math.log(inv))) + 1
-    c, d = b - inv * (b - a), a + inv * (b - a)
-    gc, gd = _eval(seg, c, which, radii), _eval(seg, d, which, radii)
-    for _ in range(n_iter):
-        left = gc > gd  # the maximum lies in [a, d]
-        b = np.where(left, d, b)
-        a = np.where(left, a, c)
-        c, d = b - inv * (b - a), a + inv * (b - a)
-        gc, gd = _eval(seg, c, which, radii), _eval(seg, d, which, radii)
-    x = 0.5 * (a + b)
-    return x, _eval(seg, x, which, radii)
+    """Maximum of shadow function ``which`` on [lo, hi] (golden section), per item."""
+    return search.golden_max(lambda tau: _eval(seg, tau, which, radii), lo, hi, tol)
 
 
 def _grid(duration_s, step_s):

@@ -24,7 +24,6 @@ import csv
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 

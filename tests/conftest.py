@@ -26,3 +26,15 @@ def shared_file(rel):
 @pytest.fixture
 def repo():
     return REPO
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_contact_cache(tmp_path_factory):
+    """Keep the tests' contact plans out of the user's cache."""
+    old = os.environ.get("ORBSCHED_CACHE")
+    os.environ["ORBSCHED_CACHE"] = str(tmp_path_factory.mktemp("orbsched-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ORBSCHED_CACHE", None)
+    else:
+        os.environ["ORBSCHED_CACHE"] = old

@@ -2,7 +2,6 @@
 import re
 import shutil
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -17,7 +16,8 @@ def test_geometry_command_writes_tables(repo, tmp_path, capsys):
     assert main(["geometry", str(repo / "configs" / "demo.yaml"), "--out", str(out),
                  "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "orbsched geometry: demo" in text and "48 satellites" in text
+    assert "orbsched geometry: demo" in text and "96 satellites" in text
+    assert "ISL windows (+grid)" in text and "ground windows (3 stations)" in text
     ecl = pd.read_csv(out / "eclipses.csv")
     assert list(ecl.columns[:6]) == ["sat_id", "name", "kind", "start_utc", "end_utc",
                                      "duration_s"]
@@ -25,19 +25,28 @@ def test_geometry_command_writes_tables(repo, tmp_path, capsys):
     assert ecl.start_utc.map(lambda s: bool(ISO_MS.match(s))).all()
     assert (ecl.duration_s > 0).all()
     pen = ecl[(ecl.kind == "penumbra") & ~ecl.clipped]
-    assert pen.duration_s.between(7, 13).all()
+    assert pen.duration_s.between(7, 20).all()  # 8-12 s at beta = 0, longer at high beta
     sun = pd.read_csv(out / "sunlight.csv")
-    assert len(sun) == 48 and sun.sunlit_fraction.between(0.55, 1.0).all()
+    assert len(sun) == 96 and sun.sunlit_fraction.between(0.55, 1.0).all()
     assert {"sunlit_fraction", "eclipses", "longest_eclipse_s"} <= set(sun.columns)
     assert (out / "scenario.yaml").is_file() and (out / "manifest.json").is_file()
+    isl = pd.read_csv(out / "isl_windows.csv")
+    assert {"sat_a", "sat_b", "start_s", "end_s", "start_utc", "end_utc"} <= set(isl.columns)
+    assert (isl.sat_a < isl.sat_b).all() and (isl.end_s > isl.start_s).all()
+    gnd = pd.read_csv(out / "ground_windows.csv")
+    assert set(gnd.station) == {"Awarua", "Bluffton", "Hartebeesthoek"}
+    assert gnd.max_elevation_deg.between(10, 90).all()
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
 
 
-def test_same_scenario_gives_identical_files(repo, tmp_path):
+def test_same_scenario_gives_identical_files_and_reuses_the_contact_plan(repo, tmp_path, capsys):
     for name in ("a", "b"):
         assert main(["geometry", str(repo / "configs" / "demo.yaml"), "--out",
-                     str(tmp_path / name), "--quiet"]) == 0
-    for f in ("eclipses.csv", "sunlight.csv", "scenario.yaml"):
+                     str(tmp_path / name), "--quiet", "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    assert "computed in" in out and "loaded from cache" in out
+    for f in ("eclipses.csv", "sunlight.csv", "scenario.yaml", "isl_windows.csv",
+              "ground_windows.csv"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
 
 

@@ -1,6 +1,5 @@
 """Executable documentation: notebooks run, and the README documents every scenario field."""
 import json
-import typing
 
 import pytest
 from pydantic import BaseModel
@@ -41,3 +40,15 @@ def test_readme_documents_every_scenario_field(repo):
         missing += [f"{model.__name__}.{n}" for n in model.model_fields
                     if n != "type" and f"`{n}`" not in readme and n not in readme]
     assert not missing, f"README lacks: {missing}"
+
+
+def test_readme_network_example_runs(repo, monkeypatch):
+    import re
+
+    monkeypatch.chdir(repo)
+    readme = (repo / "README.md").read_text()
+    block = re.search(r"```python\n(import simpy\n.*?)```", readme, re.S).group(1)
+    ns = {}
+    exec(compile(block, "README.md[network example]", "exec"), ns)
+    rec = ns["move"].value
+    assert rec.ok and rec.delivered_gb == 112.0 and len(rec.paths[0]) > 2

@@ -11,7 +11,8 @@ import os
 
 from . import reference
 
-KERNEL_NAMES = ("shadow_functions",)
+KERNEL_NAMES = ("shadow_functions", "isl_candidates", "isl_nearest", "isl_pairs_visible",
+                "ground_elevation")
 
 
 def _pure_requested():
@@ -21,9 +22,14 @@ def _pure_requested():
 def _load_compiled():
     try:
         from . import shadow as _shadow
+        from . import visibility as _visibility
     except ImportError as exc:
         return None, f"compiled kernels not importable ({exc})"
-    return {"shadow_functions": _shadow.shadow_functions}, None
+    return {"shadow_functions": _shadow.shadow_functions,
+            "isl_candidates": _visibility.isl_candidates,
+            "isl_nearest": _visibility.isl_nearest,
+            "isl_pairs_visible": _visibility.isl_pairs_visible,
+            "ground_elevation": _visibility.ground_elevation}, None
 
 
 _compiled, WHY_NOT_ACCELERATED = (None, "ORBSCHED_PURE is set") if _pure_requested() \
@@ -32,6 +38,10 @@ ACCELERATED = _compiled is not None
 
 _chosen = _compiled if ACCELERATED else {n: getattr(reference, n) for n in KERNEL_NAMES}
 shadow_functions = _chosen["shadow_functions"]
+isl_candidates = _chosen["isl_candidates"]
+isl_nearest = _chosen["isl_nearest"]
+isl_pairs_visible = _chosen["isl_pairs_visible"]
+ground_elevation = _chosen["ground_elevation"]
 
 
 def compiled_kernels():

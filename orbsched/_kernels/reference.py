@@ -83,3 +83,196 @@ def shadow_functions(r_sat, r_sun, pole, eq_radius_km, polar_radius_km, sun_radi
     g_pen = cosc - (cosa * cosb - sina * sinb)
     g_umb = np.where(sinb > sina, cosc - (cosa * cosb + sina * sinb), -2.0)
     return g_point, g_pen, g_umb
+
+
+# ----------------------------------------------------------------------------------------------
+# Visibility (twins of orbsched/_kernels/visibility.pyx)
+# ----------------------------------------------------------------------------------------------
+def _check_positions(r, name="r"):
+    r = np.ascontiguousarray(r, dtype=np.float64)
+    if r.ndim != 2 or r.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (n_sats, 3), got {r.shape}")
+    return r
+
+
+def _check_isl_params(max_range_km, min_radius_km):
+    max_range_km = float(max_range_km)
+    min_radius_km = float(min_radius_km)
+    if not max_range_km > 0.0:
+        raise ValueError(f"max_range_km must be > 0, got {max_range_km}")
+    if not min_radius_km >= 0.0:
+        raise ValueError(f"min_radius_km must be >= 0, got {min_radius_km}")
+    return max_range_km, max_range_km * max_range_km, min_radius_km * min_radius_km
+
+
+def _pair_test(ax, ay, az, bx, by, bz, r2max, rg2, safe2=-1.0):
+    """Visibility of the segments a-b (arrays): ``(visible, d2)``, the arithmetic of the C loop.
+
+    Visible when ``|b - a|^2 <= r2max`` and the segment's closest point to the Earth's centre is
+    at least ``sqrt(rg2)`` from it: the closest point is ``a`` when ``a.(b-a) >= 0``, ``b`` when
+    ``b.(b-a) <= 0``, otherwise the foot of the perpendicular, whose squared distance is
+    ``|a x b|^2 / |b - a|^2`` (compared without dividing).
+    """
+    dx = bx - ax
+    dy = by - ay
+    dz = bz - az
+    d2 = (dx * dx + dy * dy) + dz * dz
+    s = -((ax * dx + ay * dy) + az * dz)
+    u = (bx * dx + by * dy) + bz * dz
+    a2 = (ax * ax + ay * ay) + az * az
+    b2 = (bx * bx + by * by) + bz * bz
+    cx = ay * bz - az * by
+    cy = az * bx - ax * bz
+    cz = ax * by - ay * bx
+    c2 = (cx * cx + cy * cy) + cz * cz
+    clear = np.where(s <= 0.0, a2 >= rg2, np.where(u <= 0.0, b2 >= rg2, c2 >= rg2 * d2))
+    return (d2 <= r2max) & ((d2 <= safe2) | clear), d2
+
+
+def _safe_chord2(r2, rg2):
+    """Squared length below which no segment between these points can dip under sqrt(rg2).
+
+    With every point at least ``rmin`` from the centre, the closest point of a segment of
+    length d is at least ``sqrt(rmin^2 - d^2/4)`` away (it lies within d/2 of an endpoint, at a
+    right angle), so ``d^2 <= 4 (rmin^2 - rg2)`` needs no occlusion test.  Both kernels apply
+    this same rule (the min is exact in any order), so they stay bit-identical; on a 550 km
+    shell with an 80 km grazing height it clears every pair up to 5,017 km.
+    """
+    m = float(np.min(r2)) if len(r2) else 0.0
+    return 4.0 * (m - rg2) if m > rg2 else -1.0
+
+
+def _row_blocks(n, budget=2_000_000):
+    step = max(1, budget // max(n, 1))
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def isl_candidates(r, max_range_km, min_radius_km):
+    """Every pair of satellites that can see each other at one instant.
+
+    Parameters
+    ----------
+    r : (n_sats, 3) float64, positions in km (any Earth-centred frame)
+    max_range_km : a pair further apart than this is not a candidate
+    min_radius_km : the straight segment between the two must stay at least this far from the
+        Earth's centre (``R_eq + grazing altitude``; a sphere: the ellipsoid's polar flattening,
+        21 km, is ignored, which errs on the safe side at high latitudes)
+
+    Returns ``(i, j, d_km)``: int64, int64, float64 arrays of the pairs ``i < j`` that pass both
+    tests, sorted by ``(i, j)``, and their distances.  This twin works in blocks of rows of the
+    N x N matrix (memory stays bounded; time is O(N^2)); the compiled kernel prunes with a cell
+    grid and gives the same pairs and the same distances bit for bit.  Pairs shorter than the
+    chord of :func:`_safe_chord2` skip the occlusion test (it cannot fail for them).
+    """
+    r = _check_positions(r)
+    _, r2max, rg2 = _check_isl_params(max_range_km, min_radius_km)
+    n = r.shape[0]
+    safe2 = _safe_chord2((r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1]) + r[:, 2] * r[:, 2], rg2)
+    out_i, out_j, out_d = [], [], []
+    for a, b in _row_blocks(n):
+        ra = r[a:b]
+        rb = r[a:]
+        ok, d2 = _pair_test(ra[:, None, 0], ra[:, None, 1], ra[:, None, 2],
+                            rb[None, :, 0], rb[None, :, 1], rb[None, :, 2], r2max, rg2, safe2)
+        ok &= (np.arange(a, n)[None, :] > np.arange(a, b)[:, None])
+        ii, jj = np.nonzero(ok)
+        out_i.append(ii + a)
+        out_j.append(jj + a)
+        out_d.append(np.sqrt(d2[ii, jj]))
+    if not out_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return (np.concatenate(out_i).astype(np.int64), np.concatenate(out_j).astype(np.int64),
+            np.concatenate(out_d))
+
+
+def isl_nearest(r, max_range_km, min_radius_km, k):
+    """The ``k`` nearest visible satellites of each satellite.
+
+    Same visibility test as :func:`isl_candidates`.  Returns ``(nbr, d_km)``, both (n_sats, k):
+    neighbour indices sorted by distance (ties by index), ``-1`` and ``inf`` where fewer than
+    ``k`` are visible.  The ordering uses the squared distance, so it matches the compiled
+    kernel exactly.
+    """
+    r = _check_positions(r)
+    _, r2max, rg2 = _check_isl_params(max_range_km, min_radius_km)
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n = r.shape[0]
+    nbr = np.full((n, k), -1, dtype=np.int64)
+    dist = np.full((n, k), np.inf)
+    for a, b in _row_blocks(n):
+        ra = r[a:b]
+        ok, d2 = _pair_test(ra[:, None, 0], ra[:, None, 1], ra[:, None, 2],
+                            r[None, :, 0], r[None, :, 1], r[None, :, 2], r2max, rg2)
+        rows = np.arange(b - a)
+        ok[rows, rows + a] = False
+        d2 = np.where(ok, d2, np.inf)
+        order = np.argsort(d2, axis=1, kind="stable")[:, :k]  # stable: ties keep index order
+        dk = np.take_along_axis(d2, order, axis=1)
+        m = min(k, n)
+        good = np.isfinite(dk)
+        nbr[a:b, :m] = np.where(good, order, -1)
+        dist[a:b, :m] = np.where(good, np.sqrt(dk), np.inf)
+    return nbr, dist
+
+
+def isl_pairs_visible(r, i, j, max_range_km, min_radius_km):
+    """Visibility test of given pairs (same test as :func:`isl_candidates`).
+
+    ``i``, ``j``: int64 arrays of equal length.  Returns ``(visible, d_km)``: bool and float64.
+    """
+    r = _check_positions(r)
+    _, r2max, rg2 = _check_isl_params(max_range_km, min_radius_km)
+    i = np.ascontiguousarray(i, dtype=np.int64)
+    j = np.ascontiguousarray(j, dtype=np.int64)
+    if i.shape != j.shape or i.ndim != 1:
+        raise ValueError(f"i and j must be 1-d arrays of equal length, got {i.shape}, {j.shape}")
+    n = r.shape[0]
+    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
+        raise ValueError(f"pair indices must lie in [0, {n})")
+    ok, d2 = _pair_test(r[i, 0], r[i, 1], r[i, 2], r[j, 0], r[j, 1], r[j, 2], r2max, rg2)
+    return ok, np.sqrt(d2)
+
+
+def _check_ground_args(r_sat, site, up, sin_min):
+    r_sat = np.ascontiguousarray(r_sat, dtype=np.float64)
+    site = np.ascontiguousarray(site, dtype=np.float64)
+    up = np.ascontiguousarray(up, dtype=np.float64)
+    sin_min = np.ascontiguousarray(sin_min, dtype=np.float64)
+    if r_sat.ndim != 3 or r_sat.shape[2] != 3:
+        raise ValueError(f"r_sat must have shape (n_sats, n_times, 3), got {r_sat.shape}")
+    t = r_sat.shape[1]
+    if site.ndim != 3 or site.shape[1:] != (t, 3) or up.shape != site.shape:
+        raise ValueError(f"site and up must have shape (n_stations, {t}, 3), got {site.shape} "
+                         f"and {up.shape}")
+    if sin_min.shape != (site.shape[0],):
+        raise ValueError(f"sin_min must have shape ({site.shape[0]},), got {sin_min.shape}")
+    return r_sat, site, up, sin_min
+
+
+def ground_elevation(r_sat, site, up, sin_min):
+    """Sine of each satellite's elevation above each station's horizon, minus the station's mask.
+
+    Parameters
+    ----------
+    r_sat : (n_sats, n_times, 3) float64, satellite positions, km
+    site : (n_stations, n_times, 3) float64, station positions in the same frame, km
+    up : (n_stations, n_times, 3) float64, unit vector of each station's local vertical
+    sin_min : (n_stations,) float64, sine of each station's minimum elevation
+
+    Returns ``g`` (n_stations, n_sats, n_times): ``(rho . up) / |rho| - sin_min`` with
+    ``rho = r_sat - site``; positive when the satellite is above the mask.  Geometric elevation:
+    no atmospheric refraction (which lifts a low satellite by up to ~0.5 deg at the horizon
+    and ~0.1 deg at 10 deg, i.e. a pass starts a few seconds later here than it would be seen).
+    """
+    r_sat, site, up, sin_min = _check_ground_args(r_sat, site, up, sin_min)
+    x = r_sat[None, :, :, 0]
+    y = r_sat[None, :, :, 1]
+    z = r_sat[None, :, :, 2]
+    rx = x - site[:, None, :, 0]
+    ry = y - site[:, None, :, 1]
+    rz = z - site[:, None, :, 2]
+    dot = (rx * up[:, None, :, 0] + ry * up[:, None, :, 1]) + rz * up[:, None, :, 2]
+    n = np.sqrt((rx * rx + ry * ry) + rz * rz)
+    return dot / n - sin_min[:, None, None]

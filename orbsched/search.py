@@ -1,0 +1,93 @@
+"""Vectorised one-dimensional searches shared by the geometry stages.
+
+Eclipse edges (:mod:`orbsched.illumination`) and link and ground-pass edges
+(:mod:`orbsched.contacts`) are all found the same way: a smooth function of time is sampled on
+the grid, sign changes are bracketed, and each bracket is refined on a cubic Hermite
+interpolation of the satellites' positions and velocities between its two grid points.  Every
+function here works on many items at once (one bracket per item); ``fn(tau)`` receives one time
+per item and returns one value per item.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def hermite(t0, t1, r0, v0, r1, v1, tau):
+    """Cubic Hermite position at ``tau`` (m,) between states (t0, r0, v0) and (t1, r1, v1).
+
+    Rows are items: times (m,), vectors (m, 3).  For LEO states 60 s apart the position error is
+    below 1 m (the fourth derivative of a circular orbit is n^4 r; error ~ h^4 n^4 r / 384).
+    """
+    h = (t1 - t0)[:, None]
+    s = ((tau - t0) / (t1 - t0))[:, None]
+    s2, s3 = s * s, s * s * s
+    return ((2 * s3 - 3 * s2 + 1) * r0 + (s3 - 2 * s2 + s) * (v0 * h)
+            + (3 * s2 - 2 * s3) * r1 + (s3 - s2) * (v1 * h))
+
+
+def find_roots(fn, lo, hi, tol_s, pos_lo=None, bracket=False):
+    """Sign change of ``fn`` inside each bracket [lo, hi], to within ``tol_s``.
+
+    Illinois (modified false position): superlinear on smooth, nearly linear functions (4-6
+    evaluations from a 60 s bracket to 0.01 s) while keeping a bracket, so each result is
+    guaranteed within ``tol_s`` of a sign change; halves the bracket when false position
+    stalls.  ``pos_lo`` (bool per item) is the sign known at ``lo`` (``fn > 0``) when the caller
+    has it from the grid; it wins over a recomputed value that disagrees by rounding.
+    Returns the midpoints, or the final brackets ``(lo, hi)`` when ``bracket``.
+    """
+    lo = np.array(lo, dtype=float)
+    hi = np.array(hi, dtype=float)
+    if len(lo) == 0:
+        return (lo, hi) if bracket else lo
+    g_lo = np.asarray(fn(lo), dtype=float).copy()
+    g_hi = np.asarray(fn(hi), dtype=float).copy()
+    if pos_lo is not None:
+        pos_lo = np.asarray(pos_lo, bool)
+        tiny = np.where(pos_lo, 1e-300, -1e-300)
+        g_lo = np.where((g_lo > 0) == pos_lo, g_lo, tiny)
+        g_hi = np.where((g_hi > 0) != pos_lo, g_hi, -tiny)
+    side = np.zeros(len(lo), np.int8)  # the end kept last time (-1 lo, +1 hi)
+    for _ in range(200):
+        active = hi - lo > tol_s
+        if not active.any():
+            break
+        x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+        stall = ~((x > lo) & (x < hi)) | (hi - lo < 4 * tol_s)
+        x = np.where(stall, 0.5 * (lo + hi), x)
+        x = np.where(active, x, 0.5 * (lo + hi))
+        gx = np.asarray(fn(x), dtype=float)
+        right = active & ((gx > 0) == (g_lo > 0))   # the sign change lies in [x, hi]
+        left = active & ~right                      # ... in [lo, x]
+        g_hi = np.where(right & (side == 1), 0.5 * g_hi, g_hi)   # Illinois: halve the end
+        g_lo = np.where(left & (side == -1), 0.5 * g_lo, g_lo)   # kept twice in a row
+        lo = np.where(right, x, lo)
+        g_lo = np.where(right, gx, g_lo)
+        hi = np.where(left, x, hi)
+        g_hi = np.where(left, gx, g_hi)
+        side = np.where(right, 1, np.where(left, -1, side)).astype(np.int8)
+    return (lo, hi) if bracket else 0.5 * (lo + hi)
+
+
+def golden_max(fn, lo, hi, tol_s):
+    """Maximum of a unimodal ``fn`` on each [lo, hi] by golden-section search.
+
+    Returns ``(argmax, max)`` per item, the argmax within ``tol_s``.
+    """
+    inv = (math.sqrt(5) - 1) / 2
+    a = np.array(lo, dtype=float)
+    b = np.array(hi, dtype=float)
+    if len(a) == 0:
+        return a, a.copy()
+    n_iter = int(np.ceil(math.log(max(np.max(b - a), tol_s) / tol_s) / -math.log(inv))) + 1
+    c, d = b - inv * (b - a), a + inv * (b - a)
+    gc, gd = fn(c), fn(d)
+    for _ in range(n_iter):
+        left = gc > gd  # the maximum lies in [a, d]
+        b = np.where(left, d, b)
+        a = np.where(left, a, c)
+        c, d = b - inv * (b - a), a + inv * (b - a)
+        gc, gd = fn(c), fn(d)
+    x = 0.5 * (a + b)
+    return x, fn(x)
