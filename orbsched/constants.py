@@ -36,3 +36,45 @@ SPEED_OF_LIGHT_KM_S = 299792.458
 
 # --- Time -----------------------------------------------------------------------------------
 DAY_S = 86400.0
+
+# --- Radiation physics ------------------------------------------------------------------------
+#: Stefan-Boltzmann constant sigma, W m^-2 K^-4 (CODATA 2018; exact since the 2019 SI).
+STEFAN_BOLTZMANN_W_M2_K4 = 5.670374419e-8
+#: Temperature of the cosmic microwave background (Fixsen 2009, ApJ 707, 916): the sink seen by
+#: a radiator that views deep space only.
+CMB_TEMPERATURE_K = 2.72548
+#: Nominal total solar irradiance at 1 au (IAU 2015 Resolution B3; Kopp & Lean 2011, GRL 38,
+#: L01706, measured 1360.8 +/- 0.5 W/m^2; ../shared/CONTEXT.md).  The yearly variation with the
+#: Earth-Sun distance is +/-3.4 %.
+SOLAR_CONSTANT_W_M2 = 1361.0
+
+# --- Satellite hardware reference figures (defaults of orbsched.power / orbsched.thermal) -----
+# Published figures, not tuned values; every one stays a parameter of the scenario.
+#: Beginning-of-life efficiency of triple-junction III-V (GaInP/GaAs/Ge) space cells, ~30 %
+#: (Spectrolab XTJ Prime 30.7 %, Azur Space 3G30C 29.8 % AM0 datasheets; ../shared/CONTEXT.md).
+TRIPLE_JUNCTION_CELL_EFFICIENCY = 0.30
+#: Efficiency of space-grade silicon cells, ~22 % (../shared/CONTEXT.md).
+SILICON_CELL_EFFICIENCY = 0.22
+#: Fraction of an array's area covered by active cells (../shared/CONTEXT.md: 90 % packing).
+ARRAY_PACKING_FACTOR = 0.90
+#: Yearly loss of array output, compounded: P(age) = P_BOL (1 - d)^age (Wertz & Larson, Space
+#: Mission Analysis and Design, 3rd ed. 1999, sec. 11.4, eq. 11-6 and its design rule of 2.75 %
+#: per year for GaAs-based cells, 3.75 % for silicon).  A conservative design value: GEO
+#: telemetry of GaAs arrays shows 0.44-1.03 %/yr (Lohmeyer et al. 2018, IJSPACESE 5(1)).
+III_V_DEGRADATION_PER_YEAR = 0.0275
+SILICON_DEGRADATION_PER_YEAR = 0.0375
+#: Mean cosine of the Sun angle for a body-fixed array whose normal sweeps uniformly through
+#: +/-90 deg of the Sun direction while lit: (1/pi) * integral_{-pi/2}^{pi/2} cos = 2/pi.
+BODY_FIXED_MEAN_COSINE = 2.0 / math.pi
+#: Allowed depth of discharge of a LEO Li-ion battery, 20-30 % for a 5-year life at ~5,500
+#: cycles a year (../shared/CONTEXT.md); the middle of that range.
+LI_ION_MAX_DEPTH_OF_DISCHARGE = 0.25
+#: Li-ion charge and discharge efficiency, ~0.95 each way (../shared/CONTEXT.md).
+LI_ION_CHARGE_EFFICIENCY = 0.95
+LI_ION_DISCHARGE_EFFICIENCY = 0.95
+#: Hemispherical infrared emissivity of a radiator surface, 0.9 (white paint / optical solar
+#: reflectors are 0.8-0.9; ../shared/CONTEXT.md radiator figures use 0.9).
+RADIATOR_EMISSIVITY = 0.9
+#: Specific heat of aluminium at 25 C, 897 J/(kg K) (CRC Handbook of Chemistry and Physics), to
+#: turn a structural mass into a heat capacity C = m c.
+ALUMINIUM_SPECIFIC_HEAT_J_KG_K = 897.0
