@@ -47,3 +47,9 @@ class SubsystemError(OrbschedError, ValueError):
     """A satellite subsystem model (power bus, thermal node) got an invalid specification or an
     impossible request (time running backwards, negative power...).  The message names the
     field or argument at fault and the value that was expected."""
+
+
+class WorkloadError(OrbschedError, ValueError):
+    """A workload is invalid (a job field out of range, an unknown reader option, inconsistent
+    generator parameters).  The message names the job or parameter at fault and the value
+    that was expected.  Malformed trace *files* raise :class:`DataFileError` instead."""
