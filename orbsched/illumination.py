@@ -167,8 +167,10 @@ def _eval(seg, tau, which, radii):
 
 def _bisect(seg, lo, hi, g_lo, which, radii, tol):
     """Refine the sign change of shadow function ``which`` inside each segment to ``tol`` s."""
-    return search.find_roots(lambda tau: _eval(seg, tau, which, radii), lo, hi, tol,
-                             pos_lo=np.asarray(g_lo) > 0)
+    def fn(tau, idx):
+        return _eval(seg if len(idx) == len(lo) else seg.take(idx), tau, which, radii)
+
+    return search.find_roots(fn, lo, hi, tol, pos_lo=np.asarray(g_lo) > 0, subset=True)
 
 
 def _golden_max(seg, lo, hi, which, radii, tol):

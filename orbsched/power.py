@@ -57,6 +57,7 @@ from .constants import (
     SOLAR_CONSTANT_W_M2,
     TRIPLE_JUNCTION_CELL_EFFICIENCY,
 )
+from .checks import check_number
 from .errors import SubsystemError
 
 __all__ = [
@@ -75,23 +76,6 @@ _S_PER_H = 3600.0
 #: A battery within this fraction of its capacity of a bound is *at* that bound; keeps a bus
 #: advanced to exactly :meth:`PowerBus.next_threshold_s` from scheduling a second, empty event.
 _BOUND_RTOL = 1e-12
-
-
-def _check_number(owner, name, value, lo=None, hi=None, lo_open=False, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise SubsystemError(f"{owner}.{name}: expected a number, got {value!r}")
-    v = float(value)
-    bad = not math.isfinite(v)
-    if lo is not None:
-        bad = bad or (v <= lo if lo_open else v < lo)
-    if hi is not None:
-        bad = bad or v > hi
-    if bad:
-        left = "(" if lo_open else "["
-        rng = f"{left}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        raise SubsystemError(f"{owner}.{name}: expected a finite number in {rng}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -130,12 +114,12 @@ class SolarArraySpec:
 
     def __post_init__(self):
         own = "SolarArraySpec"
-        _check_number(own, "area_m2", self.area_m2, lo=0.0)
-        _check_number(own, "cell_efficiency", self.cell_efficiency, lo=0.0, hi=1.0, lo_open=True)
-        _check_number(own, "packing_factor", self.packing_factor, lo=0.0, hi=1.0, lo_open=True)
-        _check_number(own, "degradation_per_year", self.degradation_per_year, lo=0.0, hi=1.0)
-        _check_number(own, "body_fixed_mean_cosine", self.body_fixed_mean_cosine, lo=0.0, hi=1.0)
-        _check_number(own, "solar_constant_w_m2", self.solar_constant_w_m2, lo=0.0)
+        check_number(own, "area_m2", self.area_m2, lo=0.0)
+        check_number(own, "cell_efficiency", self.cell_efficiency, lo=0.0, hi=1.0, lo_open=True)
+        check_number(own, "packing_factor", self.packing_factor, lo=0.0, hi=1.0, lo_open=True)
+        check_number(own, "degradation_per_year", self.degradation_per_year, lo=0.0, hi=1.0)
+        check_number(own, "body_fixed_mean_cosine", self.body_fixed_mean_cosine, lo=0.0, hi=1.0)
+        check_number(own, "solar_constant_w_m2", self.solar_constant_w_m2, lo=0.0)
         if self.pointing not in POINTINGS:
             raise SubsystemError(f"SolarArraySpec.pointing: unknown pointing {self.pointing!r}; "
                                  f"expected one of {', '.join(POINTINGS)}")
@@ -153,7 +137,7 @@ class SolarArraySpec:
 
     def degradation_factor(self, age_years: float = 0.0) -> float:
         """``(1 - degradation_per_year) ** age_years`` (SMAD eq. 11-6)."""
-        _check_number("SolarArraySpec.degradation_factor", "age_years", age_years, lo=0.0)
+        check_number("SolarArraySpec.degradation_factor", "age_years", age_years, lo=0.0)
         return (1.0 - self.degradation_per_year) ** float(age_years)
 
     def power_w(self, illumination_fraction, age_years: float = 0.0):
@@ -193,14 +177,14 @@ class BatterySpec:
 
     def __post_init__(self):
         own = "BatterySpec"
-        _check_number(own, "capacity_wh", self.capacity_wh, lo=0.0)
-        _check_number(own, "max_depth_of_discharge", self.max_depth_of_discharge, lo=0.0, hi=1.0)
-        _check_number(own, "charge_efficiency", self.charge_efficiency, lo=0.0, hi=1.0,
+        check_number(own, "capacity_wh", self.capacity_wh, lo=0.0)
+        check_number(own, "max_depth_of_discharge", self.max_depth_of_discharge, lo=0.0, hi=1.0)
+        check_number(own, "charge_efficiency", self.charge_efficiency, lo=0.0, hi=1.0,
                       lo_open=True)
-        _check_number(own, "discharge_efficiency", self.discharge_efficiency, lo=0.0, hi=1.0,
+        check_number(own, "discharge_efficiency", self.discharge_efficiency, lo=0.0, hi=1.0,
                       lo_open=True)
-        _check_number(own, "max_charge_w", self.max_charge_w, lo=0.0, allow_none=True)
-        _check_number(own, "max_discharge_w", self.max_discharge_w, lo=0.0, allow_none=True)
+        check_number(own, "max_charge_w", self.max_charge_w, lo=0.0, allow_none=True)
+        check_number(own, "max_discharge_w", self.max_discharge_w, lo=0.0, allow_none=True)
 
     @property
     def floor_wh(self) -> float:
@@ -315,12 +299,12 @@ class PowerBus:
                  stored_wh: float | None = None, array_w: float = 0.0, load_w: float = 0.0):
         if not isinstance(battery, BatterySpec):
             raise SubsystemError(f"PowerBus: battery must be a BatterySpec, got {battery!r}")
-        _check_number("PowerBus", "t_s", t_s)
+        check_number("PowerBus", "t_s", t_s)
         self.battery = battery
         e = battery.capacity_wh if stored_wh is None else stored_wh
-        _check_number("PowerBus", "stored_wh", e, lo=battery.floor_wh, hi=battery.capacity_wh)
-        _check_number("PowerBus", "array_w", array_w, lo=0.0)
-        _check_number("PowerBus", "load_w", load_w, lo=0.0)
+        check_number("PowerBus", "stored_wh", e, lo=battery.floor_wh, hi=battery.capacity_wh)
+        check_number("PowerBus", "array_w", array_w, lo=0.0)
+        check_number("PowerBus", "load_w", load_w, lo=0.0)
         self._t = float(t_s)
         self._e = float(e)
         self._a = float(array_w)
@@ -474,8 +458,8 @@ class PowerBus:
     def set_powers(self, t_s: float, *, array_w: float | None = None,
                    load_w: float | None = None) -> None:
         """Advance to ``t_s``, then change the array output and/or the demanded load (W)."""
-        _check_number("PowerBus.set_powers", "array_w", array_w, lo=0.0, allow_none=True)
-        _check_number("PowerBus.set_powers", "load_w", load_w, lo=0.0, allow_none=True)
+        check_number("PowerBus.set_powers", "array_w", array_w, lo=0.0, allow_none=True)
+        check_number("PowerBus.set_powers", "load_w", load_w, lo=0.0, allow_none=True)
         self.advance(t_s)
         if array_w is not None:
             self._a = float(array_w)

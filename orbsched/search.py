@@ -27,7 +27,7 @@ def hermite(t0, t1, r0, v0, r1, v1, tau):
             + (3 * s2 - 2 * s3) * r1 + (s3 - s2) * (v1 * h))
 
 
-def find_roots(fn, lo, hi, tol_s, pos_lo=None, bracket=False):
+def find_roots(fn, lo, hi, tol_s, pos_lo=None, bracket=False, subset=False):
     """Sign change of ``fn`` inside each bracket [lo, hi], to within ``tol_s``.
 
     Illinois (modified false position): superlinear on smooth, nearly linear functions (4-6
@@ -35,38 +35,47 @@ def find_roots(fn, lo, hi, tol_s, pos_lo=None, bracket=False):
     guaranteed within ``tol_s`` of a sign change; halves the bracket when false position
     stalls.  ``pos_lo`` (bool per item) is the sign known at ``lo`` (``fn > 0``) when the caller
     has it from the grid; it wins over a recomputed value that disagrees by rounding.
-    Returns the midpoints, or the final brackets ``(lo, hi)`` when ``bracket``.
+    With ``subset``, ``fn(tau, idx)`` is called for the unconverged items ``idx`` only (else
+    ``fn(tau)`` for all items).  Returns the midpoints, or the brackets ``(lo, hi)``.
     """
     lo = np.array(lo, dtype=float)
     hi = np.array(hi, dtype=float)
     if len(lo) == 0:
         return (lo, hi) if bracket else lo
-    g_lo = np.asarray(fn(lo), dtype=float).copy()
-    g_hi = np.asarray(fn(hi), dtype=float).copy()
+    every = np.arange(len(lo))
+
+    def call(tau, idx):
+        if subset:
+            return np.asarray(fn(tau, idx), dtype=float)
+        full = 0.5 * (lo + hi)
+        full[idx] = tau
+        return np.asarray(fn(full), dtype=float)[idx]
+
+    g_lo = call(lo, every).copy()
+    g_hi = call(hi, every).copy()
     if pos_lo is not None:
         pos_lo = np.asarray(pos_lo, bool)
         tiny = np.where(pos_lo, 1e-300, -1e-300)
         g_lo = np.where((g_lo > 0) == pos_lo, g_lo, tiny)
         g_hi = np.where((g_hi > 0) != pos_lo, g_hi, -tiny)
     side = np.zeros(len(lo), np.int8)  # the end kept last time (-1 lo, +1 hi)
+    act = every[hi - lo > tol_s]
     for _ in range(200):
-        active = hi - lo > tol_s
-        if not active.any():
+        if not len(act):
             break
-        x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
-        stall = ~((x > lo) & (x < hi)) | (hi - lo < 4 * tol_s)
-        x = np.where(stall, 0.5 * (lo + hi), x)
-        x = np.where(active, x, 0.5 * (lo + hi))
-        gx = np.asarray(fn(x), dtype=float)
-        right = active & ((gx > 0) == (g_lo > 0))   # the sign change lies in [x, hi]
-        left = active & ~right                      # ... in [lo, x]
-        g_hi = np.where(right & (side == 1), 0.5 * g_hi, g_hi)   # Illinois: halve the end
-        g_lo = np.where(left & (side == -1), 0.5 * g_lo, g_lo)   # kept twice in a row
-        lo = np.where(right, x, lo)
-        g_lo = np.where(right, gx, g_lo)
-        hi = np.where(left, x, hi)
-        g_hi = np.where(left, gx, g_hi)
-        side = np.where(right, 1, np.where(left, -1, side)).astype(np.int8)
+        a, b, ga, gb = lo[act], hi[act], g_lo[act], g_hi[act]
+        x = (a * gb - b * ga) / (gb - ga)
+        stall = ~((x > a) & (x < b)) | (b - a < 4 * tol_s)
+        x = np.where(stall, 0.5 * (a + b), x)
+        gx = call(x, act)
+        right = (gx > 0) == (ga > 0)          # the sign change lies in [x, b]
+        sd = side[act]
+        g_hi[act] = np.where(right, np.where(sd == 1, 0.5 * gb, gb), gx)   # Illinois: halve
+        g_lo[act] = np.where(right, gx, np.where(sd == -1, 0.5 * ga, ga))  # the end kept twice
+        lo[act] = np.where(right, x, a)
+        hi[act] = np.where(right, b, x)
+        side[act] = np.where(right, 1, -1)
+        act = act[hi[act] - lo[act] > tol_s]
     return (lo, hi) if bracket else 0.5 * (lo + hi)
 
 

@@ -59,6 +59,7 @@ from .constants import (
     SOLAR_CONSTANT_W_M2,
     STEFAN_BOLTZMANN_W_M2_K4,
 )
+from .checks import check_number
 from .errors import SubsystemError
 
 __all__ = [
@@ -82,21 +83,6 @@ _X_FAR = 4.0
 _X_PURE = 1e4
 
 
-def _check_number(owner, name, value, lo=None, hi=None, lo_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise SubsystemError(f"{owner}.{name}: expected a number, got {value!r}")
-    v = float(value)
-    bad = not math.isfinite(v)
-    if lo is not None:
-        bad = bad or (v <= lo if lo_open else v < lo)
-    if hi is not None:
-        bad = bad or v > hi
-    if bad:
-        left = "(" if lo_open else "["
-        rng = f"{left}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        raise SubsystemError(f"{owner}.{name}: expected a finite number in {rng}, got {value!r}")
-
-
 def absorbed_solar_heat_w(absorptivity: float, projected_area_m2: float,
                           solar_flux_w_m2: float = SOLAR_CONSTANT_W_M2) -> float:
     """Direct solar heat absorbed by a surface: ``absorptivity * flux * projected area`` (W).
@@ -105,9 +91,9 @@ def absorbed_solar_heat_w(absorptivity: float, projected_area_m2: float,
     to ``absorbed_shadow_w``) if the radiator sees the Earth.  E.g. a white-paint radiator
     (absorptivity ~0.2) edge-on to the Sun with 0.1 m^2 projected: 0.2 * 1361 * 0.1 = 27 W.
     """
-    _check_number("absorbed_solar_heat_w", "absorptivity", absorptivity, lo=0.0, hi=1.0)
-    _check_number("absorbed_solar_heat_w", "projected_area_m2", projected_area_m2, lo=0.0)
-    _check_number("absorbed_solar_heat_w", "solar_flux_w_m2", solar_flux_w_m2, lo=0.0)
+    check_number("absorbed_solar_heat_w", "absorptivity", absorptivity, lo=0.0, hi=1.0)
+    check_number("absorbed_solar_heat_w", "projected_area_m2", projected_area_m2, lo=0.0)
+    check_number("absorbed_solar_heat_w", "solar_flux_w_m2", solar_flux_w_m2, lo=0.0)
     return float(absorptivity) * float(solar_flux_w_m2) * float(projected_area_m2)
 
 
@@ -140,14 +126,14 @@ class ThermalSpec:
 
     def __post_init__(self):
         own = "ThermalSpec"
-        _check_number(own, "heat_capacity_j_k", self.heat_capacity_j_k, lo=0.0, lo_open=True)
-        _check_number(own, "radiator_area_m2", self.radiator_area_m2, lo=0.0, lo_open=True)
-        _check_number(own, "emissivity", self.emissivity, lo=0.0, hi=1.0, lo_open=True)
-        _check_number(own, "sink_temperature_k", self.sink_temperature_k, lo=0.0)
-        _check_number(own, "max_temperature_k", self.max_temperature_k,
+        check_number(own, "heat_capacity_j_k", self.heat_capacity_j_k, lo=0.0, lo_open=True)
+        check_number(own, "radiator_area_m2", self.radiator_area_m2, lo=0.0, lo_open=True)
+        check_number(own, "emissivity", self.emissivity, lo=0.0, hi=1.0, lo_open=True)
+        check_number(own, "sink_temperature_k", self.sink_temperature_k, lo=0.0)
+        check_number(own, "max_temperature_k", self.max_temperature_k,
                       lo=float(self.sink_temperature_k), lo_open=True)
-        _check_number(own, "absorbed_sun_w", self.absorbed_sun_w, lo=0.0)
-        _check_number(own, "absorbed_shadow_w", self.absorbed_shadow_w, lo=0.0)
+        check_number(own, "absorbed_sun_w", self.absorbed_sun_w, lo=0.0)
+        check_number(own, "absorbed_shadow_w", self.absorbed_shadow_w, lo=0.0)
         if not isinstance(self.two_sided, (bool, np.bool_)):
             raise SubsystemError(f"ThermalSpec.two_sided: expected true or false, "
                                  f"got {self.two_sided!r}")
@@ -174,7 +160,7 @@ class ThermalSpec:
     def absorbed_w(self, illumination_fraction: float) -> float:
         """Environmental heat absorbed at an illumination fraction in [0, 1] (W)."""
         f = illumination_fraction
-        _check_number("ThermalSpec.absorbed_w", "illumination_fraction", f, lo=-1e-9,
+        check_number("ThermalSpec.absorbed_w", "illumination_fraction", f, lo=-1e-9,
                       hi=1.0 + 1e-9)
         f = min(max(float(f), 0.0), 1.0)
         return self.absorbed_shadow_w + f * (self.absorbed_sun_w - self.absorbed_shadow_w)
@@ -306,8 +292,8 @@ class ThermalNode:
                  illumination_fraction: float = 1.0, dissipation_w: float = 0.0):
         if not isinstance(spec, ThermalSpec):
             raise SubsystemError(f"ThermalNode: spec must be a ThermalSpec, got {spec!r}")
-        _check_number("ThermalNode", "temperature_k", temperature_k, lo=0.0)
-        _check_number("ThermalNode", "t_s", t_s)
+        check_number("ThermalNode", "temperature_k", temperature_k, lo=0.0)
+        check_number("ThermalNode", "t_s", t_s)
         self.spec = spec
         self._t = self._t0 = float(t_s)
         self._temp = self._temp0 = float(temperature_k)
@@ -323,7 +309,7 @@ class ThermalNode:
             self._f = float(illumination_fraction)
             self.spec.absorbed_w(self._f)  # validates
         if dissipation_w is not None:
-            _check_number("ThermalNode", "dissipation_w", dissipation_w, lo=0.0)
+            check_number("ThermalNode", "dissipation_w", dissipation_w, lo=0.0)
             self._p = float(dissipation_w)
         self._q = self.spec.absorbed_w(self._f) + self._p
         self._u = equilibrium_temperature_k(self._q, self.spec.conductance_w_k4,
@@ -397,7 +383,7 @@ class ThermalNode:
     def time_to_reach_s(self, temperature_k: float) -> float:
         """Absolute time (s) at which the node reaches ``temperature_k`` under the current heat
         input: :attr:`t_s` if it is there already, ``inf`` if it never gets there."""
-        _check_number("ThermalNode.time_to_reach_s", "temperature_k", temperature_k, lo=0.0)
+        check_number("ThermalNode.time_to_reach_s", "temperature_k", temperature_k, lo=0.0)
         if abs(self._temp - temperature_k) <= _T_TOL_K:
             return self._t
         return self._t + time_between_k(self._temp, temperature_k, self._u, self._beta)
@@ -447,7 +433,7 @@ class ThermalNode:
         if illumination_fraction is not None:
             self.spec.absorbed_w(illumination_fraction)  # validate before advancing
         if dissipation_w is not None:
-            _check_number("ThermalNode.set_inputs", "dissipation_w", dissipation_w, lo=0.0)
+            check_number("ThermalNode.set_inputs", "dissipation_w", dissipation_w, lo=0.0)
         self.advance(t_s)
         self._set(illumination_fraction, dissipation_w)
 

@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
@@ -50,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataFileError, WorkloadError
+from .results_io import atomic_write
 
 __all__ = [
     "PROTECTIONS",
@@ -308,16 +307,7 @@ class Workload:
         meta[b"orbsched.workload"] = json.dumps(
             {"format": 1, "skipped": self.skipped, "filtered": self.filtered}).encode()
         table = table.replace_schema_metadata(meta)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
     @classmethod
     def from_parquet(cls, path) -> "Workload":

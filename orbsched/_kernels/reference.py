@@ -217,13 +217,8 @@ def isl_nearest(r, max_range_km, min_radius_km, k):
     return nbr, dist
 
 
-def isl_pairs_visible(r, i, j, max_range_km, min_radius_km):
-    """Visibility test of given pairs (same test as :func:`isl_candidates`).
-
-    ``i``, ``j``: int64 arrays of equal length.  Returns ``(visible, d_km)``: bool and float64.
-    """
-    r = _check_positions(r)
-    _, r2max, rg2 = _check_isl_params(max_range_km, min_radius_km)
+def _check_pairs(r, i, j):
+    """Pair index arrays as contiguous int64, checked against the number of positions."""
     i = np.ascontiguousarray(i, dtype=np.int64)
     j = np.ascontiguousarray(j, dtype=np.int64)
     if i.shape != j.shape or i.ndim != 1:
@@ -231,6 +226,17 @@ def isl_pairs_visible(r, i, j, max_range_km, min_radius_km):
     n = r.shape[0]
     if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
         raise ValueError(f"pair indices must lie in [0, {n})")
+    return i, j
+
+
+def isl_pairs_visible(r, i, j, max_range_km, min_radius_km):
+    """Visibility test of given pairs (same test as :func:`isl_candidates`).
+
+    ``i``, ``j``: int64 arrays of equal length.  Returns ``(visible, d_km)``: bool and float64.
+    """
+    r = _check_positions(r)
+    _, r2max, rg2 = _check_isl_params(max_range_km, min_radius_km)
+    i, j = _check_pairs(r, i, j)
     ok, d2 = _pair_test(r[i, 0], r[i, 1], r[i, 2], r[j, 0], r[j, 1], r[j, 2], r2max, rg2)
     return ok, np.sqrt(d2)
 

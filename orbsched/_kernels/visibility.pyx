@@ -28,7 +28,7 @@ from libc.math cimport sqrt, floor, isfinite, INFINITY
 from libc.stdlib cimport realloc, free
 from libc.string cimport memset, memcpy
 
-from .reference import (_check_positions, _check_isl_params, _check_ground_args,
+from .reference import (_check_positions, _check_isl_params, _check_ground_args, _check_pairs,
                         _safe_chord2)
 
 cnp.import_array()
@@ -36,15 +36,12 @@ cnp.import_array()
 ctypedef cnp.int64_t i64
 
 
-cdef inline bint _pair(double ax, double ay, double az, double bx, double by, double bz,
-                       double r2max, double rg2, double* d2out) noexcept nogil:
-    """Same test and the same arithmetic as ``reference._pair_test``."""
+cdef inline bint _clear(double ax, double ay, double az, double bx, double by, double bz,
+                        double rg2) noexcept nogil:
+    """The occlusion test of ``reference._pair_test`` (a = lower index), its arithmetic."""
     cdef double dx = bx - ax, dy = by - ay, dz = bz - az
     cdef double d2 = (dx * dx + dy * dy) + dz * dz
     cdef double s, u, cx, cy, cz, c2
-    d2out[0] = d2
-    if not (d2 <= r2max):
-        return 0
     s = -((ax * dx + ay * dy) + az * dz)
     if s <= 0.0:
         return ((ax * ax + ay * ay) + az * az) >= rg2
@@ -56,6 +53,17 @@ cdef inline bint _pair(double ax, double ay, double az, double bx, double by, do
     cz = ax * by - ay * bx
     c2 = (cx * cx + cy * cy) + cz * cz
     return c2 >= rg2 * d2
+
+
+cdef inline bint _pair(double ax, double ay, double az, double bx, double by, double bz,
+                       double r2max, double rg2, double* d2out) noexcept nogil:
+    """Same test and the same arithmetic as ``reference._pair_test``."""
+    cdef double dx = bx - ax, dy = by - ay, dz = bz - az
+    cdef double d2 = (dx * dx + dy * dy) + dz * dz
+    d2out[0] = d2
+    if not (d2 <= r2max):
+        return 0
+    return _clear(ax, ay, az, bx, by, bz, rg2)
 
 
 # ------------------------------------------------------------------------------ cell grid
@@ -140,23 +148,6 @@ cdef class _CandScratch:
         _cand_free(&self.st)
 
 
-cdef inline bint _clear(double ax, double ay, double az, double bx, double by, double bz,
-                        double rg2) noexcept nogil:
-    """The occlusion test of ``reference._pair_test`` (a = lower index), its arithmetic."""
-    cdef double dx = bx - ax, dy = by - ay, dz = bz - az
-    cdef double d2 = (dx * dx + dy * dy) + dz * dz
-    cdef double s, u, cx, cy, cz, c2
-    s = -((ax * dx + ay * dy) + az * dz)
-    if s <= 0.0:
-        return ((ax * ax + ay * ay) + az * az) >= rg2
-    u = (bx * dx + by * dy) + bz * dz
-    if u <= 0.0:
-        return ((bx * bx + by * by) + bz * bz) >= rg2
-    cx = ay * bz - az * by
-    cy = az * bx - ax * bz
-    cz = ax * by - ay * bx
-    c2 = (cx * cx + cy * cy) + cz * cz
-    return c2 >= rg2 * d2
 
 
 cdef inline cnp.uint64_t _bits(double x) noexcept nogil:
@@ -690,13 +681,7 @@ def isl_pairs_visible(r, i, j, max_range_km, min_radius_km):
     r = _check_positions(r)
     cdef double r2max, rg2
     _, r2max, rg2 = _check_isl_params(max_range_km, min_radius_km)
-    i = np.ascontiguousarray(i, dtype=np.int64)
-    j = np.ascontiguousarray(j, dtype=np.int64)
-    if i.shape != j.shape or i.ndim != 1:
-        raise ValueError(f"i and j must be 1-d arrays of equal length, got {i.shape}, {j.shape}")
-    n = r.shape[0]
-    if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
-        raise ValueError(f"pair indices must lie in [0, {n})")
+    i, j = _check_pairs(r, i, j)
     ok = np.empty(len(i), np.uint8)
     d = np.empty(len(i), np.float64)
     cdef const double[:, ::1] rv = r
