@@ -10,12 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 
-def _check_shadow_args(r_sat, r_sun, pole):
+def _check_sat_grid(r_sat):
+    """Satellite positions over time as C-contiguous float64 of shape (n_sats, n_times, 3)."""
     r_sat = np.ascontiguousarray(r_sat, dtype=np.float64)
-    r_sun = np.ascontiguousarray(r_sun, dtype=np.float64)
-    pole = np.ascontiguousarray(pole, dtype=np.float64)
     if r_sat.ndim != 3 or r_sat.shape[2] != 3:
         raise ValueError(f"r_sat must have shape (n_sats, n_times, 3), got {r_sat.shape}")
+    return r_sat
+
+
+def _check_shadow_args(r_sat, r_sun, pole):
+    r_sat = _check_sat_grid(r_sat)
+    r_sun = np.ascontiguousarray(r_sun, dtype=np.float64)
+    pole = np.ascontiguousarray(pole, dtype=np.float64)
     t = r_sat.shape[1]
     if r_sun.shape != (t, 3) or pole.shape != (t, 3):
         raise ValueError(f"r_sun and pole must have shape ({t}, 3), got {r_sun.shape} and "
@@ -142,6 +148,13 @@ def _safe_chord2(r2, rg2):
     return 4.0 * (m - rg2) if m > rg2 else -1.0
 
 
+def _check_k(k):
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return k
+
+
 def _row_blocks(n, budget=2_000_000):
     step = max(1, budget // max(n, 1))
     return [(a, min(a + step, n)) for a in range(0, n, step)]
@@ -195,9 +208,7 @@ def isl_nearest(r, max_range_km, min_radius_km, k):
     """
     r = _check_positions(r)
     _, r2max, rg2 = _check_isl_params(max_range_km, min_radius_km)
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    k = _check_k(k)
     n = r.shape[0]
     nbr = np.full((n, k), -1, dtype=np.int64)
     dist = np.full((n, k), np.inf)
@@ -242,12 +253,10 @@ def isl_pairs_visible(r, i, j, max_range_km, min_radius_km):
 
 
 def _check_ground_args(r_sat, site, up, sin_min):
-    r_sat = np.ascontiguousarray(r_sat, dtype=np.float64)
+    r_sat = _check_sat_grid(r_sat)
     site = np.ascontiguousarray(site, dtype=np.float64)
     up = np.ascontiguousarray(up, dtype=np.float64)
     sin_min = np.ascontiguousarray(sin_min, dtype=np.float64)
-    if r_sat.ndim != 3 or r_sat.shape[2] != 3:
-        raise ValueError(f"r_sat must have shape (n_sats, n_times, 3), got {r_sat.shape}")
     t = r_sat.shape[1]
     if site.ndim != 3 or site.shape[1:] != (t, 3) or up.shape != site.shape:
         raise ValueError(f"site and up must have shape (n_stations, {t}, 3), got {site.shape} "

@@ -29,7 +29,7 @@ from libc.stdlib cimport realloc, free
 from libc.string cimport memset, memcpy
 
 from .reference import (_check_positions, _check_isl_params, _check_ground_args, _check_pairs,
-                        _safe_chord2)
+                        _check_k, _safe_chord2)
 
 cnp.import_array()
 
@@ -640,9 +640,7 @@ def isl_nearest(r, max_range_km, min_radius_km, k):
     r = _check_positions(r)
     cdef double rmax, r2max, rg2
     rmax, r2max, rg2 = _check_isl_params(max_range_km, min_radius_km)
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    k = _check_k(k)
     n = r.shape[0]
     nbr = np.full((n, k), -1, dtype=np.int64)
     best = np.full((n, k), np.inf)
