@@ -133,10 +133,7 @@ class _Segments:
     def __init__(self, t, r, v, sun, pole):
         self.t, self.r, self.v, self.sun, self.pole = t, r, v, sun, pole  # (M,P[,3])
         h = (t[:, 1:] - t[:, :-1])[..., None]                               # (M,P-1,1)
-        r0, r1 = r[:, :-1], r[:, 1:]
-        m0, m1 = v[:, :-1] * h, v[:, 1:] * h
-        # r(s) = c0 + c1 s + c2 s^2 + c3 s^3, s in [0, 1] over each segment
-        self._c = (r0, m0, -3 * r0 - 2 * m0 + 3 * r1 - m1, 2 * r0 + m0 - 2 * r1 + m1)
+        self._c = search.hermite_coefficients(r[:, :-1], v[:, :-1], r[:, 1:], v[:, 1:], h)
 
     def state(self, tau):
         m, p = self.t.shape
