@@ -10,6 +10,9 @@ from .errors import SubsystemError
 
 def check_number(owner, name, value, lo=None, hi=None, lo_open=False, allow_none=False):
     """Raise SubsystemError unless ``value`` is a finite number in [lo, hi] (or (lo, hi])."""
+    if type(value) is float and value == value and lo is not None and hi is None \
+            and not lo_open and lo <= value < math.inf:
+        return  # the common case, fast (engine hot paths)
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):

@@ -2,6 +2,9 @@
 
     orbsched validate SCENARIO [--set path=value ...]
     orbsched geometry SCENARIO --out DIR [--set path=value ...] [--quiet]
+    orbsched run SCENARIO [--out DIR] [--set path=value ...] [--seed N] [--plot] [--quiet]
+    orbsched plot RESULTS_DIR [RESULTS_DIR ...] [--out DIR]
+    orbsched policies
 
 Errors orbsched knows about (bad scenario, bad data file) print one clear message and exit 2.
 """
@@ -34,6 +37,19 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--cache-dir", help="contact-plan cache (default $ORBSCHED_CACHE or "
                                        "~/.cache/orbsched)")
+    p = sub.add_parser("run", help="simulate a scenario and write its results folder")
+    _common(p)
+    p.add_argument("--out", help="results folder (default results/<scenario name>)")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--plot", action="store_true", help="also draw the figures (plots/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--cache-dir", help="contact-plan cache (default $ORBSCHED_CACHE or "
+                                       "~/.cache/orbsched)")
+    p = sub.add_parser("plot", help="draw the figures of one or more results folders")
+    p.add_argument("results", nargs="+", help="results folder(s) written by 'orbsched run'")
+    p.add_argument("--out", help="figure folder (default RESULTS/plots; with several folders, "
+                                 "comparison figures go to --out or ./compare)")
+    sub.add_parser("policies", help="list the registered scheduling policies")
     return parser
 
 
@@ -42,12 +58,23 @@ def main(argv=None):
     from . import config
 
     try:
+        if args.command == "plot":
+            return _plot(args)
+        if args.command == "policies":
+            from .policies import _REGISTRY
+            for name in sorted(_REGISTRY):
+                doc = (_REGISTRY[name].__module__ and
+                       (__import__(_REGISTRY[name].__module__, fromlist=["x"]).__doc__ or ""))
+                print(f"{name:15s} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+            return 0
         scenario = config.load_scenario(args.scenario, args.overrides)
         if args.command == "validate":
             print(f"# {args.scenario}: valid\n" + scenario.to_yaml(), end="")
             return 0
         if args.command == "geometry":
             return _geometry(scenario, args)
+        if args.command == "run":
+            return _run(scenario, args)
     except OrbschedError as exc:
         print(f"orbsched: error: {exc}", file=sys.stderr)
         return 2
@@ -82,6 +109,42 @@ def _geometry(scenario, args):
           f"{len(plan.ground_windows)} ground windows ({len(result.scenario.ground_stations)} "
           f"stations), {how}")
     print(f"  wrote        {', '.join(p.name for p in written)} in {args.out}")
+    return 0
+
+
+def _run(scenario, args):
+    from pathlib import Path
+
+    from .results import summary_text
+    from .run import simulate
+
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    show = not args.quiet and sys.stderr.isatty()
+    result = simulate(scenario, seed=args.seed, cache_dir=args.cache_dir, progress=show,
+                      base_dir=Path(args.scenario).resolve().parent)
+    written = result.write(out)
+    print(summary_text(result.summary()))
+    print(f"  wrote        {', '.join(p.name for p in written)} in {out}")
+    if args.plot:
+        from .plots import plot_run
+
+        figs = plot_run(out)
+        print(f"  plots        {len(figs)} files in {out / 'plots'}")
+    return 0
+
+
+def _plot(args):
+    from pathlib import Path
+
+    from .plots import plot_compare, plot_run
+
+    for d in args.results:
+        figs = plot_run(d, args.out if len(args.results) == 1 else None)
+        print(f"{d}: {len(figs)} files in {Path(figs[0]).parent if figs else d}")
+    if len(args.results) > 1:
+        out = Path(args.out or "compare")
+        figs = plot_compare(args.results, out)
+        print(f"comparison: {len(figs)} files in {out}")
     return 0
 
 

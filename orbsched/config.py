@@ -8,8 +8,10 @@ validation, so they are checked exactly like the file.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
+import typing
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
@@ -18,6 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .astro import parse_utc
+from .config_sim import (WORKLOAD_TAGS, EngineOptions, Hardware, NoWorkload, PolicySpec,
+                         RecordOptions, Workload)
 from .errors import ScenarioError
 
 
@@ -154,6 +158,12 @@ class Scenario(_Strict):
     geometry: GeometryOptions = GeometryOptions()
     ground_stations: list[GroundStation] = Field(default_factory=list)
     network: NetworkOptions = NetworkOptions()
+    seed: int = Field(0, ge=0, description="seed of every random draw of the run")
+    hardware: Hardware = Hardware()
+    workload: Workload = NoWorkload(type="none")
+    policy: PolicySpec = PolicySpec()
+    engine: EngineOptions = EngineOptions()
+    record: RecordOptions = RecordOptions()
 
     @field_validator("start_utc", mode="before")
     @classmethod
@@ -200,28 +210,50 @@ def _loc_str(loc):
 
 def _clean_loc(loc):
     """Drop the discriminator tags pydantic inserts for tagged unions, and validator labels."""
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in _TAGS or "[" in p
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _TAGS or p in WORKLOAD_TAGS
+                                                                or "[" in p
                                                                 or p.startswith("function-"))))
 
 
+def _field_names(cls):
+    """Valid keys of a pydantic model or a dataclass used as a scenario section."""
+    if isinstance(cls, type) and issubclass(cls, BaseModel):
+        return dict(cls.model_fields)
+    if dataclasses.is_dataclass(cls):
+        return {f.name: f for f in dataclasses.fields(cls)}
+    return None
+
+
+def _field_type(cls, name):
+    if issubclass(cls, BaseModel):
+        ann = cls.model_fields[name].annotation
+    else:
+        ann = {f.name: f.type for f in dataclasses.fields(cls)}[name]
+        ann = typing.get_type_hints(cls).get(name, ann)
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if typing.get_origin(ann) is Union and len(args) == 1:
+        ann = args[0]  # Optional[X]
+    return ann if _field_names(ann) is not None else None
+
+
 def _model_at(loc):
-    """The model class that holds the last element of ``loc`` (for key suggestions)."""
+    """The model class (or dataclass) that holds the last element of ``loc``."""
     cur = Scenario
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if isinstance(part, str) and part in _TAGS and cur is None:
-            cur = _TAGS[part]
-            continue
-        if cur is None or part not in cur.model_fields:
+        if isinstance(part, str) and cur is None:
+            cur = _TAGS.get(part) or WORKLOAD_TAGS.get(part)
+            if cur is not None:
+                continue
+        if cur is None or part not in (_field_names(cur) or {}):
             return None
-        ann = cur.model_fields[part].annotation
-        if part == "constellations":
+        if part in ("constellations", "workload"):
             cur = None  # resolved by the tag that follows
-        elif isinstance(ann, type) and issubclass(ann, BaseModel):
-            cur = ann
         else:
-            return None
+            cur = _field_type(cur, part)
+            if cur is None:
+                return None
     return cur
 
 
@@ -261,18 +293,20 @@ def _format_errors(exc, source, line_map):
                 line = line_map[loc[:n]]
                 break
         msg = err["msg"]
-        if err["type"] == "extra_forbidden":
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             model = _model_at(raw_loc)
-            valid = sorted(model.model_fields) if model else []
+            valid = sorted(_field_names(model)) if model else []
             near = difflib.get_close_matches(str(loc[-1]), valid, n=1)
             msg = f"unknown key '{loc[-1]}'" + (f"; did you mean '{near[0]}'?" if near else "")
             if valid:
                 msg += f" (valid keys: {', '.join(valid)})"
-        elif err["type"] == "union_tag_invalid":
-            msg = f"unknown constellation type {err.get('input', {}).get('type')!r}; expected " \
-                  f"one of {', '.join(sorted(_TAGS))}"
-        elif err["type"] == "union_tag_not_found":
-            msg = f"missing 'type'; expected one of {', '.join(sorted(_TAGS))}"
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            what, tags = ("workload", WORKLOAD_TAGS) if loc[:1] == ("workload",) \
+                else ("constellation", _TAGS)
+            got = (err.get("input") or {}).get("type") if isinstance(err.get("input"), dict) \
+                else None
+            msg = (f"unknown {what} type {got!r}" if err["type"] == "union_tag_invalid"
+                   else "missing 'type'") + f"; expected one of {', '.join(sorted(tags))}"
         else:
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, "):]
@@ -334,10 +368,14 @@ def apply_overrides(data, overrides):
 
 
 def _resolve_paths(data, base_dir):
-    for c in data.get("constellations") or []:
-        if isinstance(c, dict) and isinstance(c.get("path"), str):
-            p = Path(c["path"]).expanduser()
-            c["path"] = str(p if p.is_absolute() else (base_dir / p).resolve())
+    items = [c for c in data.get("constellations") or [] if isinstance(c, dict)]
+    if isinstance(data.get("workload"), dict):
+        items.append(data["workload"])
+    for c in items:
+        for key in ("path", "task_path"):
+            if isinstance(c.get(key), str):
+                p = Path(c[key]).expanduser()
+                c[key] = str(p if p.is_absolute() else (base_dir / p).resolve())
     return data
 
 

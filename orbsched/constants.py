@@ -78,3 +78,20 @@ RADIATOR_EMISSIVITY = 0.9
 #: Specific heat of aluminium at 25 C, 897 J/(kg K) (CRC Handbook of Chemistry and Physics), to
 #: turn a structural mass into a heat capacity C = m c.
 ALUMINIUM_SPECIFIC_HEAT_J_KG_K = 897.0
+
+# --- Compute hardware defaults of the scenario's `hardware:` section --------------------------
+#: NVIDIA H100 SXM board power, 700 W (NVIDIA H100 datasheet; ../shared/CONTEXT.md).
+H100_SXM_W = 700.0
+#: Idle board power of an H100 SXM, ~70 W (about 10 % of TDP; nvidia-smi readings of idle
+#: HGX nodes are 60-90 W).  ASSUMPTION: an order-of-magnitude default, set it per study.
+H100_IDLE_W = 70.0
+#: Bus load (avionics, attitude control, terminals, heaters) of a compute satellite with a few
+#: GPUs.  ASSUMPTION: 300 W, the scale of a small LEO bus (SMAD 3rd ed. table 10-9: 100-1,000 W
+#: for power subsystems of small satellites); not a published figure for a compute satellite.
+BUS_BASE_W = 300.0
+#: Structural/thermal mass that stores heat in the lumped model, as C = m * c for ~500 kg of
+#: aluminium (a Starlink v2 mini class satellite is ~800 kg; ../shared/CONTEXT.md).
+DEFAULT_HEAT_CAPACITY_J_K = 500.0 * ALUMINIUM_SPECIFIC_HEAT_J_KG_K
+#: Radiator-side temperature limit: 330 K (57 C), which keeps junctions under ~85 C with a
+#: 20-30 K gradient (see orbsched.thermal's docstring).  ASSUMPTION, a design choice.
+DEFAULT_MAX_RADIATOR_K = 330.0

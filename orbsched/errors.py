@@ -53,3 +53,8 @@ class WorkloadError(OrbschedError, ValueError):
     """A workload is invalid (a job field out of range, an unknown reader option, inconsistent
     generator parameters).  The message names the job or parameter at fault and the value
     that was expected.  Malformed trace *files* raise :class:`DataFileError` instead."""
+
+
+class PolicyError(OrbschedError, RuntimeError):
+    """A scheduling policy returned a decision the engine cannot carry out (the message names
+    the policy, the decision and why), or a policy could not be loaded."""

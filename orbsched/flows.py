@@ -494,14 +494,18 @@ class FlowManager:
         flows = list(comp)
         for tr in flows:
             self._advance(tr)
-        lengths = np.fromiter((tr.rids.size for tr in flows), dtype=np.int64, count=len(flows))
-        rids = np.concatenate([tr.rids for tr in flows])
-        uniq, inv = np.unique(rids, return_inverse=True)
-        rates = _max_min_flat(self._cap[uniq], inv.ravel(), lengths)
+        if len(flows) == 1:   # alone on its links: the bottleneck capacity (same result)
+            rates = [max(float(self._cap[flows[0].rids].min()), 0.0)]
+        else:
+            lengths = np.fromiter((tr.rids.size for tr in flows), dtype=np.int64,
+                                  count=len(flows))
+            rids = np.concatenate([tr.rids for tr in flows])
+            uniq, inv = np.unique(rids, return_inverse=True)
+            rates = _max_min_flat(self._cap[uniq], inv.ravel(), lengths).tolist()
         now = self.env.now
         heap = self._heap
         seq = self._seq
-        for tr, rate in zip(flows, rates.tolist()):
+        for tr, rate in zip(flows, rates):
             tr.rate_gbps = rate
             tr.version += 1
             heapq.heappush(heap, (now + tr.remaining_gb * 8.0 / rate, next(seq), tr.version, tr))

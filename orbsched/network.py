@@ -176,6 +176,8 @@ class LaserNetwork:
         self._failed_nodes = set()
         self._version = 0         # bumped at every change that alters routes
         self._csr_cache = {}
+        #: Callables ``fn(up, a, b)`` told when a link becomes usable (``up``) or goes down.
+        self.listeners: list = []
         self.flows = FlowManager(self)
 
     # ------------------------------------------------------------------------- nodes, links
@@ -315,6 +317,7 @@ class LaserNetwork:
             if self.log_links:
                 self._log("link_usable", p[0], p[1], "")
             self.flows.on_links_usable()
+            self._notify(True, p)
         else:
             ev = self.env.timeout(usable_at - now)
             ev.callbacks.append(lambda _e, p=p, g=self._gen: self._acquired(p, g))
@@ -328,6 +331,11 @@ class LaserNetwork:
         if self.log_links:
             self._log("link_usable", p[0], p[1], "")
         self.flows.on_links_usable()
+        self._notify(True, p)
+
+    def _notify(self, up, p):
+        for fn in self.listeners:
+            fn(up, p[0], p[1])
 
     def _remove_edge(self, p, why):
         del self._edges[p]
@@ -337,6 +345,7 @@ class LaserNetwork:
         if self.log_links:
             self._log("link_down", p[0], p[1], why)
         self.flows.on_link_down(p, why)
+        self._notify(False, p)
 
     def update_ranges(self, positions_km, station_positions_km=None):
         """Refresh ``range_km`` and ``light_s`` of every existing link from positions.

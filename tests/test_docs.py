@@ -25,9 +25,23 @@ def test_notebooks_execute(repo):
 
 
 def _field_paths(model, prefix=""):
-    for name, f in model.model_fields.items():
-        ann = f.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
+    """Dotted paths of every leaf field of a pydantic model or a dataclass, recursing into
+    fields typed as a model or a dataclass, also through ``Optional[...]`` (e.g.
+    ``hardware.thermal.radiator_area_m2``).  Unions of several types are leaves."""
+    import dataclasses
+    import types
+    import typing
+
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        items = [(n, f.annotation) for n, f in model.model_fields.items()]
+    else:
+        hints = typing.get_type_hints(model)
+        items = [(f.name, hints[f.name]) for f in dataclasses.fields(model)]
+    for name, ann in items:
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if typing.get_origin(ann) in (typing.Union, types.UnionType) and len(args) == 1:
+            ann = args[0]  # Optional[X]
+        if isinstance(ann, type) and (issubclass(ann, BaseModel) or dataclasses.is_dataclass(ann)):
             yield from _field_paths(ann, f"{prefix}{name}.")
         else:
             yield prefix + name
@@ -35,10 +49,17 @@ def _field_paths(model, prefix=""):
 
 def test_readme_documents_every_scenario_field(repo):
     readme = (repo / "README.md").read_text()
-    missing = [p for p in _field_paths(config.Scenario) if f"`{p}`" not in readme]
+    section = readme.split("## Scenario reference", 1)[1].split("\n## ", 1)[0]
+    missing = [p for p in _field_paths(config.Scenario) if f"`{p}`" not in section]
     for model in list(config._TAGS.values()) + [config.GroundStation]:
         missing += [f"{model.__name__}.{n}" for n in model.model_fields
                     if n != "type" and f"`{n}`" not in readme and n not in readme]
+    # Workload types (and their nested params.*, params.job.*, options.*, options.job.*,
+    # columns.*): each field by its dotted path or by its own name, in backquotes.
+    for model in config.WORKLOAD_TAGS.values():
+        missing += [f"{model.__name__}.{p}" for p in _field_paths(model)
+                    if p != "type" and f"`{p}`" not in section
+                    and f"`{p.rsplit('.', 1)[-1]}`" not in section]
     assert not missing, f"README lacks: {missing}"
 
 

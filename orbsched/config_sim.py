@@ -1,0 +1,172 @@
+"""Scenario sections that describe what is simulated: hardware, workload, policy, recording.
+
+The geometry half of a scenario (constellations, stations, network) lives in
+:mod:`orbsched.config`; this module holds the sections the engine reads.  Subsystem specs reuse
+the frozen dataclasses of :mod:`orbsched.power`, :mod:`orbsched.thermal`,
+:mod:`orbsched.workload` and :mod:`orbsched.traces` directly (pydantic validates them, rejects
+unknown keys and reports their own range checks with the field path), so each field is defined
+and documented once.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .constants import (
+    BUS_BASE_W,
+    DEFAULT_HEAT_CAPACITY_J_K,
+    DEFAULT_MAX_RADIATOR_K,
+    H100_IDLE_W,
+    H100_SXM_W,
+)
+from .power import BatterySpec, SolarArraySpec
+from .thermal import ThermalSpec
+from .traces import ColumnMap, TraceOptions
+from .workload import SyntheticParams
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: Default array: 17 m^2 of 30 % cells at 90 % packing, sun-tracking = 6.25 kW in full Sun,
+#: about twice the 3.1 kW load of 4 busy H100s plus the bus (CONTEXT.md: size the array near 2x
+#: the load so that sunlight also recharges what an eclipse drained).
+DEFAULT_SOLAR = SolarArraySpec(area_m2=17.0)
+#: Default battery: 4 kWh at 25 % depth of discharge = 1 kWh usable, enough for the bus and
+#: idle GPUs through a 36-minute eclipse (0.35 kWh) but not for 4 busy GPUs (1.9 kWh): the
+#: regime where scheduling decides what runs in shadow.
+DEFAULT_BATTERY = BatterySpec(capacity_wh=4000.0)
+#: Default radiator: 3 m^2 two-sided at emissivity 0.9 sheds 3.6 kW at 330 K, a little less
+#: than 4 busy GPUs + bus + 600 W absorbed in full Sun, so throttling binds late in a sunlit arc.
+DEFAULT_THERMAL = ThermalSpec(heat_capacity_j_k=DEFAULT_HEAT_CAPACITY_J_K, radiator_area_m2=3.0,
+                              max_temperature_k=DEFAULT_MAX_RADIATOR_K, absorbed_sun_w=600.0,
+                              absorbed_shadow_w=150.0)
+
+
+class Hardware(_Strict):
+    """One compute satellite (every satellite of the fleet is alike)."""
+
+    gpus: int = Field(4, ge=0, description="GPUs per satellite")
+    gpu_active_w: float = Field(H100_SXM_W, ge=0, description="board power of a busy GPU, W")
+    gpu_idle_w: float = Field(H100_IDLE_W, ge=0, description="board power of an idle GPU, W")
+    gpu_speed: float = Field(1.0, gt=0, description="speed relative to the nominal GPU-hour")
+    bus_w: float = Field(BUS_BASE_W, ge=0, description="base load of the bus, W")
+    solar: SolarArraySpec = DEFAULT_SOLAR
+    array_age_years: float = Field(0.0, ge=0, description="age at the start (degradation)")
+    battery: BatterySpec = DEFAULT_BATTERY
+    initial_soc: float = Field(1.0, ge=0, le=1, description="state of charge at the start")
+    thermal: Optional[ThermalSpec] = DEFAULT_THERMAL
+    initial_temperature_k: float = Field(293.15, gt=0, description="node temperature at start")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data):
+        """A partial ``solar`` / ``battery`` / ``thermal`` mapping changes only the fields it
+        names; the others keep the defaults above (``thermal: null`` turns the model off)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, default in (("solar", DEFAULT_SOLAR), ("battery", DEFAULT_BATTERY),
+                             ("thermal", DEFAULT_THERMAL)):
+            if isinstance(data.get(key), dict):
+                data[key] = {**dataclasses.asdict(default), **data[key]}
+        return data
+
+    @model_validator(mode="after")
+    def _cross(self):
+        if self.gpu_idle_w > self.gpu_active_w:
+            raise ValueError(f"gpu_idle_w ({self.gpu_idle_w}) must not exceed gpu_active_w "
+                             f"({self.gpu_active_w})")
+        floor_soc = 1.0 - self.battery.max_depth_of_discharge
+        if self.battery.capacity_wh > 0 and self.initial_soc < floor_soc - 1e-12:
+            raise ValueError(f"initial_soc ({self.initial_soc}) is below the battery floor "
+                             f"1 - max_depth_of_discharge = {floor_soc}")
+        return self
+
+    @property
+    def full_load_w(self) -> float:
+        return self.bus_w + self.gpus * self.gpu_active_w
+
+
+class SyntheticWorkload(_Strict):
+    """Synthetic training jobs (:func:`orbsched.workload.synthetic_training`).
+
+    ``n_jobs`` jobs arriving at ``rate_per_h``; without ``n_jobs``, every arrival within the
+    run.  ``rate_per_h`` defaults to ``params.rate_per_h``.
+    """
+
+    type: Literal["synthetic"]
+    n_jobs: Optional[int] = Field(None, ge=0)
+    rate_per_h: Optional[float] = Field(None, gt=0)
+    params: SyntheticParams = SyntheticParams()
+
+
+TRACE_FORMATS = ("philly-csv", "philly-json", "alibaba-pai", "alibaba-openb", "helios", "csv")
+
+
+class TraceWorkload(_Strict):
+    """Jobs read from a GPU-cluster trace (:mod:`orbsched.traces`)."""
+
+    type: Literal["trace"]
+    format: Literal[TRACE_FORMATS]
+    path: str = Field(min_length=1, description="relative to the scenario file")
+    task_path: Optional[str] = Field(None, description="alibaba-pai: the pai_task_table file")
+    columns: Optional[ColumnMap] = Field(None, description="csv: which column holds what")
+    options: TraceOptions = TraceOptions()
+
+    @model_validator(mode="after")
+    def _cross(self):
+        if self.format == "alibaba-pai" and not self.task_path:
+            raise ValueError("format 'alibaba-pai' needs task_path (the pai_task_table file)")
+        if self.format == "csv" and self.columns is None:
+            raise ValueError("format 'csv' needs columns (submit, gpus and duration or end)")
+        if self.format != "csv" and self.columns is not None:
+            raise ValueError(f"columns applies to format 'csv' only, not {self.format!r}")
+        return self
+
+
+class NoWorkload(_Strict):
+    """No jobs: a run of the power and thermal state of an idle fleet."""
+
+    type: Literal["none"]
+
+
+Workload = Annotated[Union[SyntheticWorkload, TraceWorkload, NoWorkload],
+                     Field(discriminator="type")]
+WORKLOAD_TAGS = {"synthetic": SyntheticWorkload, "trace": TraceWorkload, "none": NoWorkload}
+
+
+class PolicySpec(_Strict):
+    """The scheduling policy: a registered name (``orbsched policies`` lists them) or a user
+    class as ``module:Class`` (or ``path/to/file.py:Class``, relative to the scenario)."""
+
+    name: str = Field("greedy-sunlit", min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="keyword arguments of the policy's constructor")
+    tick_s: Optional[float] = Field(None, gt=0, description="period of on_tick calls, s")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v):
+        return {"name": v} if isinstance(v, str) else v
+
+
+class EngineOptions(_Strict):
+    """Modelling choices of the engine."""
+
+    penumbra_steps: int = Field(2, ge=1, le=10, description="illumination steps per penumbra")
+    transfer_wait_s: float = Field(60.0, ge=0, description="a migration waits this long for "
+                                   "a path before it fails")
+
+
+class RecordOptions(_Strict):
+    """What the results hold."""
+
+    sample_s: float = Field(300.0, gt=0, description="time-series sample period, s")
+    per_satellite: bool = Field(True, description="per-satellite rows in timeseries.parquet")
+    link_events: bool = Field(False, description="link up/down rows in events.parquet")
+    snapshot_s: Optional[float] = Field(None, ge=0, description="instant of the world-map "
+                                        "snapshot, s from the start; default mid-run")

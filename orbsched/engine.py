@@ -1,0 +1,736 @@
+"""The SimPy engine: satellites, jobs, migrations and policy decisions, event by event.
+
+The engine consumes what the geometry stage computed (eclipse intervals, contact windows) as
+timed events and never propagates an orbit.  Every change is an event:
+
+* illumination edges of each satellite (eclipse entry, umbra entry/exit, eclipse exit, and
+  ``engine.penumbra_steps`` steps of the illumination fraction across each penumbra);
+* power thresholds the satellites announce (battery full or at its floor, radiator limit);
+* link windows opening and closing (the laser network replays the contact plan);
+* job arrivals, completions (computed in closed form, :mod:`orbsched.jobs`), checkpoint,
+  transfer and restore phases of migrations;
+* periodic samples for the time series.
+
+Events are plain SimPy timeouts with callbacks (no generator per satellite or job), so a
+simulated day costs its events.  Stale timers (a job's finish time moved by throttling, a
+satellite's threshold moved by a load change) are ignored by a token check.
+
+Policies (:mod:`orbsched.policies`) are called at the hooks described in
+:mod:`orbsched.policies.base` with a read-only :class:`orbsched.view.View`; every decision is
+validated and applied here.
+
+Penumbra model (SIMPLIFICATION): the illumination fraction across a penumbra of duration P is
+a staircase of ``n = penumbra_steps`` levels ``1 - (k + 1/2)/n`` on entry (mirrored on exit),
+each lasting P/n: the energy harvested over a linear ramp is exact for any n, and the timing
+of any power threshold inside a ~10 s penumbra is off by at most P/(2n).  A grazing passage
+with no umbra is one level of 0.5 for its whole duration (its true depth is not known from the
+intervals; grazing passages are rare, at the edges of eclipse seasons).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import simpy
+
+from .errors import PolicyError
+from .jobs import JobRun
+from .network import LaserNetwork
+from .policies.base import Migrate, Pause, Place
+from .recorder import Recorder
+from .satellite import PENUMBRA, SUNLIT, UMBRA, Satellite
+from .view import View
+
+__all__ = ["Engine", "Job", "build_illumination_events"]
+
+_S_PER_H = 3600.0
+# illumination event kinds
+K_ENTRY, K_STEP, K_UMBRA_IN, K_UMBRA_OUT, K_EXIT = 0, 1, 2, 3, 4
+ILLUM_KIND_NAMES = ("eclipse_entry", "penumbra_step", "umbra_entry", "umbra_exit",
+                    "eclipse_exit")
+_POWER_TOL_W = 1e-6
+
+
+def build_illumination_events(eclipse, umbra, penumbra_steps: int = 1):
+    """Time-ordered illumination changes from eclipse and umbra intervals.
+
+    Returns arrays ``t_s, sat, fraction, kind, state`` (kind: index into
+    :data:`ILLUM_KIND_NAMES`; state: SUNLIT/PENUMBRA/UMBRA after the event) and, per
+    satellite, the sorted eclipse starts and ends (for the view's predictions).
+    """
+    n = int(penumbra_steps)
+    ts, sats, fr, kinds, states = [], [], [], [], []
+    # Pair each umbra with the eclipse passage that contains it.
+    u_sat, u_start, u_end = umbra.sat, umbra.start_s, umbra.end_s
+    order_u = np.lexsort((u_start, u_sat))
+    u_sat, u_start, u_end = u_sat[order_u], u_start[order_u], u_end[order_u]
+    order_e = np.lexsort((eclipse.start_s, eclipse.sat))
+    e_sat, e_start, e_end = eclipse.sat[order_e], eclipse.start_s[order_e], eclipse.end_s[order_e]
+    # umbra index per eclipse: the umbra of the same satellite that starts inside it
+    key_e = e_sat.astype(float) * 1e9 + e_start
+    key_u = u_sat.astype(float) * 1e9 + u_start
+    pos = np.searchsorted(key_e, key_u, side="right") - 1
+    has_u = np.full(len(e_sat), -1)
+    ok = (pos >= 0)
+    ok[ok] &= (e_sat[pos[ok]] == u_sat[ok]) & (u_start[ok] <= e_end[pos[ok]] + 1e-6)
+    has_u[pos[ok]] = np.flatnonzero(ok)
+    for k in range(len(e_sat)):
+        s, e, i = float(e_start[k]), float(e_end[k]), int(e_sat[k])
+        j = has_u[k]
+        if j < 0:
+            ts += [s, e]
+            sats += [i, i]
+            fr += [0.5, 1.0]
+            kinds += [K_ENTRY, K_EXIT]
+            states += [PENUMBRA, SUNLIT]
+            continue
+        us, ue = float(u_start[j]), float(u_end[j])
+        for m in range(n):
+            ts.append(s + m * (us - s) / n)
+            fr.append(1.0 - (m + 0.5) / n)
+            kinds.append(K_ENTRY if m == 0 else K_STEP)
+            states.append(PENUMBRA)
+        ts.append(us)
+        fr.append(0.0)
+        kinds.append(K_UMBRA_IN)
+        states.append(UMBRA)
+        for m in range(n):
+            ts.append(ue + m * (e - ue) / n)
+            fr.append((m + 0.5) / n)
+            kinds.append(K_UMBRA_OUT if m == 0 else K_STEP)
+            states.append(PENUMBRA)
+        ts.append(e)
+        fr.append(1.0)
+        kinds.append(K_EXIT)
+        states.append(SUNLIT)
+        sats += [i] * (2 * n + 2)
+    t = np.asarray(ts, float)
+    order = np.lexsort((np.arange(len(t)), t))  # stable in time, per-passage order kept
+    return (t[order], np.asarray(sats, np.int64)[order], np.asarray(fr, float)[order],
+            np.asarray(kinds, np.int8)[order], np.asarray(states, np.int8)[order])
+
+
+class Job:
+    """Engine-side state of one training job (policies see it through a read-only view)."""
+
+    __slots__ = ("job_id", "name", "arrival_s", "gpus", "work_gpu_h", "checkpoint_gb",
+                 "checkpoint_interval_s", "checkpoint_s", "restore_s", "run", "status", "phase",
+                 "sat", "dst", "token", "first_start_s", "end_s", "reason", "migrations",
+                 "migration_failures", "bytes_moved_gb", "downtime_s", "work_lost_gpu_h",
+                 "brownouts", "down_since", "pending_gpu_h", "has_checkpoint", "queue_pos",
+                 "finish_pending")
+
+    def __init__(self, spec):
+        for name in ("job_id", "name", "arrival_s", "gpus", "work_gpu_h", "checkpoint_gb",
+                     "checkpoint_interval_s", "checkpoint_s", "restore_s"):
+            setattr(self, name, getattr(spec, name))
+        self.run = JobRun(spec.work_gpu_h, spec.checkpoint_interval_s, spec.checkpoint_s)
+        self.status = "pending"   # before arrival
+        self.phase = "pending"    # queued | running | restoring | checkpointing | transferring
+        self.sat = -1             # where it runs, or where its checkpoint is when queued
+        self.dst = -1
+        self.token = 0
+        self.first_start_s = math.nan
+        self.end_s = math.nan
+        self.reason = ""
+        self.migrations = 0
+        self.migration_failures = 0
+        self.bytes_moved_gb = 0.0
+        self.downtime_s = 0.0
+        self.work_lost_gpu_h = 0.0
+        self.brownouts = 0
+        self.down_since = math.nan
+        self.pending_gpu_h = 0.0
+        self.has_checkpoint = False
+        self.queue_pos = -1
+        self.finish_pending = False
+
+    def __repr__(self):
+        return (f"Job({self.job_id}, {self.status}/{self.phase}, sat={self.sat}, "
+                f"gpus={self.gpus}, work={self.work_gpu_h:.3f} GPU-h)")
+
+
+class Engine:
+    """One simulation run (build it with :func:`orbsched.run.simulate` for a scenario).
+
+    Args:
+        scenario: the resolved :class:`orbsched.config.Scenario`.
+        names: satellite names (fleet order).
+        eclipse, umbra: :class:`orbsched.illumination.Intervals` from the geometry stage.
+        isl_windows, ground_windows: contact-plan tables (or None).
+        workload: :class:`orbsched.workload.Workload`.
+        policy: a :class:`orbsched.policies.base.Policy` instance.
+        policy_rng: the policy's numpy Generator.
+        progress: optional callable ``progress(t_s)`` called at each sample.
+    """
+
+    def __init__(self, scenario, names, eclipse, umbra, isl_windows, ground_windows, workload,
+                 policy, policy_rng=None, progress=None):
+        self.scenario = scenario
+        self.hw = hw = scenario.hardware
+        self.duration_s = scenario.duration_s
+        self.env = env = simpy.Environment()
+        n = len(names)
+        self.n_sats = n
+        self.sats = [Satellite(i, names[i], hw) for i in range(n)]
+        self.net = LaserNetwork(env, n, [g.name for g in scenario.ground_stations],
+                                options=scenario.network,
+                                path_wait_s=scenario.engine.transfer_wait_s,
+                                log_links=scenario.record.link_events)
+        self._windows = (isl_windows, ground_windows)
+        self.policy = policy
+        policy.rng = policy_rng if policy_rng is not None else np.random.default_rng(0)
+        self.policy_name = getattr(policy, "name", type(policy).__name__)
+        self.progress = progress
+
+        # arrays the view reads (updated at every change)
+        self.free = np.full(n, hw.gpus, np.int64)
+        self.state = np.zeros(n, np.int8)
+        self.supply_w = np.full(n, np.inf)
+        self.load = np.array([s.load_w() for s in self.sats], float)
+        self.speed = np.ones(n)
+        self._sync_supply_all()
+
+        # illumination timeline and per-satellite eclipse predictions
+        (self.il_t, self.il_sat, self.il_frac, self.il_kind,
+         self.il_state) = build_illumination_events(eclipse, umbra,
+                                                    scenario.engine.penumbra_steps)
+        self.il_soc = np.full(len(self.il_t), np.nan)
+        self._il_k = 0
+        # per satellite: its own illumination event times (thresholds and job finishes beyond
+        # a satellite's next illumination event are not scheduled: that event re-applies)
+        by_sat = np.lexsort((self.il_t, self.il_sat))
+        b = np.searchsorted(self.il_sat[by_sat], np.arange(n + 1))
+        t_sorted = self.il_t[by_sat]
+        self._sat_il_t = [t_sorted[b[i]:b[i + 1]].tolist() + [math.inf] for i in range(n)]
+        self._sat_il_ptr = [0] * n
+        order = np.lexsort((eclipse.start_s, eclipse.sat))
+        es, ee, esat = eclipse.start_s[order], eclipse.end_s[order], eclipse.sat[order]
+        bounds = np.searchsorted(esat, np.arange(n + 1))
+        self.ecl_starts = [es[bounds[i]:bounds[i + 1]].tolist() for i in range(n)]
+        self.ecl_ends = [ee[bounds[i]:bounds[i + 1]].tolist() for i in range(n)]
+        self._ecl_ptr = [0] * n
+        self.next_entry = np.array([s[0] if s else math.inf for s in self.ecl_starts])
+        self.cur_exit = np.full(n, math.inf)
+
+        # jobs
+        self.jobs = {}
+        self.arrivals = []
+        for spec in workload.jobs():
+            job = Job(spec)
+            self.jobs[job.job_id] = job
+            self.arrivals.append(job)
+        self.arrivals.sort(key=lambda j: (j.arrival_s, j.job_id))
+        self._arr_k = 0
+        self._mig_src = {}       # job_id -> source satellite of its migration
+        self._reach = (-1, -1, {})
+        self.queue = []          # arrival order; entries not queued any more are skipped
+        self._queued = 0
+        self.running_gpus = 0
+
+        self.rec = Recorder(self)
+        self.view = View(self)
+        self._hooks = {name: getattr(policy, name, None) for name in
+                       ("on_job_arrival", "on_power_change", "on_job_end", "on_migration_end",
+                        "on_link_change", "on_tick")}
+        from .policies.base import Policy
+        if type(policy).on_link_change is not Policy.on_link_change:
+            self.net.listeners.append(self._on_link_change)
+        self.stats = dict(events=0, illumination=0, thresholds=0, stale=0, decisions=0,
+                          brownouts=0, throttles=0, wall_s=0.0)
+
+    # ============================================================================ running
+    def run(self):
+        env = self.env
+        env.process(self.net.replay(*self._windows))
+        if len(self.il_t):
+            self._at(self.il_t[0], self._on_illumination)
+        if self.arrivals:
+            self._at(self.arrivals[0].arrival_s, self._on_arrival)
+        self._at(self.rec.sample_s if self.rec.sample_s < self.duration_s else self.duration_s,
+                 self._on_sample)
+        snap = self.rec.snapshot_s
+        snap = self.duration_s / 2.0 if snap is None else min(snap, self.duration_s)
+        self._at(snap, self.rec.take_snapshot)
+        tick = self.scenario.policy.tick_s
+        if tick:
+            self._at(tick, self._on_tick)
+        for s in self.sats:
+            self._schedule_threshold(s)
+        t0 = time.perf_counter()
+        env.run(until=self.duration_s)
+        self.stats["wall_s"] = time.perf_counter() - t0
+        self._finish()
+        return self
+
+    def _at(self, t_s, fn, *args):
+        ev = self.env.timeout(max(0.0, t_s - self.env.now))
+        if args:
+            ev.callbacks.append(lambda _e: fn(*args))
+        else:
+            ev.callbacks.append(lambda _e: fn())
+        return ev
+
+    def _finish(self):
+        t = self.duration_s
+        for s in self.sats:
+            self._touch(s, t)
+            s.bus.advance(t)
+            if s.thermal is not None:
+                s.thermal.advance(t)
+        if self.rec.snapshot is None:
+            self.rec.take_snapshot()
+        self.net.flows.abort_all("simulation ended")
+        self.rec.finish(t)
+
+    # ====================================================================== satellites
+    def _touch(self, sat, t):
+        """Accumulate utilisation up to t before the satellite's GPUs or state change."""
+        self.rec.touch(sat.idx, sat.held, sat.state, t)
+
+    def _sync_supply(self, sat):
+        i = sat.idx
+        b = sat.bus
+        self.supply_w[i] = b.max_supply_w()
+        self.load[i] = sat.load_w()
+        self.speed[i] = sat.speed
+        self.free[i] = sat.free
+
+    def _sync_supply_all(self):
+        for s in self.sats:
+            self._sync_supply(s)
+
+    def _apply(self, sat, t):
+        """Re-apply a satellite's state at t: throttle, brownout, thresholds, view arrays."""
+        changed = sat.apply(t)
+        if changed:
+            self.stats["throttles"] += 1
+            self.rec.event(t, "throttle", sat=sat.idx, value=sat.speed)
+            self._rerate(sat, t)
+        if sat.bus.deficit_w() > _POWER_TOL_W:
+            self._brownout(sat, t)
+        self._sync_supply(sat)
+        self._schedule_threshold(sat)
+
+    def _horizon(self, i):
+        """Time of satellite i's next illumination event (inf if none)."""
+        return self._sat_il_t[i][self._sat_il_ptr[i]]
+
+    def _schedule_threshold(self, sat):
+        sat.threshold_token += 1
+        t = sat.next_threshold_s()
+        if t < self.duration_s and t < self._horizon(sat.idx):
+            self._at(t, self._on_threshold, sat, sat.threshold_token)
+
+    def _on_threshold(self, sat, token):
+        self.stats["events"] += 1
+        if token != sat.threshold_token:
+            self.stats["stale"] += 1
+            return
+        self.stats["thresholds"] += 1
+        t = self.env.now
+        was_floor, was_full = sat.bus.at_floor, sat.bus.is_full
+        self._apply(sat, t)
+        if sat.bus.at_floor and not was_floor:
+            self.rec.event(t, "battery_floor", sat=sat.idx, value=sat.bus.state_of_charge)
+        elif sat.bus.is_full and not was_full:
+            self.rec.event(t, "battery_full", sat=sat.idx, value=sat.bus.state_of_charge)
+
+    def _rerate(self, sat, t):
+        for job in sat.jobs.values():
+            if job.phase == "running":
+                job.run.set_rate(t, self._rate(job, sat))
+                self._schedule_finish(job)
+
+    def _rate(self, job, sat):
+        return job.gpus * self.hw.gpu_speed * sat.speed / _S_PER_H
+
+    def _brownout(self, sat, t):
+        """Shed jobs (least unsaved work first) until the bus can serve the load."""
+        shed = []
+        while sat.bus.deficit_w() > _POWER_TOL_W:
+            cands = [j for j in sat.jobs.values()
+                     if j.phase in ("running", "checkpointing", "restoring") and j.sat == sat.idx]
+            if not cands:
+                break
+            job = min(cands, key=lambda j: (j.run.progress_at(t) - j.run.saved_at(t)
+                                            if j.phase == "running" else 0.0, j.job_id))
+            lost = self._stop_abrupt(job, t, "brownout")
+            shed.append((job, lost))
+            sat.apply(t)
+        if shed:
+            self.stats["brownouts"] += 1
+            for job, lost in shed:
+                job.brownouts += 1
+                self.rec.event(t, "brownout", sat=sat.idx, job=job.job_id, value=lost)
+            self._sync_supply(sat)
+            self._call("on_power_change", sat.idx, "brownout")
+
+    # ==================================================================== illumination
+    def _on_illumination(self):
+        t = self.env.now
+        k = self._il_k
+        il_t = self.il_t
+        # all illumination events at this instant
+        while k < len(il_t) and il_t[k] <= t:
+            self._illumination_event(k, t)
+            k += 1
+        self._il_k = k
+        if k < len(il_t):
+            self._at(il_t[k], self._on_illumination)
+
+    def _illumination_event(self, k, t):
+        self.stats["events"] += 1
+        self.stats["illumination"] += 1
+        i = int(self.il_sat[k])
+        sat = self.sats[i]
+        kind = int(self.il_kind[k])
+        self._sat_il_ptr[i] += 1
+        self._touch(sat, t)
+        sat.illumination = float(self.il_frac[k])
+        sat.state = int(self.il_state[k])
+        self.state[i] = sat.state
+        if kind == K_ENTRY:
+            p = self._ecl_ptr[i]
+            if p < len(self.ecl_starts[i]):
+                self.cur_exit[i] = self.ecl_ends[i][p]
+                self._ecl_ptr[i] = p + 1
+                self.next_entry[i] = self.ecl_starts[i][p + 1] \
+                    if p + 1 < len(self.ecl_starts[i]) else math.inf
+        elif kind == K_EXIT:
+            self.cur_exit[i] = math.inf
+        self._apply(sat, t)
+        for job in sat.jobs.values():
+            if job.phase == "running" and not job.finish_pending:
+                self._schedule_finish(job)
+        if kind != K_STEP:
+            self.il_soc[k] = sat.bus.state_of_charge
+            self._call("on_power_change", i, ILLUM_KIND_NAMES[kind])
+
+    # ============================================================================== jobs
+    def _on_arrival(self):
+        t = self.env.now
+        arr = self.arrivals
+        k = self._arr_k
+        while k < len(arr) and arr[k].arrival_s <= t:
+            job = arr[k]
+            k += 1
+            self._arr_k = k
+            self.stats["events"] += 1
+            self.rec.event(t, "job_arrival", job=job.job_id)
+            if job.gpus > self.hw.gpus:
+                job.status = job.phase = "failed"
+                job.reason = (f"too_large: needs {job.gpus} GPUs, a satellite has "
+                              f"{self.hw.gpus}")
+                job.end_s = t
+                self.rec.event(t, "job_end", job=job.job_id, detail="failed: too_large")
+                continue
+            self._enqueue(job)
+            self._call("on_job_arrival", job.job_id)
+        if k < len(arr):
+            self._at(arr[k].arrival_s, self._on_arrival)
+
+    def _enqueue(self, job):
+        job.status = job.phase = "queued"
+        job.queue_pos = len(self.queue)
+        self.queue.append(job)
+        self._queued += 1
+
+    def _dequeue(self, job):
+        self._queued -= 1
+        job.queue_pos = -1
+        q = self.queue
+        if len(q) > 64 and self._queued < len(q) // 2:
+            self.queue = [j for j in q if j.phase == "queued" and j.queue_pos >= 0]
+            for pos, j in enumerate(self.queue):
+                j.queue_pos = pos
+
+    def _hold(self, sat, job, drawing: bool, t):
+        self._touch(sat, t)
+        sat.held += job.gpus
+        if drawing:
+            sat.drawing += job.gpus
+        sat.jobs[job.job_id] = job
+        self.free[sat.idx] = sat.free
+
+    def _release(self, sat, job, drawing: bool, t):
+        self._touch(sat, t)
+        sat.held -= job.gpus
+        if drawing:
+            sat.drawing -= job.gpus
+        sat.jobs.pop(job.job_id, None)
+        self.free[sat.idx] = sat.free
+
+    def _start_session(self, job, sat, t):
+        job.status = job.phase = "running"
+        job.sat = sat.idx
+        if math.isnan(job.first_start_s):
+            job.first_start_s = t
+        job.run.start(t, self._rate(job, sat))
+        self._schedule_finish(job)
+
+    def _schedule_finish(self, job):
+        job.token += 1
+        tf = job.run.finish_time(self.env.now)
+        job.finish_pending = tf < self.duration_s and tf < self._horizon(job.sat)
+        if job.finish_pending:
+            self._at(tf, self._on_finish, job, job.token)
+
+    def _on_finish(self, job, token):
+        self.stats["events"] += 1
+        if token != job.token or job.phase != "running":
+            self.stats["stale"] += 1
+            return
+        t = self.env.now
+        job.run.stop_checkpointed(t)
+        job.run.saved_gpu_h = job.work_gpu_h
+        sat = self.sats[job.sat]
+        self._release(sat, job, True, t)
+        job.status = job.phase = "completed"
+        job.end_s = t
+        job.token += 1
+        self.rec.event(t, "job_end", sat=sat.idx, job=job.job_id, detail="completed")
+        self._apply(sat, t)
+        self._call("on_job_end", job.job_id)
+
+    def _stop_abrupt(self, job, t, why):
+        """Stop a job that draws power on its satellite (brownout); it keeps its last
+        checkpoint and waits in the queue.  Returns the work lost (GPU-h)."""
+        sat = self.sats[job.sat]
+        lost = 0.0
+        if job.phase == "running":
+            lost = job.run.stop_abrupt(t)
+            job.has_checkpoint = job.has_checkpoint or job.run.saved_gpu_h > 0.0
+        elif job.phase == "checkpointing":
+            lost = job.pending_gpu_h - job.run.saved_gpu_h
+        job.work_lost_gpu_h += lost
+        self._release(sat, job, True, t)
+        if job.phase == "checkpointing" and job.dst >= 0:   # migration out aborted
+            dst = self.sats[job.dst]
+            self._release(dst, job, False, t)
+            self._migration_failed(job, t, why, refill=False)
+            self._apply(dst, t)
+        elif job.phase == "restoring" and job.dst >= 0:      # migration in aborted (data here)
+            self._migration_failed(job, t, why, refill=False)
+        job.dst = -1
+        job.token += 1
+        self.rec.event(t, "job_pause", sat=sat.idx, job=job.job_id, detail=why)
+        self._enqueue(job)
+        return lost
+
+    # ====================================================================== decisions
+    def _call(self, hook, *args):
+        fn = self._hooks[hook]
+        if fn is None:
+            return
+        if hook in ("on_job_arrival", "on_job_end", "on_migration_end"):
+            args = (self.view.job(args[0]),) + args[1:]
+        out = fn(*args, self.view)
+        if out is None:
+            return
+        for d in out:
+            self._decide(d)
+
+    def _reject(self, d, why):
+        raise PolicyError(f"policy '{self.policy_name}': decision {d!r} at t = "
+                          f"{self.env.now:.3f} s rejected: {why}")
+
+    def _check_site(self, d, job, sat_i, *, moving):
+        if isinstance(sat_i, bool) or not isinstance(sat_i, (int, np.integer)) \
+                or not 0 <= sat_i < self.n_sats:
+            self._reject(d, f"no satellite {sat_i!r} (satellites are 0 .. {self.n_sats - 1})")
+        sat = self.sats[int(sat_i)]
+        if sat.failed:
+            self._reject(d, f"satellite {sat_i} ({sat.name}) has failed")
+        if sat.free < job.gpus:
+            self._reject(d, f"satellite {sat_i} ({sat.name}) has {sat.free} free GPUs, the job "
+                            f"needs {job.gpus}")
+        if not sat.can_power(job.gpus):
+            self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {job.gpus} more busy "
+                            f"GPUs now (battery at its floor, array {sat.bus.array_w:.0f} W, "
+                            f"load {sat.load_w():.0f} W)")
+        if moving and not self._reachable(job.sat, int(sat_i)):
+            self._reject(d, f"no laser path from satellite {job.sat} to {sat_i} now")
+        return sat
+
+    def note_reachable(self, src, nodes):
+        """Remember nodes a view search reached from src (valid until the network changes),
+        so validating a decision built on that search needs no second route search."""
+        self._reach = (self.net._version, src, nodes)
+
+    def _reachable(self, a, b):
+        ver, src, nodes = self._reach
+        if ver == self.net._version and src == a and b in nodes:
+            return True
+        return self.net.route(a, b, include_acquiring=True) is not None
+
+    def _decide(self, d):
+        self.stats["decisions"] += 1
+        t = self.env.now
+        if not isinstance(d, (Place, Migrate, Pause)):
+            raise PolicyError(f"policy '{self.policy_name}' returned {d!r}; expected Place, "
+                              f"Migrate or Pause decisions (orbsched.policies)")
+        job = self.jobs.get(d.job_id)
+        if job is None:
+            self._reject(d, f"no job {d.job_id!r}")
+        if isinstance(d, Place):
+            if job.phase != "queued":
+                self._reject(d, f"job {job.job_id} is {job.phase}, not queued")
+            moving = job.sat >= 0 and job.sat != d.sat
+            sat = self._check_site(d, job, d.sat, moving=moving)
+            self._dequeue(job)
+            if moving:
+                self._begin_migration(job, self.sats[job.sat], sat, t, checkpoint=False)
+            else:
+                self._place_here(job, sat, t)
+        elif isinstance(d, Migrate):
+            if job.phase != "running":
+                self._reject(d, f"job {job.job_id} is {job.phase}; only a running job migrates")
+            if d.sat == job.sat:
+                self._reject(d, f"job {job.job_id} already runs on satellite {d.sat}")
+            sat = self._check_site(d, job, d.sat, moving=True)
+            self._begin_migration(job, self.sats[job.sat], sat, t, checkpoint=True)
+        else:
+            if job.phase != "running":
+                self._reject(d, f"job {job.job_id} is {job.phase}; only a running job pauses")
+            self._begin_pause(job, t)
+
+    def _place_here(self, job, sat, t):
+        job.sat = sat.idx
+        self._hold(sat, job, True, t)
+        if job.has_checkpoint and job.restore_s > 0:
+            job.status, job.phase = "running", "restoring"
+            job.token += 1
+            self._at(t + job.restore_s, self._on_restored, job, job.token)
+        else:
+            self._start_session(job, sat, t)
+        self.rec.event(t, "job_start", sat=sat.idx, job=job.job_id)
+        self._apply(sat, t)
+
+    def _on_restored(self, job, token):
+        self.stats["events"] += 1
+        if token != job.token:
+            self.stats["stale"] += 1
+            return
+        t = self.env.now
+        sat = self.sats[job.sat]
+        migrating_in = job.dst >= 0
+        self._start_session(job, sat, t)
+        if migrating_in:
+            job.downtime_s += t - job.down_since
+            self.rec.event(t, "migration_end", sat=self._mig_src.pop(job.job_id, -1),
+                           job=job.job_id, peer=sat.idx, value=t - job.down_since)
+            job.dst = -1
+            self._call("on_migration_end", job.job_id, True)
+
+    # ===================================================================== migrations
+    def _begin_migration(self, job, src, dst, t, *, checkpoint):
+        job.migrations += 1
+        job.status = "migrating"
+        job.dst = dst.idx
+        job.down_since = t
+        self._mig_src[job.job_id] = src.idx
+        self._hold(dst, job, False, t)       # reserved: idle power until the restore
+        self.rec.event(t, "migration_start", sat=src.idx, job=job.job_id, peer=dst.idx)
+        job.token += 1
+        if checkpoint:
+            job.pending_gpu_h = job.run.progress_at(t)
+            job.run.saved_gpu_h = job.run.saved_at(t)
+            job.run.running = False
+            job.phase = "checkpointing"       # GPUs at the source keep drawing while writing
+            self._at(t + job.checkpoint_s, self._on_checkpointed, job, job.token)
+        else:
+            self._start_transfer(job, src, dst, t)
+        self._apply(dst, t)
+
+    def _on_checkpointed(self, job, token):
+        self.stats["events"] += 1
+        if token != job.token:
+            self.stats["stale"] += 1
+            return
+        t = self.env.now
+        job.run.saved_gpu_h = job.pending_gpu_h
+        job.has_checkpoint = True
+        src = self.sats[job.sat]
+        self._release(src, job, True, t)
+        if job.dst >= 0:
+            self._start_transfer(job, src, self.sats[job.dst], t)
+        else:                                 # a pause: wait in the queue on this satellite
+            self.rec.event(t, "job_pause", sat=src.idx, job=job.job_id, detail="policy")
+            self._enqueue(job)
+            job.token += 1
+        paused = job.dst < 0
+        self._apply(src, t)
+        if paused:
+            self._call("on_power_change", src.idx, "gpus_freed")
+
+    def _start_transfer(self, job, src, dst, t):
+        job.phase = "transferring"
+        tr = self.net.transfer(src.idx, dst.idx, job.checkpoint_gb,
+                               label=("migration", job.job_id))
+        token = job.token
+        tr.callbacks.append(lambda ev: self._on_transferred(job, token, ev.value))
+
+    def _on_transferred(self, job, token, rec):
+        self.stats["events"] += 1
+        if token != job.token or job.phase != "transferring":
+            self.stats["stale"] += 1
+            return
+        t = self.env.now
+        dst = self.sats[job.dst]
+        if rec.ok:
+            job.bytes_moved_gb += job.checkpoint_gb
+            job.sat = dst.idx
+            job.phase = "restoring"
+            self._touch(dst, t)
+            dst.drawing += job.gpus           # the reservation starts drawing power
+            job.token += 1
+            self._at(t + job.restore_s, self._on_restored, job, job.token)
+            self._apply(dst, t)
+        else:
+            self._release(dst, job, False, t)
+            self._migration_failed(job, t, rec.reason or "transfer failed", refill=True)
+            self._enqueue(job)
+            self._apply(dst, t)
+            self._call("on_migration_end", job.job_id, False)
+
+    def _migration_failed(self, job, t, why, refill):
+        job.migration_failures += 1
+        job.downtime_s += t - job.down_since
+        src = self._mig_src.pop(job.job_id, job.sat)
+        self.rec.event(t, "migration_failed", sat=src, job=job.job_id, peer=job.dst,
+                       detail=why)
+        job.dst = -1
+
+    # ========================================================================== pauses
+    def _begin_pause(self, job, t):
+        job.token += 1
+        job.pending_gpu_h = job.run.progress_at(t)
+        job.run.saved_gpu_h = job.run.saved_at(t)
+        job.run.running = False
+        job.phase = "checkpointing"
+        job.dst = -1
+        self._at(t + job.checkpoint_s, self._on_checkpointed, job, job.token)
+
+    # ========================================================================== others
+    def _on_link_change(self, up, a, b):
+        if a < self.n_sats and b < self.n_sats:
+            self._call("on_link_change", a, b, up)
+
+    def _on_tick(self):
+        self.stats["events"] += 1
+        self._call("on_tick")
+        t = self.env.now + self.scenario.policy.tick_s
+        if t < self.duration_s:
+            self._at(t, self._on_tick)
+
+    def _on_sample(self):
+        self.stats["events"] += 1
+        t = self.env.now
+        self.rec.sample(t)
+        if self.progress is not None:
+            self.progress(t)
+        nxt = t + self.rec.sample_s
+        if nxt < self.duration_s - 1e-9:
+            self._at(nxt, self._on_sample)

@@ -1,0 +1,94 @@
+"""Scheduling policies: the API (:mod:`orbsched.policies.base`), the built-ins and a registry.
+
+``load_policy(spec)`` turns the scenario's ``policy`` section into an instance: a registered
+name (:func:`available` lists them), ``package.module:Class``, or ``path/to/file.py:Class``
+(relative to the scenario's folder).  :func:`register` adds a name (e.g. from a notebook).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+from pathlib import Path
+
+from ..errors import PolicyError, RegistryError
+from .base import Decision, Migrate, Pause, Place, Policy
+from .energy_aware import EnergyAware
+from .fifo_ground import FifoGround
+from .greedy_sunlit import GreedySunlit
+from .lookahead import Lookahead
+from .random_policy import RandomPolicy
+from .stay import Stay
+
+__all__ = ["Decision", "Migrate", "Pause", "Place", "Policy", "available", "load_policy",
+           "register"]
+
+_REGISTRY = {cls.name: cls for cls in (Stay, GreedySunlit, Lookahead, EnergyAware, FifoGround,
+                                       RandomPolicy)}
+
+
+def available() -> list:
+    """Registered policy names."""
+    return sorted(_REGISTRY)
+
+
+def register(cls, name=None):
+    """Register a Policy subclass under ``name`` (default ``cls.name``); returns the class."""
+    if not (inspect.isclass(cls) and issubclass(cls, Policy)):
+        raise PolicyError(f"register: {cls!r} is not a subclass of orbsched.policies.Policy")
+    _REGISTRY[name or cls.name] = cls
+    return cls
+
+
+def _import_class(ref, base_dir):
+    mod_name, _, cls_name = ref.rpartition(":")
+    try:
+        if mod_name.endswith(".py"):
+            path = Path(mod_name).expanduser()
+            if not path.is_absolute() and base_dir is not None:
+                path = Path(base_dir) / path
+            if not path.is_file():
+                raise PolicyError(f"policy '{ref}': file not found: {path}")
+            spec = importlib.util.spec_from_file_location(f"_orbsched_policy_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(mod_name)
+    except PolicyError:
+        raise
+    except Exception as exc:
+        raise PolicyError(f"policy '{ref}': cannot import {mod_name!r}: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        names = [n for n, v in vars(module).items()
+                 if inspect.isclass(v) and issubclass(v, Policy) and v is not Policy]
+        raise PolicyError(f"policy '{ref}': {mod_name} has no class {cls_name!r}"
+                          + (f"; policies there: {', '.join(sorted(names))}" if names else ""))
+    if not (inspect.isclass(cls) and issubclass(cls, Policy)):
+        raise PolicyError(f"policy '{ref}': {cls_name} is not a subclass of "
+                          f"orbsched.policies.Policy")
+    return cls
+
+
+def load_policy(spec, base_dir=None) -> Policy:
+    """An instance of the policy a scenario names (``spec``: a PolicySpec or a name)."""
+    name = spec if isinstance(spec, str) else spec.name
+    options = {} if isinstance(spec, str) else dict(spec.options)
+    if ":" in name:
+        cls = _import_class(name, base_dir)
+    else:
+        cls = _REGISTRY.get(name)
+        if cls is None:
+            import difflib
+            near = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+            raise RegistryError(f"unknown policy {name!r}"
+                                + (f"; did you mean {near[0]!r}?" if near else "")
+                                + f" Registered policies: {', '.join(available())}; or give "
+                                  f"your own class as 'module:Class' or 'file.py:Class'")
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise PolicyError(f"policy '{name}': bad options {options}: {exc}") from None
+    except ValueError as exc:
+        raise PolicyError(f"policy '{name}': {exc}") from None

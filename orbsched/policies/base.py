@@ -1,0 +1,148 @@
+"""The policy API: decisions, the base class and its default behaviour.
+
+A policy is a class with hooks.  Each hook receives a read-only :class:`orbsched.view.View`
+(and the object concerned) and returns an iterable of decisions (or None):
+
+* :class:`Place` ``(job_id, sat)``: start a queued job on a satellite.  A job that has never
+  run starts at once; a job whose checkpoint is on ``sat`` restores there; a job whose
+  checkpoint is elsewhere is moved there first (as a migration).
+* :class:`Migrate` ``(job_id, sat)``: move a running job: checkpoint at its satellite,
+  transfer over the laser network, restore at ``sat``.  The job is safe at its source until
+  the restore completes.
+* :class:`Pause` ``(job_id,)``: checkpoint a running job and release its GPUs; it waits in
+  the queue with its checkpoint on that satellite.
+
+A hook may be a generator: the engine applies each decision as it is yielded, so the view
+shows its effect (free GPUs taken, the job no longer queued) before the next one is chosen.
+
+The engine validates every decision (job state, free GPUs, power, a path) and raises
+:class:`orbsched.errors.PolicyError` naming the policy and the decision when one is impossible;
+it never silently drops one.
+
+Hooks (all optional; the base class gives the defaults described below):
+
+* ``on_job_arrival(job, view)``: a job has arrived (it is queued).  Default: :meth:`fill`.
+* ``on_power_change(sat, kind, view)``: ``kind`` is ``eclipse_entry``, ``umbra_entry``,
+  ``umbra_exit``, ``eclipse_exit``, ``brownout`` (jobs were shed at the battery floor) and
+  ``gpus_freed`` (a paused job released its GPUs).  Default: :meth:`fill` on
+  ``eclipse_exit``, ``brownout`` and ``gpus_freed``; nothing otherwise.
+* ``on_job_end(job, view)``: a job completed or failed (its GPUs are free).  Default:
+  :meth:`fill`.
+* ``on_migration_end(job, ok, view)``: a migration finished (``ok``) or failed (the job is
+  queued with its checkpoint at its source).  Default: :meth:`fill`.
+* ``on_link_change(a, b, up, view)``: a laser link appeared or went down.  Called only when a
+  policy overrides it (link events are frequent).
+* ``on_tick(view)``: every ``policy.tick_s`` seconds when the scenario sets it.
+
+The default queue discipline (:meth:`fill`) is first come, first served with a backfill window:
+jobs are taken in arrival order; a job that cannot be placed now stays queued and up to
+``backfill`` later jobs are tried after it.  A queued job whose checkpoint lives on a satellite
+resumes there (:meth:`resume_site`) unless the policy moves queued jobs (``moves_queued``).
+New jobs go where :meth:`choose_site` says.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Decision", "Migrate", "Pause", "Place", "Policy"]
+
+
+class Decision:
+    """Base of the decisions a policy returns."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Place(Decision):
+    job_id: int
+    sat: int
+
+
+@dataclass(frozen=True)
+class Migrate(Decision):
+    job_id: int
+    sat: int
+
+
+@dataclass(frozen=True)
+class Pause(Decision):
+    job_id: int
+
+
+class Policy:
+    """Base class of scheduling policies (see the module docstring).
+
+    Subclasses set ``name`` and override hooks; the constructor takes keyword options from the
+    scenario's ``policy.options``.  ``self.rng`` is a :class:`numpy.random.Generator` given by
+    the engine (seeded from the scenario), the only source of randomness a policy may use.
+    """
+
+    name = "base"
+    #: Try later jobs when the head of the queue cannot be placed (0 = strict FIFO).
+    backfill = 64
+    #: May a queued job with a checkpoint on one satellite be placed on another (a transfer)?
+    moves_queued = False
+
+    def __init__(self, **options):
+        if options:
+            raise TypeError(f"policy '{self.name}' takes no options, got "
+                            f"{', '.join(sorted(options))}")
+        self.rng = None
+
+    # ------------------------------------------------------------------------------- hooks
+    def on_job_arrival(self, job, view):
+        return self.fill(view)
+
+    def on_power_change(self, sat, kind, view):
+        if kind in ("eclipse_exit", "brownout", "gpus_freed"):
+            return self.fill(view)
+        return None
+
+    def on_job_end(self, job, view):
+        return self.fill(view)
+
+    def on_migration_end(self, job, ok, view):
+        return self.fill(view)
+
+    def on_link_change(self, a, b, up, view):
+        return None
+
+    def on_tick(self, view):
+        return self.fill(view)
+
+    # ------------------------------------------------------------------------- placement
+    def choose_site(self, job, view):
+        """Satellite for a job that has never run, or None to leave it queued.  Default: the
+        first satellite (by index) that can host it."""
+        hosts = view.hosts(job.gpus)
+        return int(hosts[0]) if len(hosts) else None
+
+    def resume_site(self, job, view):
+        """Satellite for a queued job that holds a checkpoint (``job.sat``), or None.  Default:
+        its own satellite when it can host it; with ``moves_queued``, else
+        :meth:`choose_site`."""
+        if view.can_host(job.sat, job.gpus):
+            return job.sat
+        if self.moves_queued:
+            site = self.choose_site(job, view)
+            if site is not None and view.reachable(job.sat, site):
+                return site
+        return None
+
+    def fill(self, view):
+        """Place queued jobs in arrival order with a backfill window (module docstring).
+
+        A generator: the engine applies each decision as it is yielded, so the view already
+        shows the GPUs the previous decision took."""
+        skipped = 0
+        for job in view.queued():
+            if view.free_gpus_total() <= 0:
+                return
+            site = self.resume_site(job, view) if job.sat >= 0 else self.choose_site(job, view)
+            if site is not None:
+                yield Place(job.job_id, site)
+            else:
+                skipped += 1
+                if skipped > self.backfill:
+                    return

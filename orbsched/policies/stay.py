@@ -1,0 +1,11 @@
+"""``stay``: never migrate.  Jobs run where they were placed, through eclipses on battery; at the
+battery floor the engine sheds them (brownout: work since the last checkpoint is lost) and
+they resume on the same satellite from their checkpoint once it can power them again."""
+from .base import Policy
+
+
+class Stay(Policy):
+    """First-fit placement (lowest satellite index with free GPUs and power), no migration,
+    FIFO queue with backfill; a paused job waits for its own satellite."""
+
+    name = "stay"

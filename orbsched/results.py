@@ -1,0 +1,218 @@
+"""The results folder of a run, its summary, and reading it back.
+
+Files (every one written atomically: a temporary file renamed into place):
+
+``scenario.yaml``
+    The scenario as resolved (defaults filled in, ``start_utc: epoch`` resolved).
+``timeseries.parquet``
+    One row per sample time (every ``record.sample_s``; the last sample ends at the end of the
+    run) for the fleet (``sat == -1``) and, with ``record.per_satellite``, for each satellite.
+    ``util`` is the mean fraction of GPUs held by jobs over the interval ending at ``t_s``,
+    split into ``util_sunlit``, ``util_penumbra`` and ``util_umbra`` by the satellite's
+    illumination at the time (they sum to ``util``); ``eclipse_frac`` the fraction of the
+    interval in eclipse; ``harvested_w``, ``used_w``, ``curtailed_w`` mean powers over the
+    interval (fleet: sums); ``soc`` and ``temperature_k`` values at ``t_s`` (fleet: means;
+    ``soc_min`` and ``temperature_max_k`` the extremes).
+``jobs.parquet``
+    One row per job that arrived: arrival, first start, end, status (completed | failed |
+    queued | running | migrating), reason for a failure, completion time (end - arrival),
+    queueing delay (first start - arrival), migrations, failed migrations, GB moved, downtime
+    (s with the job stopped by migrations), work done and work lost (GPU-h), brownouts, and
+    its last satellite.
+``events.parquet``
+    ``t_s, kind, sat, job_id, peer, value, detail``: eclipse edges (``value`` = state of
+    charge), battery floor/full, brownouts (``value`` = GPU-h lost), throttling (``value`` =
+    speed), job arrival/start/pause/end, migration start/end/failed (``sat`` source, ``peer``
+    destination, ``value`` = downtime), and link up/down with ``record.link_events``.
+``snapshot.json``
+    The world-map instant: sub-satellite points, subsolar point, states, busy GPUs, links.
+``manifest.json``
+    Wall-clock timings, engine counters and package versions: the only file that differs
+    between two runs of the same scenario and seed.
+``summary.json``
+    Fleet metrics (see :func:`summarize`).  Written last: a folder without it is incomplete.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataFileError
+from .results_io import atomic_write, atomic_write_text, versions, write_json
+
+__all__ = ["RESULT_FILES", "load_results", "summarize", "summary_text", "write_results"]
+
+RESULT_FILES = ("scenario.yaml", "timeseries.parquet", "jobs.parquet", "events.parquet",
+                "snapshot.json", "manifest.json", "summary.json")
+_KWH = 3.6e6
+
+
+def _q(x, q):
+    return float(np.quantile(x, q)) if len(x) else math.nan
+
+
+def _r(x, nd=6):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), nd)
+
+
+def summarize(result) -> dict:
+    """Fleet metrics of a finished run (the content of ``summary.json``)."""
+    eng = result.engine
+    sc = result.scenario
+    rec = eng.rec
+    jobs = rec.jobs_frame()
+    events = rec.events_frame()
+    n, g = eng.n_sats, eng.hw.gpus
+    span = eng.duration_s
+    cap = max(n * g, 1) * span
+    busy = rec.totals["busy_gpu_s"]
+    status = jobs["status"].value_counts().to_dict() if len(jobs) else {}
+    done = jobs[jobs["status"] == "completed"]
+    started = jobs[jobs["first_start_s"].notna()]
+    led = [s.bus.ledger() for s in eng.sats]
+    tot = {k: sum(getattr(x, k) for x in led) / 1000.0 for k in
+           ("harvested_wh", "demanded_wh", "used_wh", "unserved_wh", "curtailed_wh",
+            "losses_wh", "charged_wh", "discharged_wh")}
+    stored_change = sum(x.stored_change_wh for x in led) / 1000.0
+    residual = tot["harvested_wh"] - (tot["used_wh"] + tot["curtailed_wh"] + stored_change
+                                      + tot["losses_wh"])
+    kinds = events["kind"].astype(str) if len(events) else events["kind"]
+    exits = events[kinds == "eclipse_exit"]["value"].to_numpy() if len(events) else np.zeros(0)
+    mig = events[kinds == "migration_end"] if len(events) else events
+    floor_soc = 1.0 - eng.hw.battery.max_depth_of_discharge
+    temps = [s.thermal.temperature_k for s in eng.sats if s.thermal is not None]
+    ts = rec.timeseries_frame()
+    fleet = ts[ts["sat"] == -1]
+    return {
+        "scenario": sc.name,
+        "policy": eng.policy_name,
+        "seed": sc.seed,
+        "start_utc": result.geometry.constellation.timebase.iso_utc(0.0)[0],
+        "duration_h": sc.duration_h,
+        "n_sats": n,
+        "gpus_per_sat": g,
+        "gpus_total": n * g,
+        "utilisation": _r(busy.sum() / cap),
+        "utilisation_sunlit": _r(busy[0] / cap),
+        "utilisation_penumbra": _r(busy[1] / cap),
+        "utilisation_umbra": _r(busy[2] / cap),
+        "eclipse_fraction": _r(rec.totals["dark_s"] / max(n, 1) / span),
+        "jobs": {
+            "arrived": int(len(jobs)),
+            "completed": int(status.get("completed", 0)),
+            "failed": int(status.get("failed", 0)),
+            "running": int(status.get("running", 0)),
+            "queued": int(status.get("queued", 0)),
+            "migrating": int(status.get("migrating", 0)),
+            "not_arrived": int(sum(1 for j in eng.jobs.values() if j.status == "pending")),
+        },
+        "completed_gpu_h": _r(done["work_gpu_h"].sum()),
+        "completed_gpu_h_per_day": _r(done["work_gpu_h"].sum() * 86400.0 / span),
+        "work_done_gpu_h": _r(jobs["work_done_gpu_h"].sum()),
+        "work_lost_gpu_h": {"brownout": _r(jobs["work_lost_gpu_h"].sum())},
+        "job_completion_s": {"mean": _r(done["completion_s"].mean()),
+                             "p50": _r(_q(done["completion_s"], 0.5)),
+                             "p99": _r(_q(done["completion_s"], 0.99))},
+        "queueing_delay_s": {"mean": _r(started["queue_delay_s"].mean()),
+                             "p50": _r(_q(started["queue_delay_s"], 0.5)),
+                             "p99": _r(_q(started["queue_delay_s"], 0.99))},
+        "migrations": {"started": int(jobs["migrations"].sum()),
+                       "completed": int(len(mig)),
+                       "failed": int(jobs["migration_failures"].sum()),
+                       "moved_gb": _r(jobs["bytes_moved_gb"].sum()),
+                       "downtime_h": _r(jobs["downtime_s"].sum() / 3600.0)},
+        "brownout_jobs": int(jobs["brownouts"].sum()),
+        "energy_kwh": {"harvested": _r(tot["harvested_wh"]), "used": _r(tot["used_wh"]),
+                       "curtailed": _r(tot["curtailed_wh"]), "stored_change": _r(stored_change),
+                       "losses": _r(tot["losses_wh"]), "demanded": _r(tot["demanded_wh"]),
+                       "unserved": _r(tot["unserved_wh"]),
+                       "balance_residual": float(residual)},
+        "battery": {"floor_soc": _r(floor_soc),
+                    "min_soc": _r(fleet["soc_min"].min() if len(fleet) else math.nan),
+                    "mean_dod_per_eclipse": _r(np.mean(1.0 - exits) if len(exits) else math.nan),
+                    "max_dod_per_eclipse": _r(np.max(1.0 - exits) if len(exits) else math.nan)},
+        "throttle_events": int(eng.stats["throttles"]),
+        "temperature_max_k": _r(max(temps) if temps else math.nan),
+        "engine_events": int(eng.stats["events"]),
+        "versions": {k: v for k, v in versions().items()},
+    }
+
+
+def summary_text(s: dict) -> str:
+    """One screen of the summary, for the end of ``orbsched run``."""
+    j, m, e, b = s["jobs"], s["migrations"], s["energy_kwh"], s["battery"]
+
+    def f(x, fmt):
+        return "n/a" if x is None else format(x, fmt)
+    lines = [
+        f"orbsched run: {s['scenario']}  policy {s['policy']}  seed {s['seed']}",
+        f"  fleet        {s['n_sats']} satellites x {s['gpus_per_sat']} GPUs, "
+        f"{s['duration_h']:g} h from {s['start_utc']}",
+        f"  utilisation  {f(s['utilisation'], '.3f')} (sunlit {f(s['utilisation_sunlit'], '.3f')}"
+        f", penumbra {f(s['utilisation_penumbra'], '.3f')}, umbra "
+        f"{f(s['utilisation_umbra'], '.3f')}); fleet in eclipse "
+        f"{f(s['eclipse_fraction'], '.3f')}",
+        f"  jobs         {j['arrived']} arrived: {j['completed']} completed, {j['running']} "
+        f"running, {j['queued']} queued, {j['migrating']} migrating, {j['failed']} failed",
+        f"  throughput   {f(s['completed_gpu_h_per_day'], ',.1f')} completed GPU-h/day; "
+        f"JCT mean {f(s['job_completion_s']['mean'], ',.0f')} s, p99 "
+        f"{f(s['job_completion_s']['p99'], ',.0f')} s",
+        f"  migrations   {m['started']} ({m['failed']} failed), {f(m['moved_gb'], ',.1f')} GB, "
+        f"downtime {f(m['downtime_h'], ',.2f')} h",
+        f"  brownouts    {s['brownout_jobs']} jobs shed, "
+        f"{f(s['work_lost_gpu_h']['brownout'], ',.2f')} GPU-h lost",
+        f"  energy       harvested {f(e['harvested'], ',.1f')} kWh, used {f(e['used'], ',.1f')}, "
+        f"curtailed {f(e['curtailed'], ',.1f')}, unserved {f(e['unserved'], ',.3f')}",
+        f"  battery      min SoC {f(b['min_soc'], '.3f')} (floor {f(b['floor_soc'], '.2f')}), "
+        f"mean DoD per eclipse {f(b['mean_dod_per_eclipse'], '.3f')}",
+        f"  thermal      max {f(s['temperature_max_k'], '.1f')} K, "
+        f"{s['throttle_events']} throttle changes",
+    ]
+    return "\n".join(lines)
+
+
+def write_results(result, out_dir):
+    """Write the results folder (module docstring); returns the written paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out / "summary.json"
+    if marker.exists():
+        marker.unlink()          # the folder is incomplete until the new summary lands
+    rec = result.engine.rec
+    written = [atomic_write_text(out / "scenario.yaml", result.scenario.to_yaml())]
+    for name, frame in (("timeseries.parquet", rec.timeseries_frame()),
+                        ("jobs.parquet", rec.jobs_frame()),
+                        ("events.parquet", rec.events_frame())):
+        written.append(atomic_write(out / name, lambda tmp, f=frame: f.to_parquet(tmp,
+                                                                                index=False)))
+    written.append(write_json(out / "snapshot.json", result.snapshot))
+    eng = result.engine
+    written.append(write_json(out / "manifest.json", {
+        "timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},
+        "engine": {k: (round(v, 3) if isinstance(v, float) else v)
+                   for k, v in eng.stats.items()},
+        "network": dict(eng.net.stats),
+        "versions": versions(),
+        "files": [p.name for p in written] + ["summary.json"]}))
+    written.append(write_json(marker, summarize(result)))
+    return written
+
+
+def load_results(folder) -> dict:
+    """Read a results folder back: ``summary`` (dict), ``timeseries``, ``jobs``, ``events``
+    (DataFrames) and ``snapshot`` (dict).  Raises DataFileError if it is incomplete."""
+    import pandas as pd
+
+    folder = Path(folder)
+    if not (folder / "summary.json").is_file():
+        raise DataFileError(folder, None, "not a complete orbsched results folder (no "
+                                          "summary.json: the run did not finish writing)")
+    out = {"summary": json.loads((folder / "summary.json").read_text())}
+    for name in ("timeseries", "jobs", "events"):
+        out[name] = pd.read_parquet(folder / f"{name}.parquet")
+    snap = folder / "snapshot.json"
+    out["snapshot"] = json.loads(snap.read_text()) if snap.is_file() else {}
+    return out

@@ -1,0 +1,234 @@
+"""The read-only view a policy sees: satellites, jobs, predictions, routes.
+
+Arrays (``free``, ``state``, ``sunlit``, ``next_eclipse_entry_s``, ...) are read-only numpy
+views of the engine's own arrays, current at the moment of the call (the engine applies each
+decision a generator hook yields before asking for the next, so they reflect it).  Methods
+answer the questions the built-in policies ask; none of them changes the simulation.
+Satellites are integers ``0 .. n_sats - 1``; jobs are :class:`JobInfo` objects.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+
+from .satellite import PENUMBRA, SUNLIT, UMBRA
+
+__all__ = ["JobInfo", "View"]
+
+
+def _ro(a):
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+class JobInfo:
+    """Read-only facts about one job (``progress_gpu_h`` and ``saved_gpu_h`` are evaluated at
+    the current time)."""
+
+    __slots__ = ("_job", "_env")
+
+    def __init__(self, job, env):
+        self._job = job
+        self._env = env
+
+    job_id = property(lambda self: self._job.job_id)
+    name = property(lambda self: self._job.name)
+    gpus = property(lambda self: self._job.gpus)
+    work_gpu_h = property(lambda self: self._job.work_gpu_h)
+    arrival_s = property(lambda self: self._job.arrival_s)
+    checkpoint_gb = property(lambda self: self._job.checkpoint_gb)
+    checkpoint_s = property(lambda self: self._job.checkpoint_s)
+    restore_s = property(lambda self: self._job.restore_s)
+    checkpoint_interval_s = property(lambda self: self._job.checkpoint_interval_s)
+    status = property(lambda self: self._job.status,
+                      doc="queued | running | migrating | completed | failed")
+    phase = property(lambda self: self._job.phase,
+                     doc="queued | running | restoring | checkpointing | transferring | ...")
+    sat = property(lambda self: self._job.sat,
+                   doc="where it runs, or where its checkpoint is while queued (-1: nowhere)")
+    has_checkpoint = property(lambda self: self._job.has_checkpoint)
+
+    @property
+    def progress_gpu_h(self) -> float:
+        return self._job.run.progress_at(self._env.now)
+
+    @property
+    def saved_gpu_h(self) -> float:
+        """Progress held by its last completed checkpoint."""
+        return self._job.run.saved_at(self._env.now)
+
+    @property
+    def unsaved_gpu_h(self) -> float:
+        """Work a stop now would lose."""
+        return self.progress_gpu_h - self.saved_gpu_h
+
+    @property
+    def remaining_gpu_h(self) -> float:
+        return self._job.work_gpu_h - self.progress_gpu_h
+
+    def __repr__(self):
+        return f"JobInfo({self._job!r})"
+
+
+class View:
+    """What a policy may read (see the module docstring)."""
+
+    SUNLIT, PENUMBRA, UMBRA = SUNLIT, PENUMBRA, UMBRA
+
+    def __init__(self, engine):
+        self._e = engine
+        self.n_sats = engine.n_sats
+        self.gpus_per_sat = engine.hw.gpus
+        self.free = _ro(engine.free)
+        self.state = _ro(engine.state)
+        self.next_eclipse_entry_s = _ro(engine.next_entry)
+        self.eclipse_exit_s = _ro(engine.cur_exit)
+        self._k_active = engine.hw.gpu_active_w - engine.hw.gpu_idle_w
+
+    # ------------------------------------------------------------------------------- time
+    @property
+    def now_s(self) -> float:
+        return float(self._e.env.now)
+
+    @property
+    def duration_s(self) -> float:
+        return self._e.duration_s
+
+    # -------------------------------------------------------------------------- satellites
+    @property
+    def sunlit(self) -> np.ndarray:
+        return self._e.state == SUNLIT
+
+    def sunlight_left_s(self) -> np.ndarray:
+        """Seconds of sunlight left before each satellite's next eclipse (0 in eclipse;
+        ``inf`` if no eclipse is predicted before the end of the run)."""
+        left = self._e.next_entry - self._e.env.now
+        return np.where(self._e.state == SUNLIT, np.maximum(left, 0.0), 0.0)
+
+    def eclipse_left_s(self, sat: int) -> float:
+        """Seconds until the satellite leaves its current eclipse (0 when sunlit)."""
+        if self._e.state[sat] == SUNLIT:
+            return 0.0
+        return max(0.0, float(self._e.cur_exit[sat]) - self._e.env.now)
+
+    def free_gpus(self, sat: int) -> int:
+        return int(self._e.free[sat])
+
+    def free_gpus_total(self) -> int:
+        return int(self._e.free.sum())
+
+    def powered(self, gpus: int) -> np.ndarray:
+        """Mask of satellites whose bus could serve ``gpus`` more busy GPUs right now."""
+        e = self._e
+        return e.supply_w >= e.load + self._k_active * gpus * e.speed - 1e-9
+
+    def hosts(self, gpus: int, *, sunlit_only: bool = False) -> np.ndarray:
+        """Satellites that can take a job of ``gpus`` GPUs now (free GPUs and power), by
+        index."""
+        mask = (self._e.free >= gpus) & self.powered(gpus)
+        if sunlit_only:
+            mask &= self._e.state == SUNLIT
+        return np.flatnonzero(mask)
+
+    def can_host(self, sat: int, gpus: int) -> bool:
+        e = self._e
+        return bool(0 <= sat < self.n_sats and e.free[sat] >= gpus
+                    and e.supply_w[sat] >= e.load[sat] + self._k_active * gpus * e.speed[sat]
+                    - 1e-9)
+
+    def soc(self, sat: int) -> float:
+        """Battery state of charge now."""
+        b = self._e.sats[sat].bus
+        return b.stored_at_wh(self._e.env.now) / b.battery.capacity_wh \
+            if b.battery.capacity_wh > 0 else 1.0
+
+    def battery_usable_wh(self, sat: int) -> float:
+        """Energy the battery can still deliver to the bus before its floor (Wh)."""
+        b = self._e.sats[sat].bus
+        return max(0.0, b.stored_at_wh(self._e.env.now) - b.battery.floor_wh) \
+            * b.battery.discharge_efficiency
+
+    def load_w(self, sat: int) -> float:
+        return float(self._e.load[sat])
+
+    def array_full_w(self, sat: int) -> float:
+        """Array output in full sunlight (W)."""
+        return self._e.sats[sat].array_full_w
+
+    def gpu_power_w(self, gpus: int = 1) -> float:
+        """Power ``gpus`` busy GPUs add to a satellite's load (W)."""
+        return self._k_active * gpus
+
+    def temperature_k(self, sat: int) -> float:
+        node = self._e.sats[sat].thermal
+        return math.nan if node is None else node.temperature_at_k(self._e.env.now)
+
+    # -------------------------------------------------------------------------------- jobs
+    def job(self, job_id: int) -> JobInfo:
+        return JobInfo(self._e.jobs[job_id], self._e.env)
+
+    def jobs_on(self, sat: int) -> list:
+        """Jobs running (or restoring, or checkpointing) on a satellite, by job id."""
+        env = self._e.env
+        return [JobInfo(j, env) for _, j in sorted(self._e.sats[sat].jobs.items())
+                if j.sat == sat and j.phase in ("running", "restoring", "checkpointing")]
+
+    def queued(self):
+        """Queued jobs in arrival order (an iterator; safe while decisions are applied)."""
+        env = self._e.env
+        for j in self._e.queue:
+            if j.phase == "queued" and j.queue_pos >= 0:
+                yield JobInfo(j, env)
+
+    def n_queued(self) -> int:
+        return self._e._queued
+
+    # ------------------------------------------------------------------------------ network
+    def reachable(self, a: int, b: int) -> bool:
+        return a == b or self._e.net.route(a, b, include_acquiring=True) is not None
+
+    def route(self, a: int, b: int):
+        """Shortest light-time path of usable links ``[a, ..., b]`` or None."""
+        return self._e.net.route(a, b)
+
+    def transfer_time_s(self, a: int, b: int, size_gb: float) -> float:
+        """Estimated seconds to move ``size_gb`` from a to b now (inf if unreachable)."""
+        return self._e.net.transfer_time_estimate(a, b, size_gb)
+
+    def migration_time_s(self, job: JobInfo, sat: int) -> float:
+        """Estimated downtime of moving a job to ``sat``: checkpoint + transfer + restore."""
+        return (job.checkpoint_s + self.transfer_time_s(job.sat, sat, job.checkpoint_gb)
+                + job.restore_s)
+
+    def nearest(self, src: int, mask, *, k: int = 1, max_hops=None):
+        """The ``k`` satellites closest to ``src`` in light time over usable laser links
+        among those where ``mask`` is True (``src`` itself excluded): a list of
+        ``(sat, light_time_s, hops)``.  Dijkstra that stops as soon as ``k`` are found."""
+        e = self._e
+        adj = e.net.graph._adj      # the raw dict of dicts: much faster to walk than .adj
+        n = e.n_sats
+        best = {src: 0.0}
+        heap = [(0.0, 0, src)]
+        found = []
+        while heap:
+            d, h, u = heapq.heappop(heap)
+            if d > best.get(u, math.inf):
+                continue
+            if u != src and mask[u]:
+                found.append((u, d, h))
+                if len(found) >= k:
+                    break
+            if max_hops is not None and h >= max_hops:
+                continue
+            for v, a in adj[u].items():
+                if v >= n or not a["usable"]:
+                    continue
+                nd = d + a["light_s"] + 1e-9
+                if nd < best.get(v, math.inf):
+                    best[v] = nd
+                    heapq.heappush(heap, (nd, h + 1, v))
+        e.note_reachable(src, best)
+        return found

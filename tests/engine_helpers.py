@@ -1,0 +1,88 @@
+"""Helpers for engine tests: hand-made geometry, and the invariants every run must satisfy."""
+import math
+
+import numpy as np
+import pandas as pd
+
+from orbsched.config import scenario_from_dict
+from orbsched.engine import Engine
+from orbsched.illumination import Intervals
+from orbsched.workload import TrainingJob, Workload
+
+ALLOWED_STATUS = {"completed", "failed", "queued", "running", "migrating"}
+
+
+def intervals(rows):
+    """Intervals from (sat, start_s, end_s) rows."""
+    if not rows:
+        return Intervals.empty()
+    a = np.array(rows, float)
+    n = len(a)
+    return Intervals(a[:, 0].astype(np.int64), a[:, 1], a[:, 2], np.zeros(n, bool),
+                     np.zeros(n, bool))
+
+
+def scenario(n_sats=1, duration_h=2.0, **sections):
+    data = {"name": "hand", "start_utc": "2024-06-21T00:00:00Z", "duration_h": duration_h,
+            "constellations": [{"type": "walker", "name": "w", "planes": 1,
+                                "sats_per_plane": n_sats, "altitude_km": 550,
+                                "inclination_deg": 53}],
+            "network": {"topology": "none"}}
+    data.update(sections)
+    return scenario_from_dict(data)
+
+
+def job(job_id=0, *, arrival_s=0.0, gpus=4, work_gpu_h=100.0, checkpoint_gb=0.0,
+        interval_s=math.inf, checkpoint_s=0.0, restore_s=0.0):
+    return TrainingJob(job_id=job_id, name=f"j{job_id}", arrival_s=arrival_s, gpus=gpus,
+                       work_gpu_h=work_gpu_h, checkpoint_gb=checkpoint_gb,
+                       checkpoint_interval_s=interval_s, checkpoint_s=checkpoint_s,
+                       restore_s=restore_s)
+
+
+def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, n_sats=None):
+    """An engine on hand-made eclipse intervals ((sat, start, end) rows; umbra defaults to
+    the same intervals, i.e. no penumbra)."""
+    n = n_sats or sc.constellations[0].sats_per_plane
+    ecl = intervals(list(eclipse))
+    umb = ecl if umbra is None else intervals(list(umbra))
+    wl = Workload.from_jobs(jobs) if jobs else Workload.empty()
+    isl_df = None
+    if isl is not None:
+        isl_df = pd.DataFrame(isl, columns=["sat_a", "sat_b", "start_s", "end_s", "range_km"])
+    return Engine(sc, [f"s{i}" for i in range(n)], ecl, umb, isl_df, None, wl, policy)
+
+
+def check_invariants(engine):
+    """Energy ledgers balance on every satellite, every job is in an allowed state (failed
+    ones with a reason), GPU accounting matches the jobs, and no job is on two satellites."""
+    for s in engine.sats:
+        led = s.bus.ledger()
+        res = led.residuals_wh()
+        scale = max(led.scale_wh(), 1e-9)
+        for name, r in res.items():
+            assert abs(r) <= 1e-9 * scale, (s.idx, name, r, scale)
+    seen = {}
+    for j in engine.jobs.values():
+        if j.status == "pending":
+            assert j.arrival_s >= engine.duration_s
+            continue
+        assert j.status in ALLOWED_STATUS, j
+        if j.status == "failed":
+            assert j.reason, j
+        if j.status == "completed":
+            assert j.run.saved_gpu_h == j.work_gpu_h
+    for s in engine.sats:
+        held = 0
+        for jid, j in s.jobs.items():
+            held += j.gpus
+            seen.setdefault(jid, []).append(s.idx)
+        assert held == s.held, (s.idx, held, s.held)
+        assert 0 <= s.drawing <= s.held <= s.gpus
+    for jid, sats in seen.items():
+        j = engine.jobs[jid]
+        # a migrating job holds its source (while checkpointing) and its reserved destination
+        assert len(sats) == 1 or (j.status == "migrating" and len(sats) == 2), (jid, sats)
+    frame = engine.rec.jobs_frame()
+    assert frame["job_id"].is_unique
+    assert set(frame["status"]) <= ALLOWED_STATUS
