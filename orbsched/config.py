@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .astro import parse_utc
-from .config_sim import (WORKLOAD_TAGS, EngineOptions, Hardware, NoWorkload, PolicySpec,
-                         RecordOptions, Workload)
+from .config_sim import (WORKLOAD_TAGS, EngineOptions, Hardware, InferenceOptions, NoWorkload,
+                         PolicySpec, RecordOptions, Workload)
 from .errors import ScenarioError
 
 
@@ -161,6 +161,7 @@ class Scenario(_Strict):
     seed: int = Field(0, ge=0, description="seed of every random draw of the run")
     hardware: Hardware = Hardware()
     workload: Workload = NoWorkload(type="none")
+    inference: InferenceOptions = InferenceOptions()
     policy: PolicySpec = PolicySpec()
     engine: EngineOptions = EngineOptions()
     record: RecordOptions = RecordOptions()

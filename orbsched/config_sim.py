@@ -170,3 +170,44 @@ class RecordOptions(_Strict):
     link_events: bool = Field(False, description="link up/down rows in events.parquet")
     snapshot_s: Optional[float] = Field(None, ge=0, description="instant of the world-map "
                                         "snapshot, s from the start; default mid-run")
+
+
+class InferenceService(_Strict):
+    """One inference service: replicas on satellites serve requests from ground regions.
+
+    Requests arrive from the ``regions`` largest cities (:mod:`orbsched.cities`) at a total
+    ``rate_per_s`` split by population, modulated by local solar time:
+    ``rate * (1 + diurnal_amplitude * cos(2 pi (local_hour - peak_local_hour) / 24))``.
+    Service times have mean ``service_time_s`` and coefficient of variation ``service_cv``
+    (1: exponential, 0: deterministic, otherwise gamma).
+    """
+
+    name: str = Field(min_length=1)
+    replicas: int = Field(1, ge=0, description="replicas placed at the start")
+    gpus_per_replica: int = Field(1, ge=1)
+    replica_gb: float = Field(140.0, ge=0, description="weights moved when a replica moves "
+                              "(140 GB: a 70B-parameter model at 2 bytes per parameter)")
+    service_time_s: float = Field(gt=0, description="mean service time of one request")
+    service_cv: float = Field(1.0, ge=0, description="coefficient of variation of it")
+    latency_objective_s: float = Field(gt=0, description="latency objective per request")
+    rate_per_s: float = Field(ge=0, description="mean request rate over all regions")
+    regions: int = Field(20, ge=1, le=40, description="the N largest cities")
+    diurnal_amplitude: float = Field(0.5, ge=0, le=1)
+    peak_local_hour: float = Field(20.0, ge=0, lt=24, description="local solar hour of peak")
+
+
+class InferenceOptions(_Strict):
+    """Inference demand (see :mod:`orbsched.inference`)."""
+
+    services: list[InferenceService] = Field(default_factory=list)
+    fibre_speed_km_s: float = Field(203940.0, gt=0, description="signal speed from a city to "
+                                    "its nearest ground station: c / 1.47 (silica fibre)")
+    record_requests: bool = Field(True, description="one row per request in requests.parquet")
+
+    @model_validator(mode="after")
+    def _unique(self):
+        names = [s.name for s in self.services]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"inference service names must be unique, repeated: {dup}")
+        return self

@@ -37,7 +37,7 @@ import simpy
 from .errors import PolicyError
 from .jobs import JobRun
 from .network import LaserNetwork
-from .policies.base import Migrate, Pause, Place
+from .policies.base import Migrate, MoveReplica, Pause, Place
 from .recorder import Recorder
 from .satellite import PENUMBRA, SUNLIT, UMBRA, Satellite
 from .view import View
@@ -166,7 +166,7 @@ class Engine:
     """
 
     def __init__(self, scenario, names, eclipse, umbra, isl_windows, ground_windows, workload,
-                 policy, policy_rng=None, progress=None):
+                 policy, policy_rng=None, progress=None, inference_rng=None):
         self.scenario = scenario
         self.hw = hw = scenario.hardware
         self.duration_s = scenario.duration_s
@@ -231,6 +231,14 @@ class Engine:
 
         self.rec = Recorder(self)
         self.view = View(self)
+        self.inference = None
+        if scenario.inference.services:
+            from .inference import Inference
+            st = scenario.start_utc
+            hour = st.hour + st.minute / 60.0 + st.second / 3600.0 if hasattr(st, "hour") else 0.0
+            self.inference = Inference(self, scenario.inference,
+                                       inference_rng if inference_rng is not None
+                                       else np.random.default_rng(0), hour)
         self._hooks = {name: getattr(policy, name, None) for name in
                        ("on_job_arrival", "on_power_change", "on_job_end", "on_migration_end",
                         "on_link_change", "on_tick")}
@@ -258,6 +266,9 @@ class Engine:
             self._at(tick, self._on_tick)
         for s in self.sats:
             self._schedule_threshold(s)
+        if self.inference is not None:
+            self.inference.place_initial()
+            self.inference.start()
         t0 = time.perf_counter()
         env.run(until=self.duration_s)
         self.stats["wall_s"] = time.perf_counter() - t0
@@ -353,6 +364,9 @@ class Engine:
             cands = [j for j in sat.jobs.values()
                      if j.phase in ("running", "checkpointing", "restoring") and j.sat == sat.idx]
             if not cands:
+                if self.inference is not None and self.inference.shed_one(sat, t):
+                    sat.apply(t)
+                    continue
                 break
             job = min(cands, key=lambda j: (j.run.progress_at(t) - j.run.saved_at(t)
                                             if j.phase == "running" else 0.0, j.job_id))
@@ -568,9 +582,11 @@ class Engine:
     def _decide(self, d):
         self.stats["decisions"] += 1
         t = self.env.now
+        if isinstance(d, MoveReplica):
+            return self._move_replica(d, t)
         if not isinstance(d, (Place, Migrate, Pause)):
             raise PolicyError(f"policy '{self.policy_name}' returned {d!r}; expected Place, "
-                              f"Migrate or Pause decisions (orbsched.policies)")
+                              f"Migrate, Pause or MoveReplica decisions (orbsched.policies)")
         job = self.jobs.get(d.job_id)
         if job is None:
             self._reject(d, f"no job {d.job_id!r}")
@@ -734,3 +750,68 @@ class Engine:
         nxt = t + self.rec.sample_s
         if nxt < self.duration_s - 1e-9:
             self._at(nxt, self._on_sample)
+
+    # ====================================================================== inference
+    def _check_replica_site(self, d, sat_i, gpus):
+        if isinstance(sat_i, bool) or not isinstance(sat_i, (int, np.integer)) \
+                or not 0 <= sat_i < self.n_sats:
+            self._reject(d, f"no satellite {sat_i!r} (satellites are 0 .. {self.n_sats - 1})")
+        sat = self.sats[int(sat_i)]
+        if sat.failed:
+            self._reject(d, f"satellite {sat_i} ({sat.name}) has failed")
+        if sat.free < gpus:
+            self._reject(d, f"satellite {sat_i} ({sat.name}) has {sat.free} free GPUs, a "
+                            f"replica needs {gpus}")
+        if not sat.can_power(gpus):
+            self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {gpus} more busy "
+                            f"GPUs now")
+        return sat
+
+    def _move_replica(self, d, t):
+        inf = self.inference
+        if inf is None:
+            self._reject(d, "the scenario has no inference services")
+        try:
+            k = inf.index(d.service)
+        except KeyError as exc:
+            self._reject(d, str(exc.args[0]))
+        if inf.replicas[k].get(d.src, 0) - inf.moving_out.get((k, d.src), 0) <= 0:
+            self._reject(d, f"satellite {d.src} holds no replica of {d.service!r} to move")
+        if d.dst == d.src:
+            self._reject(d, "source and destination are the same satellite")
+        g = inf.services[k].gpus_per_replica
+        dst = self._check_replica_site(d, d.dst, g)
+        if not self._reachable(d.src, int(d.dst)):
+            self._reject(d, f"no laser path from satellite {d.src} to {d.dst} now")
+        # reserve the destination's GPUs; the source keeps serving until the copy arrives
+        self._touch(dst, t)
+        dst.held += g
+        dst.replica_gpus += g
+        self.free[dst.idx] = dst.free
+        inf.moving_out[(k, d.src)] = inf.moving_out.get((k, d.src), 0) + 1
+        self.rec.event(t, "replica_move_start", sat=d.src, peer=int(d.dst), detail=d.service)
+        tr = self.net.transfer(d.src, int(d.dst), inf.services[k].replica_gb,
+                               label=("replica", d.service))
+        tr.callbacks.append(lambda ev: self._replica_moved(k, d.src, int(d.dst), ev.value))
+
+    def _replica_moved(self, k, src, dst_i, rec):
+        inf = self.inference
+        t = self.env.now
+        g = inf.services[k].gpus_per_replica
+        dst = self.sats[dst_i]
+        inf.moving_out[(k, src)] -= 1
+        self._touch(dst, t)
+        dst.held -= g                      # the reservation becomes (or gives way to) a replica
+        dst.replica_gpus -= g
+        self.free[dst_i] = dst.free
+        ok = rec.ok and inf.replicas[k].get(src, 0) > 0 and not dst.failed
+        if ok:
+            inf.add_replica(k, dst_i, t)
+            inf.remove_replica(k, src, t, "moved")
+            self._apply(self.sats[src], t)
+            self.rec.event(t, "replica_move_end", sat=src, peer=dst_i,
+                           detail=inf.services[k].name)
+        else:
+            self._apply(dst, t)
+            self.rec.event(t, "replica_move_failed", sat=src, peer=dst_i,
+                           detail=f"{inf.services[k].name}: {rec.reason or 'source replica gone'}")

@@ -24,6 +24,10 @@ Files (every one written atomically: a temporary file renamed into place):
     charge), battery floor/full, brownouts (``value`` = GPU-h lost), throttling (``value`` =
     speed), job arrival/start/pause/end, migration start/end/failed (``sat`` source, ``peer``
     destination, ``value`` = downtime), and link up/down with ``record.link_events``.
+``requests.parquet``
+    With inference services: one row per request (``t_s, service, region, sat, propagation_s,
+    wait_s, service_s, status, latency_s``); ``summary.json`` has the latency distribution and
+    the objective attainment per service and region under ``inference``.
 ``snapshot.json``
     The world-map instant: sub-satellite points, subsolar point, states, busy GPUs, links.
 ``manifest.json``
@@ -137,6 +141,7 @@ def summarize(result) -> dict:
         "throttle_events": int(eng.stats["throttles"]),
         "temperature_max_k": _r(max(temps) if temps else math.nan),
         "engine_events": int(eng.stats["events"]),
+        "inference": eng.inference.summary() if eng.inference is not None else {},
         "versions": {k: v for k, v in versions().items()},
     }
 
@@ -188,6 +193,10 @@ def write_results(result, out_dir):
                         ("events.parquet", rec.events_frame())):
         written.append(atomic_write(out / name, lambda tmp, f=frame: f.to_parquet(tmp,
                                                                                 index=False)))
+    if result.engine.inference is not None and result.scenario.inference.record_requests:
+        req = result.engine.inference.requests_frame()
+        written.append(atomic_write(out / "requests.parquet",
+                                    lambda tmp: req.to_parquet(tmp, index=False)))
     written.append(write_json(out / "snapshot.json", result.snapshot))
     eng = result.engine
     written.append(write_json(out / "manifest.json", {

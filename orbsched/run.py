@@ -18,7 +18,7 @@ from .errors import ScenarioError
 __all__ = ["RunResult", "build_workload", "simulate", "STREAMS"]
 
 #: Names of the random streams split from the scenario seed, in spawn order.
-STREAMS = ("workload", "policy", "faults")
+STREAMS = ("workload", "policy", "faults", "inference")
 
 
 def rng_streams(seed: int) -> dict:
@@ -134,7 +134,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
         tick = None
     engine = Engine(scenario, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
                     plan.ground_windows, workload, pol, policy_rng=rngs["policy"],
-                    progress=tick)
+                    progress=tick, inference_rng=rngs["inference"])
     try:
         engine.run()
     finally:

@@ -36,12 +36,13 @@ class Satellite:
     """Engine-side state of one satellite (the engine owns it; policies see a read-only view).
 
     GPU accounting: ``held`` GPUs belong to jobs (running, checkpointing, restoring, or
-    reserved for a migration on its way); ``drawing`` of them draw active power.
+    reserved for a migration on its way) and to inference replicas (``replica_gpus``, also
+    reserved for a replica on its way); ``drawing`` of them draw active power.
     """
 
     __slots__ = ("idx", "name", "hw", "bus", "thermal", "gpus", "held", "drawing", "speed",
                  "illumination", "state", "failed", "jobs", "array_full_w", "_k_active",
-                 "_base_w", "threshold_token")
+                 "_base_w", "threshold_token", "replica_gpus")
 
     def __init__(self, idx, name, hw, *, t_s=0.0, illumination=1.0, state=SUNLIT):
         self.idx = idx
@@ -55,6 +56,7 @@ class Satellite:
         self.state = state
         self.failed = False
         self.jobs = {}  # job_id -> job (running, migrating out or in, restoring)
+        self.replica_gpus = 0  # GPUs of inference replicas here (or reserved for one coming)
         self.array_full_w = hw.solar.power_w(1.0, hw.array_age_years)
         self._base_w = hw.bus_w + hw.gpus * hw.gpu_idle_w
         self._k_active = hw.gpu_active_w - hw.gpu_idle_w

@@ -232,3 +232,26 @@ class View:
                     heapq.heappush(heap, (nd, h + 1, v))
         e.note_reachable(src, best)
         return found
+
+    # ---------------------------------------------------------------------------- inference
+    def replicas(self, service: str) -> dict:
+        """``{satellite: replicas}`` of an inference service now."""
+        inf = self._e.inference
+        if inf is None:
+            return {}
+        return dict(inf.replicas[inf.index(service)])
+
+    def replicas_on(self, sat: int) -> list:
+        """``[(service, gpus_per_replica), ...]``, one entry per replica on the satellite."""
+        inf = self._e.inference
+        if inf is None:
+            return []
+        return [(svc.name, svc.gpus_per_replica) for k, svc in enumerate(inf.services)
+                for _ in range(inf.replicas[k].get(sat, 0))]
+
+    def request_rate_by_region(self, service: str):
+        """Current mean request rate (per s) of a service by region: a pandas Series."""
+        inf = self._e.inference
+        if inf is None:
+            raise KeyError(f"no inference service {service!r}")
+        return inf.rates_now(inf.index(service), self._e.env.now)

@@ -40,7 +40,8 @@ def job(job_id=0, *, arrival_s=0.0, gpus=4, work_gpu_h=100.0, checkpoint_gb=0.0,
                        restore_s=restore_s)
 
 
-def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, n_sats=None):
+def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, ground=None,
+                n_sats=None, seed=0):
     """An engine on hand-made eclipse intervals ((sat, start, end) rows; umbra defaults to
     the same intervals, i.e. no penumbra)."""
     n = n_sats or sc.constellations[0].sats_per_plane
@@ -50,7 +51,11 @@ def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, n_sats
     isl_df = None
     if isl is not None:
         isl_df = pd.DataFrame(isl, columns=["sat_a", "sat_b", "start_s", "end_s", "range_km"])
-    return Engine(sc, [f"s{i}" for i in range(n)], ecl, umb, isl_df, None, wl, policy)
+    g_df = None
+    if ground is not None:
+        g_df = pd.DataFrame(ground, columns=["station", "sat", "start_s", "end_s", "range_km"])
+    return Engine(sc, [f"s{i}" for i in range(n)], ecl, umb, isl_df, g_df, wl, policy,
+                  inference_rng=np.random.default_rng(seed))
 
 
 def check_invariants(engine):
@@ -77,7 +82,7 @@ def check_invariants(engine):
         for jid, j in s.jobs.items():
             held += j.gpus
             seen.setdefault(jid, []).append(s.idx)
-        assert held == s.held, (s.idx, held, s.held)
+        assert held + s.replica_gpus == s.held, (s.idx, held, s.replica_gpus, s.held)
         assert 0 <= s.drawing <= s.held <= s.gpus
     for jid, sats in seen.items():
         j = engine.jobs[jid]

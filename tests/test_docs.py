@@ -73,3 +73,23 @@ def test_readme_network_example_runs(repo, monkeypatch):
     exec(compile(block, "README.md[network example]", "exec"), ns)
     rec = ns["move"].value
     assert rec.ok and rec.delivered_gb == 112.0 and len(rec.paths[0]) > 2
+
+
+def test_readme_policy_example_runs(repo, tmp_path):
+    import re
+
+    from orbsched.config import load_scenario
+    from orbsched.policies import load_policy
+    from orbsched.run import simulate
+
+    from engine_helpers import check_invariants
+
+    readme = (repo / "README.md").read_text()
+    block = re.search(r"```python\n# mypolicy.py\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "mypolicy.py").write_text(block)
+    pol = load_policy("mypolicy.py:SunniestNeighbour", base_dir=tmp_path)
+    sc = load_scenario(repo / "configs" / "demo.yaml", ["duration_h=3", "workload.n_jobs=100"])
+    res = simulate(sc, policy=pol)
+    check_invariants(res.engine)
+    s = res.summary()
+    assert s["policy"] == "sunniest-neighbour" and s["migrations"]["started"] > 0

@@ -12,7 +12,7 @@ import inspect
 from pathlib import Path
 
 from ..errors import PolicyError, RegistryError
-from .base import Decision, Migrate, Pause, Place, Policy
+from .base import Decision, Migrate, MoveReplica, Pause, Place, Policy
 from .energy_aware import EnergyAware
 from .fifo_ground import FifoGround
 from .greedy_sunlit import GreedySunlit
@@ -20,8 +20,8 @@ from .lookahead import Lookahead
 from .random_policy import RandomPolicy
 from .stay import Stay
 
-__all__ = ["Decision", "Migrate", "Pause", "Place", "Policy", "available", "load_policy",
-           "register"]
+__all__ = ["Decision", "Migrate", "MoveReplica", "Pause", "Place", "Policy", "available",
+           "load_policy", "register"]
 
 _REGISTRY = {cls.name: cls for cls in (Stay, GreedySunlit, Lookahead, EnergyAware, FifoGround,
                                        RandomPolicy)}

@@ -11,6 +11,10 @@ A policy is a class with hooks.  Each hook receives a read-only :class:`orbsched
   the restore completes.
 * :class:`Pause` ``(job_id,)``: checkpoint a running job and release its GPUs; it waits in
   the queue with its checkpoint on that satellite.
+* :class:`MoveReplica` ``(service, src, dst)``: move one replica of an inference service.
+
+Inference replicas are placed at the start by ``place_replicas(service, count, gpus, view)``
+(a list of satellites; default: spread over sunlit hosts).
 
 A hook may be a generator: the engine applies each decision as it is yielded, so the view
 shows its effect (free GPUs taken, the job no longer queued) before the next one is chosen.
@@ -36,7 +40,8 @@ Hooks (all optional; the base class gives the defaults described below):
 
 The default queue discipline (:meth:`fill`) is first come, first served with a backfill window:
 jobs are taken in arrival order; a job that cannot be placed now stays queued and up to
-``backfill`` later jobs are tried after it.  A queued job whose checkpoint lives on a satellite
+``backfill`` later jobs are tried after it (a job that waits for its own satellite, where its
+checkpoint is, does not count against that window).  A queued job whose checkpoint lives on a satellite
 resumes there (:meth:`resume_site`) unless the policy moves queued jobs (``moves_queued``).
 New jobs go where :meth:`choose_site` says.
 """
@@ -44,7 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Decision", "Migrate", "Pause", "Place", "Policy"]
+__all__ = ["Decision", "Migrate", "MoveReplica", "Pause", "Place", "Policy"]
 
 
 class Decision:
@@ -68,6 +73,16 @@ class Migrate(Decision):
 @dataclass(frozen=True)
 class Pause(Decision):
     job_id: int
+
+
+@dataclass(frozen=True)
+class MoveReplica(Decision):
+    """Move one replica of an inference service from satellite ``src`` to ``dst``: its
+    weights cross the laser network; ``src`` keeps serving until they have arrived."""
+
+    service: str
+    src: int
+    dst: int
 
 
 class Policy:
@@ -111,11 +126,27 @@ class Policy:
     def on_tick(self, view):
         return self.fill(view)
 
+    def place_replicas(self, service, count, gpus, view):
+        """Satellites for the ``count`` initial replicas of an inference service (repeat a
+        satellite to give it several).  Default: spread evenly over the sunlit satellites
+        that can host ``gpus`` GPUs (over all hosts if too few are sunlit)."""
+        import numpy as np
+
+        hosts = view.hosts(gpus, sunlit_only=True)
+        if len(hosts) < count:
+            hosts = view.hosts(gpus)
+        if not len(hosts):
+            return []
+        idx = np.linspace(0, len(hosts) - 1, count).round().astype(int)
+        return [int(hosts[i]) for i in idx]
+
     # ------------------------------------------------------------------------- placement
     def choose_site(self, job, view):
         """Satellite for a job that has never run, or None to leave it queued.  Default: the
-        first satellite (by index) that can host it."""
-        hosts = view.hosts(job.gpus)
+        first sunlit satellite (by index) that can host it, else the first that can."""
+        hosts = view.hosts(job.gpus, sunlit_only=True)
+        if not len(hosts):
+            hosts = view.hosts(job.gpus)
         return int(hosts[0]) if len(hosts) else None
 
     def resume_site(self, job, view):
@@ -142,7 +173,8 @@ class Policy:
             site = self.resume_site(job, view) if job.sat >= 0 else self.choose_site(job, view)
             if site is not None:
                 yield Place(job.job_id, site)
-            else:
+            elif job.sat < 0 or self.moves_queued:
+                # a job waiting for its own satellite (checkpoint there) blocks nobody
                 skipped += 1
                 if skipped > self.backfill:
                     return

@@ -9,3 +9,8 @@ class FifoGround(Policy):
 
     name = "fifo-ground"
     backfill = 0
+
+    def choose_site(self, job, view):
+        """First fit by satellite index, blind to sunlight (as on the ground)."""
+        hosts = view.hosts(job.gpus)
+        return int(hosts[0]) if len(hosts) else None

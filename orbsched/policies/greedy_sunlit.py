@@ -6,8 +6,9 @@
   none stays and runs on battery.
 * A queued job whose checkpoint sits on a satellite that cannot run it moves to the nearest
   sunlit host.
+* Inference replicas on a satellite entering eclipse move to the nearest sunlit host too.
 """
-from .base import Migrate, Policy
+from .base import Migrate, MoveReplica, Policy
 
 
 class GreedySunlit(Policy):
@@ -22,12 +23,6 @@ class GreedySunlit(Policy):
 
     def _sunlit_hosts(self, view, gpus):
         return (view.free >= gpus) & view.powered(gpus) & view.sunlit
-
-    def choose_site(self, job, view):
-        hosts = view.hosts(job.gpus, sunlit_only=True)
-        if not len(hosts):
-            hosts = view.hosts(job.gpus)
-        return int(hosts[0]) if len(hosts) else None
 
     def resume_site(self, job, view):
         if view.state[job.sat] == view.SUNLIT and view.can_host(job.sat, job.gpus):
@@ -47,3 +42,7 @@ class GreedySunlit(Policy):
             found = view.nearest(sat, self._sunlit_hosts(view, job.gpus), max_hops=self.max_hops)
             if found:
                 yield Migrate(job.job_id, found[0][0])
+        for service, gpus in view.replicas_on(sat):
+            found = view.nearest(sat, self._sunlit_hosts(view, gpus), max_hops=self.max_hops)
+            if found:
+                yield MoveReplica(service, sat, found[0][0])

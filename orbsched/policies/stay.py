@@ -5,7 +5,7 @@ from .base import Policy
 
 
 class Stay(Policy):
-    """First-fit placement (lowest satellite index with free GPUs and power), no migration,
-    FIFO queue with backfill; a paused job waits for its own satellite."""
+    """New jobs go to the first sunlit host (the base class default), no
+    migration, FIFO queue with backfill; a paused job waits for its own satellite."""
 
     name = "stay"

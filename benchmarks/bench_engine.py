@@ -1,0 +1,160 @@
+"""Engine benchmark: events per second against a bare SimPy loop, and a Starlink-scale day.
+
+Run:  python benchmarks/bench_engine.py [--hours H] [--policy NAME] [--scale]
+
+1. ``configs/starlink-shell1.yaml`` (72 x 22 at 550 km, 4 GPUs per satellite, 10,000 training
+   jobs over 24 h), each stage timed in this process: geometry, contact plan (computed, then
+   loaded from the cache), workload, engine.  The engine's SimPy events are counted exactly
+   (the environment's event ids).
+2. A bare SimPy loop processing the same number of timeout events (one process yielding
+   ``env.timeout(1)``), measured in the same run: the ratio engine time / bare-loop time is
+   the engine's cost per event relative to SimPy's own.
+3. With ``--scale``: a 100 x 100 (10,000-satellite) Walker shell for a few hours with the same
+   per-satellite workload, in a fresh process, for peak memory; extrapolated to 7 days.
+Ratios, not absolute times, are the point: the machine may be shared.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import simpy
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bare_simpy(n_events):
+    env = simpy.Environment()
+
+    def proc(env):
+        for _ in range(n_events):
+            yield env.timeout(1.0)
+
+    env.process(proc(env))
+    t0 = time.perf_counter()
+    env.run()
+    return time.perf_counter() - t0
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _stages(overrides, cache_dir, policy):
+    from orbsched.config import load_scenario
+    from orbsched.contacts import compute_contact_plan
+    from orbsched.engine import Engine
+    from orbsched.geometry import compute_geometry
+    from orbsched.policies import load_policy
+    from orbsched.run import build_workload, rng_streams
+
+    sc = load_scenario(REPO / "configs" / "starlink-shell1.yaml",
+                       overrides + ([f"policy={policy}"] if policy else []))
+    out = {}
+    t = time.perf_counter()
+    geo = compute_geometry(sc)
+    out["geometry_s"] = time.perf_counter() - t
+    sc = geo.scenario
+    t = time.perf_counter()
+    plan = compute_contact_plan(geo.constellation, sc, cache_dir=cache_dir)
+    out["contact_plan_s"] = time.perf_counter() - t
+    out["plan_cached"] = plan.from_cache
+    t = time.perf_counter()
+    plan = compute_contact_plan(geo.constellation, sc, cache_dir=cache_dir)
+    out["contact_plan_cached_s"] = time.perf_counter() - t
+    rngs = rng_streams(sc.seed)
+    t = time.perf_counter()
+    wl = build_workload(sc, rngs["workload"])
+    out["workload_s"] = time.perf_counter() - t
+    eng = Engine(sc, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
+                 plan.ground_windows, wl, load_policy(sc.policy), policy_rng=rngs["policy"])
+    eid0 = next(eng.env._eid)
+    t = time.perf_counter()
+    eng.run()
+    out["engine_s"] = time.perf_counter() - t
+    out["simpy_events"] = next(eng.env._eid) - eid0 - 1
+    out["engine_events"] = eng.stats["events"]
+    out["sats"] = eng.n_sats
+    out["jobs"] = len(wl)
+    from orbsched.results import summarize
+    from orbsched.run import RunResult
+    t = time.perf_counter()
+    s = summarize(RunResult(sc, eng, geo, plan, wl))
+    out["summary_s"] = time.perf_counter() - t
+    out["utilisation"] = s["utilisation"]
+    out["completed_gpu_h_per_day"] = s["completed_gpu_h_per_day"]
+    out["migrations"] = s["migrations"]["started"]
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def _child(q, overrides, cache_dir, policy):
+    q.put(_stages(overrides, cache_dir, policy))
+
+
+def in_fresh_process(overrides, cache_dir, policy=None):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(q, overrides, cache_dir, policy))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hours", type=float, default=24.0)
+    ap.add_argument("--policy", default=None, help="default: the config's (greedy-sunlit)")
+    ap.add_argument("--scale", action="store_true", help="also the 10,000-satellite run")
+    args = ap.parse_args(argv)
+    cache = tempfile.mkdtemp(prefix="orbsched-bench-cache-")
+    over = [f"duration_h={args.hours:g}"]
+    print(f"orbsched engine benchmark: starlink-shell1, {args.hours:g} h, "
+          f"policy {args.policy or 'greedy-sunlit'}  (python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cores)")
+    r = in_fresh_process(over, cache, args.policy)
+    bare = bare_simpy(r["simpy_events"])
+    total_uncached = r["geometry_s"] + r["contact_plan_s"] + r["workload_s"] + r["engine_s"]
+    total_cached = r["geometry_s"] + r["contact_plan_cached_s"] + r["workload_s"] + r["engine_s"]
+    print(f"  fleet            {r['sats']} satellites x 4 GPUs, {r['jobs']} jobs, "
+          f"utilisation {r['utilisation']:.3f}, {r['migrations']} migrations")
+    print(f"  geometry         {r['geometry_s']:7.2f} s")
+    print(f"  contact plan     {r['contact_plan_s']:7.2f} s computed, "
+          f"{r['contact_plan_cached_s']:.2f} s from the cache")
+    print(f"  workload         {r['workload_s']:7.2f} s")
+    print(f"  engine           {r['engine_s']:7.2f} s, {r['simpy_events']:,} SimPy events "
+          f"({r['engine_events']:,} engine events), "
+          f"{r['simpy_events'] / r['engine_s']:,.0f} events/s")
+    print(f"  bare SimPy loop  {bare:7.3f} s for the same {r['simpy_events']:,} timeouts, "
+          f"{r['simpy_events'] / bare:,.0f} events/s")
+    print(f"  ratio            engine / bare SimPy = {r['engine_s'] / bare:.1f}x (target <= 5x)")
+    print(f"  wall time        {total_uncached:.1f} s with the contact plan computed, "
+          f"{total_cached:.1f} s with it cached (target < 60 s); summary "
+          f"{r['summary_s']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB")
+    if args.scale:
+        runs = {}
+        for hours in (2.0, 6.0):
+            rate = 433.0 * 10000 / 1584          # the same offered load per GPU
+            over10 = [f"duration_h={hours:g}", "constellations[0].planes=100",
+                      "constellations[0].sats_per_plane=100", "constellations[0].phasing=1",
+                      f"workload.rate_per_h={rate:.1f}", f"workload.n_jobs={int(rate * hours)}"]
+            s = runs[hours] = in_fresh_process(over10, cache)
+            print(f"  10,000 sats {hours:g} h geometry {s['geometry_s']:.1f} s, contact plan "
+                  f"{s['contact_plan_s']:.1f} s, engine {s['engine_s']:.1f} s "
+                  f"({s['simpy_events']:,} events), peak RSS {s['peak_rss_mb']:.0f} MB")
+        slope = (runs[6.0]["peak_rss_mb"] - runs[2.0]["peak_rss_mb"]) / 4.0   # MB per hour
+        base = runs[2.0]["peak_rss_mb"] - 2.0 * slope
+        week = base + slope * 168.0
+        print(f"  memory           {slope:.0f} MB per simulated hour at 10,000 satellites "
+              f"(+{base:.0f} MB fixed): 7 days ~ {week / 1024:.1f} GB (budget 8 GB); engine "
+              f"time for 7 days ~ {runs[6.0]['engine_s'] * 28:.0f} s")
+
+if __name__ == "__main__":
+    main()
