@@ -157,3 +157,23 @@ def test_user_policy_from_a_file_and_a_module(tmp_path, demo, monkeypatch):
         load_policy("nosuchmodule:X")
     with pytest.raises(PolicyError, match="bad options"):
         load_policy(type("S", (), {"name": "stay", "options": {"x": 1}})())
+
+
+@pytest.mark.shared_data
+def test_openb_trace_replay_runs_end_to_end_with_plots(repo, tmp_path):
+    from conftest import shared_file
+
+    shared_file("traces/alibaba_openb_pod_list_default.csv")
+    out = tmp_path / "openb"
+    cmd = [sys.executable, "-m", "orbsched.cli", "run", str(repo / "configs" / "openb-replay.yaml"),
+           "--out", str(out), "--quiet", "--plot"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    r = load_results(out)
+    jobs = r["jobs"]
+    # four days of the trace's main activity: 724 pods with 1-4 GPUs, 3,357.4 GPU-hours
+    assert len(jobs) == 724 and jobs["gpus"].between(1, 4).all()
+    assert jobs["work_gpu_h"].sum() == pytest.approx(3357.4, abs=0.05)
+    assert jobs["arrival_s"].max() < 24 * 3600
+    assert r["summary"]["jobs"]["failed"] == 0
+    assert len(list((out / "plots").glob("*.png"))) == 6
