@@ -288,7 +288,10 @@ def satellite_from_hardware(hardware) -> SatelliteSpec:
     """A :class:`SatelliteSpec` from a scenario's ``hardware`` section (a
     :class:`orbsched.config_sim.Hardware` or its dict).  The array's power is its
     beginning-of-life output in full Sun with its pointing's cosine factor; the radiator area
-    is the panel area (``thermal.radiator_area_m2``, 0 without a thermal model)."""
+    is the panel area (``thermal.radiator_area_m2``, 0 without a thermal model).  A
+    :class:`SatelliteSpec` is returned as it is."""
+    if isinstance(hardware, SatelliteSpec):
+        return hardware
     if isinstance(hardware, dict):
         from pydantic import ValidationError
 

@@ -119,7 +119,7 @@ class Job:
                  "sat", "dst", "token", "first_start_s", "end_s", "reason", "migrations",
                  "migration_failures", "bytes_moved_gb", "downtime_s", "work_lost_gpu_h",
                  "brownouts", "down_since", "pending_gpu_h", "has_checkpoint", "queue_pos",
-                 "finish_pending")
+                 "finish_pending", "hint")
 
     def __init__(self, spec):
         for name in ("job_id", "name", "arrival_s", "gpus", "work_gpu_h", "checkpoint_gb",
@@ -145,6 +145,7 @@ class Job:
         self.has_checkpoint = False
         self.queue_pos = -1
         self.finish_pending = False
+        self.hint = None
 
     def __repr__(self):
         return (f"Job({self.job_id}, {self.status}/{self.phase}, sat={self.sat}, "
@@ -224,7 +225,7 @@ class Engine:
         self.arrivals.sort(key=lambda j: (j.arrival_s, j.job_id))
         self._arr_k = 0
         self._mig_src = {}       # job_id -> source satellite of its migration
-        self._reach = (-1, -1, {})
+        self._reach = (-1, -1, {}, {})
         self.queue = []          # arrival order; entries not queued any more are skipped
         self._queued = 0
         self.running_gpus = 0
@@ -568,16 +569,27 @@ class Engine:
             self._reject(d, f"no laser path from satellite {job.sat} to {sat_i} now")
         return sat
 
-    def note_reachable(self, src, nodes):
-        """Remember nodes a view search reached from src (valid until the network changes),
-        so validating a decision built on that search needs no second route search."""
-        self._reach = (self.net._version, src, nodes)
+    def note_reachable(self, src, nodes, pred):
+        """Remember what a view search found from src (valid until the network changes), so
+        validating a decision built on it needs no second route search, and its transfer can
+        start on the path the search found."""
+        self._reach = (self.net._version, src, nodes, pred)
 
     def _reachable(self, a, b):
-        ver, src, nodes = self._reach
+        ver, src, nodes, _ = self._reach
         if ver == self.net._version and src == a and b in nodes:
             return True
         return self.net.route(a, b, include_acquiring=True) is not None
+
+    def _path_hint(self, a, b):
+        """(version, path a..b) from the last view search, if it still applies."""
+        ver, src, _, pred = self._reach
+        if ver != self.net._version or src != a or b not in pred:
+            return None
+        path = [b]
+        while path[-1] != a:
+            path.append(pred[path[-1]])
+        return ver, path[::-1]
 
     def _decide(self, d):
         self.stats["decisions"] += 1
@@ -647,6 +659,7 @@ class Engine:
         job.dst = dst.idx
         job.down_since = t
         self._mig_src[job.job_id] = src.idx
+        job.hint = self._path_hint(src.idx, dst.idx)
         self._hold(dst, job, False, t)       # reserved: idle power until the restore
         self.rec.event(t, "migration_start", sat=src.idx, job=job.job_id, peer=dst.idx)
         job.token += 1
@@ -684,7 +697,8 @@ class Engine:
     def _start_transfer(self, job, src, dst, t):
         job.phase = "transferring"
         tr = self.net.transfer(src.idx, dst.idx, job.checkpoint_gb,
-                               label=("migration", job.job_id))
+                               label=("migration", job.job_id), path_hint=job.hint)
+        job.hint = None
         token = job.token
         tr.callbacks.append(lambda ev: self._on_transferred(job, token, ev.value))
 
@@ -791,7 +805,8 @@ class Engine:
         inf.moving_out[(k, d.src)] = inf.moving_out.get((k, d.src), 0) + 1
         self.rec.event(t, "replica_move_start", sat=d.src, peer=int(d.dst), detail=d.service)
         tr = self.net.transfer(d.src, int(d.dst), inf.services[k].replica_gb,
-                               label=("replica", d.service))
+                               label=("replica", d.service),
+                               path_hint=self._path_hint(d.src, int(d.dst)))
         tr.callbacks.append(lambda ev: self._replica_moved(k, d.src, int(d.dst), ev.value))
 
     def _replica_moved(self, k, src, dst_i, rec):

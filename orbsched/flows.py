@@ -156,6 +156,7 @@ class Transfer(simpy.Event):
         self.wait_token = 0
         self.wait_since_s = None
         self.pending_reason = None
+        self.hint = None
 
     @property
     def id(self):
@@ -214,7 +215,11 @@ class FlowManager:
         return list(self._active.values())
 
     # ------------------------------------------------------------------------------ start
-    def start(self, src, dst, size_gb, *, label=None, wait_s=0.0) -> Transfer:
+    def start(self, src, dst, size_gb, *, label=None, wait_s=0.0, path_hint=None) -> Transfer:
+        """Start a transfer (routed at the end of this instant).  ``path_hint``: a shortest
+        usable path ``[src, ..., dst]`` the caller already knows, with the network version it
+        was found in, ``(version, path)``; used instead of a new search if the network has not
+        changed since."""
         net = self.net
         net._check_node(src)
         net._check_node(dst)
@@ -238,6 +243,7 @@ class FlowManager:
             self._complete(tr)
             return tr
         tr.state = "routing"      # routed at the end of this instant, with the others
+        tr.hint = path_hint
         self._new.append(tr)
         self._schedule_settle()
         return tr
@@ -423,7 +429,14 @@ class FlowManager:
         if self._check_waiting:
             self._check_waiting = False
             jobs.extend((tr, "resume", None) for tr in self._waiting.values())
-        paths = self._find_paths([(tr.record.src, tr.record.dst) for tr, _, _ in jobs])
+        ver = self.net._version
+        todo = [i for i, (tr, kind, _) in enumerate(jobs)
+                if not (kind == "start" and tr.hint is not None and tr.hint[0] == ver)]
+        found = self._find_paths([(jobs[i][0].record.src, jobs[i][0].record.dst) for i in todo])
+        paths = [list(tr.hint[1]) if tr.hint is not None and kind == "start" else None
+                 for tr, kind, _ in jobs]
+        for i, p in zip(todo, found):
+            paths[i] = p
         for (tr, kind, info), path in zip(jobs, paths):
             rec = tr.record
             if kind == "start":

@@ -635,11 +635,13 @@ class LaserNetwork:
                     self.close_window(a_l[j], b_l[j])
 
     # ---------------------------------------------------------------------------- transfers
-    def transfer(self, src, dst, size_gb: float, *, label=None, wait_s: Optional[float] = None):
+    def transfer(self, src, dst, size_gb: float, *, label=None, wait_s: Optional[float] = None,
+                 path_hint=None):
         """Start a flow-level transfer now; returns a :class:`orbsched.flows.Transfer` event.
 
         ``rec = yield net.transfer(...)`` gives a :class:`orbsched.flows.TransferRecord`
         (``rec.ok``, ``rec.reason``...).  See :mod:`orbsched.flows` for the model.
         """
         return self.flows.start(src, dst, size_gb, label=label,
-                                wait_s=self.path_wait_s if wait_s is None else wait_s)
+                                wait_s=self.path_wait_s if wait_s is None else wait_s,
+                                path_hint=path_hint)

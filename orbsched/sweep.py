@@ -48,11 +48,11 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, \
-    model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, \
+    field_validator, model_validator
 
 from .config import _yaml_lines, apply_overrides, scenario_from_dict
 from .errors import OrbschedError, PolicyError, RegistryError, ScenarioError
@@ -77,6 +77,10 @@ def _check_path(path):
     if path == "seed":
         raise ValueError("'seed' cannot be swept as a field: use replications: or seeds:")
     return path
+
+
+#: A field path as a mapping key (checked with the key's own line in error messages).
+FieldPath = Annotated[str, AfterValidator(_check_path)]
 
 
 class Distribution(_Strict):
@@ -120,33 +124,19 @@ class Distribution(_Strict):
 class RandomAxes(_Strict):
     n: int = Field(ge=1, description="number of random points")
     seed: int = Field(0, ge=0)
-    fields: dict[str, Distribution] = Field(min_length=1)
-
-    @field_validator("fields")
-    @classmethod
-    def _paths(cls, v):
-        for p in v:
-            _check_path(p)
-        return v
+    fields: dict[FieldPath, Distribution] = Field(min_length=1)
 
 
 class SweepSpec(_Strict):
     name: Optional[str] = Field(None, min_length=1)
     base: Optional[str] = Field(None, min_length=1, description="relative to the sweep file")
     base_scenario: Optional[dict[str, Any]] = None
-    set: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    zip: list[dict[str, list[Any]]] = Field(default_factory=list)
+    set: dict[FieldPath, Any] = Field(default_factory=dict)
+    grid: dict[FieldPath, list[Any]] = Field(default_factory=dict)
+    zip: list[dict[FieldPath, list[Any]]] = Field(default_factory=list)
     random: Optional[RandomAxes] = None
     replications: Optional[int] = Field(None, ge=1)
     seeds: Optional[list[int]] = Field(None, min_length=1)
-
-    @field_validator("set", "grid")
-    @classmethod
-    def _paths(cls, v):
-        for p in v:
-            _check_path(p)
-        return v
 
     @field_validator("grid")
     @classmethod
@@ -166,8 +156,6 @@ class SweepSpec(_Strict):
             if not group:
                 raise ValueError(f"zip[{i}]: empty mapping")
             lengths = {p: len(x) for p, x in group.items()}
-            for p in group:
-                _check_path(p)
             if len(set(lengths.values())) != 1 or 0 in lengths.values():
                 raise ValueError(f"zip[{i}]: the lists must be non-empty and of equal length, "
                                  f"got " + ", ".join(f"{p}: {n}" for p, n in lengths.items()))
@@ -227,7 +215,7 @@ def _model_for(loc):
 def _format_errors(exc, source, lines):
     problems = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = tuple(p for p in err["loc"] if p != "[key]")
         line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -407,7 +395,7 @@ def load_sweep(path) -> Sweep:
                 raise ScenarioError(f"{path}: runs {by_id[rid]} and {len(runs)} are identical "
                                     f"({', '.join(overrides)}; seed {seed})")
             by_id[rid] = len(runs)
-            runs.append(SweepRun(rid, len(runs), seed, values, overrides))
+            runs.append(SweepRun(rid, len(runs), seed, dict(values), list(overrides)))
     shape = " x ".join([f"{len(v)} {k}" for k, v in spec.grid.items()]
                        + [f"{len(next(iter(g.values())))} zipped" for g in spec.zip]
                        + ([f"{spec.random.n} random"] if spec.random else [])

@@ -211,12 +211,16 @@ class View:
         adj = e.net.graph._adj      # the raw dict of dicts: much faster to walk than .adj
         n = e.n_sats
         best = {src: 0.0}
+        pred = {src: -1}
+        done = set()
         heap = [(0.0, 0, src)]
         found = []
+        pop, push = heapq.heappop, heapq.heappush
         while heap:
-            d, h, u = heapq.heappop(heap)
-            if d > best.get(u, math.inf):
+            d, h, u = pop(heap)
+            if u in done:
                 continue
+            done.add(u)
             if u != src and mask[u]:
                 found.append((u, d, h))
                 if len(found) >= k:
@@ -224,13 +228,15 @@ class View:
             if max_hops is not None and h >= max_hops:
                 continue
             for v, a in adj[u].items():
-                if v >= n or not a["usable"]:
+                if v >= n or v in done or not a["usable"]:
                     continue
                 nd = d + a["light_s"] + 1e-9
-                if nd < best.get(v, math.inf):
+                bv = best.get(v)
+                if bv is None or nd < bv:
                     best[v] = nd
-                    heapq.heappush(heap, (nd, h + 1, v))
-        e.note_reachable(src, best)
+                    pred[v] = u
+                    push(heap, (nd, h + 1, v))
+        e.note_reachable(src, best, pred)
         return found
 
     # ---------------------------------------------------------------------------- inference

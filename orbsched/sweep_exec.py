@@ -1,0 +1,423 @@
+"""Running a sweep: contact plans first, then the runs, on local processes or a Dask cluster.
+
+Folder ``OUT``::
+
+    sweep.yaml            the sweep as expanded (runs, their overrides, seeds, geometries)
+    sweep.parquet         one row per run (:func:`orbsched.sweep.collect`), written at the end
+    cache/                contact plans shared by the runs (``--cache-dir`` to put it elsewhere)
+    runs/<id>/run.json    the run's id, position, seed, swept values and overrides
+    runs/<id>/...         its results folder (summary.json last = complete) or error.txt
+
+Geometry: runs are grouped by the contact-plan cache key itself (:func:`orbsched.contacts.
+plan_key` of :func:`~orbsched.contacts.plan_inputs` on the built fleet), computed once per
+distinct set of geometry fields (constellations, span, grid, geometry and network options,
+stations), so the grouping is exactly the cache's.  One task per distinct geometry not yet in
+the cache computes its plan before any run starts; every run then loads it.
+
+Workers and deaths: local runs go to a :class:`~concurrent.futures.ProcessPoolExecutor`
+(``spawn``: the parent holds numpy/BLAS threads, so no ``fork``), at most ``workers`` in
+flight.  A dead worker breaks the whole pool (``BrokenProcessPool`` for every run in flight):
+the pool is rebuilt, and when several runs were in flight they are re-run one at a time, so a
+death is only ever charged to the run that was alone in the pool.  On Dask a death shows as
+``KilledWorker`` for that task (``--dask local`` sets the scheduler's ``allowed-failures`` to 0
+so each death is reported at once; a remote scheduler applies its own first).  A run whose
+worker died more than ``retries`` times is recorded failed.  A run that raises writes its
+traceback to ``error.txt`` and the sweep goes on.
+
+Determinism: a run's inputs (base scenario, overrides, seed, contact plan) come from the sweep
+file alone; each worker builds its scenario and simulates it from them, so neither the
+executor, the number of workers nor the order of completion changes any result.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+
+import yaml
+
+from .errors import OrbschedError, ScenarioError
+from .results_io import atomic_write_text, write_json
+
+__all__ = ["run_sweep", "geometry_groups", "execute_run", "precompute_plan", "LocalPool",
+           "DaskPool"]
+
+_GEOMETRY_FIELDS = {"constellations", "start_utc", "duration_h", "step_s", "geometry",
+                    "network", "ground_stations"}
+#: Children run one BLAS/OpenMP thread each (as Dask's nanny does): no oversubscription, and
+#: the same arithmetic on either executor.
+_CHILD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+# ------------------------------------------------------------------------- worker tasks
+def _scenario(task):
+    import copy
+
+    from .config import apply_overrides, scenario_from_dict
+
+    data = apply_overrides(copy.deepcopy(task["base_raw"]), task["overrides"])
+    return scenario_from_dict(data, task["source"], task["base_dir"])
+
+
+def execute_run(task):
+    """Run one sweep run into ``task['run_dir']`` (in a worker process)."""
+    from .run import simulate
+
+    folder = Path(task["run_dir"])
+    if (folder / "summary.json").is_file():
+        return {"status": "done", "skipped": True}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "error.txt").unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    try:
+        res = simulate(_scenario(task), seed=task["seed"], cache_dir=task["cache_dir"],
+                       base_dir=task["base_dir"])
+        res.write(folder)
+    except Exception:
+        tb = traceback.format_exc()
+        atomic_write_text(folder / "error.txt", f"run {task['id']} failed "
+                          f"({', '.join(task['overrides'])}; seed {task['seed']}):\n{tb}")
+        return {"status": "failed", "error": tb.strip().splitlines()[-1]}
+    return {"status": "done", "wall_s": time.perf_counter() - t0}
+
+
+def precompute_plan(task):
+    """Compute one geometry's contact plan into the shared cache (in a worker process)."""
+    from .constellation import build_constellation
+    from .contacts import compute_contact_plan
+
+    t0 = time.perf_counter()
+    try:
+        fleet, resolved = build_constellation(_scenario(task))
+        plan = compute_contact_plan(fleet, resolved, cache_dir=task["cache_dir"])
+    except Exception:
+        return {"status": "failed", "error": traceback.format_exc().strip().splitlines()[-1]}
+    return {"status": "done", "wall_s": time.perf_counter() - t0, "cached": plan.from_cache}
+
+
+# ----------------------------------------------------------------------------- executors
+class LocalPool:
+    """``workers`` spawned processes; see the module docstring for how deaths are counted."""
+
+    def __init__(self, workers):
+        self.workers = max(1, int(workers))
+        self._pool = None
+        self._saved_env = {}
+
+    def __enter__(self):
+        for k, v in _CHILD_ENV.items():     # inherited by spawned children only
+            self._saved_env[k] = os.environ.get(k)
+            os.environ.setdefault(k, v)
+        return self
+
+    def __exit__(self, *exc):
+        self._close(kill=exc[0] is not None)
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    def _open(self):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+        return self._pool
+
+    def _close(self, kill=False):
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if kill:
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs:          # our own children: stop runs still going
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(10)
+        else:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, fn, tasks, retries):
+        """Yield ``(task, result)`` as runs finish (any order)."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        pending, suspects = deque(tasks), deque()
+        deaths, inflight = {}, {}
+        while pending or suspects or inflight:
+            pool = self._open()
+            queue = suspects if suspects else pending
+            limit = 1 if suspects else self.workers
+            try:
+                while queue and len(inflight) < limit:
+                    task = queue[0]
+                    inflight[pool.submit(fn, task)] = task
+                    queue.popleft()
+            except BrokenProcessPool:              # in-flight runs report it below
+                if not inflight:
+                    self._close(kill=True)
+                    continue
+            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                wait(list(inflight))               # the others fail at once
+                done = set(inflight)
+            casualties = []
+            for f in sorted(done, key=lambda f: inflight[f]["index"]):
+                task = inflight.pop(f)
+                exc = f.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    casualties.append(task)
+                elif exc is not None:
+                    yield task, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                                 "traceback": "".join(traceback.format_exception(exc))}
+                else:
+                    yield task, f.result()
+            if casualties:
+                self._close(kill=True)
+                alone = len(casualties) == 1
+                for task in casualties:
+                    deaths[task["id"]] = n = deaths.get(task["id"], 0) + 1
+                    if alone and n > retries:
+                        yield task, _died(n)
+                    else:
+                        suspects.append(task)
+
+
+def _died(n):
+    return {"status": "failed", "died": True,
+            "error": f"the worker process running it died {n} time{'s' if n > 1 else ''} "
+                     f"(killed, out of memory, or a crash in compiled code)"}
+
+
+class DaskPool:
+    """A Dask cluster: ``address`` ``tcp://HOST:8786`` or ``local`` (a LocalCluster with
+    ``workers`` single-threaded worker processes)."""
+
+    def __init__(self, address, workers):
+        self.address, self.workers = address, max(1, int(workers))
+        self.client = self.cluster = None
+
+    def __enter__(self):
+        try:
+            import dask
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise OrbschedError("--dask needs the dask and distributed packages "
+                                "(pip install 'dask[distributed]')") from None
+        import logging
+
+        if self.address == "local":
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                            processes=True, dashboard_address=None,
+                                            silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(self.address, timeout="20s")
+                self.client.wait_for_workers(1, timeout=60)
+            except (OSError, TimeoutError) as exc:
+                self.__exit__(None, None, None)
+                raise OrbschedError(f"Dask cluster {self.address}: {exc}") from None
+        return self
+
+    def __exit__(self, *exc):
+        for obj in (self.client, self.cluster):
+            if obj is not None:
+                try:
+                    obj.close()
+                except Exception:  # pragma: no cover - closing a broken connection
+                    pass
+        self.client = self.cluster = None
+
+    def run(self, fn, tasks, retries):
+        from dask.distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        attempts, futs = {}, {}
+
+        def submit(task):
+            n = attempts[task["id"]] = attempts.get(task["id"], 0) + 1
+            f = self.client.submit(fn, task, key=f"orbsched-{fn.__name__}-{task['id']}-{n}",
+                                   pure=False, priority=-task["index"])
+            futs[f] = task
+            return f
+
+        ac = as_completed([submit(t) for t in tasks])
+        try:
+            for f in ac:
+                task = futs.pop(f)
+                try:
+                    res = f.result()
+                except KilledWorker:
+                    if attempts[task["id"]] > retries:
+                        yield task, _died(attempts[task["id"]])
+                    else:
+                        ac.add(submit(task))
+                    continue
+                except Exception as exc:
+                    res = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                           "traceback": traceback.format_exc()}
+                yield task, res
+        finally:
+            if futs:
+                self.client.cancel(list(futs))
+
+
+# ------------------------------------------------------------------------------ the sweep
+def geometry_groups(sweep):
+    """Set ``run.geometry`` (the contact-plan cache key) on every run; return
+    ``{key: [runs]}`` in sweep order."""
+    from .constellation import build_constellation
+    from .contacts import plan_inputs, plan_key
+
+    memo, groups = {}, {}
+    for run in sweep.runs:
+        fields = json.dumps(run.scenario.model_dump(mode="json", include=_GEOMETRY_FIELDS),
+                            sort_keys=True)
+        if fields not in memo:
+            fleet, resolved = build_constellation(run.scenario)
+            memo[fields] = plan_key(plan_inputs(fleet, resolved))
+        run.geometry = memo[fields]
+        groups.setdefault(run.geometry, []).append(run)
+    return groups
+
+
+def _plan_cached(cache_dir, key):
+    meta = Path(cache_dir) / "contacts" / key[:32] / "meta.json"
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("key") == key
+    except (OSError, ValueError):
+        return False
+
+
+def _task(sweep, run, out, cache):
+    return {"id": run.id, "index": run.index, "seed": run.seed, "base_raw": sweep.base_raw,
+            "overrides": list(run.overrides), "base_dir": str(sweep.base_dir),
+            "source": f"{sweep.source} + run {run.id}", "run_dir": str(out / "runs" / run.id),
+            "cache_dir": str(cache)}
+
+
+def _write_listing(sweep, out, cache):
+    listing = out / "sweep.yaml"
+    if listing.is_file():
+        old = yaml.safe_load(listing.read_text(encoding="utf-8")) or {}
+        if old.get("base_sha256") not in (None, sweep.base_sha256):
+            raise ScenarioError(f"{out} holds a sweep of a different base scenario "
+                                f"({old.get('base')}); use another --out or remove it")
+    doc = {"name": sweep.name, "sweep_file": str(sweep.path.resolve()), "base": sweep.source,
+           "base_sha256": sweep.base_sha256, "cache_dir": str(cache),
+           "parameters": sweep.parameters, "fixed": sweep.fixed, "seeds": sweep.seeds,
+           "n_runs": len(sweep.runs), "runs": [r.record() for r in sweep.runs]}
+    atomic_write_text(listing, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    for run in sweep.runs:
+        path = out / "runs" / run.id / "run.json"
+        rec = run.record()
+        try:
+            if json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(
+                    rec, default=str)):
+                continue
+        except (OSError, ValueError):
+            pass
+        write_json(path, rec)
+
+
+def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=None,
+              dry_run=False, progress=False, log=None, on_result=None):
+    """Expand and run a sweep (a path or a :class:`~orbsched.sweep.Sweep`) into ``out_dir``.
+
+    ``dask``: None (local processes), ``"local"`` or a scheduler address.  ``on_result(run,
+    result)`` is called in the parent after each run finishes.  Returns a dict with counts
+    (``runs``, ``done``, ``failed``, ``skipped``, ``geometries``...) and ``frame`` (the
+    content of ``sweep.parquet``; None with ``dry_run``).
+    """
+    from .sweep import Sweep, collect, load_sweep, run_status
+
+    log = log or (lambda *a, **k: None)
+    if retries < 0:
+        raise ScenarioError(f"--retries must be >= 0, got {retries}")
+    if workers is not None and workers < 1:
+        raise ScenarioError(f"--workers must be >= 1, got {workers}")
+    sweep = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
+    out = Path(out_dir).resolve()
+    cache = Path(cache_dir).resolve() if cache_dir else out / "cache"
+    groups = geometry_groups(sweep)
+    n = len(sweep.runs)
+    log(f"sweep {sweep.name}: {n} run{'s' if n > 1 else ''} ({sweep.shape}), {len(groups)} "
+        f"distinct geometr{'y' if len(groups) == 1 else 'ies'} (contact-plan cache keys)")
+    outcome = {"runs": n, "geometries": len(groups), "done": 0, "failed": 0, "skipped": 0,
+               "plans_computed": 0, "frame": None, "out": out}
+    if dry_run:
+        for run in sweep.runs[:20]:
+            log(f"  {run.index:4d}  {run.id}  seed {run.seed}  geometry {run.geometry[:8]}  "
+                + ", ".join(f"{k}={v}" for k, v in run.params.items()))
+        if n > 20:
+            log(f"  ... and {n - 20} more")
+        return outcome
+    _write_listing(sweep, out, cache)
+    todo = [r for r in sweep.runs if run_status(out / "runs" / r.id) != "done"]
+    outcome["skipped"] = n - len(todo)
+    if outcome["skipped"]:
+        log(f"  {outcome['skipped']} already complete, {len(todo)} to run")
+    workers = workers or os.cpu_count() or 1
+    todo_ids = {r.id for r in todo}
+    plans = [(k, runs[0]) for k, runs in groups.items()
+             if runs[0].scenario.network.cache and not _plan_cached(cache, k)
+             and any(r.id in todo_ids for r in runs)]
+    if todo:
+        pool = DaskPool(dask, workers) if dask else \
+            LocalPool(min(workers, max(len(todo), len(plans))))
+        with pool:
+            if plans:
+                log(f"  contact plans: computing {len(plans)} into {cache}")
+                tasks = [dict(_task(sweep, run, out, cache), id=f"plan-{k[:12]}", index=i)
+                         for i, (k, run) in enumerate(plans)]
+                for task, res in pool.run(precompute_plan, tasks, retries):
+                    if res["status"] != "done":
+                        log(f"  warning: contact plan {task['id']} failed ({res['error']}); "
+                            f"its runs will compute it themselves")
+                    else:
+                        outcome["plans_computed"] += 1
+            _execute(pool, sweep, todo, out, cache, retries, progress, on_result, outcome)
+    frame = collect(out)
+    from .results_io import atomic_write
+    atomic_write(out / "sweep.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+    outcome["frame"] = frame
+    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
+    outcome["done"], outcome["failed"] = counts.get("done", 0), counts.get("failed", 0)
+    log(f"  {outcome['done']} done, {outcome['failed']} failed"
+        + (f" (see runs/<id>/error.txt: {', '.join(frame[frame.status == 'failed'].run_id)})"
+           if outcome["failed"] else "") + f"; wrote {out / 'sweep.parquet'}")
+    return outcome
+
+
+def _execute(pool, sweep, todo, out, cache, retries, progress, on_result, outcome):
+    from tqdm.auto import tqdm
+
+    by_id = {r.id: r for r in todo}
+    bar = tqdm(total=len(todo), unit="run", desc=sweep.name, disable=not progress,
+               dynamic_ncols=True)
+    failed = 0
+    try:
+        for task, res in pool.run(execute_run, [_task(sweep, r, out, cache) for r in todo],
+                                  retries):
+            if res["status"] != "done":
+                failed += 1
+                err = Path(task["run_dir"]) / "error.txt"
+                if not err.is_file():      # the worker could not write it (died, unpickling)
+                    atomic_write_text(err, f"run {task['id']} failed "
+                                      f"({', '.join(task['overrides'])}; seed {task['seed']}):"
+                                      f"\n{res.get('traceback') or res['error']}\n")
+                bar.set_postfix(failed=failed)
+            bar.update(1)
+            if on_result is not None:
+                on_result(by_id[task["id"]], res)
+    finally:
+        bar.close()
