@@ -5,6 +5,8 @@
     orbsched run SCENARIO [--out DIR] [--set path=value ...] [--seed N] [--plot] [--quiet]
     orbsched plot RESULTS_DIR [RESULTS_DIR ...] [--out DIR]
     orbsched policies
+    orbsched economics RESULTS [--set orbit.X=V ...]
+    orbsched report RESULTS_OR_SWEEP_DIR [--out FILE]
 
 Errors orbsched knows about (bad scenario, bad data file) print one clear message and exit 2.
 """
@@ -50,6 +52,12 @@ def build_parser():
     p.add_argument("--out", help="figure folder (default RESULTS/plots; with several folders, "
                                  "comparison figures go to --out or ./compare)")
     sub.add_parser("policies", help="list the registered scheduling policies")
+    for name, text in (("economics", "cost per useful GPU-hour in orbit against the ground "
+                                     "for a run (orbsched economics --help)"),
+                       ("report", "one self-contained HTML page for a run or a sweep "
+                                  "(orbsched report --help)")):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -60,6 +68,12 @@ def main(argv=None):
     try:
         if args.command == "plot":
             return _plot(args)
+        if args.command == "economics":
+            from .economics import main_economics
+            return main_economics(args.rest)
+        if args.command == "report":
+            from .report import main_report
+            return main_report(args.rest)
         if args.command == "policies":
             from .policies import _REGISTRY
             for name in sorted(_REGISTRY):
