@@ -20,8 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .astro import parse_utc
-from .config_sim import (WORKLOAD_TAGS, EngineOptions, Hardware, InferenceOptions, NoWorkload,
-                         PolicySpec, RecordOptions, Workload)
+from .config_sim import (WORKLOAD_TAGS, EngineOptions, Faults, Hardware, InferenceOptions,
+                         NoWorkload, PolicySpec, RecordOptions, Workload)
 from .errors import ScenarioError
 
 
@@ -162,6 +162,7 @@ class Scenario(_Strict):
     hardware: Hardware = Hardware()
     workload: Workload = NoWorkload(type="none")
     inference: InferenceOptions = InferenceOptions()
+    faults: Faults = Faults()
     policy: PolicySpec = PolicySpec()
     engine: EngineOptions = EngineOptions()
     record: RecordOptions = RecordOptions()

@@ -15,6 +15,15 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .constants import (
+    DOSE_RAD_PER_YEAR,
+    GPU_ANNUAL_FAILURE_RATE,
+    RAD_PER_CRASH,
+    RAD_PER_HBM_UE,
+    RAD_PER_HOST_REBOOT,
+    RAD_PER_SDC,
+    SAA_LAT_DEG,
+    SAA_LON_DEG,
+    SAA_MULTIPLIER,
     BUS_BASE_W,
     DEFAULT_HEAT_CAPACITY_J_K,
     DEFAULT_MAX_RADIATOR_K,
@@ -211,3 +220,77 @@ class InferenceOptions(_Strict):
         if dup:
             raise ValueError(f"inference service names must be unique, repeated: {dup}")
         return self
+
+
+class SaaRegion(_Strict):
+    """The South Atlantic Anomaly as a latitude/longitude box, or a polygon of
+    ``[lat_deg, lon_deg]`` vertices (which then replaces the box)."""
+
+    lat_min_deg: float = Field(SAA_LAT_DEG[0], ge=-90, le=90)
+    lat_max_deg: float = Field(SAA_LAT_DEG[1], ge=-90, le=90)
+    lon_min_deg: float = Field(SAA_LON_DEG[0], ge=-180, le=180)
+    lon_max_deg: float = Field(SAA_LON_DEG[1], ge=-180, le=180)
+    polygon: Optional[list[tuple[float, float]]] = None
+    multiplier: float = Field(SAA_MULTIPLIER, ge=1, description="upset rate inside / outside")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.lat_min_deg >= self.lat_max_deg or self.lon_min_deg >= self.lon_max_deg:
+            raise ValueError("the box needs lat_min_deg < lat_max_deg and lon_min_deg < "
+                             "lon_max_deg")
+        if self.polygon is not None and len(self.polygon) < 3:
+            raise ValueError("a polygon needs at least 3 [lat_deg, lon_deg] vertices")
+        return self
+
+
+class Radiation(_Strict):
+    """Per-GPU upset processes; the mean dose rate is kept, the SAA concentrates it."""
+
+    enabled: bool = True
+    dose_rad_per_year: float = Field(DOSE_RAD_PER_YEAR, ge=0)
+    rad_per_sdc: float = Field(RAD_PER_SDC, gt=0, description="silent data corruption")
+    rad_per_hbm_ue: float = Field(RAD_PER_HBM_UE, gt=0, description="uncorrectable HBM error")
+    rad_per_crash: float = Field(RAD_PER_CRASH, gt=0, description="chip crash")
+    rad_per_host_reboot: float = Field(RAD_PER_HOST_REBOOT, gt=0, description="host reboot")
+    host_reboot_s: float = Field(300.0, ge=0, description="GPUs down after a host reboot "
+                                 "(ASSUMPTION: 5 minutes)")
+    saa: Optional[SaaRegion] = SaaRegion()
+
+
+class ScriptedFault(_Strict):
+    """``satellite_fail`` (sat, at_s), ``gpu_fail`` (sat, at_s), ``host_reboot`` (sat, at_s),
+    ``link_down`` (a, b, at_s, until_s: none = for good)."""
+
+    kind: Literal["satellite_fail", "gpu_fail", "host_reboot", "link_down"]
+    at_s: float = Field(ge=0)
+    sat: Optional[int] = Field(None, ge=0)
+    a: Optional[int] = Field(None, ge=0)
+    b: Optional[int] = Field(None, ge=0)
+    until_s: Optional[float] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _fields(self):
+        if self.kind == "link_down":
+            if self.a is None or self.b is None or self.a == self.b:
+                raise ValueError("link_down needs two different satellites a and b")
+            if self.until_s is not None and self.until_s <= self.at_s:
+                raise ValueError("until_s must be later than at_s")
+        elif self.sat is None:
+            raise ValueError(f"{self.kind} needs sat")
+        return self
+
+
+class Faults(_Strict):
+    """Radiation upsets, permanent failures and a fault script (see orbsched.faults)."""
+
+    enabled: bool = True
+    radiation: Radiation = Radiation()
+    gpu_annual_failure_rate: float = Field(GPU_ANNUAL_FAILURE_RATE, ge=0)
+    satellite_annual_failure_rate: float = Field(0.0, ge=0, description="whole satellite")
+    terminal_annual_failure_rate: float = Field(0.0, ge=0, description="per laser terminal")
+    terminals_per_sat: int = Field(4, ge=1)
+    space_multiplier: float = Field(1.0, ge=0, description="on the ground failure rates "
+                                    "(ASSUMPTION: 1, no evidence either way yet)")
+    remote_checkpoints: bool = Field(False, description="checkpoints survive the loss of "
+                                     "their satellite (replicated elsewhere)")
+    script: list[ScriptedFault] = Field(default_factory=list)

@@ -95,3 +95,26 @@ DEFAULT_HEAT_CAPACITY_J_K = 500.0 * ALUMINIUM_SPECIFIC_HEAT_J_KG_K
 #: Radiator-side temperature limit: 330 K (57 C), which keeps junctions under ~85 C with a
 #: 20-30 K gradient (see orbsched.thermal's docstring).  ASSUMPTION, a design choice.
 DEFAULT_MAX_RADIATOR_K = 330.0
+
+# --- Radiation and failures (defaults of the scenario's `faults:` section) -------------------
+#: Total ionising dose behind ~10 mm of aluminium in LEO, ~150 rad(Si) per year (Suncatcher's
+#: proton tests on TPU v6e, arXiv:2511.19468; ../shared/CONTEXT.md).
+DOSE_RAD_PER_YEAR = 150.0
+#: Dose per event per chip from the same proton tests (../shared/CONTEXT.md): silent data
+#: corruption ~1 per 17 rad, HBM uncorrectable error ~1 per 44 rad, chip crash ~1 per 5 krad,
+#: host reboot ~1 per 400 rad.
+RAD_PER_SDC = 17.0
+RAD_PER_HBM_UE = 44.0
+RAD_PER_CRASH = 5000.0
+RAD_PER_HOST_REBOOT = 400.0
+#: South Atlantic Anomaly: a box around the low of the geomagnetic field over South America
+#: and the South Atlantic (roughly 50 S - 0, 90 W - 40 E at LEO altitudes; e.g. the AP-8 /
+#: SAMPEX maps), and the factor by which upsets are more frequent inside it (CONTEXT.md:
+#: 10-100x; 30 here, an ASSUMPTION within that range).
+SAA_LAT_DEG = (-50.0, 0.0)
+SAA_LON_DEG = (-90.0, 40.0)
+SAA_MULTIPLIER = 30.0
+#: Annual failure rate of data-centre GPUs: Meta's Llama 3 training on 16,384 H100s saw 148
+#: faulty-GPU and 72 HBM3 interruptions in 54 days (Llama Team, "The Llama 3 Herd of Models",
+#: 2024, table 5): 220 / 16,384 / 54 d x 365 d = 9.1 % per GPU-year.
+GPU_ANNUAL_FAILURE_RATE = 0.091

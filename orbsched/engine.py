@@ -34,6 +34,7 @@ import time
 import numpy as np
 import simpy
 
+from .engine_faults import FaultsMixin
 from .errors import PolicyError
 from .jobs import JobRun
 from .network import LaserNetwork
@@ -45,11 +46,16 @@ from .view import View
 __all__ = ["Engine", "Job", "build_illumination_events"]
 
 _S_PER_H = 3600.0
+#: GPUs per logical GPU for each protection mode (duplex: 2 copies compare; TMR: 3 vote).
+REDUNDANCY = {"none": 1, "duplex": 2, "tmr": 3}
 # illumination event kinds
 K_ENTRY, K_STEP, K_UMBRA_IN, K_UMBRA_OUT, K_EXIT = 0, 1, 2, 3, 4
 ILLUM_KIND_NAMES = ("eclipse_entry", "penumbra_step", "umbra_entry", "umbra_exit",
                     "eclipse_exit")
 _POWER_TOL_W = 1e-6
+#: What a stop's reason counts as in the work-lost breakdown.
+LOSS_CAUSE = {"brownout": "brownout", "host_reboot": "radiation", "radiation": "radiation",
+              "gpu_fail": "failure", "satellite_fail": "failure", "failure": "failure"}
 
 
 def build_illumination_events(eclipse, umbra, penumbra_steps: int = 1):
@@ -119,7 +125,9 @@ class Job:
                  "sat", "dst", "token", "first_start_s", "end_s", "reason", "migrations",
                  "migration_failures", "bytes_moved_gb", "downtime_s", "work_lost_gpu_h",
                  "brownouts", "down_since", "pending_gpu_h", "has_checkpoint", "queue_pos",
-                 "finish_pending", "hint")
+                 "finish_pending", "hint", "protection", "factor", "slots", "lost_by", "holds",
+                 "held_slot_s", "corruptions", "corrupted_results", "detected", "masked",
+                 "paused_at", "eclipse_wait_gpu_h")
 
     def __init__(self, spec):
         for name in ("job_id", "name", "arrival_s", "gpus", "work_gpu_h", "checkpoint_gb",
@@ -146,13 +154,25 @@ class Job:
         self.queue_pos = -1
         self.finish_pending = False
         self.hint = None
+        self.protection = getattr(spec, "protection", "none")
+        self.factor = REDUNDANCY[self.protection]
+        self.slots = self.gpus * self.factor      # GPUs it occupies (copies included)
+        self.lost_by = {}                         # cause -> GPU-h of work lost
+        self.holds = {}                           # satellite -> time its GPUs were taken
+        self.held_slot_s = 0.0                    # GPU-seconds held, copies included
+        self.corruptions = []                     # progress levels of silent corruptions
+        self.corrupted_results = 0
+        self.detected = 0
+        self.masked = 0
+        self.paused_at = math.nan
+        self.eclipse_wait_gpu_h = 0.0
 
     def __repr__(self):
         return (f"Job({self.job_id}, {self.status}/{self.phase}, sat={self.sat}, "
                 f"gpus={self.gpus}, work={self.work_gpu_h:.3f} GPU-h)")
 
 
-class Engine:
+class Engine(FaultsMixin):
     """One simulation run (build it with :func:`orbsched.run.simulate` for a scenario).
 
     Args:
@@ -167,7 +187,8 @@ class Engine:
     """
 
     def __init__(self, scenario, names, eclipse, umbra, isl_windows, ground_windows, workload,
-                 policy, policy_rng=None, progress=None, inference_rng=None):
+                 policy, policy_rng=None, progress=None, inference_rng=None, saa=None,
+                 fault_rng=None):
         self.scenario = scenario
         self.hw = hw = scenario.hardware
         self.duration_s = scenario.duration_s
@@ -232,6 +253,8 @@ class Engine:
 
         self.rec = Recorder(self)
         self.view = View(self)
+        self._fault_rng = fault_rng if fault_rng is not None else np.random.default_rng(0)
+        self._init_faults(scenario.faults, saa, self._fault_rng)
         self.inference = None
         if scenario.inference.services:
             from .inference import Inference
@@ -270,6 +293,7 @@ class Engine:
         if self.inference is not None:
             self.inference.place_initial()
             self.inference.start()
+        self._start_faults()
         t0 = time.perf_counter()
         env.run(until=self.duration_s)
         self.stats["wall_s"] = time.perf_counter() - t0
@@ -434,10 +458,12 @@ class Engine:
             self._arr_k = k
             self.stats["events"] += 1
             self.rec.event(t, "job_arrival", job=job.job_id)
-            if job.gpus > self.hw.gpus:
+            if job.slots > self.hw.gpus:
                 job.status = job.phase = "failed"
-                job.reason = (f"too_large: needs {job.gpus} GPUs, a satellite has "
-                              f"{self.hw.gpus}")
+                job.reason = (f"too_large: needs {job.slots} GPUs"
+                              + (f" ({job.gpus} x {job.factor}, {job.protection})"
+                                 if job.factor > 1 else "")
+                              + f", a satellite has {self.hw.gpus}")
                 job.end_s = t
                 self.rec.event(t, "job_end", job=job.job_id, detail="failed: too_large")
                 continue
@@ -463,18 +489,23 @@ class Engine:
 
     def _hold(self, sat, job, drawing: bool, t):
         self._touch(sat, t)
-        sat.held += job.gpus
+        sat.held += job.slots
         if drawing:
-            sat.drawing += job.gpus
+            sat.drawing += job.slots
         sat.jobs[job.job_id] = job
+        job.holds[sat.idx] = t
         self.free[sat.idx] = sat.free
+        if job.paused_at == job.paused_at:       # resumed after a brownout pause
+            job.eclipse_wait_gpu_h += job.gpus * (t - job.paused_at) / _S_PER_H
+            job.paused_at = math.nan
 
     def _release(self, sat, job, drawing: bool, t):
         self._touch(sat, t)
-        sat.held -= job.gpus
+        sat.held -= job.slots
         if drawing:
-            sat.drawing -= job.gpus
+            sat.drawing -= job.slots
         sat.jobs.pop(job.job_id, None)
+        job.held_slot_s += job.slots * (t - job.holds.pop(sat.idx))
         self.free[sat.idx] = sat.free
 
     def _start_session(self, job, sat, t):
@@ -500,6 +531,7 @@ class Engine:
         t = self.env.now
         job.run.stop_checkpointed(t)
         job.run.saved_gpu_h = job.work_gpu_h
+        job.corrupted_results = int(bool(job.corruptions))
         sat = self.sats[job.sat]
         self._release(sat, job, True, t)
         job.status = job.phase = "completed"
@@ -520,6 +552,10 @@ class Engine:
         elif job.phase == "checkpointing":
             lost = job.pending_gpu_h - job.run.saved_gpu_h
         job.work_lost_gpu_h += lost
+        cause = LOSS_CAUSE.get(why, why)
+        job.lost_by[cause] = job.lost_by.get(cause, 0.0) + lost
+        if cause == "brownout":
+            job.paused_at = t
         self._release(sat, job, True, t)
         if job.phase == "checkpointing" and job.dst >= 0:   # migration out aborted
             dst = self.sats[job.dst]
@@ -531,6 +567,8 @@ class Engine:
         job.dst = -1
         job.token += 1
         self.rec.event(t, "job_pause", sat=sat.idx, job=job.job_id, detail=why)
+        if not job.has_checkpoint:
+            job.sat = -1        # nothing to restore: it may start again anywhere
         self._enqueue(job)
         return lost
 
@@ -558,11 +596,11 @@ class Engine:
         sat = self.sats[int(sat_i)]
         if sat.failed:
             self._reject(d, f"satellite {sat_i} ({sat.name}) has failed")
-        if sat.free < job.gpus:
+        if sat.free < job.slots:
             self._reject(d, f"satellite {sat_i} ({sat.name}) has {sat.free} free GPUs, the job "
-                            f"needs {job.gpus}")
-        if not sat.can_power(job.gpus):
-            self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {job.gpus} more busy "
+                            f"needs {job.slots}")
+        if not sat.can_power(job.slots):
+            self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {job.slots} more busy "
                             f"GPUs now (battery at its floor, array {sat.bus.array_w:.0f} W, "
                             f"load {sat.load_w():.0f} W)")
         if moving and not self._reachable(job.sat, int(sat_i)):
@@ -664,9 +702,7 @@ class Engine:
         self.rec.event(t, "migration_start", sat=src.idx, job=job.job_id, peer=dst.idx)
         job.token += 1
         if checkpoint:
-            job.pending_gpu_h = job.run.progress_at(t)
-            job.run.saved_gpu_h = job.run.saved_at(t)
-            job.run.running = False
+            job.pending_gpu_h = job.run.halt(t)[0]
             job.phase = "checkpointing"       # GPUs at the source keep drawing while writing
             self._at(t + job.checkpoint_s, self._on_checkpointed, job, job.token)
         else:
@@ -714,7 +750,7 @@ class Engine:
             job.sat = dst.idx
             job.phase = "restoring"
             self._touch(dst, t)
-            dst.drawing += job.gpus           # the reservation starts drawing power
+            dst.drawing += job.slots          # the reservation starts drawing power
             job.token += 1
             self._at(t + job.restore_s, self._on_restored, job, job.token)
             self._apply(dst, t)
@@ -736,9 +772,7 @@ class Engine:
     # ========================================================================== pauses
     def _begin_pause(self, job, t):
         job.token += 1
-        job.pending_gpu_h = job.run.progress_at(t)
-        job.run.saved_gpu_h = job.run.saved_at(t)
-        job.run.running = False
+        job.pending_gpu_h = job.run.halt(t)[0]
         job.phase = "checkpointing"
         job.dst = -1
         self._at(t + job.checkpoint_s, self._on_checkpointed, job, job.token)

@@ -246,11 +246,14 @@ class Inference:
                 self._finish(st.queue.popleft(), t, 3)   # brownout / replica gone
             del self.stations[(k, sat_i)]
 
-    def shed_one(self, sat, t):
-        """Shed one replica from a satellite (brownout); False if it holds none."""
+    def shed_one(self, sat, t, why="brownout", keep=None):
+        """Shed one replica from a satellite; False if it holds none.  ``keep``: a list that
+        receives the service index (to put it back later, after a host reboot)."""
         for k, reps in enumerate(self.replicas):
             if sat.idx in reps:
-                self.remove_replica(k, sat.idx, t, "brownout")
+                self.remove_replica(k, sat.idx, t, why)
+                if keep is not None:
+                    keep.append(k)
                 return True
         return False
 

@@ -39,7 +39,8 @@ class JobRun:
     """
 
     __slots__ = ("work_gpu_h", "interval_s", "checkpoint_s", "saved_gpu_h", "t0", "anchor_t",
-                 "anchor_progress", "anchor_saved", "rate", "running")
+                 "anchor_progress", "anchor_saved", "rate", "running", "produced_gpu_h",
+                 "_session_from")
 
     def __init__(self, work_gpu_h: float, interval_s: float, checkpoint_s: float,
                  saved_gpu_h: float = 0.0):
@@ -51,6 +52,8 @@ class JobRun:
         self.t0 = self.anchor_t = 0.0
         self.anchor_progress = self.anchor_saved = self.saved_gpu_h
         self.rate = 0.0
+        self.produced_gpu_h = 0.0   # all progress ever made, kept or later lost
+        self._session_from = 0.0
 
     # --------------------------------------------------------------------- compute-time clock
     def _compute_time(self, t):
@@ -115,6 +118,7 @@ class JobRun:
         self.running = True
         self.t0 = self.anchor_t = float(t)
         self.anchor_progress = self.anchor_saved = self.saved_gpu_h
+        self._session_from = self.saved_gpu_h
         self.rate = float(rate_gpu_h_s)
 
     def set_rate(self, t: float, rate_gpu_h_s: float) -> None:
@@ -129,15 +133,24 @@ class JobRun:
         """End the session at t without a checkpoint; return the work lost (GPU-h)."""
         if not self.running:
             return 0.0
-        p, s = self.progress_at(t), self.saved_at(t)
+        p, s = self.halt(t)
         self.saved_gpu_h = s
-        self.running = False
         return p - s
+
+    def halt(self, t: float):
+        """End the session at t; return (progress, progress of the last checkpoint).  The
+        durable progress is not changed: the caller saves ``progress`` once a checkpoint of
+        it is written, or keeps the old one."""
+        p, s = self.progress_at(t), self.saved_at(t)
+        if self.running:
+            self.produced_gpu_h += p - self._session_from
+            self.saved_gpu_h = s
+            self.running = False
+        return p, s
 
     def stop_checkpointed(self, t: float) -> float:
         """End the session at t by writing a checkpoint of the progress at t (the writing
         time is the caller's); return the progress saved (GPU-h)."""
         if self.running:
-            self.saved_gpu_h = self.progress_at(t)
-            self.running = False
+            self.saved_gpu_h = self.halt(t)[0]
         return self.saved_gpu_h

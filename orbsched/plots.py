@@ -686,6 +686,9 @@ def plot_run(results_dir, out_dir=None, formats=("png", "pdf")):
       active links, the terminator with the night side shaded, and the subsolar point.
     * ``migrations``: migrations started and failed per sample interval over time, and the
       distribution of downtime per completed migration.
+    * ``gpu_hours``: where the GPU-hours went (``summary.json`` ``gpu_hours``): useful, lost by
+      cause (brownout, radiation, failure), redundancy, overhead and idle, with the eclipse
+      waits and migration downtime beside them.
     """
     formats = _check_formats(formats)
     run = _Run(results_dir)
@@ -698,11 +701,43 @@ def plot_run(results_dir, out_dir=None, formats=("png", "pdf")):
         ("job_timeline", lambda: _fig_job_timeline(run)),
         ("world_map", lambda: _fig_world_map(run)),
         ("migrations", lambda: _fig_migrations(run)),
+        ("gpu_hours", lambda: _fig_gpu_hours(run)),
     ]
     paths = []
     for name, draw in figures:
         paths += _save(draw(), out_dir, name, formats)
     return paths
+
+
+def _fig_gpu_hours(run):
+    g = run.summary.get("gpu_hours") or {}
+    fig, ax = _new_figure(8.0, 4.2)
+    if not g:
+        _note(ax, "no GPU-hour accounting in this summary")
+        return fig
+    lost = g.get("lost") or {}
+    parts = [("useful", g.get("useful"), "#2ca02c"),
+             ("lost: brownout", lost.get("brownout"), "#d62728"),
+             ("lost: radiation", lost.get("radiation"), "#9467bd"),
+             ("lost: failure", lost.get("failure"), "#8c564b"),
+             ("redundant copies", g.get("redundant"), "#17becf"),
+             ("overhead", g.get("overhead"), "#bcbd22"),
+             ("replicas", g.get("replicas"), "#1f77b4"),
+             ("idle", g.get("idle"), "#d9d9d9")]
+    left = 0.0
+    for name, v, colour in parts:
+        v = max(_num(v) or 0.0, 0.0)
+        ax.barh([0], [v], left=left, color=colour, label=f"{name} {v:,.1f}")
+        left += v
+    side = [("eclipse waits", g.get("eclipse_wait")),
+            ("migration downtime", g.get("migration_downtime"))]
+    ax.barh([1, 2], [max(_num(v) or 0.0, 0.0) for _, v in side], color=["#1f3a93", "#ff7f0e"])
+    ax.set_yticks([0, 1, 2], ["capacity", side[0][0], side[1][0]])
+    ax.set_xlabel("GPU-hours")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8,
+              frameon=False)
+    ax.set_title(f"Where the GPU-hours went - {_title(run)}", fontsize=10)
+    return fig
 
 
 def plot_compare(results_dirs, out_dir, formats=("png", "pdf")):

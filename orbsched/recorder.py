@@ -26,7 +26,10 @@ SAMPLE_COLUMNS = ("t_s", "sat", "util", "util_sunlit", "util_penumbra", "util_um
 JOB_COLUMNS = ("job_id", "name", "gpus", "work_gpu_h", "arrival_s", "first_start_s", "end_s",
                "status", "reason", "completion_s", "queue_delay_s", "migrations",
                "migration_failures", "bytes_moved_gb", "downtime_s", "work_done_gpu_h",
-               "work_lost_gpu_h", "brownouts", "sat")
+               "work_lost_gpu_h", "brownouts", "sat", "protection", "slots",
+               "corrupted_result", "corruptions_detected", "corruptions_masked",
+               "lost_brownout_gpu_h", "lost_radiation_gpu_h", "lost_failure_gpu_h",
+               "eclipse_wait_gpu_h", "held_gpu_h", "redundant_gpu_h", "produced_gpu_h")
 
 
 class Recorder:
@@ -49,6 +52,7 @@ class Recorder:
         self._prev_energy = np.zeros((3, n))
         self.snapshot = None
         self.totals = {}
+        self.capacity_changes = []   # (t_s, sat, delta GPUs)
 
     # ---------------------------------------------------------------------------- updates
     def touch(self, i, held, state, t):
@@ -59,6 +63,9 @@ class Recorder:
             if state != SUNLIT:
                 self.dark[i] += dt
             self.last_t[i] = t
+
+    def capacity_change(self, sat, delta, t):
+        self.capacity_changes.append((t, sat, delta))
 
     def event(self, t, kind, *, sat=-1, job=-1, peer=-1, value=math.nan, detail=""):
         self.events.append((t, kind, sat, job, peer, value, detail))
@@ -132,7 +139,13 @@ class Recorder:
         if t - self._prev_t > 1e-9:
             self.sample(t)
         busy, dark, energy = self._totals(t)
-        self.totals = dict(busy_gpu_s=busy.sum(axis=1), dark_s=dark.sum(),
+        for job in self.engine.jobs.values():          # GPUs still held at the end
+            for sat_i, since in list(job.holds.items()):
+                job.held_slot_s += job.slots * (t - since)
+                job.holds[sat_i] = t
+        cap = self.n * self.engine.hw.gpus * t + sum(d * (t - tc)
+                                                     for tc, _, d in self.capacity_changes)
+        self.totals = dict(busy_gpu_s=busy.sum(axis=1), dark_s=dark.sum(), capacity_gpu_s=cap,
                            harvested_ws=energy[0].sum(), used_ws=energy[1].sum(),
                            curtailed_ws=energy[2].sum())
 
@@ -166,6 +179,18 @@ class Recorder:
         net_rows = [(r["t_s"], r["kind"], r["a"], -1, r["b"], math.nan, r["detail"])
                     for r in eng.net.log if r["kind"] in ("link_up", "link_down")]
         parts = [il, ev]
+        saa = eng.saa
+        if saa is not None and len(saa):
+            n_s = len(saa)
+            parts.append(pd.DataFrame({
+                "t_s": np.concatenate([saa.start_s[~saa.start_clipped],
+                                       saa.end_s[~saa.end_clipped]]),
+                "kind": ["saa_entry"] * int((~saa.start_clipped).sum())
+                + ["saa_exit"] * int((~saa.end_clipped).sum()),
+                "sat": np.concatenate([saa.sat[~saa.start_clipped],
+                                       saa.sat[~saa.end_clipped]]).astype(np.int32),
+                "job_id": -1, "peer": -1, "value": math.nan, "detail": ""}))
+            del n_s
         if net_rows:
             parts.append(pd.DataFrame.from_records(net_rows, columns=list(EVENT_COLUMNS)))
         df = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
@@ -187,12 +212,22 @@ class Recorder:
                 job.run.progress_at(t) if job.phase == "running" else
                 max(job.run.saved_gpu_h, job.pending_gpu_h if job.phase == "checkpointing"
                     else 0.0))
+            lb = job.lost_by
+            held_h = job.held_slot_s / 3600.0
             rows.append((job.job_id, job.name, job.gpus, job.work_gpu_h, job.arrival_s,
                          job.first_start_s, job.end_s, job.status, job.reason,
                          job.end_s - job.arrival_s, job.first_start_s - job.arrival_s,
                          job.migrations, job.migration_failures, job.bytes_moved_gb,
-                         job.downtime_s, done, job.work_lost_gpu_h, job.brownouts, job.sat))
+                         job.downtime_s, done, job.work_lost_gpu_h, job.brownouts, job.sat,
+                         job.protection, job.slots, job.corrupted_results, job.detected,
+                         job.masked, lb.get("brownout", 0.0), lb.get("radiation", 0.0),
+                         lb.get("failure", 0.0), job.eclipse_wait_gpu_h, held_h,
+                         held_h * (job.factor - 1) / job.factor, job.run.produced_gpu_h
+                         + (job.run.progress_at(t) - job.run._session_from
+                            if job.run.running else 0.0)))
         df = pd.DataFrame.from_records(rows, columns=list(JOB_COLUMNS))
         return df.astype({"job_id": np.int64, "gpus": np.int64, "migrations": np.int64,
                           "migration_failures": np.int64, "brownouts": np.int64,
-                          "sat": np.int64, "name": str, "status": str, "reason": str})
+                          "sat": np.int64, "name": str, "status": str, "reason": str,
+                          "protection": str, "slots": np.int64, "corrupted_result": np.int64,
+                          "corruptions_detected": np.int64, "corruptions_masked": np.int64})

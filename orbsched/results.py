@@ -116,7 +116,9 @@ def summarize(result) -> dict:
         "completed_gpu_h": _r(done["work_gpu_h"].sum()),
         "completed_gpu_h_per_day": _r(done["work_gpu_h"].sum() * 86400.0 / span),
         "work_done_gpu_h": _r(jobs["work_done_gpu_h"].sum()),
-        "work_lost_gpu_h": {"brownout": _r(jobs["work_lost_gpu_h"].sum())},
+        "work_lost_gpu_h": {"total": _r(jobs["work_lost_gpu_h"].sum()),
+                            **{c: _r(jobs[f"lost_{c}_gpu_h"].sum())
+                               for c in ("brownout", "radiation", "failure")}},
         "job_completion_s": {"mean": _r(done["completion_s"].mean()),
                              "p50": _r(_q(done["completion_s"], 0.5)),
                              "p99": _r(_q(done["completion_s"], 0.99))},
@@ -140,15 +142,50 @@ def summarize(result) -> dict:
                     "max_dod_per_eclipse": _r(np.max(1.0 - exits) if len(exits) else math.nan)},
         "throttle_events": int(eng.stats["throttles"]),
         "temperature_max_k": _r(max(temps) if temps else math.nan),
+        "gpu_hours": gpu_hours(eng, jobs),
+        "faults": eng.fault_summary(),
+        "corrupted_results": int(jobs["corrupted_result"].sum()) if len(jobs) else 0,
         "engine_events": int(eng.stats["events"]),
         "inference": eng.inference.summary() if eng.inference is not None else {},
         "versions": {k: v for k, v in versions().items()},
     }
 
 
+def gpu_hours(eng, jobs) -> dict:
+    """Where the fleet's GPU-hours went.
+
+    ``capacity`` (working GPUs x time) = ``idle`` + ``held``; ``held`` = GPU time held by jobs
+    + inference replicas.  Job time = ``useful`` (progress kept: completed work, progress of
+    running jobs, checkpoints of waiting ones) + ``lost`` by cause + ``redundant`` (the extra
+    copies of duplex / TMR jobs) + ``overhead`` (checkpoint writing, restores, migration
+    transfers and reservations, throttling).  Work is converted to GPU time at the hardware's
+    ``gpu_speed``.  ``eclipse_wait`` (GPU-h of jobs waiting on their satellite for power after
+    a brownout) and ``migration_downtime`` are reported beside the balance, not in it.
+    """
+    tot = eng.rec.totals
+    speed = eng.hw.gpu_speed
+    held = float(tot["busy_gpu_s"].sum()) / 3600.0
+    job_held = float(jobs["held_gpu_h"].sum()) if len(jobs) else 0.0
+    useful = float(jobs["work_done_gpu_h"].sum()) / speed if len(jobs) else 0.0
+    lost = {c: float(jobs[f"lost_{c}_gpu_h"].sum()) / speed if len(jobs) else 0.0
+            for c in ("brownout", "radiation", "failure")}
+    redundant = float(jobs["redundant_gpu_h"].sum()) if len(jobs) else 0.0
+    overhead = job_held - useful - sum(lost.values()) - redundant
+    return {
+        "capacity": _r(tot["capacity_gpu_s"] / 3600.0),
+        "held": _r(held), "idle": _r(tot["capacity_gpu_s"] / 3600.0 - held),
+        "jobs": _r(job_held), "replicas": _r(held - job_held),
+        "useful": _r(useful), "lost": {k: _r(v) for k, v in lost.items()},
+        "redundant": _r(redundant), "overhead": _r(overhead),
+        "eclipse_wait": _r(jobs["eclipse_wait_gpu_h"].sum() if len(jobs) else 0.0),
+        "migration_downtime": _r((jobs["downtime_s"] * jobs["slots"]).sum() / 3600.0
+                                 if len(jobs) else 0.0),
+    }
+
+
 def summary_text(s: dict) -> str:
     """One screen of the summary, for the end of ``orbsched run``."""
-    j, m, e, b = s["jobs"], s["migrations"], s["energy_kwh"], s["battery"]
+    j, m, e, b, g = s["jobs"], s["migrations"], s["energy_kwh"], s["battery"], s["gpu_hours"]
 
     def f(x, fmt):
         return "n/a" if x is None else format(x, fmt)
@@ -175,6 +212,16 @@ def summary_text(s: dict) -> str:
         f"mean DoD per eclipse {f(b['mean_dod_per_eclipse'], '.3f')}",
         f"  thermal      max {f(s['temperature_max_k'], '.1f')} K, "
         f"{s['throttle_events']} throttle changes",
+        f"  faults       {s['faults']['sdc']} SDC ({s['faults']['sdc_silent']} silent, "
+        f"{s['faults']['sdc_detected']} detected, {s['faults']['sdc_masked']} masked), "
+        f"{s['faults']['hbm_ue'] + s['faults']['crash']} crashes/UEs, "
+        f"{s['faults']['host_reboot']} reboots, {s['faults']['gpu_fail']} GPU and "
+        f"{s['faults']['satellite_fail']} satellite failures; {s['corrupted_results']} "
+        f"corrupted results",
+        f"  GPU-hours    useful {f(g['useful'], ',.1f')}, lost "
+        + ", ".join(f"{k} {f(v, ',.2f')}" for k, v in g['lost'].items())
+        + f", redundant {f(g['redundant'], ',.1f')}, overhead {f(g['overhead'], ',.1f')}, "
+        f"idle {f(g['idle'], ',.1f')} of {f(g['capacity'], ',.1f')}",
     ]
     return "\n".join(lines)
 

@@ -132,9 +132,15 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
             bar.refresh()
     else:
         tick = None
+    saa = None
+    rad = scenario.faults.radiation
+    if scenario.faults.enabled and rad.enabled and rad.saa is not None:
+        from .regions import region_intervals
+        saa = region_intervals(geo.constellation, scenario, rad.saa)
     engine = Engine(scenario, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
                     plan.ground_windows, workload, pol, policy_rng=rngs["policy"],
-                    progress=tick, inference_rng=rngs["inference"])
+                    progress=tick, inference_rng=rngs["inference"], saa=saa,
+                    fault_rng=rngs["faults"])
     try:
         engine.run()
     finally:

@@ -42,7 +42,7 @@ class Satellite:
 
     __slots__ = ("idx", "name", "hw", "bus", "thermal", "gpus", "held", "drawing", "speed",
                  "illumination", "state", "failed", "jobs", "array_full_w", "_k_active",
-                 "_base_w", "threshold_token", "replica_gpus")
+                 "_base_w", "threshold_token", "replica_gpus", "rebooting")
 
     def __init__(self, idx, name, hw, *, t_s=0.0, illumination=1.0, state=SUNLIT):
         self.idx = idx
@@ -57,6 +57,7 @@ class Satellite:
         self.failed = False
         self.jobs = {}  # job_id -> job (running, migrating out or in, restoring)
         self.replica_gpus = 0  # GPUs of inference replicas here (or reserved for one coming)
+        self.rebooting = 0     # > 0 while a host reboot keeps the GPUs down
         self.array_full_w = hw.solar.power_w(1.0, hw.array_age_years)
         self._base_w = hw.bus_w + hw.gpus * hw.gpu_idle_w
         self._k_active = hw.gpu_active_w - hw.gpu_idle_w
@@ -75,7 +76,7 @@ class Satellite:
     # ------------------------------------------------------------------------------ queries
     @property
     def free(self) -> int:
-        return 0 if self.failed else self.gpus - self.held
+        return 0 if self.failed or self.rebooting else max(0, self.gpus - self.held)
 
     def load_w(self, drawing=None, speed=None) -> float:
         d = self.drawing if drawing is None else drawing

@@ -36,7 +36,10 @@ class JobInfo:
 
     job_id = property(lambda self: self._job.job_id)
     name = property(lambda self: self._job.name)
-    gpus = property(lambda self: self._job.gpus)
+    gpus = property(lambda self: self._job.slots,
+                    doc="GPUs the job occupies (its GPUs x 2 for duplex, x 3 for TMR)")
+    work_gpus = property(lambda self: self._job.gpus, doc="GPUs of one copy of the job")
+    protection = property(lambda self: self._job.protection)
     work_gpu_h = property(lambda self: self._job.work_gpu_h)
     arrival_s = property(lambda self: self._job.arrival_s)
     checkpoint_gb = property(lambda self: self._job.checkpoint_gb)
@@ -116,6 +119,11 @@ class View:
 
     def free_gpus(self, sat: int) -> int:
         return int(self._e.free[sat])
+
+    def capacity(self, sat: int) -> int:
+        """Working GPUs of a satellite (0 once it has failed)."""
+        s = self._e.sats[sat]
+        return 0 if s.failed else s.gpus
 
     def free_gpus_total(self) -> int:
         return int(self._e.free.sum())

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from orbsched.config import scenario_from_dict
 from orbsched.engine import Engine
@@ -27,21 +28,21 @@ def scenario(n_sats=1, duration_h=2.0, **sections):
             "constellations": [{"type": "walker", "name": "w", "planes": 1,
                                 "sats_per_plane": n_sats, "altitude_km": 550,
                                 "inclination_deg": 53}],
-            "network": {"topology": "none"}}
+            "network": {"topology": "none"}, "faults": {"enabled": False}}
     data.update(sections)
     return scenario_from_dict(data)
 
 
 def job(job_id=0, *, arrival_s=0.0, gpus=4, work_gpu_h=100.0, checkpoint_gb=0.0,
-        interval_s=math.inf, checkpoint_s=0.0, restore_s=0.0):
+        interval_s=math.inf, checkpoint_s=0.0, restore_s=0.0, protection="none"):
     return TrainingJob(job_id=job_id, name=f"j{job_id}", arrival_s=arrival_s, gpus=gpus,
                        work_gpu_h=work_gpu_h, checkpoint_gb=checkpoint_gb,
                        checkpoint_interval_s=interval_s, checkpoint_s=checkpoint_s,
-                       restore_s=restore_s)
+                       restore_s=restore_s, protection=protection)
 
 
 def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, ground=None,
-                n_sats=None, seed=0):
+                n_sats=None, seed=0, saa=None):
     """An engine on hand-made eclipse intervals ((sat, start, end) rows; umbra defaults to
     the same intervals, i.e. no penumbra)."""
     n = n_sats or sc.constellations[0].sats_per_plane
@@ -55,7 +56,8 @@ def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, ground
     if ground is not None:
         g_df = pd.DataFrame(ground, columns=["station", "sat", "start_s", "end_s", "range_km"])
     return Engine(sc, [f"s{i}" for i in range(n)], ecl, umb, isl_df, g_df, wl, policy,
-                  inference_rng=np.random.default_rng(seed))
+                  inference_rng=np.random.default_rng(seed), saa=saa,
+                  fault_rng=np.random.default_rng(seed + 1000))
 
 
 def check_invariants(engine):
@@ -80,7 +82,7 @@ def check_invariants(engine):
     for s in engine.sats:
         held = 0
         for jid, j in s.jobs.items():
-            held += j.gpus
+            held += j.slots
             seen.setdefault(jid, []).append(s.idx)
         assert held + s.replica_gpus == s.held, (s.idx, held, s.replica_gpus, s.held)
         assert 0 <= s.drawing <= s.held <= s.gpus
@@ -91,3 +93,19 @@ def check_invariants(engine):
     frame = engine.rec.jobs_frame()
     assert frame["job_id"].is_unique
     assert set(frame["status"]) <= ALLOWED_STATUS
+    if len(frame):
+        # every bit of progress ever made is either kept or counted lost
+        made = frame["produced_gpu_h"].to_numpy()
+        kept_lost = (frame["work_done_gpu_h"] + frame["work_lost_gpu_h"]).to_numpy()
+        assert np.allclose(made, kept_lost, rtol=1e-9, atol=1e-9), \
+            frame.loc[~np.isclose(made, kept_lost), ["job_id", "status", "produced_gpu_h",
+                                                      "work_done_gpu_h", "work_lost_gpu_h"]]
+    if engine.inference is None:
+        # GPU time held, summed job by job, equals the recorder's satellite-by-satellite total
+        held_jobs = frame["held_gpu_h"].sum() if len(frame) else 0.0
+        held_sats = engine.rec.totals["busy_gpu_s"].sum() / 3600.0
+        assert held_jobs == pytest.approx(held_sats, rel=1e-9, abs=1e-9)
+        from orbsched.results import gpu_hours
+        g = gpu_hours(engine, frame)
+        assert g["overhead"] >= -1e-6 * max(1.0, g["held"]), g
+        assert g["capacity"] == pytest.approx(g["idle"] + g["held"], abs=3e-6)  # 6 places

@@ -68,9 +68,12 @@ def test_readme_main_command_runs(repo, tmp_path):
     if exe is None:
         pytest.skip("orbsched entry point not on PATH")
     readme = (repo / "README.md").read_text()
-    m = re.search(r"pip install \S+ && (orbsched geometry [^\n`]+)", readme)
+    m = re.search(r"pip install \S+ && (orbsched run [^\n`]+)", readme)
     assert m, "README lost its main command"
-    cmd = m.group(1).replace("results/demo", str(tmp_path / "demo")).split()
-    proc = subprocess.run([exe] + cmd[1:], cwd=repo, capture_output=True, text=True)
+    cmd = m.group(1).replace("configs/", str(repo / "configs") + "/").split()
+    proc = subprocess.run([exe] + cmd[1:] + ["--quiet"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "demo" / "eclipses.csv").is_file()
+    out = tmp_path / "results" / "demo"
+    assert (out / "summary.json").is_file()
+    assert len(list((out / "plots").glob("*.png"))) == 7

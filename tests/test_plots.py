@@ -11,7 +11,7 @@ from orbsched import plots
 from orbsched.errors import DataFileError, OrbschedError
 
 RUN_FIGURES = ("utilisation_vs_eclipse", "utilisation_by_state", "battery", "job_timeline",
-               "world_map", "migrations")
+               "world_map", "migrations", "gpu_hours")
 COMPARE_FIGURES = ("compare_utilisation_by_state", "compare_utilisation_over_time")
 
 EVENT_DTYPES = {"t_s": "float64", "kind": "object", "sat": "int32", "job_id": "int64",

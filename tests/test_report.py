@@ -96,7 +96,7 @@ def test_run_report_is_self_contained(run_dir, tmp_path):
     out = report.write_report(run_dir, tmp_path / "r.html")
     text = out.read_text(encoding="utf-8")
     page = _parse(out)
-    assert len(page.imgs) == 7                   # six run figures + the economics figure
+    assert len(page.imgs) == 8                   # seven run figures + the economics figure
     for src in page.imgs:
         _check_png_uri(src)
     _check_offline(page, text)
@@ -123,7 +123,7 @@ def test_run_report_draws_missing_plots_without_touching_the_folder(run_dir, tmp
     assert out == bare / "report.html"
     assert sorted(p.name for p in bare.iterdir()) == sorted(before + ["report.html"])
     page = _parse(out)
-    assert len(page.imgs) == 7
+    assert len(page.imgs) == 8
     for src in page.imgs:
         _check_png_uri(src)
 

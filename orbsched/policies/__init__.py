@@ -20,7 +20,8 @@ from .lookahead import Lookahead
 from .random_policy import RandomPolicy
 from .stay import Stay
 
-__all__ = ["Decision", "Migrate", "MoveReplica", "Pause", "Place", "Policy", "available",
+__all__ = ["Decision", "EnergyAware", "FifoGround", "GreedySunlit", "Lookahead", "Migrate",
+           "MoveReplica", "Pause", "Place", "Policy", "RandomPolicy", "Stay", "available",
            "load_policy", "register"]
 
 _REGISTRY = {cls.name: cls for cls in (Stay, GreedySunlit, Lookahead, EnergyAware, FifoGround,

@@ -28,8 +28,9 @@ Hooks (all optional; the base class gives the defaults described below):
 * ``on_job_arrival(job, view)``: a job has arrived (it is queued).  Default: :meth:`fill`.
 * ``on_power_change(sat, kind, view)``: ``kind`` is ``eclipse_entry``, ``umbra_entry``,
   ``umbra_exit``, ``eclipse_exit``, ``brownout`` (jobs were shed at the battery floor) and
-  ``gpus_freed`` (a paused job released its GPUs).  Default: :meth:`fill` on
-  ``eclipse_exit``, ``brownout`` and ``gpus_freed``; nothing otherwise.
+  ``gpus_freed`` (a paused job released its GPUs), and the fault kinds ``reboot_end``,
+  ``gpu_failed``, ``satellite_failed``.  Default: :meth:`fill` on all but the eclipse entry
+  and umbra edges.
 * ``on_job_end(job, view)``: a job completed or failed (its GPUs are free).  Default:
   :meth:`fill`.
 * ``on_migration_end(job, ok, view)``: a migration finished (``ok``) or failed (the job is
@@ -110,7 +111,8 @@ class Policy:
         return self.fill(view)
 
     def on_power_change(self, sat, kind, view):
-        if kind in ("eclipse_exit", "brownout", "gpus_freed"):
+        if kind in ("eclipse_exit", "brownout", "gpus_freed", "reboot_end", "gpu_failed",
+                    "satellite_failed"):
             return self.fill(view)
         return None
 
@@ -155,7 +157,8 @@ class Policy:
         :meth:`choose_site`."""
         if view.can_host(job.sat, job.gpus):
             return job.sat
-        if self.moves_queued:
+        if self.moves_queued or view.capacity(job.sat) < job.gpus:
+            # (a job whose satellite lost GPUs it needs must move, whatever the policy)
             site = self.choose_site(job, view)
             if site is not None and view.reachable(job.sat, site):
                 return site
