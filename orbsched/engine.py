@@ -508,6 +508,14 @@ class Engine(FaultsMixin):
         job.held_slot_s += job.slots * (t - job.holds.pop(sat.idx))
         self.free[sat.idx] = sat.free
 
+    def _fresh(self, job, token, phase=None):
+        """Count a job timer's event; False if it was superseded (stale token or phase)."""
+        self.stats["events"] += 1
+        if token != job.token or (phase is not None and job.phase != phase):
+            self.stats["stale"] += 1
+            return False
+        return True
+
     def _start_session(self, job, sat, t):
         job.status = job.phase = "running"
         job.sat = sat.idx
@@ -524,9 +532,7 @@ class Engine(FaultsMixin):
             self._at(tf, self._on_finish, job, job.token)
 
     def _on_finish(self, job, token):
-        self.stats["events"] += 1
-        if token != job.token or job.phase != "running":
-            self.stats["stale"] += 1
+        if not self._fresh(job, token, "running"):
             return
         t = self.env.now
         job.run.stop_checkpointed(t)
@@ -675,9 +681,7 @@ class Engine(FaultsMixin):
         self._apply(sat, t)
 
     def _on_restored(self, job, token):
-        self.stats["events"] += 1
-        if token != job.token:
-            self.stats["stale"] += 1
+        if not self._fresh(job, token):
             return
         t = self.env.now
         sat = self.sats[job.sat]
@@ -710,9 +714,7 @@ class Engine(FaultsMixin):
         self._apply(dst, t)
 
     def _on_checkpointed(self, job, token):
-        self.stats["events"] += 1
-        if token != job.token:
-            self.stats["stale"] += 1
+        if not self._fresh(job, token):
             return
         t = self.env.now
         job.run.saved_gpu_h = job.pending_gpu_h
@@ -739,9 +741,7 @@ class Engine(FaultsMixin):
         tr.callbacks.append(lambda ev: self._on_transferred(job, token, ev.value))
 
     def _on_transferred(self, job, token, rec):
-        self.stats["events"] += 1
-        if token != job.token or job.phase != "transferring":
-            self.stats["stale"] += 1
+        if not self._fresh(job, token, "transferring"):
             return
         t = self.env.now
         dst = self.sats[job.dst]

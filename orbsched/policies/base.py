@@ -26,6 +26,9 @@ it never silently drops one.
 Hooks (all optional; the base class gives the defaults described below):
 
 * ``on_job_arrival(job, view)``: a job has arrived (it is queued).  Default: :meth:`fill`.
+* ``on_eclipse_entry(sat, view)`` (called by the default ``on_power_change``): moves each
+  running job to ``destination(job, sat, view)`` and each replica to
+  ``replica_destination(...)``; override those two to write a follow-the-sun policy.
 * ``on_power_change(sat, kind, view)``: ``kind`` is ``eclipse_entry``, ``umbra_entry``,
   ``umbra_exit``, ``eclipse_exit``, ``brownout`` (jobs were shed at the battery floor) and
   ``gpus_freed`` (a paused job released its GPUs), and the fault kinds ``reboot_end``,
@@ -111,10 +114,39 @@ class Policy:
         return self.fill(view)
 
     def on_power_change(self, sat, kind, view):
+        if kind == "eclipse_entry":
+            return self.on_eclipse_entry(sat, view)
         if kind in ("eclipse_exit", "brownout", "gpus_freed", "reboot_end", "gpu_failed",
                     "satellite_failed"):
             return self.fill(view)
         return None
+
+    def on_eclipse_entry(self, sat, view):
+        """A satellite enters shadow.  Default: each running job on it moves to
+        :meth:`destination` (if that gives one); then each of its inference replicas moves to
+        :meth:`replica_destination`."""
+        for job in view.jobs_on(sat):
+            if job.phase == "running":
+                dst = self.destination(job, sat, view)
+                if dst is not None:
+                    yield Migrate(job.job_id, dst)
+        for service, gpus in view.replicas_on(sat):
+            dst = self.replica_destination(service, gpus, sat, view)
+            if dst is not None:
+                yield MoveReplica(service, sat, dst)
+
+    def destination(self, job, sat, view):
+        """Where a running job on a satellite entering eclipse should go (None: stay).
+        Default: stay."""
+        return None
+
+    def replica_destination(self, service, gpus, sat, view):
+        """Where a replica on a satellite entering eclipse should go (None: stay)."""
+        return None
+
+    def sunlit_hosts(self, view, gpus):
+        """Mask of sunlit satellites with ``gpus`` free GPUs and power for them."""
+        return (view.free >= gpus) & view.powered(gpus) & view.sunlit
 
     def on_job_end(self, job, view):
         return self.fill(view)

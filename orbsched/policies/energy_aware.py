@@ -21,10 +21,7 @@ class EnergyAware(GreedySunlit):
 
     name = "energy-aware"
 
-    def on_power_change(self, sat, kind, view):
-        if kind != "eclipse_entry":
-            yield from super().on_power_change(sat, kind, view) or ()
-            return
+    def on_eclipse_entry(self, sat, view):
         eclipse_s = view.eclipse_left_s(sat)
         load_w = view.load_w(sat)
         usable_wh = view.battery_usable_wh(sat)
@@ -39,10 +36,9 @@ class EnergyAware(GreedySunlit):
                 break
             stay_h = job.gpus * (min(job.checkpoint_interval_s, 1e9) / 2.0
                                  + max(0.0, eclipse_s - t_floor_s) + job.restore_s) / 3600.0
-            found = view.nearest(sat, self._sunlit_hosts(view, job.gpus), max_hops=self.max_hops)
-            if not found:
+            dst = self.nearest_sunlit(sat, job.gpus, view)
+            if dst is None:
                 continue
-            dst = found[0][0]
             move_h = job.gpus * view.migration_time_s(job, dst) / 3600.0
             if move_h < stay_h:
                 yield Migrate(job.job_id, dst)

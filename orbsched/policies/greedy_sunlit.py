@@ -8,7 +8,7 @@
   sunlit host.
 * Inference replicas on a satellite entering eclipse move to the nearest sunlit host too.
 """
-from .base import Migrate, MoveReplica, Policy
+from .base import Policy
 
 
 class GreedySunlit(Policy):
@@ -21,28 +21,20 @@ class GreedySunlit(Policy):
         super().__init__()
         self.max_hops = max_hops
 
-    def _sunlit_hosts(self, view, gpus):
-        return (view.free >= gpus) & view.powered(gpus) & view.sunlit
+    def nearest_sunlit(self, sat, gpus, view):
+        found = view.nearest(sat, self.sunlit_hosts(view, gpus), max_hops=self.max_hops)
+        return found[0][0] if found else None
+
+    def destination(self, job, sat, view):
+        return self.nearest_sunlit(sat, job.gpus, view)
+
+    def replica_destination(self, service, gpus, sat, view):
+        return self.nearest_sunlit(sat, gpus, view)
 
     def resume_site(self, job, view):
         if view.state[job.sat] == view.SUNLIT and view.can_host(job.sat, job.gpus):
             return job.sat
-        found = view.nearest(job.sat, self._sunlit_hosts(view, job.gpus), max_hops=self.max_hops)
-        if found:
-            return found[0][0]
+        dst = self.nearest_sunlit(job.sat, job.gpus, view)
+        if dst is not None:
+            return dst
         return job.sat if view.can_host(job.sat, job.gpus) else None
-
-    def on_power_change(self, sat, kind, view):
-        if kind != "eclipse_entry":
-            yield from super().on_power_change(sat, kind, view) or ()
-            return
-        for job in view.jobs_on(sat):
-            if job.phase != "running":
-                continue
-            found = view.nearest(sat, self._sunlit_hosts(view, job.gpus), max_hops=self.max_hops)
-            if found:
-                yield Migrate(job.job_id, found[0][0])
-        for service, gpus in view.replicas_on(sat):
-            found = view.nearest(sat, self._sunlit_hosts(view, gpus), max_hops=self.max_hops)
-            if found:
-                yield MoveReplica(service, sat, found[0][0])

@@ -9,7 +9,7 @@ sunlight left.
 """
 import numpy as np
 
-from .base import Migrate, Policy
+from .base import Policy
 
 
 class Lookahead(Policy):
@@ -32,10 +32,8 @@ class Lookahead(Policy):
         return int(hosts[int(np.argmax(left))])  # first of the longest (ties: lowest index)
 
     def _best(self, job, src, view):
-        mask = (view.free >= job.gpus) & view.powered(job.gpus) & view.sunlit
-        found = view.nearest(src, mask, k=self.candidates, max_hops=self.max_hops)
-        if not found:
-            return None
+        found = view.nearest(src, self.sunlit_hosts(view, job.gpus), k=self.candidates,
+                             max_hops=self.max_hops)
         left = view.sunlight_left_s()
         best, best_gain = None, self.min_gain_s
         for sat, _, _ in found:
@@ -44,6 +42,9 @@ class Lookahead(Policy):
                 best, best_gain = sat, gain
         return best
 
+    def destination(self, job, sat, view):
+        return self._best(job, sat, view)
+
     def resume_site(self, job, view):
         if view.state[job.sat] == view.SUNLIT and view.can_host(job.sat, job.gpus):
             return job.sat
@@ -51,13 +52,3 @@ class Lookahead(Policy):
         if best is not None:
             return best
         return job.sat if view.can_host(job.sat, job.gpus) else None
-
-    def on_power_change(self, sat, kind, view):
-        if kind != "eclipse_entry":
-            yield from super().on_power_change(sat, kind, view) or ()
-            return
-        for job in view.jobs_on(sat):
-            if job.phase == "running":
-                best = self._best(job, sat, view)
-                if best is not None:
-                    yield Migrate(job.job_id, best)

@@ -1,6 +1,6 @@
 """``random``: a control.  New jobs go to a random host; at eclipse entry each running job
 moves with probability ``p_migrate`` to a random reachable host (sunlit or not)."""
-from .base import Migrate, Policy
+from .base import Policy
 
 
 class RandomPolicy(Policy):
@@ -19,14 +19,9 @@ class RandomPolicy(Policy):
         hosts = view.hosts(job.gpus)
         return int(self.rng.choice(hosts)) if len(hosts) else None
 
-    def on_power_change(self, sat, kind, view):
-        if kind != "eclipse_entry":
-            yield from super().on_power_change(sat, kind, view) or ()
-            return
-        for job in view.jobs_on(sat):
-            if job.phase != "running" or self.rng.random() >= self.p_migrate:
-                continue
-            mask = (view.free >= job.gpus) & view.powered(job.gpus)
-            found = view.nearest(sat, mask, k=8)
-            if found:
-                yield Migrate(job.job_id, found[int(self.rng.integers(len(found)))][0])
+    def destination(self, job, sat, view):
+        if self.rng.random() >= self.p_migrate:
+            return None
+        mask = (view.free >= job.gpus) & view.powered(job.gpus)
+        found = view.nearest(sat, mask, k=8)
+        return found[int(self.rng.integers(len(found)))][0] if found else None
