@@ -67,6 +67,10 @@ class Hardware(_Strict):
     array_age_years: float = Field(0.0, ge=0, description="age at the start (degradation)")
     battery: BatterySpec = DEFAULT_BATTERY
     initial_soc: float = Field(1.0, ge=0, le=1, description="state of charge at the start")
+    payload_reserve_wh: float = Field(400.0, ge=0, description="battery energy above the floor "
+                                      "kept for the bus: GPU jobs are shed at floor + reserve "
+                                      "(400 Wh carries the 300 W bus and 4 idle GPUs, 580 W, "
+                                      "through a 36-minute eclipse: 348 Wh)")
     thermal: Optional[ThermalSpec] = DEFAULT_THERMAL
     initial_temperature_k: float = Field(293.15, gt=0, description="node temperature at start")
 
@@ -89,6 +93,9 @@ class Hardware(_Strict):
         if self.gpu_idle_w > self.gpu_active_w:
             raise ValueError(f"gpu_idle_w ({self.gpu_idle_w}) must not exceed gpu_active_w "
                              f"({self.gpu_active_w})")
+        if self.payload_reserve_wh > self.battery.usable_wh + 1e-9:
+            raise ValueError(f"payload_reserve_wh ({self.payload_reserve_wh}) exceeds the "
+                             f"battery's usable energy ({self.battery.usable_wh:g} Wh)")
         floor_soc = 1.0 - self.battery.max_depth_of_discharge
         if self.battery.capacity_wh > 0 and self.initial_soc < floor_soc - 1e-12:
             raise ValueError(f"initial_soc ({self.initial_soc}) is below the battery floor "

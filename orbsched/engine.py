@@ -328,7 +328,7 @@ class Engine(FaultsMixin):
     def _sync_supply(self, sat):
         i = sat.idx
         b = sat.bus
-        self.supply_w[i] = b.max_supply_w()
+        self.supply_w[i] = sat.payload_supply_w()
         self.load[i] = sat.load_w()
         self.speed[i] = sat.speed
         self.free[i] = sat.free
@@ -344,7 +344,7 @@ class Engine(FaultsMixin):
             self.stats["throttles"] += 1
             self.rec.event(t, "throttle", sat=sat.idx, value=sat.speed)
             self._rerate(sat, t)
-        if sat.bus.deficit_w() > _POWER_TOL_W:
+        if sat.bus.deficit_w() > _POWER_TOL_W or sat.payload_short():
             self._brownout(sat, t)
         self._sync_supply(sat)
         self._schedule_threshold(sat)
@@ -385,7 +385,7 @@ class Engine(FaultsMixin):
     def _brownout(self, sat, t):
         """Shed jobs (least unsaved work first) until the bus can serve the load."""
         shed = []
-        while sat.bus.deficit_w() > _POWER_TOL_W:
+        while sat.bus.deficit_w() > _POWER_TOL_W or sat.payload_short():
             cands = [j for j in sat.jobs.values()
                      if j.phase in ("running", "checkpointing", "restoring") and j.sat == sat.idx]
             if not cands:

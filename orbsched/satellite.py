@@ -9,6 +9,12 @@ where ``drawing`` counts GPUs held by a job that is computing, checkpointing or 
 reserved for an incoming migration, and free GPUs, draw idle power) and ``speed`` in (0, 1] is
 the thermal throttle factor.  All of the load is dissipated as heat in the thermal node.
 
+Payload floor: the battery's allowed depth of discharge is a hard floor for the whole bus;
+GPU work may use the battery only down to ``floor + hardware.payload_reserve_wh``, where its
+jobs are shed (brownout), so the bus and idle GPUs keep a reserve for the rest of an eclipse
+(load shedding, as an EPS does).  Load that finds the battery at the hard floor is recorded as
+unserved energy.
+
 Throttling: when the node is at its maximum temperature and the heat input exceeds what the
 radiator sheds there, ``speed`` is set so that the dissipation equals
 :meth:`orbsched.thermal.ThermalNode.allowed_dissipation_w`, which holds the node at the limit.
@@ -42,7 +48,7 @@ class Satellite:
 
     __slots__ = ("idx", "name", "hw", "bus", "thermal", "gpus", "held", "drawing", "speed",
                  "illumination", "state", "failed", "jobs", "array_full_w", "_k_active",
-                 "_base_w", "threshold_token", "replica_gpus", "rebooting")
+                 "_base_w", "threshold_token", "replica_gpus", "rebooting", "payload_floor_wh")
 
     def __init__(self, idx, name, hw, *, t_s=0.0, illumination=1.0, state=SUNLIT):
         self.idx = idx
@@ -72,6 +78,9 @@ class Satellite:
                                        t_s=t_s, illumination_fraction=self.illumination,
                                        dissipation_w=self._base_w)
         self.threshold_token = 0
+        #: GPUs are shed when the battery falls to this while it discharges (the rest is the
+        #: bus's reserve down to the hard floor of the allowed depth of discharge).
+        self.payload_floor_wh = b.floor_wh + getattr(hw, "payload_reserve_wh", 0.0)
 
     # ------------------------------------------------------------------------------ queries
     @property
@@ -87,10 +96,26 @@ class Satellite:
         """Load added by ``gpus`` more GPUs drawing active power at the current speed."""
         return self._k_active * gpus * self.speed
 
+    def at_payload_floor(self) -> bool:
+        """True when the battery is at (or below) the payload floor: GPUs get array power
+        only."""
+        return self.bus.stored_wh <= self.payload_floor_wh + 1e-9 * self.bus.battery.capacity_wh
+
+    def payload_supply_w(self) -> float:
+        """Power available to loads that include GPU work: the array alone at the payload
+        floor, else array plus the battery's discharge limit."""
+        return self.bus.array_w if self.at_payload_floor() else self.bus.max_supply_w()
+
     def can_power(self, gpus: int) -> bool:
-        """True if the bus could serve ``gpus`` more busy GPUs right now without a deficit
-        (array plus the battery unless it is at its floor)."""
-        return self.bus.max_supply_w() >= self.load_w() + self.extra_load_w(gpus) - 1e-9
+        """True if the bus could serve ``gpus`` more busy GPUs right now: the load fits the
+        array, or the battery is above the payload floor (and its discharge limit)."""
+        return self.payload_supply_w() >= self.load_w() + self.extra_load_w(gpus) - 1e-9
+
+    def payload_short(self) -> bool:
+        """GPU jobs must be shed: the battery is at the payload floor and discharging while
+        GPUs draw active power."""
+        return (self.drawing > 0 and self.at_payload_floor()
+                and self.bus.flows().battery_rate_w < 0.0)
 
     def temperature_k(self) -> float:
         return math.nan if self.thermal is None else self.thermal.temperature_k
@@ -123,6 +148,11 @@ class Satellite:
     def next_threshold_s(self) -> float:
         """Next time the battery fills or reaches its floor, or the node reaches its limit."""
         t = self.bus.next_threshold_s()
-        if self.thermal is not None and self.drawing:
-            t = min(t, self.thermal.next_threshold_s())
+        if self.drawing:
+            rate = self.bus.flows().battery_rate_w
+            above = self.bus.stored_wh - self.payload_floor_wh
+            if rate < 0.0 and above > 0.0:
+                t = min(t, self.bus.t_s + above * 3600.0 / -rate)
+            if self.thermal is not None:
+                t = min(t, self.thermal.next_threshold_s())
         return t

@@ -10,7 +10,7 @@ from orbsched.policies import Migrate, Place, Policy, Stay
 
 from engine_helpers import check_invariants, job, make_engine, scenario
 
-NO_THERMAL = {"thermal": None}
+NO_THERMAL = {"thermal": None, "payload_reserve_wh": 0.0}
 
 
 def test_constant_load_reaches_floor_at_computed_time_and_balances():
@@ -37,6 +37,27 @@ def test_constant_load_reaches_floor_at_computed_time_and_balances():
     # served: the floor is a hard limit, and the shortfall is recorded as unserved
     assert led.unserved_wh == pytest.approx(580.0 * (4000.0 - t_floor) / 3600.0, rel=1e-12)
     assert led.demanded_wh == pytest.approx(led.used_wh + led.unserved_wh, rel=1e-12)
+
+
+def test_payload_reserve_sheds_gpus_early_and_keeps_the_bus_powered():
+    # 400 Wh of the 1,000 usable are kept for the bus: the GPUs are shed when 600 Wh are
+    # used; 300 W + 4 x 70 W idle then drain 580 W x (4,000 s - t) / 0.95 < 400 Wh.
+    sc = scenario(1, 2.0, hardware={"thermal": None, "payload_reserve_wh": 400.0})
+    eng = make_engine(sc, Stay(), eclipse=[(0, 1000.0, 4000.0)],
+                      jobs=[job(work_gpu_h=1000.0)])
+    eng.run()
+    check_invariants(eng)
+    t_shed = 1000.0 + 600.0 * 3600 * 0.95 / 3100.0
+    ev = eng.rec.events_frame()
+    assert ev[ev["kind"] == "brownout"]["t_s"].tolist() == pytest.approx([t_shed], abs=1e-6)
+    assert (ev["kind"] == "battery_floor").sum() == 0
+    led = eng.sats[0].bus.ledger()
+    assert led.unserved_wh == pytest.approx(0.0, abs=1e-9)
+    used_after = 580.0 * (4000.0 - t_shed) / 3600.0 / 0.95
+    soc_exit = ev[ev["kind"] == "eclipse_exit"]["value"].iloc[0]
+    assert soc_exit * 4000.0 == pytest.approx(3000.0 + 400.0 - used_after, rel=1e-9)
+    # no job restarts in the shadow: the reserve is not for GPUs
+    assert ev[ev["kind"] == "job_start"]["t_s"].tolist() == pytest.approx([0.0, 4000.0])
 
 
 def test_brownout_loses_exactly_the_work_since_the_last_checkpoint():

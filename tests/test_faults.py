@@ -221,7 +221,8 @@ def test_invariants_hold_under_random_faults(n_sats, n_jobs, seed, policy, prote
               "radiation": {"dose_rad_per_year": 150.0, "rad_per_sdc": 0.05,
                             "rad_per_crash": 0.5, "rad_per_host_reboot": 1.0,
                             "host_reboot_s": 300.0, "saa": None}}
-    sc = scenario(n_sats, 2.0, hardware={"battery": {"capacity_wh": battery_wh}},
+    sc = scenario(n_sats, 2.0, hardware={"battery": {"capacity_wh": battery_wh},
+                                         "payload_reserve_wh": battery_wh * 0.25 * 0.4},
                   faults=faults, network={"topology": "none", "acquisition_s": 5})
     links = [(a, b, 0.0, 7200.0, 1000.0) for a in range(n_sats) for b in range(a + 1, n_sats)]
     ecl = [(s, eclipse_start + 300 * s, eclipse_start + 300 * s + eclipse_len)

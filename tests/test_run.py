@@ -83,8 +83,8 @@ def test_results_folder_contents(demo, tmp_path):
             ).abs().max() < 1e-12
     # time-series energy equals the buses' ledgers
     e = r["summary"]["energy_kwh"]
-    assert (fleet["harvested_w"] * 300).sum() / 3.6e6 == pytest.approx(e["harvested"], rel=1e-9)
-    assert (fleet["used_w"] * 300).sum() / 3.6e6 == pytest.approx(e["used"], rel=1e-9)
+    assert (fleet["harvested_w"] * 300).sum() / 3.6e6 == pytest.approx(e["harvested"], abs=1e-5)
+    assert (fleet["used_w"] * 300).sum() / 3.6e6 == pytest.approx(e["used"], abs=1e-5)
     assert set(jobs["status"]) <= {"completed", "failed", "queued", "running", "migrating"}
     assert {"eclipse_entry", "eclipse_exit", "umbra_entry", "job_arrival",
             "job_start"} <= set(ev["kind"].astype(str))
