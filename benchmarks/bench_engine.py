@@ -72,8 +72,13 @@ def _stages(overrides, cache_dir, policy):
     t = time.perf_counter()
     wl = build_workload(sc, rngs["workload"])
     out["workload_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    from orbsched.regions import region_intervals
+    saa = region_intervals(geo.constellation, sc, sc.faults.radiation.saa)
+    out["saa_s"] = time.perf_counter() - t
     eng = Engine(sc, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
-                 plan.ground_windows, wl, load_policy(sc.policy), policy_rng=rngs["policy"])
+                 plan.ground_windows, wl, load_policy(sc.policy), policy_rng=rngs["policy"],
+                 inference_rng=rngs["inference"], saa=saa, fault_rng=rngs["faults"])
     eid0 = next(eng.env._eid)
     t = time.perf_counter()
     eng.run()
@@ -121,14 +126,17 @@ def main(argv=None):
           f"{os.cpu_count()} cores)")
     r = in_fresh_process(over, cache, args.policy)
     bare = bare_simpy(r["simpy_events"])
-    total_uncached = r["geometry_s"] + r["contact_plan_s"] + r["workload_s"] + r["engine_s"]
-    total_cached = r["geometry_s"] + r["contact_plan_cached_s"] + r["workload_s"] + r["engine_s"]
+    total_uncached = (r["geometry_s"] + r["contact_plan_s"] + r["workload_s"] + r["saa_s"]
+                      + r["engine_s"])
+    total_cached = (r["geometry_s"] + r["contact_plan_cached_s"] + r["workload_s"] + r["saa_s"]
+                    + r["engine_s"])
     print(f"  fleet            {r['sats']} satellites x 4 GPUs, {r['jobs']} jobs, "
           f"utilisation {r['utilisation']:.3f}, {r['migrations']} migrations")
     print(f"  geometry         {r['geometry_s']:7.2f} s")
     print(f"  contact plan     {r['contact_plan_s']:7.2f} s computed, "
           f"{r['contact_plan_cached_s']:.2f} s from the cache")
     print(f"  workload         {r['workload_s']:7.2f} s")
+    print(f"  SAA intervals    {r['saa_s']:7.2f} s")
     print(f"  engine           {r['engine_s']:7.2f} s, {r['simpy_events']:,} SimPy events "
           f"({r['engine_events']:,} engine events), "
           f"{r['simpy_events'] / r['engine_s']:,.0f} events/s")

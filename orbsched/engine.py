@@ -209,7 +209,17 @@ class Engine(FaultsMixin):
         # arrays the view reads (updated at every change)
         self.free = np.full(n, hw.gpus, np.int64)
         self.state = np.zeros(n, np.int8)
-        self.supply_w = np.full(n, np.inf)
+        # power availability, exact at any time until the satellite's next event:
+        # stored(t) = stored_wh + rate_wh_s (t - t_sync), clipped to the battery's bounds
+        self.stored_wh = np.zeros(n)
+        self.rate_wh_s = np.zeros(n)
+        self.t_sync = np.zeros(n)
+        self.payload_floor_wh = np.array([s.payload_floor_wh for s in self.sats])
+        self.floor_wh = np.array([s.bus.battery.floor_wh for s in self.sats])
+        self.capacity_wh = np.array([s.bus.battery.capacity_wh for s in self.sats])
+        self.array_w = np.zeros(n)
+        md = hw.battery.max_discharge_w
+        self.max_discharge_w = np.full(n, np.inf if md is None else float(md))
         self.load = np.array([s.load_w() for s in self.sats], float)
         self.speed = np.ones(n)
         self._sync_supply_all()
@@ -328,7 +338,10 @@ class Engine(FaultsMixin):
     def _sync_supply(self, sat):
         i = sat.idx
         b = sat.bus
-        self.supply_w[i] = sat.payload_supply_w()
+        self.stored_wh[i] = b.stored_wh
+        self.rate_wh_s[i] = b.flows().battery_rate_w / _S_PER_H
+        self.t_sync[i] = b.t_s
+        self.array_w[i] = b.array_w
         self.load[i] = sat.load_w()
         self.speed[i] = sat.speed
         self.free[i] = sat.free
@@ -605,7 +618,7 @@ class Engine(FaultsMixin):
         if sat.free < job.slots:
             self._reject(d, f"satellite {sat_i} ({sat.name}) has {sat.free} free GPUs, the job "
                             f"needs {job.slots}")
-        if not sat.can_power(job.slots):
+        if not self.view.can_host(int(sat_i), job.slots, check_free=False):
             self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {job.slots} more busy "
                             f"GPUs now (battery at its floor, array {sat.bus.array_w:.0f} W, "
                             f"load {sat.load_w():.0f} W)")
@@ -810,7 +823,7 @@ class Engine(FaultsMixin):
         if sat.free < gpus:
             self._reject(d, f"satellite {sat_i} ({sat.name}) has {sat.free} free GPUs, a "
                             f"replica needs {gpus}")
-        if not sat.can_power(gpus):
+        if not self.view.can_host(int(sat_i), gpus, check_free=False):
             self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {gpus} more busy "
                             f"GPUs now")
         return sat

@@ -92,24 +92,10 @@ class Satellite:
         s = self.speed if speed is None else speed
         return self._base_w + self._k_active * d * s
 
-    def extra_load_w(self, gpus: int) -> float:
-        """Load added by ``gpus`` more GPUs drawing active power at the current speed."""
-        return self._k_active * gpus * self.speed
-
     def at_payload_floor(self) -> bool:
         """True when the battery is at (or below) the payload floor: GPUs get array power
         only."""
         return self.bus.stored_wh <= self.payload_floor_wh + 1e-9 * self.bus.battery.capacity_wh
-
-    def payload_supply_w(self) -> float:
-        """Power available to loads that include GPU work: the array alone at the payload
-        floor, else array plus the battery's discharge limit."""
-        return self.bus.array_w if self.at_payload_floor() else self.bus.max_supply_w()
-
-    def can_power(self, gpus: int) -> bool:
-        """True if the bus could serve ``gpus`` more busy GPUs right now: the load fits the
-        array, or the battery is above the payload floor (and its discharge limit)."""
-        return self.payload_supply_w() >= self.load_w() + self.extra_load_w(gpus) - 1e-9
 
     def payload_short(self) -> bool:
         """GPU jobs must be shed: the battery is at the payload floor and discharging while

@@ -128,10 +128,21 @@ class View:
     def free_gpus_total(self) -> int:
         return int(self._e.free.sum())
 
+    def _supply_w(self, idx=slice(None)):
+        """Power GPU work can draw now: the array alone once the battery is at its payload
+        floor (exact at the current time, between the satellite's events), else array +
+        battery discharge limit."""
+        e = self._e
+        dt = e.env.now - e.t_sync[idx]
+        stored = np.clip(e.stored_wh[idx] + e.rate_wh_s[idx] * dt, e.floor_wh[idx],
+                         e.capacity_wh[idx])
+        at_floor = stored <= e.payload_floor_wh[idx] + 1e-9 * e.capacity_wh[idx]
+        return np.where(at_floor, e.array_w[idx], e.array_w[idx] + e.max_discharge_w[idx])
+
     def powered(self, gpus: int) -> np.ndarray:
         """Mask of satellites whose bus could serve ``gpus`` more busy GPUs right now."""
         e = self._e
-        return e.supply_w >= e.load + self._k_active * gpus * e.speed - 1e-9
+        return self._supply_w() >= e.load + self._k_active * gpus * e.speed - 1e-9
 
     def hosts(self, gpus: int, *, sunlit_only: bool = False) -> np.ndarray:
         """Satellites that can take a job of ``gpus`` GPUs now (free GPUs and power), by
@@ -141,11 +152,13 @@ class View:
             mask &= self._e.state == SUNLIT
         return np.flatnonzero(mask)
 
-    def can_host(self, sat: int, gpus: int) -> bool:
+    def can_host(self, sat: int, gpus: int, check_free: bool = True) -> bool:
+        """Free GPUs (unless ``check_free`` is False) and power for ``gpus`` busy GPUs now."""
         e = self._e
-        return bool(0 <= sat < self.n_sats and e.free[sat] >= gpus
-                    and e.supply_w[sat] >= e.load[sat] + self._k_active * gpus * e.speed[sat]
-                    - 1e-9)
+        if not 0 <= sat < self.n_sats or (check_free and e.free[sat] < gpus):
+            return False
+        return bool(float(self._supply_w(sat)) >= e.load[sat]
+                    + self._k_active * gpus * e.speed[sat] - 1e-9)
 
     def soc(self, sat: int) -> float:
         """Battery state of charge now."""

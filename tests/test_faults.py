@@ -236,3 +236,43 @@ def test_invariants_hold_under_random_faults(n_sats, n_jobs, seed, policy, prote
     eng = make_engine(sc, policy(), eclipse=ecl, jobs=jobs, isl=links or None, seed=seed)
     eng.run()
     check_invariants(eng)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(planes=st.integers(1, 3), per_plane=st.integers(2, 4), seed=st.integers(0, 1000),
+       policy=st.sampled_from(["stay", "greedy-sunlit", "lookahead", "energy-aware",
+                               "fifo-ground", "random"]),
+       protection=st.sampled_from(["none", "duplex", "tmr"]),
+       fail_at=st.lists(st.floats(0.0, 3600.0), max_size=2),
+       topology=st.sampled_from(["nearest-k", "all-visible"]))
+def test_invariants_hold_on_random_walker_shells(planes, per_plane, seed, policy,
+                                                 protection, fail_at, topology):
+    """The same invariants on real geometry: tiny Walker shells, propagated, with eclipses,
+    contact plans, SAA crossings, random upsets at high rates and scripted failures."""
+    from orbsched.config import scenario_from_dict
+    from orbsched.run import simulate
+
+    n = planes * per_plane
+    data = {
+        "name": "prop", "start_utc": "2024-06-21T00:00:00Z", "duration_h": 1.5, "seed": seed,
+        "constellations": [{"type": "walker", "name": "w", "planes": planes,
+                            "sats_per_plane": per_plane, "phasing": 0, "altitude_km": 550,
+                            "inclination_deg": 53}],
+        "network": {"topology": topology, "max_range_km": 6000, "acquisition_s": 5},
+        "ground_stations": [{"name": "Awarua", "lat_deg": -46.53, "lon_deg": 168.38}],
+        "hardware": {"battery": {"capacity_wh": 2000.0}},
+        "workload": {"type": "synthetic", "n_jobs": 3 * n, "rate_per_h": 6 * n,
+                     "params": {"gpu_sizes": [1], "runtime_median_s": 1200,
+                                "runtime_mean_s": 2400,
+                                "job": {"protection": protection,
+                                        "checkpoint_interval_s": 600}}},
+        "policy": policy,
+        "faults": {"gpu_annual_failure_rate": 20.0,
+                   "radiation": {"rad_per_sdc": 0.05, "rad_per_crash": 0.5,
+                                 "rad_per_host_reboot": 2.0, "host_reboot_s": 120.0},
+                   "script": [{"kind": "satellite_fail", "sat": i % n, "at_s": t}
+                              for i, t in enumerate(fail_at)]},
+        "record": {"sample_s": 600},
+    }
+    res = simulate(scenario_from_dict(data))
+    check_invariants(res.engine)
