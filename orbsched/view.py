@@ -157,8 +157,15 @@ class View:
         e = self._e
         if not 0 <= sat < self.n_sats or (check_free and e.free[sat] < gpus):
             return False
-        return bool(float(self._supply_w(sat)) >= e.load[sat]
-                    + self._k_active * gpus * e.speed[sat] - 1e-9)
+        # the same formula as _supply_w, in scalars (called once per queued job)
+        cap = float(e.capacity_wh[sat])
+        stored = float(e.stored_wh[sat]) + float(e.rate_wh_s[sat]) * (e.env.now
+                                                                   - float(e.t_sync[sat]))
+        stored = min(max(stored, float(e.floor_wh[sat])), cap)
+        supply = float(e.array_w[sat])
+        if stored > float(e.payload_floor_wh[sat]) + 1e-9 * cap:
+            supply += float(e.max_discharge_w[sat])
+        return supply >= float(e.load[sat]) + self._k_active * gpus * float(e.speed[sat]) - 1e-9
 
     def soc(self, sat: int) -> float:
         """Battery state of charge now."""

@@ -202,13 +202,20 @@ class Policy:
         A generator: the engine applies each decision as it is yielded, so the view already
         shows the GPUs the previous decision took."""
         skipped = 0
+        free = view.free                      # live, read-only
+        total = int(free.sum())
         for job in view.queued():
-            if view.free_gpus_total() <= 0:
+            if total <= 0:
                 return
-            site = self.resume_site(job, view) if job.sat >= 0 else self.choose_site(job, view)
+            sat = job.sat
+            if sat >= 0 and not self.moves_queued and free[sat] < job.gpus \
+                    and view.capacity(sat) >= job.gpus:
+                continue                      # waits for its own satellite, full for now
+            site = self.resume_site(job, view) if sat >= 0 else self.choose_site(job, view)
             if site is not None:
                 yield Place(job.job_id, site)
-            elif job.sat < 0 or self.moves_queued:
+                total = int(free.sum())
+            elif sat < 0 or self.moves_queued:
                 # a job waiting for its own satellite (checkpoint there) blocks nobody
                 skipped += 1
                 if skipped > self.backfill:
