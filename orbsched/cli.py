@@ -5,6 +5,8 @@
     orbsched run SCENARIO [--out DIR] [--set path=value ...] [--seed N] [--plot] [--quiet]
     orbsched plot RESULTS_DIR [RESULTS_DIR ...] [--out DIR]
     orbsched policies
+    orbsched sweep SWEEP.yaml --out DIR [--workers N] [--dask ADDR|local]
+    orbsched compare SWEEP_DIR [--metric M ...]
     orbsched economics RESULTS [--set orbit.X=V ...]
     orbsched report RESULTS_OR_SWEEP_DIR [--out FILE]
 
@@ -52,6 +54,8 @@ def build_parser():
     p.add_argument("--out", help="figure folder (default RESULTS/plots; with several folders, "
                                  "comparison figures go to --out or ./compare)")
     sub.add_parser("policies", help="list the registered scheduling policies")
+    from .sweep import add_commands
+    add_commands(sub)
     for name, text in (("economics", "cost per useful GPU-hour in orbit against the ground "
                                      "for a run (orbsched economics --help)"),
                        ("report", "one self-contained HTML page for a run or a sweep "
@@ -66,6 +70,8 @@ def main(argv=None):
     from . import config
 
     try:
+        if args.command in ("sweep", "compare"):
+            return args.handler(args)
         if args.command == "plot":
             return _plot(args)
         if args.command == "economics":

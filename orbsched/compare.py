@@ -1,7 +1,9 @@
-"""``orbsched compare DIR``: each metric against each swept parameter, and a comparison table.
+"""A sweep's results: ``sweep.parquet`` (:func:`collect`), and ``orbsched compare DIR``: each
+metric against each swept parameter, and a comparison table.
 
-From ``DIR/sweep.parquet`` (rebuilt from the run folders when it is missing), failed runs left
-out:
+:func:`collect` builds the one-row-per-run table from the run folders alone (``sweep.yaml``
+says which runs belong to the sweep).  :func:`compare` reads ``DIR/sweep.parquet`` (rebuilt
+with :func:`collect` when it is missing), leaves failed runs out and draws:
 
 * one figure per (metric, swept parameter) in ``DIR/compare/`` (PNG and PDF):
   ``<metric>__vs__<parameter>``.  One line per policy when a ``policy`` field is swept
@@ -17,16 +19,21 @@ out:
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from .errors import OrbschedError, RegistryError
 from .results_io import atomic_write_csv
+from .sweep import RUN_FILE, yaml_value
+from .sweep_exec import run_status
 
-__all__ = ["DEFAULT_METRICS", "compare", "mean_ci", "table_text"]
+__all__ = ["DEFAULT_METRICS", "collect", "compare", "mean_ci", "sweep_parameters",
+           "table_text"]
 
 DEFAULT_METRICS = ("utilisation", "completed_gpu_h_per_day", "migrations.started",
                    "work_lost_gpu_h.brownout", "energy_kwh.curtailed")
@@ -49,6 +56,101 @@ def mean_ci(values, level=LEVEL):
     return float(x.mean()), float(half), n
 
 
+# ---------------------------------------------------------------------- the sweep's table
+def _flatten(d, prefix=""):
+    for k, v in d.items():
+        if not prefix and k == "versions":
+            continue
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", (json.dumps(v) if isinstance(v, list) else v)
+
+
+def _param_column(values):
+    """Keep numbers, strings and booleans as they are; anything mixed as YAML text."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {int, float} or kinds <= {str} or kinds <= {bool}:
+        return values
+    return [None if v is None else yaml_value(v) for v in values]
+
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OrbschedError(f"{path}: cannot read ({exc})") from None
+
+
+def collect(out_dir):
+    """``sweep.parquet``'s frame, rebuilt from the run folders of ``out_dir``.
+
+    The runs are those listed in ``out_dir/sweep.yaml`` (or, without it, every
+    ``runs/*/run.json``), one row each in sweep order: ``run_id``, ``index``, ``status``
+    (done | failed | pending), one column per swept field path, ``seed``, the flattened
+    summary metrics (``jobs.completed``, ``energy_kwh.curtailed``...; a metric whose name is
+    also a swept path is renamed ``summary.<name>``), ``error`` (the last line of
+    ``error.txt``) and ``wall_s`` (the run's own timings; the only column that differs
+    between two executions of the same sweep).
+    """
+    import pandas as pd
+
+    out = Path(out_dir)
+    listing = out / "sweep.yaml"
+    if listing.is_file():
+        meta = yaml.safe_load(listing.read_text(encoding="utf-8")) or {}
+        runs, params = meta.get("runs") or [], meta.get("parameters") or []
+    else:
+        runs = sorted((_read_json(p) for p in (out / "runs").glob(f"*/{RUN_FILE}")),
+                      key=lambda r: r["index"])
+        params = list(dict.fromkeys(p for r in runs for p in r["params"]))
+        meta = {}
+    rows = []
+    for r in runs:
+        folder = out / "runs" / r["id"]
+        status = run_status(folder)
+        row = {"run_id": r["id"], "index": r["index"], "status": status}
+        row.update({p: r["params"].get(p) for p in params})
+        row["seed"] = r["seed"]
+        if status == "done":
+            for k, v in _flatten(_read_json(folder / "summary.json")):
+                if k == "seed":
+                    continue
+                row[f"summary.{k}" if k in row else k] = v
+        err = None
+        if status == "failed":
+            text = (folder / "error.txt").read_text(encoding="utf-8").strip().splitlines()
+            err = text[-1] if text else "failed"
+        row["error"] = err
+        manifest = folder / "manifest.json"
+        row["wall_s"] = round(sum(_read_json(manifest).get("timings_s", {}).values()), 3) \
+            if status == "done" and manifest.is_file() else None
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if not rows:
+        frame = pd.DataFrame(columns=["run_id", "index", "status", *params, "seed", "error",
+                                      "wall_s"])
+    tail = [c for c in ("error", "wall_s") if c in frame]
+    frame = frame[[c for c in frame.columns if c not in tail] + tail]
+    for p in params:
+        frame[p] = pd.Series(_param_column(list(frame[p])), dtype=object
+                             if frame[p].dtype == object else None)
+    frame.attrs["orbsched_sweep"] = json.dumps({"name": meta.get("name"), "parameters": params})
+    return frame
+
+
+def sweep_parameters(frame, out_dir=None):
+    """The swept field paths of a ``sweep.parquet`` frame."""
+    meta = frame.attrs.get("orbsched_sweep")
+    if meta:
+        return json.loads(meta)["parameters"]
+    listing = Path(out_dir or ".") / "sweep.yaml"
+    if listing.is_file():
+        return (yaml.safe_load(listing.read_text(encoding="utf-8")) or {}).get("parameters", [])
+    return []
+
+
+# ------------------------------------------------------------------------ figures and table
 def _slug(s):
     return re.sub(r"[^A-Za-z0-9]+", "_", str(s)).strip("_")
 
@@ -63,8 +165,6 @@ def _fmt(v):
 
 def _load(out):
     import pandas as pd
-
-    from .sweep import collect, sweep_parameters
 
     path = out / "sweep.parquet"
     if path.is_file():
@@ -104,14 +204,24 @@ def _figure(n_panels):
     nrows = math.ceil(n_panels / ncols)
     fig = Figure(figsize=(max(4.6 * ncols, 6.4), 3.4 * nrows + 0.6), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel())
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return fig, axes[:n_panels]
 
 
+def _ticks(ax, xs, numeric):
+    """Categories in sweep order; a few well-spaced numbers (a grid) as they are."""
+    if not numeric:
+        ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs], rotation=30 if len(xs) > 3 else 0)
+    elif 1 < len(xs) <= 8 and min(np.diff(xs)) >= 0.08 * (xs[-1] - xs[0]):
+        ax.set_xticks(xs, [_fmt(v) for v in xs])
+
+
 def _plot(done, metric, x, lines, others, order):
     """One figure: ``metric`` against parameter ``x``; ``lines`` are the policy fields."""
+    import textwrap
+
     combos = _groups(done, others)
     pooled = len(combos) > MAX_PANELS
     if pooled:
@@ -121,6 +231,7 @@ def _plot(done, metric, x, lines, others, order):
     numeric = all(_is_number(v) for v in xs_all)
     line_groups = _groups(done, lines)
     width = 0.6 / max(len(line_groups), 1)
+    counts = []
     for ax, (okey, sub) in zip(axes, combos):
         for i, (lkey, _) in enumerate(line_groups):
             rows = sub
@@ -130,6 +241,7 @@ def _plot(done, metric, x, lines, others, order):
             pts = [p for p in pts if p[3] > 0]
             if not pts:
                 continue
+            counts += [p[3] for p in pts]
             dodge = (i - (len(line_groups) - 1) / 2) * width   # side by side, not on top
             if numeric:
                 span = (max(xs_all) - min(xs_all)) or 1.0
@@ -140,11 +252,7 @@ def _plot(done, metric, x, lines, others, order):
             ax.errorbar(pos, [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
                         markersize=4, capsize=3, linewidth=1.2,
                         linestyle="-" if numeric else "none", label=label)
-        if numeric and len(xs_all) <= 8:
-            ax.set_xticks(xs_all, [_fmt(v) for v in xs_all])
-        elif not numeric:
-            ax.set_xticks(range(len(xs_all)), [_fmt(v) for v in xs_all],
-                          rotation=30 if len(xs_all) > 3 else 0)
+        _ticks(ax, xs_all, numeric)
         ax.set_xlabel(x)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
@@ -153,13 +261,12 @@ def _plot(done, metric, x, lines, others, order):
                          fontsize=9)
         if lines and len(line_groups) > 1:
             ax.legend(fontsize=8, title=" / ".join(lines), title_fontsize=8)
-    n = done.groupby(lines + [x] + others, dropna=False).size() if len(done) else []
-    n_txt = f"n = {int(min(n))}" + (f"-{int(max(n))}" if len(n) and max(n) != min(n) else "") \
-        if len(n) else "no runs"
-    title = f"{metric} vs {x}\nmean and {LEVEL:.0%} confidence interval, {n_txt} runs per point"
-    if pooled:
-        title += f", pooled over {', '.join(others)}"
-    fig.suptitle(title, fontsize=10)
+    lo, hi = (min(counts), max(counts)) if counts else (0, 0)
+    n_txt = f"n = {lo}" + (f"-{hi}" if hi != lo else "") + f" run{'s' if hi > 1 else ''}"
+    note = f"mean and {LEVEL:.0%} confidence interval, {n_txt} per point" + (
+        f", pooled over {', '.join(others)}" if pooled else "")
+    chars = int(fig.get_figwidth() * 72 / 6.5)              # about 6.5 pt per character
+    fig.suptitle(f"{metric} vs {x}\n" + "\n".join(textwrap.wrap(note, chars)), fontsize=10)
     return fig
 
 
@@ -215,7 +322,14 @@ def table_text(table, metrics, parameters):
         return "(no runs)"
     show = table[list(parameters) + ["n"]].copy()
     for m in metrics:
-        show[m] = [("n/a" if not np.isfinite(a) else f"{a:.4g}")
-                   + ("" if not np.isfinite(b) else f" ± {b:.2g}")
-                   for a, b in zip(table[f"{m} mean"], table[f"{m} ci95"])]
+        show[m] = [_pm(a, b) for a, b in zip(table[f"{m} mean"], table[f"{m} ci95"])]
     return show.to_string(index=False)
+
+
+def _pm(mean, half):
+    """``mean ± half`` with 4 significant digits of the mean (or of the interval)."""
+    if not np.isfinite(mean):
+        return "n/a"
+    ref = abs(mean) or (abs(half) if np.isfinite(half) else 0.0)
+    nd = int(min(max(3 - math.floor(math.log10(ref)), 0), 6)) if ref else 0
+    return f"{mean:.{nd}f}" + (f" ± {half:.{nd}f}" if np.isfinite(half) else "")

@@ -313,7 +313,11 @@ def _axes(spec):
         r = spec.random
         draws = {p: d.draw(np.random.default_rng([r.seed, zlib.crc32(p.encode())]), r.n)
                  for p, d in r.fields.items()}
-        axes.append([{p: draws[p][i] for p in r.fields} for i in range(r.n)])
+        points = {}                         # a point drawn twice (int, choice) runs once
+        for i in range(r.n):
+            point = {p: draws[p][i] for p in r.fields}
+            points.setdefault(yaml_value(point), point)
+        axes.append(list(points.values()))
         params += list(r.fields)
     return params, axes
 
@@ -398,7 +402,10 @@ def load_sweep(path) -> Sweep:
             runs.append(SweepRun(rid, len(runs), seed, dict(values), list(overrides)))
     shape = " x ".join([f"{len(v)} {k}" for k, v in spec.grid.items()]
                        + [f"{len(next(iter(g.values())))} zipped" for g in spec.zip]
-                       + ([f"{spec.random.n} random"] if spec.random else [])
+                       + ([f"{len(axes[-1])} random"
+                           + (f" (distinct of {spec.random.n} drawn)"
+                              if len(axes[-1]) < spec.random.n else "")]
+                          if spec.random else [])
                        + [f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"])
     base_json = json.dumps(base_raw, sort_keys=True, default=str)
     sweep = Sweep(spec.name or path.stem, path, source, base_raw, base_dir,
@@ -416,107 +423,6 @@ def load_sweep(path) -> Sweep:
                                 + _hint(lines, run.overrides, str(exc))) from None
     _check_policies(sweep)
     return sweep
-
-
-# -------------------------------------------------------------------------------- collect
-def _flatten(d, prefix=""):
-    for k, v in d.items():
-        if not prefix and k == "versions":
-            continue
-        if isinstance(v, dict):
-            yield from _flatten(v, f"{prefix}{k}.")
-        else:
-            yield f"{prefix}{k}", (json.dumps(v) if isinstance(v, list) else v)
-
-
-def _param_column(values):
-    """Keep numbers, strings and booleans as they are; anything mixed as YAML text."""
-    kinds = {type(v) for v in values if v is not None}
-    if kinds <= {int, float} or kinds <= {str} or kinds <= {bool}:
-        return values
-    return [None if v is None else yaml_value(v) for v in values]
-
-
-def run_status(folder):
-    folder = Path(folder)
-    if (folder / "summary.json").is_file():
-        return "done"
-    return "failed" if (folder / "error.txt").is_file() else "pending"
-
-
-def _read_json(path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise OrbschedError(f"{path}: cannot read ({exc})") from None
-
-
-def collect(out_dir):
-    """``sweep.parquet``'s frame, rebuilt from the run folders of ``out_dir``.
-
-    The runs are those listed in ``out_dir/sweep.yaml`` (or, without it, every
-    ``runs/*/run.json``), one row each in sweep order: ``run_id``, ``index``, ``status``
-    (done | failed | pending), one column per swept field path, ``seed``, the flattened
-    summary metrics (``jobs.completed``, ``energy_kwh.curtailed``...; a metric whose name is
-    also a swept path is renamed ``summary.<name>``), ``error`` (the last line of
-    ``error.txt``) and ``wall_s`` (the run's own timings; the only column that differs
-    between two executions of the same sweep).
-    """
-    import pandas as pd
-
-    out = Path(out_dir)
-    listing = out / "sweep.yaml"
-    if listing.is_file():
-        meta = yaml.safe_load(listing.read_text(encoding="utf-8")) or {}
-        runs, params = meta.get("runs") or [], meta.get("parameters") or []
-    else:
-        runs = sorted((_read_json(p) for p in (out / "runs").glob(f"*/{RUN_FILE}")),
-                      key=lambda r: r["index"])
-        params = list(dict.fromkeys(p for r in runs for p in r["params"]))
-        meta = {}
-    rows = []
-    for r in runs:
-        folder = out / "runs" / r["id"]
-        status = run_status(folder)
-        row = {"run_id": r["id"], "index": r["index"], "status": status}
-        row.update({p: r["params"].get(p) for p in params})
-        row["seed"] = r["seed"]
-        if status == "done":
-            for k, v in _flatten(_read_json(folder / "summary.json")):
-                if k == "seed":
-                    continue
-                row[f"summary.{k}" if k in row else k] = v
-        err = None
-        if status == "failed":
-            text = (folder / "error.txt").read_text(encoding="utf-8").strip().splitlines()
-            err = text[-1] if text else "failed"
-        row["error"] = err
-        manifest = folder / "manifest.json"
-        row["wall_s"] = round(sum(_read_json(manifest).get("timings_s", {}).values()), 3) \
-            if status == "done" and manifest.is_file() else None
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    if not rows:
-        frame = pd.DataFrame(columns=["run_id", "index", "status", *params, "seed", "error",
-                                      "wall_s"])
-    tail = [c for c in ("error", "wall_s") if c in frame]
-    frame = frame[[c for c in frame.columns if c not in tail] + tail]
-    for p in params:
-        frame[p] = pd.Series(_param_column(list(frame[p])), dtype=object
-                             if frame[p].dtype == object else None)
-    frame.attrs["orbsched_sweep"] = json.dumps({"name": meta.get("name"), "parameters": params})
-    return frame
-
-
-def sweep_parameters(frame, out_dir=None):
-    """The swept field paths of a ``sweep.parquet`` frame."""
-    meta = frame.attrs.get("orbsched_sweep")
-    if meta:
-        return json.loads(meta)["parameters"]
-    listing = Path(out_dir or ".") / "sweep.yaml"
-    if listing.is_file():
-        return (yaml.safe_load(listing.read_text(encoding="utf-8")) or {}).get("parameters", [])
-    return []
 
 
 # -------------------------------------------------------------------------- command line
@@ -566,6 +472,16 @@ def main_sweep(args):
                        progress=not args.quiet and sys.stderr.isatty(), log=print)
     except OrbschedError as exc:
         return _error(exc)
+    except KeyboardInterrupt:
+        listing = Path(args.out) / "sweep.yaml"
+        n = (yaml.safe_load(listing.read_text(encoding="utf-8")) or {}).get("runs", []) \
+            if listing.is_file() else []
+        from .sweep_exec import run_status
+
+        done = sum(run_status(Path(args.out) / "runs" / r["id"]) == "done" for r in n)
+        print(f"orbsched: interrupted with {done} of {len(n)} runs complete; the same command "
+              f"resumes the sweep", file=sys.stderr)
+        return 130
     return 1 if outcome["failed"] else 0
 
 
@@ -588,3 +504,9 @@ def run_sweep(*args, **kwargs):
     """See :func:`orbsched.sweep_exec.run_sweep`."""
     from .sweep_exec import run_sweep as _run
     return _run(*args, **kwargs)
+
+
+def collect(out_dir):
+    """See :func:`orbsched.compare.collect`."""
+    from .compare import collect as _collect
+    return _collect(out_dir)

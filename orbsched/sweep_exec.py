@@ -16,9 +16,11 @@ the cache computes its plan before any run starts; every run then loads it.
 
 Workers and deaths: local runs go to a :class:`~concurrent.futures.ProcessPoolExecutor`
 (``spawn``: the parent holds numpy/BLAS threads, so no ``fork``), at most ``workers`` in
-flight.  A dead worker breaks the whole pool (``BrokenProcessPool`` for every run in flight):
-the pool is rebuilt, and when several runs were in flight they are re-run one at a time, so a
-death is only ever charged to the run that was alone in the pool.  On Dask a death shows as
+flight; on Linux the workers die with the sweep process (``PR_SET_PDEATHSIG``).  A dead worker
+breaks the whole pool (``BrokenProcessPool`` for every run in flight): the pool is rebuilt,
+and when several runs were in flight they are re-run one at a time, so a death is only ever
+held against the run that was alone in the pool.  Workers that die as they start (a script
+without ``if __name__ == '__main__':``) stop the sweep with an error.  On Dask a death shows as
 ``KilledWorker`` for that task (``--dask local`` sets the scheduler's ``allowed-failures`` to 0
 so each death is reported at once; a remote scheduler applies its own first).  A run whose
 worker died more than ``retries`` times is recorded failed.  A run that raises writes its
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import traceback
 from collections import deque
@@ -40,10 +43,11 @@ from pathlib import Path
 import yaml
 
 from .errors import OrbschedError, ScenarioError
-from .results_io import atomic_write_text, write_json
+from .results_io import atomic_write, atomic_write_text, write_json
+from .sweep import RUN_FILE
 
-__all__ = ["run_sweep", "geometry_groups", "execute_run", "precompute_plan", "LocalPool",
-           "DaskPool"]
+__all__ = ["run_sweep", "run_status", "geometry_groups", "execute_run", "precompute_plan",
+           "LocalPool", "DaskPool"]
 
 _GEOMETRY_FIELDS = {"constellations", "start_utc", "duration_h", "step_s", "geometry",
                     "network", "ground_stations"}
@@ -99,6 +103,28 @@ def precompute_plan(task):
 
 
 # ----------------------------------------------------------------------------- executors
+def _die_with_parent(parent_pid):
+    """Pool initializer (Linux): a worker is killed when the sweep process dies, so a killed
+    sweep leaves no runs going on behind the back of the one that resumes it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no prctl: best effort
+        return
+    if os.getppid() != parent_pid:     # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _warm_up():
+    """Import what a run needs; submitted once per worker when the pool opens, so that every
+    worker starts at once and pays its imports in parallel, not when its first run comes."""
+    from . import contacts, engine, geometry, policies, results, run  # noqa: F401
+
+
 class LocalPool:
     """``workers`` spawned processes; see the module docstring for how deaths are counted."""
 
@@ -106,6 +132,8 @@ class LocalPool:
         self.workers = max(1, int(workers))
         self._pool = None
         self._saved_env = {}
+        self._warm = []
+        self._bad_starts = 0
 
     def __enter__(self):
         for k, v in _CHILD_ENV.items():     # inherited by spawned children only
@@ -126,8 +154,24 @@ class LocalPool:
         from concurrent.futures import ProcessPoolExecutor
 
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_die_with_parent,
+                                             initargs=(os.getpid(),))
+            # workers are spawned on demand: one submit per worker starts them all now
+            self._warm = [self._pool.submit(_warm_up) for _ in range(self.workers)]
         return self._pool
+
+    def _broken(self):
+        """The pool broke: stop it; give up when its workers keep dying as they start."""
+        started = any(f.done() and not f.cancelled() and f.exception() is None
+                      for f in self._warm)
+        self._bad_starts = 0 if started else self._bad_starts + 1
+        self._close(kill=True)
+        if self._bad_starts >= 2:
+            raise OrbschedError(
+                "the worker processes die as they start: a script that runs a sweep must "
+                "guard it with `if __name__ == '__main__':` (spawned workers import the "
+                "main module), and orbsched must import in a fresh Python")
 
     def _close(self, kill=False):
         pool, self._pool = self._pool, None
@@ -162,7 +206,7 @@ class LocalPool:
                     queue.popleft()
             except BrokenProcessPool:              # in-flight runs report it below
                 if not inflight:
-                    self._close(kill=True)
+                    self._broken()
                     continue
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
@@ -174,13 +218,15 @@ class LocalPool:
                 exc = f.exception()
                 if isinstance(exc, BrokenProcessPool):
                     casualties.append(task)
+                elif isinstance(exc, KeyboardInterrupt):   # Ctrl-C reached the worker first
+                    raise KeyboardInterrupt
                 elif exc is not None:
                     yield task, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                                  "traceback": "".join(traceback.format_exception(exc))}
                 else:
                     yield task, f.result()
             if casualties:
-                self._close(kill=True)
+                self._broken()
                 alone = len(casualties) == 1
                 for task in casualties:
                     deaths[task["id"]] = n = deaths.get(task["id"], 0) + 1
@@ -190,10 +236,10 @@ class LocalPool:
                         suspects.append(task)
 
 
-def _died(n):
+def _died(n, how="the worker process running it died"):
     return {"status": "failed", "died": True,
-            "error": f"the worker process running it died {n} time{'s' if n > 1 else ''} "
-                     f"(killed, out of memory, or a crash in compiled code)"}
+            "error": f"{how} {n} time{'s' if n > 1 else ''} (killed, out of memory, or a "
+                     f"crash in compiled code)"}
 
 
 class DaskPool:
@@ -258,7 +304,8 @@ class DaskPool:
                     res = f.result()
                 except KilledWorker:
                     if attempts[task["id"]] > retries:
-                        yield task, _died(attempts[task["id"]])
+                        yield task, _died(attempts[task["id"]], "Dask reported its worker "
+                                          "killed (KilledWorker)")
                     else:
                         ac.add(submit(task))
                     continue
@@ -272,6 +319,14 @@ class DaskPool:
 
 
 # ------------------------------------------------------------------------------ the sweep
+def run_status(folder):
+    """done (summary.json, written last), failed (error.txt) or pending."""
+    folder = Path(folder)
+    if (folder / "summary.json").is_file():
+        return "done"
+    return "failed" if (folder / "error.txt").is_file() else "pending"
+
+
 def geometry_groups(sweep):
     """Set ``run.geometry`` (the contact-plan cache key) on every run; return
     ``{key: [runs]}`` in sweep order."""
@@ -318,7 +373,7 @@ def _write_listing(sweep, out, cache):
            "n_runs": len(sweep.runs), "runs": [r.record() for r in sweep.runs]}
     atomic_write_text(listing, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     for run in sweep.runs:
-        path = out / "runs" / run.id / "run.json"
+        path = out / "runs" / run.id / RUN_FILE
         rec = run.record()
         try:
             if json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(
@@ -338,7 +393,8 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
     (``runs``, ``done``, ``failed``, ``skipped``, ``geometries``...) and ``frame`` (the
     content of ``sweep.parquet``; None with ``dry_run``).
     """
-    from .sweep import Sweep, collect, load_sweep, run_status
+    from .compare import collect
+    from .sweep import Sweep, load_sweep
 
     log = log or (lambda *a, **k: None)
     if retries < 0:
@@ -385,9 +441,8 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
                             f"its runs will compute it themselves")
                     else:
                         outcome["plans_computed"] += 1
-            _execute(pool, sweep, todo, out, cache, retries, progress, on_result, outcome)
+            _execute(pool, sweep, todo, out, cache, retries, progress, on_result)
     frame = collect(out)
-    from .results_io import atomic_write
     atomic_write(out / "sweep.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
     outcome["frame"] = frame
     counts = frame["status"].value_counts().to_dict() if len(frame) else {}
@@ -398,7 +453,7 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
     return outcome
 
 
-def _execute(pool, sweep, todo, out, cache, retries, progress, on_result, outcome):
+def _execute(pool, sweep, todo, out, cache, retries, progress, on_result):
     from tqdm.auto import tqdm
 
     by_id = {r.id: r for r in todo}

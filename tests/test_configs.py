@@ -8,7 +8,10 @@ from orbsched.config_sim import SyntheticWorkload
 
 from conftest import REPO
 
-CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+#: Scenario files (sweep files, which name a base scenario, are tested in test_sweep.py).
+CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml")
+                 if not re.search(r"^base:", p.read_text(), re.M))
+SWEEPS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p not in CONFIGS)
 #: Words that name where a figure comes from (../shared/CONTEXT.md, an FCC filing, the Suncatcher
 #: paper, a datasheet).
 SOURCE = re.compile(r"CONTEXT|FCC|Suncatcher|datasheet", re.I)
@@ -21,6 +24,14 @@ def _fleet(sc):
         assert c.type in ("walker", "sso"), c.type
         n += c.planes * c.sats_per_plane if c.type == "walker" else c.sats
     return n
+
+
+def test_sweep_files_expand():
+    from orbsched.sweep import load_sweep
+
+    assert SWEEPS
+    for path in SWEEPS:
+        assert len(load_sweep(path).runs) > 0
 
 
 def test_configs_exist():
