@@ -53,6 +53,7 @@ class Recorder:
         self.snapshot = None
         self.totals = {}
         self.capacity_changes = []   # (t_s, sat, delta GPUs)
+        self._frames = None          # the tables, built once after the run has finished
 
     # ---------------------------------------------------------------------------- updates
     def touch(self, i, held, state, t):
@@ -150,7 +151,26 @@ class Recorder:
                            curtailed_ws=energy[2].sum())
 
     # ----------------------------------------------------------------------------- tables
+    def _cached(self, name, build):
+        """Tables are final once the run has finished: build each once then."""
+        if not self.totals:
+            return build()
+        if self._frames is None:
+            self._frames = {}
+        if name not in self._frames:
+            self._frames[name] = build()
+        return self._frames[name]
+
     def timeseries_frame(self):
+        return self._cached("timeseries", self._timeseries_frame)
+
+    def events_frame(self):
+        return self._cached("events", self._events_frame)
+
+    def jobs_frame(self):
+        return self._cached("jobs", self._jobs_frame)
+
+    def _timeseries_frame(self):
         cols = self._cols
         if not cols["t_s"]:
             return pd.DataFrame({c: pd.Series(dtype=float) for c in SAMPLE_COLUMNS})
@@ -158,7 +178,7 @@ class Recorder:
         df["sat"] = df["sat"].astype(np.int32)
         return df
 
-    def events_frame(self):
+    def _events_frame(self):
         eng = self.engine
         rows = list(self.events)
         # illumination edges come from the geometry's arrays (no per-event Python tuples)
@@ -201,7 +221,7 @@ class Recorder:
         df["kind"] = df["kind"].astype("category")
         return df
 
-    def jobs_frame(self):
+    def _jobs_frame(self):
         eng = self.engine
         t = eng.duration_s
         rows = []

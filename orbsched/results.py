@@ -253,7 +253,8 @@ def write_results(result, out_dir):
         "network": dict(eng.net.stats),
         "versions": versions(),
         "files": [p.name for p in written] + ["summary.json"]}))
-    written.append(write_json(marker, summarize(result)))
+    written.append(write_json(marker, result.summary() if hasattr(result, "summary")
+                              else summarize(result)))
     return written
 
 

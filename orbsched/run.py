@@ -60,14 +60,18 @@ class RunResult:
     workload: object
     timings_s: dict = field(default_factory=dict)
     snapshot: dict = field(default_factory=dict)
+    _summary: dict = field(default=None, repr=False)
 
     def write(self, out_dir):
         from .results import write_results
         return write_results(self, out_dir)
 
     def summary(self):
-        from .results import summarize
-        return summarize(self)
+        """The run's fleet metrics (computed once)."""
+        if self._summary is None:
+            from .results import summarize
+            self._summary = summarize(self)
+        return self._summary
 
 
 def _snapshot(result_geo, engine):

@@ -179,6 +179,14 @@ class View:
         return max(0.0, b.stored_at_wh(self._e.env.now) - b.battery.floor_wh) \
             * b.battery.discharge_efficiency
 
+    def payload_energy_wh(self, sat: int) -> float:
+        """Energy the battery can still give GPU work before the payload floor (floor +
+        ``hardware.payload_reserve_wh``), where GPU jobs are shed (Wh, at the bus)."""
+        s = self._e.sats[sat]
+        b = s.bus
+        return max(0.0, b.stored_at_wh(self._e.env.now) - s.payload_floor_wh) \
+            * b.battery.discharge_efficiency
+
     def load_w(self, sat: int) -> float:
         return float(self._e.load[sat])
 

@@ -97,11 +97,9 @@ def test_results_folder_contents(demo, tmp_path):
 def test_interrupted_write_leaves_no_summary(demo, tmp_path, monkeypatch):
     res = simulate(load_scenario(demo, SHORT))
     res.write(tmp_path)
-    import orbsched.results as results
-
-    def boom(_):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(results, "summarize", boom)
+    def boom():
+        raise KeyboardInterrupt      # interrupted while computing the summary, written last
+    monkeypatch.setattr(res, "summary", boom)
     with pytest.raises(KeyboardInterrupt):
         res.write(tmp_path)
     assert not (tmp_path / "summary.json").exists()

@@ -24,7 +24,7 @@ class EnergyAware(GreedySunlit):
     def on_eclipse_entry(self, sat, view):
         eclipse_s = view.eclipse_left_s(sat)
         load_w = view.load_w(sat)
-        usable_wh = view.battery_usable_wh(sat)
+        usable_wh = view.payload_energy_wh(sat)      # what GPU work may use before shedding
         need_wh = load_w * eclipse_s / 3600.0
         if need_wh <= usable_wh or eclipse_s <= 0:
             return
