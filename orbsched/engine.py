@@ -579,10 +579,10 @@ class Engine(FaultsMixin):
         if job.phase == "checkpointing" and job.dst >= 0:   # migration out aborted
             dst = self.sats[job.dst]
             self._release(dst, job, False, t)
-            self._migration_failed(job, t, why, refill=False)
+            self._migration_failed(job, t, why)
             self._apply(dst, t)
         elif job.phase == "restoring" and job.dst >= 0:      # migration in aborted (data here)
-            self._migration_failed(job, t, why, refill=False)
+            self._migration_failed(job, t, why)
         job.dst = -1
         job.token += 1
         self.rec.event(t, "job_pause", sat=sat.idx, job=job.job_id, detail=why)
@@ -769,12 +769,12 @@ class Engine(FaultsMixin):
             self._apply(dst, t)
         else:
             self._release(dst, job, False, t)
-            self._migration_failed(job, t, rec.reason or "transfer failed", refill=True)
+            self._migration_failed(job, t, rec.reason or "transfer failed")
             self._enqueue(job)
             self._apply(dst, t)
             self._call("on_migration_end", job.job_id, False)
 
-    def _migration_failed(self, job, t, why, refill):
+    def _migration_failed(self, job, t, why):
         job.migration_failures += 1
         job.downtime_s += t - job.down_since
         src = self._mig_src.pop(job.job_id, job.sat)

@@ -268,14 +268,14 @@ class FaultsMixin:
                     self._mig_src.pop(job.job_id, None)
                     job.migration_failures += 1
                 else:
-                    self._migration_failed(job, t, "satellite_fail", refill=False)
+                    self._migration_failed(job, t, "satellite_fail")
                     self._enqueue(job)
             if job.sat == i and job.phase in ("queued", "transferring"):
                 if job.phase == "transferring":
                     job.token += 1
                     dst = self.sats[job.dst]
                     self._release(dst, job, False, t)
-                    self._migration_failed(job, t, "satellite_fail", refill=False)
+                    self._migration_failed(job, t, "satellite_fail")
                     self._enqueue(job)
                 self._lose_checkpoint(job, t)
         for job in self.jobs.values():              # jobs just evicted from here
