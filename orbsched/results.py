@@ -233,6 +233,8 @@ def write_results(result, out_dir):
     marker = out / "summary.json"
     if marker.exists():
         marker.unlink()          # the folder is incomplete until the new summary lands
+    for stale in out.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)   # left by a writer that was killed (not just interrupted)
     rec = result.engine.rec
     written = [atomic_write_text(out / "scenario.yaml", result.scenario.to_yaml())]
     for name, frame in (("timeseries.parquet", rec.timeseries_frame()),
