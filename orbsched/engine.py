@@ -608,20 +608,26 @@ class Engine(FaultsMixin):
         raise PolicyError(f"policy '{self.policy_name}': decision {d!r} at t = "
                           f"{self.env.now:.3f} s rejected: {why}")
 
-    def _check_site(self, d, job, sat_i, *, moving):
+    def _check_host(self, d, sat_i, gpus, what):
+        """Reject ``d`` unless satellite ``sat_i`` exists, works, and has ``gpus`` free GPUs
+        and the power to run them now; ``what`` names who needs them."""
         if isinstance(sat_i, bool) or not isinstance(sat_i, (int, np.integer)) \
                 or not 0 <= sat_i < self.n_sats:
             self._reject(d, f"no satellite {sat_i!r} (satellites are 0 .. {self.n_sats - 1})")
         sat = self.sats[int(sat_i)]
         if sat.failed:
             self._reject(d, f"satellite {sat_i} ({sat.name}) has failed")
-        if sat.free < job.slots:
-            self._reject(d, f"satellite {sat_i} ({sat.name}) has {sat.free} free GPUs, the job "
-                            f"needs {job.slots}")
-        if not self.view.can_host(int(sat_i), job.slots, check_free=False):
-            self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {job.slots} more busy "
-                            f"GPUs now (battery at its floor, array {sat.bus.array_w:.0f} W, "
-                            f"load {sat.load_w():.0f} W)")
+        if sat.free < gpus:
+            self._reject(d, f"satellite {sat_i} ({sat.name}) has {sat.free} free GPUs, {what} "
+                            f"needs {gpus}")
+        if not self.view.can_host(int(sat_i), gpus, check_free=False):
+            self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {gpus} more busy "
+                            f"GPUs now (battery at its payload floor, array "
+                            f"{sat.bus.array_w:.0f} W, load {sat.load_w():.0f} W)")
+        return sat
+
+    def _check_site(self, d, job, sat_i, *, moving):
+        sat = self._check_host(d, sat_i, job.slots, "the job")
         if moving and not self._reachable(job.sat, int(sat_i)):
             self._reject(d, f"no laser path from satellite {job.sat} to {sat_i} now")
         return sat
@@ -813,21 +819,6 @@ class Engine(FaultsMixin):
             self._at(nxt, self._on_sample)
 
     # ====================================================================== inference
-    def _check_replica_site(self, d, sat_i, gpus):
-        if isinstance(sat_i, bool) or not isinstance(sat_i, (int, np.integer)) \
-                or not 0 <= sat_i < self.n_sats:
-            self._reject(d, f"no satellite {sat_i!r} (satellites are 0 .. {self.n_sats - 1})")
-        sat = self.sats[int(sat_i)]
-        if sat.failed:
-            self._reject(d, f"satellite {sat_i} ({sat.name}) has failed")
-        if sat.free < gpus:
-            self._reject(d, f"satellite {sat_i} ({sat.name}) has {sat.free} free GPUs, a "
-                            f"replica needs {gpus}")
-        if not self.view.can_host(int(sat_i), gpus, check_free=False):
-            self._reject(d, f"satellite {sat_i} ({sat.name}) cannot power {gpus} more busy "
-                            f"GPUs now")
-        return sat
-
     def _move_replica(self, d, t):
         inf = self.inference
         if inf is None:
@@ -841,7 +832,7 @@ class Engine(FaultsMixin):
         if d.dst == d.src:
             self._reject(d, "source and destination are the same satellite")
         g = inf.services[k].gpus_per_replica
-        dst = self._check_replica_site(d, d.dst, g)
+        dst = self._check_host(d, d.dst, g, "a replica")
         if not self._reachable(d.src, int(d.dst)):
             self._reject(d, f"no laser path from satellite {d.src} to {d.dst} now")
         # reserve the destination's GPUs; the source keeps serving until the copy arrives

@@ -196,8 +196,8 @@ class Inference:
                 e._reject(f"place_replicas({svc.name!r}, {svc.replicas})",
                           f"returned {len(sats)} satellites, expected {svc.replicas}")
             for s in sats:
-                e._check_replica_site(f"place_replicas({svc.name!r}) -> {s}", s,
-                                      svc.gpus_per_replica)
+                e._check_host(f"place_replicas({svc.name!r}) -> {s}", s,
+                              svc.gpus_per_replica, "a replica")
                 self.add_replica(k, int(s), 0.0)
 
     def add_replica(self, k, sat_i, t):
