@@ -220,9 +220,10 @@ class Engine(FaultsMixin):
         self.array_w = np.zeros(n)
         md = hw.battery.max_discharge_w
         self.max_discharge_w = np.full(n, np.inf if md is None else float(md))
-        self.load = np.array([s.load_w() for s in self.sats], float)
+        self.load = np.zeros(n)
         self.speed = np.ones(n)
-        self._sync_supply_all()
+        for s in self.sats:                # stored energy, rates, load: from each bus
+            self._sync_supply(s)
 
         # illumination timeline and per-satellite eclipse predictions
         (self.il_t, self.il_sat, self.il_frac, self.il_kind,
@@ -345,10 +346,6 @@ class Engine(FaultsMixin):
         self.load[i] = sat.load_w()
         self.speed[i] = sat.speed
         self.free[i] = sat.free
-
-    def _sync_supply_all(self):
-        for s in self.sats:
-            self._sync_supply(s)
 
     def _apply(self, sat, t):
         """Re-apply a satellite's state at t: throttle, brownout, thresholds, view arrays."""
