@@ -35,10 +35,12 @@ import numpy as np
 import simpy
 
 from .engine_faults import FaultsMixin
+from .engine_groups import GroupsMixin
 from .errors import PolicyError
 from .jobs import JobRun
 from .network import LaserNetwork
-from .policies.base import Migrate, MoveReplica, Pause, Place
+from .policies.base import (Migrate, MoveReplica, Pause, Place, PlaceGroup, Replace, Reshape,
+                           Shrink)
 from .recorder import Recorder
 from .satellite import PENUMBRA, SUNLIT, UMBRA, Satellite
 from .view import View
@@ -127,12 +129,36 @@ class Job:
                  "brownouts", "down_since", "pending_gpu_h", "has_checkpoint", "queue_pos",
                  "finish_pending", "hint", "protection", "factor", "slots", "lost_by", "holds",
                  "held_slot_s", "corruptions", "corrupted_results", "detected", "masked",
-                 "paused_at", "eclipse_wait_gpu_h")
+                 "paused_at", "eclipse_wait_gpu_h", "min_gpus", "step_s", "gradient_gb",
+                 "min_link_gbps", "max_link_latency_s", "spans", "group", "members",
+                 "member_gpus", "next_group", "pending_shards", "hold_slots", "draw_slots",
+                 "prev_members", "prev_gpus", "prev_anchor", "pauses_by", "reshapes",
+                 "max_members", "comm_frac", "step_wall_s")
 
     def __init__(self, spec):
         for name in ("job_id", "name", "arrival_s", "gpus", "work_gpu_h", "checkpoint_gb",
-                     "checkpoint_interval_s", "checkpoint_s", "restore_s"):
+                     "checkpoint_interval_s", "checkpoint_s", "restore_s", "min_gpus"):
             setattr(self, name, getattr(spec, name))
+        self.step_s = getattr(spec, "step_s", 10.0)
+        self.gradient_gb = getattr(spec, "gradient_gb", None)
+        if self.gradient_gb is None or self.gradient_gb != self.gradient_gb:
+            self.gradient_gb = self.checkpoint_gb / 8.0
+        self.min_link_gbps = getattr(spec, "min_link_gbps", 0.0)
+        self.max_link_latency_s = getattr(spec, "max_link_latency_s", math.inf)
+        # spanning satellites (orbsched.engine_groups)
+        self.spans = False          # larger than a satellite, or placed as a group
+        self.group = None           # Group while it holds members
+        self.members = ()           # its satellites (ring order); checkpoint shards if queued
+        self.member_gpus = ()
+        self.next_group = None      # (sats, gpus, ring) after the checkpoint of a reshape
+        self.pending_shards = 0
+        self.hold_slots = {}        # satellite -> GPUs held there (copies included)
+        self.draw_slots = {}        # satellite -> GPUs drawing there (groups only)
+        self.prev_members, self.prev_gpus, self.prev_anchor = (), (), -1
+        self.pauses_by = {}         # cause -> abrupt or policy stops of a group
+        self.reshapes = 0
+        self.max_members = 1
+        self.comm_frac, self.step_wall_s = 0.0, math.nan
         self.run = JobRun(spec.work_gpu_h, spec.checkpoint_interval_s, spec.checkpoint_s)
         self.status = "pending"   # before arrival
         self.phase = "pending"    # queued | running | restoring | checkpointing | transferring
@@ -172,7 +198,7 @@ class Job:
                 f"gpus={self.gpus}, work={self.work_gpu_h:.3f} GPU-h)")
 
 
-class Engine(FaultsMixin):
+class Engine(FaultsMixin, GroupsMixin):
     """One simulation run (build it with :func:`orbsched.run.simulate` for a scenario).
 
     Args:
@@ -276,7 +302,8 @@ class Engine(FaultsMixin):
                                        else np.random.default_rng(0), hour)
         self._hooks = {name: getattr(policy, name, None) for name in
                        ("on_job_arrival", "on_power_change", "on_job_end", "on_migration_end",
-                        "on_link_change", "on_tick")}
+                        "on_link_change", "on_tick", "on_group_event")}
+        self._init_groups()
         from .policies.base import Policy
         if type(policy).on_link_change is not Policy.on_link_change:
             self.net.listeners.append(self._on_link_change)
@@ -386,10 +413,12 @@ class Engine(FaultsMixin):
     def _rerate(self, sat, t):
         for job in sat.jobs.values():
             if job.phase == "running":
-                job.run.set_rate(t, self._rate(job, sat))
+                job.run.set_rate(t, self._rate(job, sat), job.comm_frac, job.step_wall_s)
                 self._schedule_finish(job)
 
     def _rate(self, job, sat):
+        if job.group is not None:
+            return self._group_rate(job)
         return job.gpus * self.hw.gpu_speed * sat.speed / _S_PER_H
 
     def _brownout(self, sat, t):
@@ -397,7 +426,8 @@ class Engine(FaultsMixin):
         shed = []
         while sat.bus.deficit_w() > _POWER_TOL_W or sat.payload_short():
             cands = [j for j in sat.jobs.values()
-                     if j.phase in ("running", "checkpointing", "restoring") and j.sat == sat.idx]
+                     if j.phase in ("running", "checkpointing", "restoring")
+                     and (j.sat == sat.idx if j.group is None else j.draw_slots.get(sat.idx))]
             if not cands:
                 if self.inference is not None and self.inference.shed_one(sat, t):
                     sat.apply(t)
@@ -405,7 +435,7 @@ class Engine(FaultsMixin):
                 break
             job = min(cands, key=lambda j: (j.run.progress_at(t) - j.run.saved_at(t)
                                             if j.phase == "running" else 0.0, j.job_id))
-            lost = self._stop_abrupt(job, t, "brownout")
+            lost = self._stop_abrupt(job, t, "brownout", sat.idx)
             shed.append((job, lost))
             sat.apply(t)
         if shed:
@@ -456,6 +486,11 @@ class Engine(FaultsMixin):
         if kind != K_STEP:
             self.il_soc[k] = sat.bus.state_of_charge
             self._call("on_power_change", i, ILLUM_KIND_NAMES[kind])
+            if kind == K_ENTRY:
+                for job in [j for _, j in sorted(sat.jobs.items())
+                            if j.group is not None and j.phase == "running"
+                            and i in j.group.sats]:
+                    self._fire_group_event(job, i, "eclipse_entry", job.token)
 
     # ============================================================================== jobs
     def _on_arrival(self):
@@ -469,11 +504,13 @@ class Engine(FaultsMixin):
             self.stats["events"] += 1
             self.rec.event(t, "job_arrival", job=job.job_id)
             if job.slots > self.hw.gpus:
+                job.spans = True        # placed over several satellites (engine_groups)
+            if job.min_gpus * job.factor > self.hw.gpus * self.n_sats:
                 job.status = job.phase = "failed"
-                job.reason = (f"too_large: needs {job.slots} GPUs"
-                              + (f" ({job.gpus} x {job.factor}, {job.protection})"
+                job.reason = (f"too_large: needs {job.min_gpus * job.factor} GPUs"
+                              + (f" ({job.min_gpus} x {job.factor}, {job.protection})"
                                  if job.factor > 1 else "")
-                              + f", a satellite has {self.hw.gpus}")
+                              + f", the fleet has {self.hw.gpus * self.n_sats}")
                 job.end_s = t
                 self.rec.event(t, "job_end", job=job.job_id, detail="failed: too_large")
                 continue
@@ -497,26 +534,41 @@ class Engine(FaultsMixin):
             for pos, j in enumerate(self.queue):
                 j.queue_pos = pos
 
-    def _hold(self, sat, job, drawing: bool, t):
+    def _hold(self, sat, job, drawing: bool, t, slots=None):
+        slots = job.slots if slots is None else slots
         self._touch(sat, t)
-        sat.held += job.slots
+        sat.held += slots
         if drawing:
-            sat.drawing += job.slots
+            sat.drawing += slots
         sat.jobs[job.job_id] = job
-        job.holds[sat.idx] = t
-        self.free[sat.idx] = sat.free
+        i = sat.idx
+        if i in job.holds:                      # more GPUs where it holds some already
+            job.held_slot_s += job.hold_slots[i] * (t - job.holds[i])
+            job.hold_slots[i] += slots
+        else:
+            job.hold_slots[i] = slots
+        job.holds[i] = t
+        self.free[i] = sat.free
         if job.paused_at == job.paused_at:       # resumed after a brownout pause
             job.eclipse_wait_gpu_h += job.gpus * (t - job.paused_at) / _S_PER_H
             job.paused_at = math.nan
 
-    def _release(self, sat, job, drawing: bool, t):
+    def _release(self, sat, job, drawing: bool, t, slots=None):
+        i = sat.idx
+        had = job.hold_slots[i]
+        slots = had if slots is None else slots
         self._touch(sat, t)
-        sat.held -= job.slots
+        sat.held -= slots
         if drawing:
-            sat.drawing -= job.slots
-        sat.jobs.pop(job.job_id, None)
-        job.held_slot_s += job.slots * (t - job.holds.pop(sat.idx))
-        self.free[sat.idx] = sat.free
+            sat.drawing -= slots
+        job.held_slot_s += had * (t - job.holds[i])
+        if slots >= had:
+            sat.jobs.pop(job.job_id, None)
+            del job.holds[i], job.hold_slots[i]
+        else:
+            job.hold_slots[i] = had - slots
+            job.holds[i] = t
+        self.free[i] = sat.free
 
     def _fresh(self, job, token, phase=None):
         """Count a job timer's event; False if it was superseded (stale token or phase)."""
@@ -531,13 +583,14 @@ class Engine(FaultsMixin):
         job.sat = sat.idx
         if math.isnan(job.first_start_s):
             job.first_start_s = t
-        job.run.start(t, self._rate(job, sat))
+        job.run.start(t, self._rate(job, sat), job.comm_frac, job.step_wall_s)
         self._schedule_finish(job)
 
     def _schedule_finish(self, job):
         job.token += 1
         tf = job.run.finish_time(self.env.now)
-        job.finish_pending = tf < self.duration_s and tf < self._horizon(job.sat)
+        h = self._horizon(job.sat) if job.group is None else self._group_horizon(job)
+        job.finish_pending = tf < self.duration_s and tf < h
         if job.finish_pending:
             self._at(tf, self._on_finish, job, job.token)
 
@@ -549,17 +602,23 @@ class Engine(FaultsMixin):
         job.run.saved_gpu_h = job.work_gpu_h
         job.corrupted_results = int(bool(job.corruptions))
         sat = self.sats[job.sat]
-        self._release(sat, job, True, t)
         job.status = job.phase = "completed"
         job.end_s = t
         job.token += 1
         self.rec.event(t, "job_end", sat=sat.idx, job=job.job_id, detail="completed")
-        self._apply(sat, t)
+        if job.group is not None:
+            self._finish_group(job, t)
+        else:
+            self._release(sat, job, True, t)
+            self._apply(sat, t)
         self._call("on_job_end", job.job_id)
 
-    def _stop_abrupt(self, job, t, why):
+    def _stop_abrupt(self, job, t, why, at=-1):
         """Stop a job that draws power on its satellite (brownout); it keeps its last
-        checkpoint and waits in the queue.  Returns the work lost (GPU-h)."""
+        checkpoint and waits in the queue.  Returns the work lost (GPU-h).  A group job
+        stops as a whole (``at``: the member that stopped)."""
+        if job.group is not None:
+            return self._stop_group(job, t, why, job.sat if at < 0 else at)
         sat = self.sats[job.sat]
         lost = 0.0
         if job.phase == "running":
@@ -656,12 +715,23 @@ class Engine(FaultsMixin):
         t = self.env.now
         if isinstance(d, MoveReplica):
             return self._move_replica(d, t)
-        if not isinstance(d, (Place, Migrate, Pause)):
+        if not isinstance(d, (Place, Migrate, Pause, PlaceGroup, Reshape, Shrink, Replace)):
             raise PolicyError(f"policy '{self.policy_name}' returned {d!r}; expected Place, "
-                              f"Migrate, Pause or MoveReplica decisions (orbsched.policies)")
+                              f"Migrate, Pause, PlaceGroup, Reshape, Shrink, Replace or "
+                              f"MoveReplica decisions (orbsched.policies)")
         job = self.jobs.get(d.job_id)
         if job is None:
             self._reject(d, f"no job {d.job_id!r}")
+        if isinstance(d, Place) and job.spans:
+            if job.phase != "queued":
+                self._reject(d, f"job {job.job_id} is {job.phase}, not queued")
+            d = PlaceGroup(d.job_id, (d.sat,))
+        if isinstance(d, (PlaceGroup, Reshape, Shrink, Replace)) or (
+                isinstance(d, Pause) and job.group is not None and job.phase == "running"):
+            return self._decide_group(d, job, t)
+        if isinstance(d, Migrate) and job.group is not None:
+            self._reject(d, f"job {job.job_id} runs on a group of satellites; move it with "
+                            f"Reshape (or Replace a member)")
         if isinstance(d, Place):
             if job.phase != "queued":
                 self._reject(d, f"job {job.job_id} is {job.phase}, not queued")
@@ -701,6 +771,10 @@ class Engine(FaultsMixin):
             return
         t = self.env.now
         sat = self.sats[job.sat]
+        if job.group is not None:
+            self._start_session(job, sat, t)
+            self._end_downtime(job, t)
+            return
         migrating_in = job.dst >= 0
         self._start_session(job, sat, t)
         if migrating_in:
@@ -733,6 +807,8 @@ class Engine(FaultsMixin):
         if not self._fresh(job, token):
             return
         t = self.env.now
+        if job.group is not None:
+            return self._group_checkpointed(job, t)
         job.run.saved_gpu_h = job.pending_gpu_h
         job.has_checkpoint = True
         src = self.sats[job.sat]

@@ -111,8 +111,8 @@ class FaultsMixin:
         """The job (or 'replica', or None) that holds GPU index ``gpu`` of a satellite."""
         u = 0
         for _, job in sorted(sat.jobs.items()):
-            if job.sat == sat.idx and job.phase in ("running", "restoring", "checkpointing"):
-                u += job.slots
+            if job.phase in ("running", "restoring", "checkpointing"):
+                u += self._member_slots(job, sat.idx)
                 if gpu < u:
                     return job
         if gpu < u + sat.replica_gpus:
@@ -205,8 +205,9 @@ class FaultsMixin:
 
     def _evict_all(self, sat, t, why):
         for job in [j for _, j in sorted(sat.jobs.items())]:
-            if job.sat == sat.idx and job.phase in ("running", "restoring", "checkpointing"):
-                self._stop_abrupt(job, t, why)
+            if job.phase in ("running", "restoring", "checkpointing") \
+                    and self._member_slots(job, sat.idx):
+                self._stop_abrupt(job, t, why, sat.idx)
                 self._drop_corruptions(job)
 
     def _host_reboot(self, sat, t):
@@ -237,7 +238,7 @@ class FaultsMixin:
         if job == "replica":
             self.inference.shed_one(sat, t, why="gpu failure")
         elif job is not None:
-            self._stop_abrupt(job, t, "gpu_fail")
+            self._stop_abrupt(job, t, "gpu_fail", sat.idx)
             self._drop_corruptions(job)
         elif sat.free <= 0 and sat.held:          # the failed GPU was reserved: evict one
             self._evict_all(sat, t, "gpu_fail")
@@ -270,7 +271,11 @@ class FaultsMixin:
                 else:
                     self._migration_failed(job, t, "satellite_fail")
                     self._enqueue(job)
-            if job.sat == i and job.phase in ("queued", "transferring"):
+            if job.group is not None:
+                continue        # a group's shard transfers from or to here fail by themselves
+            if job.phase == "queued" and i in job.members:
+                self._lose_checkpoint(job, t)       # a shard of its checkpoint was here
+            elif job.sat == i and job.phase in ("queued", "transferring"):
                 if job.phase == "transferring":
                     job.token += 1
                     dst = self.sats[job.dst]
@@ -279,7 +284,7 @@ class FaultsMixin:
                     self._enqueue(job)
                 self._lose_checkpoint(job, t)
         for job in self.jobs.values():              # jobs just evicted from here
-            if job.sat == i and job.phase == "queued":
+            if job.phase == "queued" and (job.sat == i or i in job.members):
                 self._lose_checkpoint(job, t)
         sat.failed = True
         self.net.set_node_failed(i, True)
@@ -294,11 +299,13 @@ class FaultsMixin:
         """The job's checkpoint was on a satellite that failed."""
         if self.faults.remote_checkpoints:
             job.sat = -1                            # restarts anywhere from the remote copy
+            job.members = job.member_gpus = ()
             return
         lost = job.run.saved_gpu_h
         job.run.saved_gpu_h = 0.0
         job.has_checkpoint = False
         job.corruptions = []
+        job.members = job.member_gpus = ()
         job.work_lost_gpu_h += lost
         job.lost_by["failure"] = job.lost_by.get("failure", 0.0) + lost
         job.sat = -1

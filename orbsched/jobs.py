@@ -40,7 +40,7 @@ class JobRun:
 
     __slots__ = ("work_gpu_h", "interval_s", "checkpoint_s", "saved_gpu_h", "t0", "anchor_t",
                  "anchor_progress", "anchor_saved", "rate", "running", "produced_gpu_h",
-                 "_session_from")
+                 "_session_from", "comm_frac", "step_wall_s", "compute_s", "comm_s", "steps")
 
     def __init__(self, work_gpu_h: float, interval_s: float, checkpoint_s: float,
                  saved_gpu_h: float = 0.0):
@@ -54,6 +54,13 @@ class JobRun:
         self.rate = 0.0
         self.produced_gpu_h = 0.0   # all progress ever made, kept or later lost
         self._session_from = 0.0
+        # step accounting (jobs spanning satellites): of the time spent in training steps,
+        # the fraction ``comm_frac`` is the ring all-reduce; one step lasts ``step_wall_s``
+        self.comm_frac = 0.0
+        self.step_wall_s = math.nan
+        self.compute_s = 0.0        # seconds of steps spent computing
+        self.comm_s = 0.0           # seconds of steps spent in collective communication
+        self.steps = 0.0            # steps taken (fractional)
 
     # --------------------------------------------------------------------- compute-time clock
     def _compute_time(self, t):
@@ -113,21 +120,35 @@ class JobRun:
         return max(t, self.t0 + n * (i + self.checkpoint_s) + rem)
 
     # ---------------------------------------------------------------------------- changes
-    def start(self, t: float, rate_gpu_h_s: float) -> None:
+    def _account(self, t):
+        """Add the step time since the anchor to the compute / communication totals."""
+        dt = self._compute_time(t) - self._compute_time(self.anchor_t)
+        if dt > 0.0:
+            self.comm_s += dt * self.comm_frac
+            self.compute_s += dt * (1.0 - self.comm_frac)
+            if self.step_wall_s > 0.0:
+                self.steps += dt / self.step_wall_s
+
+    def start(self, t: float, rate_gpu_h_s: float, comm_frac: float = 0.0,
+              step_wall_s: float = math.nan) -> None:
         """Begin a session at t (after any restore) from the durable progress."""
         self.running = True
         self.t0 = self.anchor_t = float(t)
         self.anchor_progress = self.anchor_saved = self.saved_gpu_h
         self._session_from = self.saved_gpu_h
         self.rate = float(rate_gpu_h_s)
+        self.comm_frac, self.step_wall_s = float(comm_frac), float(step_wall_s)
 
-    def set_rate(self, t: float, rate_gpu_h_s: float) -> None:
-        """Change the progress rate at t (throttling)."""
+    def set_rate(self, t: float, rate_gpu_h_s: float, comm_frac: float = 0.0,
+                 step_wall_s: float = math.nan) -> None:
+        """Change the progress rate at t (throttling, a link of the group's ring)."""
         if not self.running:
             return
         p, s = self.progress_at(t), self.saved_at(t)
+        self._account(t)
         self.anchor_t, self.anchor_progress, self.anchor_saved = float(t), p, s
         self.rate = float(rate_gpu_h_s)
+        self.comm_frac, self.step_wall_s = float(comm_frac), float(step_wall_s)
 
     def stop_abrupt(self, t: float) -> float:
         """End the session at t without a checkpoint; return the work lost (GPU-h)."""
@@ -143,6 +164,7 @@ class JobRun:
         it is written, or keeps the old one."""
         p, s = self.progress_at(t), self.saved_at(t)
         if self.running:
+            self._account(t)
             self.produced_gpu_h += p - self._session_from
             self.saved_gpu_h = s
             self.running = False

@@ -29,7 +29,10 @@ JOB_COLUMNS = ("job_id", "name", "gpus", "work_gpu_h", "arrival_s", "first_start
                "work_lost_gpu_h", "brownouts", "sat", "protection", "slots",
                "corrupted_result", "corruptions_detected", "corruptions_masked",
                "lost_brownout_gpu_h", "lost_radiation_gpu_h", "lost_failure_gpu_h",
-               "eclipse_wait_gpu_h", "held_gpu_h", "redundant_gpu_h", "produced_gpu_h")
+               "eclipse_wait_gpu_h", "held_gpu_h", "redundant_gpu_h", "produced_gpu_h",
+               "members_max", "step_compute_s", "step_comm_s", "scaling_efficiency",
+               "reshapes", "pauses_policy", "pauses_brownout", "pauses_radiation",
+               "pauses_failure", "pauses_link_lost")
 
 
 class Recorder:
@@ -142,7 +145,7 @@ class Recorder:
         busy, dark, energy = self._totals(t)
         for job in self.engine.jobs.values():          # GPUs still held at the end
             for sat_i, since in list(job.holds.items()):
-                job.held_slot_s += job.slots * (t - since)
+                job.held_slot_s += job.hold_slots.get(sat_i, job.slots) * (t - since)
                 job.holds[sat_i] = t
         cap = self.n * self.engine.hw.gpus * t + sum(d * (t - tc)
                                                      for tc, _, d in self.capacity_changes)
@@ -234,6 +237,20 @@ class Recorder:
                     else 0.0))
             lb = job.lost_by
             held_h = job.held_slot_s / 3600.0
+            r = job.run
+            comp, comm, steps = r.compute_s, r.comm_s, r.steps
+            if r.running:                      # the step time of the session under way
+                dt = r._compute_time(t) - r._compute_time(r.anchor_t)
+                comp += dt * (1.0 - r.comm_frac)
+                comm += dt * r.comm_frac
+                steps += dt / r.step_wall_s if r.step_wall_s > 0.0 else 0.0
+            if job.spans and steps > 0.0:
+                step = (comp / steps, comm / steps, comp / (comp + comm))
+            elif job.spans:
+                step = (math.nan, math.nan, math.nan)
+            else:                              # one satellite: no laser-link collective
+                step = (job.step_s, 0.0, 1.0)
+            pb = job.pauses_by
             rows.append((job.job_id, job.name, job.gpus, job.work_gpu_h, job.arrival_s,
                          job.first_start_s, job.end_s, job.status, job.reason,
                          job.end_s - job.arrival_s, job.first_start_s - job.arrival_s,
@@ -244,10 +261,17 @@ class Recorder:
                          lb.get("failure", 0.0), job.eclipse_wait_gpu_h, held_h,
                          held_h * (job.factor - 1) / job.factor, job.run.produced_gpu_h
                          + (job.run.progress_at(t) - job.run._session_from
-                            if job.run.running else 0.0)))
+                            if job.run.running else 0.0), job.max_members) + step
+                        + (job.reshapes, pb.get("policy", 0), pb.get("brownout", 0),
+                           pb.get("radiation", 0), pb.get("failure", 0),
+                           pb.get("link_lost", 0)))
         df = pd.DataFrame.from_records(rows, columns=list(JOB_COLUMNS))
         return df.astype({"job_id": np.int64, "gpus": np.int64, "migrations": np.int64,
                           "migration_failures": np.int64, "brownouts": np.int64,
                           "sat": np.int64, "name": str, "status": str, "reason": str,
                           "protection": str, "slots": np.int64, "corrupted_result": np.int64,
-                          "corruptions_detected": np.int64, "corruptions_masked": np.int64})
+                          "corruptions_detected": np.int64, "corruptions_masked": np.int64,
+                          "members_max": np.int64, "reshapes": np.int64,
+                          "pauses_policy": np.int64, "pauses_brownout": np.int64,
+                          "pauses_radiation": np.int64, "pauses_failure": np.int64,
+                          "pauses_link_lost": np.int64})

@@ -53,6 +53,20 @@ class JobInfo:
     sat = property(lambda self: self._job.sat,
                    doc="where it runs, or where its checkpoint is while queued (-1: nowhere)")
     has_checkpoint = property(lambda self: self._job.has_checkpoint)
+    min_gpus = property(lambda self: self._job.min_gpus,
+                        doc="elastic minimum (GPUs of one copy); = work_gpus for a rigid job")
+    is_group = property(lambda self: self._job.spans,
+                        doc="the job spans satellites (larger than one, or placed as a group)")
+    members = property(lambda self: self._job.members,
+                       doc="its satellites in ring order: current ones while it runs, the ones "
+                           "holding its checkpoint shards while queued; () if it never spanned")
+    member_gpus = property(lambda self: self._job.member_gpus,
+                           doc="GPUs of one copy on each member (same order as members)")
+    step_s = property(lambda self: self._job.step_s,
+                      doc="compute time of one step at nominal speed on all its GPUs")
+    gradient_gb = property(lambda self: self._job.gradient_gb)
+    min_link_gbps = property(lambda self: self._job.min_link_gbps)
+    max_link_latency_s = property(lambda self: self._job.max_link_latency_s)
 
     @property
     def progress_gpu_h(self) -> float:
@@ -210,7 +224,8 @@ class View:
         """Jobs running (or restoring, or checkpointing) on a satellite, by job id."""
         env = self._e.env
         return [JobInfo(j, env) for _, j in sorted(self._e.sats[sat].jobs.items())
-                if j.sat == sat and j.phase in ("running", "restoring", "checkpointing")]
+                if (j.sat == sat or sat in j.members)
+                and j.phase in ("running", "restoring", "checkpointing")]
 
     def queued(self):
         """Queued jobs in arrival order (an iterator; safe while decisions are applied)."""
@@ -233,6 +248,17 @@ class View:
     def transfer_time_s(self, a: int, b: int, size_gb: float) -> float:
         """Estimated seconds to move ``size_gb`` from a to b now (inf if unreachable)."""
         return self._e.net.transfer_time_estimate(a, b, size_gb)
+
+    def ring(self, sats, gradient_gb: float = 0.0):
+        """Laser ring over ``sats`` (in order) now: ``(bandwidth_gbps, hop_light_s,
+        allreduce_s)`` - the slowest hop's rate and the longest hop's light time over usable
+        links, and the ring all-reduce time of ``gradient_gb`` (None if a hop has no path)."""
+        r = self._e.ring_paths(list(sats))
+        if isinstance(r, str):
+            return None
+        from .engine_groups import allreduce_s
+        bw, hop = r[0], r[1]
+        return bw, hop, allreduce_s(len(sats), gradient_gb, bw, hop)
 
     def migration_time_s(self, job: JobInfo, sat: int) -> float:
         """Estimated downtime of moving a job to ``sat``: checkpoint + transfer + restore."""

@@ -113,6 +113,16 @@ CHECKPOINT_READ_GB_S = 3.5
 #: Checkpoint interval, s.  ASSUMPTION: every 30 min, a common fixed setting in practice;
 #: results that depend on it should sweep it, or use Young's optimum (young_mtbf_gpu_h).
 CHECKPOINT_INTERVAL_S = 1800.0
+#: Bytes of gradient per parameter exchanged by data-parallel training each step: bf16/fp16
+#: gradients (2 bytes; "ZeRO", SC 2020).  A job's ``gradient_gb`` defaults to its checkpoint's
+#: parameter count times this (``checkpoint_gb * 2 / bytes_per_param``).
+GRADIENT_BYTES_PER_PARAM = 2.0
+#: Compute time of one training step at nominal speed on the job's full GPU count, s.
+#: ASSUMPTION: 10 s, between the ~1 s steps of small models and the ~100 s of BLOOM-176B
+#: (4.2 M tokens per step at ~36 k tokens/s); it only matters for jobs spread over several
+#: satellites, whose step time adds the ring all-reduce over laser links.  Sweep it, or set
+#: it per job (presets do).
+STEP_S = 10.0
 
 
 def power_law_probs(sizes, alpha):
@@ -175,10 +185,16 @@ class TrainingJob:
     min_gpus: Optional[int] = None
     protection: str = "none"
     source: str = "synthetic"
+    step_s: float = STEP_S
+    gradient_gb: Optional[float] = None
+    min_link_gbps: float = 0.0
+    max_link_latency_s: float = math.inf
 
     def __post_init__(self):
         if self.min_gpus is None:
             object.__setattr__(self, "min_gpus", self.gpus)
+        if self.gradient_gb is None:
+            object.__setattr__(self, "gradient_gb", default_gradient_gb(self.checkpoint_gb))
         owner = f"TrainingJob {self.job_id!r}"
         for name in ("job_id", "gpus", "min_gpus"):
             v = getattr(self, name)
@@ -195,6 +211,11 @@ class TrainingJob:
                allow_inf=True)
         _check(owner, "checkpoint_s", self.checkpoint_s, lo=0)
         _check(owner, "restore_s", self.restore_s, lo=0)
+        _check(owner, "step_s", self.step_s, lo=0, lo_open=True)
+        _check(owner, "gradient_gb", self.gradient_gb, lo=0)
+        _check(owner, "min_link_gbps", self.min_link_gbps, lo=0)
+        _check(owner, "max_link_latency_s", self.max_link_latency_s, lo=0, lo_open=True,
+               allow_inf=True)
         if self.protection not in PROTECTIONS:
             raise WorkloadError(f"{owner}: field 'protection' must be one of {PROTECTIONS}, "
                                 f"got {self.protection!r}")
@@ -213,8 +234,20 @@ _DTYPES = {
     "job_id": "int64", "name": "str", "arrival_s": "float64", "gpus": "int64",
     "work_gpu_h": "float64", "checkpoint_gb": "float64", "checkpoint_interval_s": "float64",
     "checkpoint_s": "float64", "restore_s": "float64", "min_gpus": "int64",
-    "protection": "category", "source": "category",
+    "protection": "category", "source": "category", "step_s": "float64",
+    "gradient_gb": "float64", "min_link_gbps": "float64", "max_link_latency_s": "float64",
 }
+#: Columns a workload frame may omit (older files, hand-made frames): filled with these
+#: defaults (``gradient_gb``: from the checkpoint size, :func:`default_gradient_gb`).
+OPTIONAL_FIELDS = {"step_s": STEP_S, "gradient_gb": math.nan, "min_link_gbps": 0.0,
+                   "max_link_latency_s": math.inf}
+
+
+def default_gradient_gb(checkpoint_gb, bytes_per_param=BYTES_PER_PARAM_ADAM):
+    """Gradient bytes per step (GB) of a model whose checkpoint is ``checkpoint_gb``:
+    its parameter count (checkpoint / ``bytes_per_param``) times
+    :data:`GRADIENT_BYTES_PER_PARAM`."""
+    return checkpoint_gb * GRADIENT_BYTES_PER_PARAM / bytes_per_param
 
 
 # =============================================================================== container
@@ -227,6 +260,9 @@ class Workload:
     """
 
     def __init__(self, frame: pd.DataFrame, *, skipped=None, filtered=None):
+        absent = [c for c in OPTIONAL_FIELDS if c not in frame.columns]
+        if absent:
+            frame = frame.assign(**{c: OPTIONAL_FIELDS[c] for c in absent})
         missing = [c for c in FIELDS if c not in frame.columns]
         if missing:
             raise WorkloadError(f"workload frame lacks column(s) {missing}; "
@@ -238,6 +274,10 @@ class Workload:
         df = frame.loc[:, list(FIELDS)].reset_index(drop=True)
         if df["min_gpus"].isna().any():  # None -> rigid
             df["min_gpus"] = df["min_gpus"].fillna(df["gpus"])
+        grad = pd.to_numeric(df["gradient_gb"], errors="coerce")
+        if grad.isna().any():            # None -> from the checkpoint size
+            df["gradient_gb"] = grad.fillna(default_gradient_gb(
+                pd.to_numeric(df["checkpoint_gb"], errors="coerce")))
         df = _coerce(df)
         _validate(df)
         if len(df) > 1 and not df["arrival_s"].is_monotonic_increasing:
@@ -393,6 +433,13 @@ def _validate(df):
          "must be finite and >= 0"),
         ("restore_s", ~np.isfinite(a["restore_s"]) | (a["restore_s"] < 0),
          "must be finite and >= 0"),
+        ("step_s", ~np.isfinite(a["step_s"]) | (a["step_s"] <= 0), "must be finite and > 0"),
+        ("gradient_gb", ~np.isfinite(a["gradient_gb"]) | (a["gradient_gb"] < 0),
+         "must be finite and >= 0"),
+        ("min_link_gbps", ~np.isfinite(a["min_link_gbps"]) | (a["min_link_gbps"] < 0),
+         "must be finite and >= 0"),
+        ("max_link_latency_s", np.isnan(a["max_link_latency_s"])
+         | (a["max_link_latency_s"] <= 0), "must be > 0 (inf = no limit)"),
         ("protection", _cat_mask(df["protection"], lambda v: v not in PROTECTIONS),
          f"must be one of {PROTECTIONS}"),
         ("source", _cat_mask(df["source"], lambda v: v == ""), "must be a non-empty string"),
@@ -440,6 +487,11 @@ class JobParams:
     Young's optimum ``sqrt(2 * checkpoint_s * MTBF_job)`` with ``MTBF_job = young_mtbf_gpu_h *
     3600 / gpus`` (J. W. Young, Comm. ACM 17(9), 1974), at least ``checkpoint_s``.
     Elasticity: ``min_gpus = max(1, ceil(min_gpus_fraction * gpus))`` (1.0 = rigid jobs).
+    Jobs spread over several satellites (:mod:`orbsched.engine_groups`): ``step_s`` is the
+    compute time of one step at nominal speed on all the job's GPUs; the gradient exchanged
+    each step is ``checkpoint_gb * 2 / bytes_per_param`` GB (bf16 gradients); the laser links
+    of its ring must give at least ``min_link_gbps`` and at most ``max_link_latency_s`` of
+    light time per hop.
     """
 
     checkpoint_gb: Optional[float] = None
@@ -454,9 +506,16 @@ class JobParams:
     young_mtbf_gpu_h: Optional[float] = None
     min_gpus_fraction: float = 1.0
     protection: str = "none"
+    step_s: float = STEP_S
+    min_link_gbps: float = 0.0
+    max_link_latency_s: float = math.inf
 
     def __post_init__(self):
         o = "JobParams"
+        _check(o, "step_s", self.step_s, lo=0, lo_open=True)
+        _check(o, "min_link_gbps", self.min_link_gbps, lo=0)
+        _check(o, "max_link_latency_s", self.max_link_latency_s, lo=0, lo_open=True,
+               allow_inf=True)
         _check(o, "checkpoint_gb", self.checkpoint_gb, lo=0, allow_none=True)
         _check(o, "params_median", self.params_median, lo=0, lo_open=True)
         _check(o, "params_sigma", self.params_sigma, lo=0)
@@ -510,6 +569,10 @@ def assign_job_attributes(gpus, rng, params: JobParams, checkpoint_gb=None) -> d
         "restore_s": size / params.read_gb_s,
         "min_gpus": np.minimum(min_g, g),
         "protection": pd.Categorical.from_codes(np.zeros(n, np.int8), [params.protection]),
+        "step_s": np.full(n, float(params.step_s)),
+        "gradient_gb": default_gradient_gb(size, params.bytes_per_param),
+        "min_link_gbps": np.full(n, float(params.min_link_gbps)),
+        "max_link_latency_s": np.full(n, float(params.max_link_latency_s)),
     }
 
 

@@ -34,11 +34,11 @@ def scenario(n_sats=1, duration_h=2.0, **sections):
 
 
 def job(job_id=0, *, arrival_s=0.0, gpus=4, work_gpu_h=100.0, checkpoint_gb=0.0,
-        interval_s=math.inf, checkpoint_s=0.0, restore_s=0.0, protection="none"):
+        interval_s=math.inf, checkpoint_s=0.0, restore_s=0.0, protection="none", **extra):
     return TrainingJob(job_id=job_id, name=f"j{job_id}", arrival_s=arrival_s, gpus=gpus,
                        work_gpu_h=work_gpu_h, checkpoint_gb=checkpoint_gb,
                        checkpoint_interval_s=interval_s, checkpoint_s=checkpoint_s,
-                       restore_s=restore_s, protection=protection)
+                       restore_s=restore_s, protection=protection, **extra)
 
 
 def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, ground=None,
@@ -51,7 +51,8 @@ def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, ground
     wl = Workload.from_jobs(jobs) if jobs else Workload.empty()
     isl_df = None
     if isl is not None:
-        isl_df = pd.DataFrame(isl, columns=["sat_a", "sat_b", "start_s", "end_s", "range_km"])
+        cols = ["sat_a", "sat_b", "start_s", "end_s", "range_km", "rate_gbps"]
+        isl_df = pd.DataFrame(isl, columns=cols[:len(isl[0])])
     g_df = None
     if ground is not None:
         g_df = pd.DataFrame(ground, columns=["station", "sat", "start_s", "end_s", "range_km"])
@@ -82,12 +83,18 @@ def check_invariants(engine):
     for s in engine.sats:
         held = 0
         for jid, j in s.jobs.items():
-            held += j.slots
+            held += j.hold_slots[s.idx]
             seen.setdefault(jid, []).append(s.idx)
         assert held + s.replica_gpus == s.held, (s.idx, held, s.replica_gpus, s.held)
         assert 0 <= s.drawing <= s.held <= s.gpus
     for jid, sats in seen.items():
         j = engine.jobs[jid]
+        assert sorted(sats) == sorted(j.holds), (jid, sats, j.holds)
+        if j.group is not None:
+            # a group holds its members (and, while reshaping, the new ones it reserved)
+            assert set(j.group.sats) <= set(sats), (jid, sats, j.group.sats)
+            assert j.status in ("running", "migrating"), j
+            continue
         # a migrating job holds its source (while checkpointing) and its reserved destination
         assert len(sats) == 1 or (j.status == "migrating" and len(sats) == 2), (jid, sats)
     frame = engine.rec.jobs_frame()

@@ -12,7 +12,8 @@ import inspect
 from pathlib import Path
 
 from ..errors import PolicyError, RegistryError
-from .base import Decision, Migrate, MoveReplica, Pause, Place, Policy
+from .base import (GROUP_ON_ECLIPSE, GROUP_ON_LOSS, Decision, Migrate, MoveReplica, Pause,
+                   Place, PlaceGroup, Policy, Replace, Reshape, Shrink)
 from .energy_aware import EnergyAware
 from .fifo_ground import FifoGround
 from .greedy_sunlit import GreedySunlit
@@ -21,8 +22,8 @@ from .random_policy import RandomPolicy
 from .stay import Stay
 
 __all__ = ["Decision", "EnergyAware", "FifoGround", "GreedySunlit", "Lookahead", "Migrate",
-           "MoveReplica", "Pause", "Place", "Policy", "RandomPolicy", "Stay", "available",
-           "load_policy", "register"]
+           "MoveReplica", "Pause", "Place", "PlaceGroup", "Policy", "RandomPolicy", "Replace",
+           "Reshape", "Shrink", "Stay", "available", "load_policy", "register"]
 
 _REGISTRY = {cls.name: cls for cls in (Stay, GreedySunlit, Lookahead, EnergyAware, FifoGround,
                                        RandomPolicy)}
@@ -87,9 +88,18 @@ def load_policy(spec, base_dir=None) -> Policy:
                                 + (f"; did you mean {near[0]!r}?" if near else "")
                                 + f" Registered policies: {', '.join(available())}; or give "
                                   f"your own class as 'module:Class' or 'file.py:Class'")
+    group = {k: options.pop(k) for k in ("group_on_eclipse", "group_on_loss") if k in options}
+    for k, v in group.items():
+        allowed = GROUP_ON_ECLIPSE if k == "group_on_eclipse" else GROUP_ON_LOSS
+        if v not in allowed:
+            raise PolicyError(f"policy '{name}': option {k} must be one of {allowed}, "
+                              f"got {v!r}")
     try:
-        return cls(**options)
+        policy = cls(**options)
     except TypeError as exc:
         raise PolicyError(f"policy '{name}': bad options {options}: {exc}") from None
     except ValueError as exc:
         raise PolicyError(f"policy '{name}': {exc}") from None
+    for k, v in group.items():
+        setattr(policy, k, v)
+    return policy

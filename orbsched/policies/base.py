@@ -13,6 +13,17 @@ A policy is a class with hooks.  Each hook receives a read-only :class:`orbsched
   the queue with its checkpoint on that satellite.
 * :class:`MoveReplica` ``(service, src, dst)``: move one replica of an inference service.
 
+Jobs larger than one satellite run on a *group* of satellites linked in a ring
+(:mod:`orbsched.engine_groups`):
+
+* :class:`PlaceGroup` ``(job_id, sats, gpus=None)``: start a queued job on several satellites
+  (ring order as given; ``gpus`` per member, default: as many of the job's GPUs as each has
+  free, in order).  Members without the job's checkpoint receive their shard first.
+* :class:`Reshape` ``(job_id, sats, gpus=None)``: checkpoint a running group and continue on a
+  new set of members (grow, shrink, replace, or move the whole group); :class:`Shrink`
+  ``(job_id, drop)`` and :class:`Replace` ``(job_id, old, new)`` are its common cases.
+  ``Pause`` pauses a whole group.
+
 Inference replicas are placed at the start by ``place_replicas(service, count, gpus, view)``
 (a list of satellites; default: spread over sunlit hosts).
 
@@ -41,19 +52,30 @@ Hooks (all optional; the base class gives the defaults described below):
 * ``on_link_change(a, b, up, view)``: a laser link appeared or went down.  Called only when a
   policy overrides it (link events are frequent).
 * ``on_tick(view)``: every ``policy.tick_s`` seconds when the scenario sets it.
+* ``on_group_event(job, sat, cause, view)``: a member ``sat`` of a group job entered eclipse
+  (``eclipse_entry``: the group still runs) or stopped abruptly (``brownout``, ``radiation``,
+  ``failure``, ``link_lost``: the whole group has stopped, lost the work since its last
+  checkpoint, and is queued).  Default: what the options ``group_on_eclipse`` (``continue``,
+  ``pause``, ``shrink``, ``replace``) and ``group_on_loss`` (``wait``, ``shrink``,
+  ``replace``) say; every policy takes these two options.
 
 The default queue discipline (:meth:`fill`) is first come, first served with a backfill window:
 jobs are taken in arrival order; a job that cannot be placed now stays queued and up to
 ``backfill`` later jobs are tried after it (a job that waits for its own satellite, where its
-checkpoint is, does not count against that window).  A queued job whose checkpoint lives on a satellite
-resumes there (:meth:`resume_site`) unless the policy moves queued jobs (``moves_queued``).
+checkpoint is, does not count against that window).  A queued job whose checkpoint lives on a
+satellite resumes there (:meth:`resume_site`) unless the policy moves queued jobs (``moves_queued``).
 New jobs go where :meth:`choose_site` says.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Decision", "Migrate", "MoveReplica", "Pause", "Place", "Policy"]
+__all__ = ["Decision", "Migrate", "MoveReplica", "Pause", "Place", "PlaceGroup", "Policy",
+           "Replace", "Reshape", "Shrink", "GROUP_ON_ECLIPSE", "GROUP_ON_LOSS"]
+
+#: Choices of the ``group_on_eclipse`` and ``group_on_loss`` options.
+GROUP_ON_ECLIPSE = ("continue", "pause", "shrink", "replace")
+GROUP_ON_LOSS = ("wait", "shrink", "replace")
 
 
 class Decision:
@@ -80,6 +102,44 @@ class Pause(Decision):
 
 
 @dataclass(frozen=True)
+class PlaceGroup(Decision):
+    """Start a queued job on the satellites ``sats`` (a ring in this order) with ``gpus[i]``
+    of its GPUs on ``sats[i]`` (None: as many as each has free, in order, up to the job's
+    size; the total must lie between the job's ``min_gpus`` and its ``gpus``)."""
+
+    job_id: int
+    sats: tuple
+    gpus: tuple = None
+
+
+@dataclass(frozen=True)
+class Reshape(Decision):
+    """Checkpoint a running job and continue on ``sats`` / ``gpus`` (as in PlaceGroup)."""
+
+    job_id: int
+    sats: tuple
+    gpus: tuple = None
+
+
+@dataclass(frozen=True)
+class Shrink(Decision):
+    """Drop the members ``drop`` of a running group (elastic: the rest must keep at least the
+    job's ``min_gpus``); a checkpoint is taken first, so no work is lost."""
+
+    job_id: int
+    drop: tuple
+
+
+@dataclass(frozen=True)
+class Replace(Decision):
+    """Replace member ``old`` of a running group by satellite ``new`` (same GPUs)."""
+
+    job_id: int
+    old: int
+    new: int
+
+
+@dataclass(frozen=True)
 class MoveReplica(Decision):
     """Move one replica of an inference service from satellite ``src`` to ``dst``: its
     weights cross the laser network; ``src`` keeps serving until they have arrived."""
@@ -102,6 +162,10 @@ class Policy:
     backfill = 64
     #: May a queued job with a checkpoint on one satellite be placed on another (a transfer)?
     moves_queued = False
+    #: What a group does when one of its members enters eclipse (GROUP_ON_ECLIPSE).
+    group_on_eclipse = "continue"
+    #: What a group does after a member stopped abruptly (GROUP_ON_LOSS).
+    group_on_loss = "wait"
 
     def __init__(self, **options):
         if options:
@@ -126,7 +190,7 @@ class Policy:
         :meth:`destination` (if that gives one); then each of its inference replicas moves to
         :meth:`replica_destination`."""
         for job in view.jobs_on(sat):
-            if job.phase == "running":
+            if job.phase == "running" and not job.is_group:   # groups: on_group_event
                 dst = self.destination(job, sat, view)
                 if dst is not None:
                     yield Migrate(job.job_id, dst)
@@ -159,6 +223,113 @@ class Policy:
 
     def on_tick(self, view):
         return self.fill(view)
+
+    # ------------------------------------------------------------------------ group jobs
+    def on_group_event(self, job, sat, cause, view):
+        """A member of a group job entered eclipse or stopped (module docstring).  Default:
+        follow the ``group_on_eclipse`` / ``group_on_loss`` options."""
+        if cause == "eclipse_entry":
+            if job.phase != "running":
+                return None
+            act = self.group_on_eclipse
+            if act == "pause":
+                return [Pause(job.job_id)]
+            if act == "replace":
+                new = self.group_replacement(job, sat, view)
+                if new is not None:
+                    return [Replace(job.job_id, sat, new)]
+                act = "shrink"
+            if act == "shrink" and self._can_drop(job, sat):
+                return [Shrink(job.job_id, (sat,))]
+            return None
+        act = self.group_on_loss
+        if job.phase == "queued" and act in ("replace", "shrink") and sat in job.members:
+            members, gpus = list(job.members), list(job.member_gpus)
+            i = members.index(sat)
+            new = self.group_replacement(job, sat, view) if act == "replace" else None
+            if new is not None:
+                members[i] = new
+            elif self._can_drop(job, sat):
+                del members[i], gpus[i]
+            else:
+                members = None
+            f = job.gpus // job.work_gpus
+            if members and all(view.can_host(m, g * f) for m, g in zip(members, gpus)):
+                return [PlaceGroup(job.job_id, tuple(members), tuple(gpus))]
+        return self.fill(view)
+
+    @staticmethod
+    def _can_drop(job, sat):
+        if sat not in job.members or len(job.members) < 2:
+            return False
+        g = job.member_gpus[job.members.index(sat)]
+        return sum(job.member_gpus) - g >= job.min_gpus
+
+    def group_replacement(self, job, sat, view):
+        """A satellite to take member ``sat``'s place (None: none).  Default: the nearest
+        sunlit host with power and free GPUs for that member's share, searched from the
+        group's anchor."""
+        if sat not in job.members:
+            return None
+        f = job.gpus // job.work_gpus
+        g = job.member_gpus[job.members.index(sat)] * f
+        mask = self.sunlit_hosts(view, g)
+        mask[list(job.members)] = False
+        src = next((m for m in job.members if m != sat), sat)
+        found = view.nearest(src, mask)
+        return found[0][0] if found else None
+
+    def place_group(self, job, view):
+        """A :class:`PlaceGroup` for a queued job that spans satellites, or None.  Default:
+        back on its former members when they can all host it (and, if the policy pauses
+        groups for eclipses, are all sunlit); else (when the policy moves
+        queued jobs, the job never ran, or a member lost its GPUs) :meth:`choose_group`."""
+        f = job.gpus // job.work_gpus
+        if job.members:
+            if self.group_on_eclipse == "pause" and not view.sunlit[list(job.members)].all():
+                return None               # paused for a member's eclipse: wait for its end
+            if all(view.can_host(m, g * f) for m, g in zip(job.members, job.member_gpus)) \
+                    and view.ring(job.members) is not None:
+                return PlaceGroup(job.job_id, tuple(job.members), tuple(job.member_gpus))
+            if not (self.moves_queued or any(view.capacity(m) < g * f for m, g in
+                                             zip(job.members, job.member_gpus))):
+                return None
+        found = self.choose_group(job, view)
+        return None if found is None else PlaceGroup(job.job_id, *found)
+
+    def choose_group(self, job, view):
+        """``(sats, gpus)`` for a job spanning satellites, or None.  Default: from the sunlit
+        host with the most free GPUs, add the nearest sunlit hosts (light time over usable
+        links) taking as many GPUs as each can power, until the job's size (at least its
+        ``min_gpus``); if sunlit hosts are too few, any hosts.  Ring order = that order."""
+        import numpy as np
+
+        f = job.gpus // job.work_gpus
+        need = job.work_gpus
+        for sunlit_only in (True, False):
+            mask = (view.free >= f) & view.powered(f)
+            if sunlit_only:
+                mask &= view.sunlit
+            cand = np.flatnonzero(mask)
+            if not len(cand):
+                continue
+            seed = int(cand[np.argmax(view.free[cand])])
+            sats, gpus, total = [], [], 0
+            per = view.gpus_per_sat // f
+            order = [(seed, 0.0, 0)] + view.nearest(seed, mask, k=2 * (need // max(per, 1)) + 8)
+            for s, _, _ in order:
+                g = min(int(view.free[s]) // f, need - total)
+                while g > 0 and not view.can_host(s, g * f):
+                    g -= 1
+                if g > 0:
+                    sats.append(int(s))
+                    gpus.append(g)
+                    total += g
+                if total >= need:
+                    break
+            if total >= job.min_gpus:
+                return tuple(sats), tuple(gpus)
+        return None
 
     def place_replicas(self, service, count, gpus, view):
         """Satellites for the ``count`` initial replicas of an inference service (repeat a
@@ -207,6 +378,16 @@ class Policy:
         for job in view.queued():
             if total <= 0:
                 return
+            if job.is_group:
+                d = self.place_group(job, view)
+                if d is not None:
+                    yield d
+                    total = int(free.sum())
+                else:
+                    skipped += 1
+                    if skipped > self.backfill:
+                        return
+                continue
             sat = job.sat
             if sat >= 0 and not self.moves_queued and free[sat] < job.gpus \
                     and view.capacity(sat) >= job.gpus:

@@ -29,7 +29,7 @@ class EnergyAware(GreedySunlit):
         if need_wh <= usable_wh or eclipse_s <= 0:
             return
         t_floor_s = usable_wh / load_w * 3600.0 if load_w > 0 else eclipse_s
-        jobs = [j for j in view.jobs_on(sat) if j.phase == "running"]
+        jobs = [j for j in view.jobs_on(sat) if j.phase == "running" and not j.is_group]
         jobs.sort(key=lambda j: (j.checkpoint_s + j.restore_s, j.job_id))
         for job in jobs:
             if need_wh <= usable_wh:

@@ -16,6 +16,8 @@ class GreedySunlit(Policy):
 
     name = "greedy-sunlit"
     moves_queued = True
+    group_on_eclipse = "replace"   # a member entering shadow hands over to a sunlit one
+    group_on_loss = "replace"
 
     def __init__(self, max_hops=None):
         super().__init__()

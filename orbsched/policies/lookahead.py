@@ -17,6 +17,8 @@ class Lookahead(Policy):
 
     name = "lookahead"
     moves_queued = True
+    group_on_eclipse = "replace"   # a member entering shadow hands over to a sunlit one
+    group_on_loss = "replace"
 
     def __init__(self, candidates=16, max_hops=None, min_gain_s=600.0):
         super().__init__()
