@@ -20,8 +20,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .astro import parse_utc
-from .config_sim import (WORKLOAD_TAGS, EngineOptions, Faults, Hardware, InferenceOptions,
-                         NoWorkload, PolicySpec, RecordOptions, Workload)
+from .config_sim import (WORKLOAD_TAGS, Datacentre, EngineOptions, Faults, Hardware,
+                         InferenceOptions, NoWorkload, PolicySpec, RecordOptions, Workload)
+from .constants import OPTICAL_NEAR_FIELD_KM, SUNCATCHER_LINK_GBPS
 from .errors import ScenarioError
 
 
@@ -63,6 +64,53 @@ class SsoPlane(_Strict):
     epoch_utc: Optional[datetime] = None
 
 
+class FormationCluster(_Strict):
+    """A compact cluster around a reference circular orbit (Hill-Clohessy-Wiltshire relative
+    motion, see :mod:`orbsched.formation`), e.g. Suncatcher's 81 satellites within 1 km."""
+
+    type: Literal["formation"]
+    name: str = Field(min_length=1)
+    altitude_km: float = Field(gt=0, le=50000, description="reference orbit: mean altitude, km")
+    inclination_deg: float | None = Field(
+        None, ge=0, le=180, description="default: sun-synchronous for the altitude (J2)")
+    ltan_h: float | None = Field(None, ge=0, lt=24,
+                                    description="node at this local time (6 or 18 = dawn-dusk)")
+    raan_deg: float | None = Field(None, description="node; default 0 (or from ltan_h)")
+    mean_anomaly_deg: float = Field(0.0, description="reference's argument of latitude at epoch")
+    sats: int = Field(ge=1, le=10000, description="members of the cluster")
+    layout: Literal["hex", "grid", "rings", "random"] = Field(
+        "hex", description="planar layout of the members (see orbsched.formation)")
+    spacing_m: float = Field(200.0, gt=0, le=1e6,
+                             description="neighbour distance in the layout, m")
+    radius_m: float = Field(1000.0, gt=0, le=1e7,
+                            description="no member ever further from the reference, m")
+    cross_track_ratio: float = Field(
+        0.0, ge=0, le=10, description="cross-track / along-track amplitude of the HCW motion: "
+                                      "0 in-plane 2:1 ellipses, 0.866 rigid disk")
+    layout_seed: int = Field(0, ge=0, description="seed of the random layout")
+    epoch_utc: datetime | None = Field(None, description="element epoch; default start_utc")
+
+    @model_validator(mode="after")
+    def _fits(self):
+        from .formation import check_layout
+        from .orbits import sso_inclination_deg
+
+        if self.ltan_h is not None and self.raan_deg is not None:
+            raise ValueError("give ltan_h (node from the Sun) or raan_deg, not both")
+        if self.inclination_deg is None:
+            try:
+                sso_inclination_deg(self.altitude_km)
+            except ScenarioError as exc:
+                raise ValueError(f"inclination_deg: default sun-synchronous, but {exc}") \
+                    from None
+        try:
+            check_layout(self.layout, self.sats, self.spacing_m, self.radius_m,
+                         self.cross_track_ratio, self.layout_seed)
+        except ScenarioError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class _FileSource(_Strict):
     path: str = Field(min_length=1, description="relative to the scenario file")
     name: Optional[str] = None
@@ -98,10 +146,10 @@ class EphemerisFile(_FileSource):
     type: Literal["ephemeris"]
 
 
-Constellation = Annotated[Union[WalkerShell, SsoPlane, TleFile, OmmFile, EphemerisFile],
-                          Field(discriminator="type")]
-_TAGS = {"walker": WalkerShell, "sso": SsoPlane, "tle": TleFile, "omm": OmmFile,
-         "ephemeris": EphemerisFile}
+Constellation = Annotated[Union[WalkerShell, SsoPlane, FormationCluster, TleFile, OmmFile,
+                                EphemerisFile], Field(discriminator="type")]
+_TAGS = {"walker": WalkerShell, "sso": SsoPlane, "formation": FormationCluster, "tle": TleFile,
+         "omm": OmmFile, "ephemeris": EphemerisFile}
 
 
 # ---------------------------------------------------------------------------------- geometry
@@ -129,6 +177,35 @@ class GroundStation(_Strict):
     min_elevation_deg: float = Field(10.0, ge=-5, lt=90, description="mask angle")
 
 
+class IslRate(_Strict):
+    """Rate of a laser link as a function of its length.
+
+    ``constant``: every ISL carries ``network.bandwidth_gbps``.  ``near_far``: ``max_gbps`` up
+    to ``near_field_km``, then ``max_gbps (near_field_km / d)^2`` (received power falls with
+    the square of the distance in the far field); the contact plan follows each link's
+    distance and records a rate change whenever the rate moved by more than ``rate_tol``.
+    """
+
+    model: Literal["constant", "near_far"] = "constant"
+    max_gbps: float = Field(SUNCATCHER_LINK_GBPS, gt=0,
+                            description="near_far: rate in the near field (Suncatcher 9.6 Tbps)")
+    near_field_km: float = Field(OPTICAL_NEAR_FIELD_KM, gt=0,
+                                 description="near_far: full rate up to this range (~5 km)")
+    rate_tol: float = Field(0.05, gt=0, lt=1, description="near_far: relative rate change "
+                                                          "that makes a new rate-table entry")
+
+    @model_validator(mode="after")
+    def _only_near_far(self):
+        # non-default values only: a dumped scenario (defaults written out) must load again
+        extra = [k for k in ("max_gbps", "near_field_km", "rate_tol")
+                 if getattr(self, k) != type(self).model_fields[k].default]
+        if self.model == "constant" and extra:
+            raise ValueError(f"{', '.join(extra)} appl{'ies' if len(extra) == 1 else 'y'} to "
+                             f"model near_far only; the constant model uses "
+                             f"network.bandwidth_gbps")
+        return self
+
+
 class NetworkOptions(_Strict):
     """Inter-satellite laser links and ground links."""
 
@@ -141,10 +218,20 @@ class NetworkOptions(_Strict):
                                        description="line of sight stays this far above R_eq")
     acquisition_s: float = Field(10.0, ge=0, description="a new link carries traffic after this")
     bandwidth_gbps: float = Field(100.0, gt=0, description="per ISL (Starlink ~100 Gbps)")
+    isl_rate: IslRate = Field(IslRate(), description="ISL rate model: constant bandwidth_gbps "
+                                                     "or near_far (falls with distance)")
     ground_bandwidth_gbps: float = Field(20.0, gt=0, description="per ground link")
     ground_horizon: Literal["geodetic", "spherical"] = Field(
         "geodetic", description="local horizon: ellipsoid normal or radial")
     cache: bool = Field(True, description="cache the contact plan on disk")
+
+    @model_validator(mode="after")
+    def _one_isl_rate(self):
+        if self.isl_rate.model != "constant" and \
+                self.bandwidth_gbps != type(self).model_fields["bandwidth_gbps"].default:
+            raise ValueError(f"bandwidth_gbps is not used with isl_rate.model "
+                             f"{self.isl_rate.model}: set isl_rate.max_gbps instead")
+        return self
 
 
 # ---------------------------------------------------------------------------------- scenario
@@ -157,6 +244,7 @@ class Scenario(_Strict):
     constellations: list[Constellation] = Field(min_length=1)
     geometry: GeometryOptions = GeometryOptions()
     ground_stations: list[GroundStation] = Field(default_factory=list)
+    datacentres: list[Datacentre] = Field(default_factory=list)
     network: NetworkOptions = NetworkOptions()
     seed: int = Field(0, ge=0, description="seed of every random draw of the run")
     hardware: Hardware = Hardware()
@@ -183,15 +271,28 @@ class Scenario(_Strict):
                 c.type in ("tle", "omm") for c in self.constellations):
             raise ValueError("start_utc: 'epoch' needs at least one tle or omm constellation")
         for what, items in (("constellation", self.constellations),
-                            ("ground station", self.ground_stations)):
+                            ("ground station", self.ground_stations),
+                            ("datacentre", self.datacentres)):
             names = [c.name for c in items if c.name]
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
                 raise ValueError(f"{what} names must be unique, repeated: {', '.join(dup)}")
+        stations = [g.name for g in self.ground_stations]
+        for k, dc in enumerate(self.datacentres):
+            if dc.station not in stations:
+                import difflib
+                near = difflib.get_close_matches(dc.station, stations, n=1)
+                raise ValueError(f"datacentres[{k}].station: no ground station {dc.station!r}"
+                                 + (f"; did you mean {near[0]!r}?" if near else "")
+                                 + f" (ground_stations: {', '.join(stations) or 'none'})")
+        used = [dc.station for dc in self.datacentres]
+        dup = sorted({n for n in used if used.count(n) > 1})
+        if dup:
+            raise ValueError(f"datacentres: one per ground station, {', '.join(dup)} has more")
         if self.network.topology == "+grid" and not all(
                 c.type == "walker" for c in self.constellations):
             raise ValueError("network.topology '+grid' needs Walker shells only; use nearest-k "
-                             "for TLE, OMM, SSO or ephemeris fleets")
+                             "for TLE, OMM, SSO, formation or ephemeris fleets")
         return self
 
     @property

@@ -30,6 +30,7 @@ from .constants import (
     H100_IDLE_W,
     H100_SXM_W,
 )
+from .economics import GROUND_ELECTRICITY_USD_PER_KWH, GROUND_PUE
 from .power import BatterySpec, SolarArraySpec
 from .thermal import ThermalSpec
 from .traces import ColumnMap, TraceOptions
@@ -153,6 +154,27 @@ class NoWorkload(_Strict):
 Workload = Annotated[Union[SyntheticWorkload, TraceWorkload, NoWorkload],
                      Field(discriminator="type")]
 WORKLOAD_TAGS = {"synthetic": SyntheticWorkload, "trace": TraceWorkload, "none": NoWorkload}
+
+
+class Datacentre(_Strict):
+    """A ground data centre, reached through its ground station's links to satellites.
+
+    Its GPUs run on grid power at nominal speed (no eclipse, no battery, no radiation); the
+    facility draws the GPUs' power times ``pue`` (cooling and distribution), paid at
+    ``price_usd_per_kwh`` and, when given, emitting ``carbon_g_per_kwh``."""
+
+    name: str = Field(min_length=1)
+    station: str = Field(min_length=1, description="name of its ground station (uplink)")
+    gpus: int = Field(ge=1, description="GPUs available to the fleet's jobs")
+    gpu_active_w: Optional[float] = Field(None, ge=0, description="busy GPU, W (default: "
+                                          "hardware.gpu_active_w)")
+    gpu_idle_w: Optional[float] = Field(None, ge=0, description="idle GPU, W (default: "
+                                        "hardware.gpu_idle_w)")
+    gpu_speed: float = Field(1.0, gt=0, description="speed relative to the nominal GPU-hour")
+    pue: float = Field(GROUND_PUE, ge=1.0, description="power usage effectiveness (1.3-1.4)")
+    price_usd_per_kwh: float = Field(GROUND_ELECTRICITY_USD_PER_KWH, ge=0,
+                                     description="electricity price at the facility")
+    carbon_g_per_kwh: Optional[float] = Field(None, ge=0, description="grid carbon intensity")
 
 
 class PolicySpec(_Strict):

@@ -118,3 +118,17 @@ SAA_MULTIPLIER = 30.0
 #: faulty-GPU and 72 HBM3 interruptions in 54 days (Llama Team, "The Llama 3 Herd of Models",
 #: 2024, table 5): 220 / 16,384 / 54 d x 365 d = 9.1 % per GPU-year.
 GPU_ANNUAL_FAILURE_RATE = 0.091
+
+# --- Optical inter-satellite links in a formation (defaults of network.isl_rate) -------------
+#: Data rate of one free-space optical link between formation neighbours: 9.6 Tbps per 10 cm
+#: aperture by design (Suncatcher, arXiv:2511.19468; ../shared/CONTEXT.md: ~10 Tbps per link
+#: targeted over < 1 km, 1.6 Tbps shown on a bench).
+SUNCATCHER_LINK_GBPS = 9600.0
+#: Range up to which such a link stays in the near field at its full rate (~5 km, Suncatcher;
+#: ../shared/CONTEXT.md); beyond it the received power, and so the rate, falls as 1/d^2.
+OPTICAL_NEAR_FIELD_KM = 5.0
+#: Suncatcher's cluster (arXiv:2511.19468; ../shared/CONTEXT.md): 81 satellites within a 1 km
+#: radius, neighbours 100-200 m apart, at 650 km in a dawn-dusk sun-synchronous orbit.
+SUNCATCHER_CLUSTER_SATS = 81
+SUNCATCHER_CLUSTER_RADIUS_M = 1000.0
+SUNCATCHER_NEIGHBOUR_SPACING_M = (100.0, 200.0)

@@ -3,7 +3,7 @@
 ``sat_id`` is a satellite's index in scenario order (constellation by constellation).  Building a
 :class:`Constellation` from a :class:`~orbsched.config.Scenario`:
 
-* reads the element-set files and builds the synthetic shells;
+* reads the element-set files and builds the synthetic shells and formation clusters;
 * resolves ``start_utc: epoch`` to the median element-set epoch (to the second);
 * checks every SGP4 satellite on a coarse grid (every 10 min and the end of the span) and
   *excludes* those whose elements fail SGP4 there, reporting each by name and SGP4 message
@@ -20,7 +20,7 @@ from statistics import median_low
 
 import numpy as np
 
-from . import orbits
+from . import formation, orbits
 from .astro import TimeBase
 from .errors import ScenarioError
 
@@ -99,6 +99,14 @@ def build_constellation(scenario):
             sets.append(orbits.sso(c.name, c.altitude_km, c.ltan_h, c.sats, epoch,
                                    first_satnum=first))
             first += c.sats
+        elif c.type == "formation":
+            sets.append(formation.formation(
+                c.name, c.altitude_km, c.sats, epoch, inclination_deg=c.inclination_deg,
+                ltan_h=c.ltan_h, raan_deg=c.raan_deg, mean_anomaly_deg=c.mean_anomaly_deg,
+                layout=c.layout, spacing_m=c.spacing_m, radius_m=c.radius_m,
+                cross_track_ratio=c.cross_track_ratio, layout_seed=c.layout_seed,
+                satnum=first))
+            first += 1  # one element set: the reference orbit
         else:
             sets.append(file_sets[i])
     fleet = Constellation(sets, timebase, scenario.duration_s)
@@ -114,10 +122,15 @@ def _check_sgp4(fleet, max_age_days):
     end = start + timedelta(seconds=fleet.duration_s)
     kept = []
     for s in fleet.sets:
-        if not isinstance(s, orbits.Sgp4Set):
+        if isinstance(s, formation.FormationSet):
+            # the members stand or fall with their reference orbit
+            e, _, _ = s.reference.propagate_teme(fleet.timebase, t)
+            e = np.repeat(e, len(s), axis=0)
+        elif isinstance(s, orbits.Sgp4Set):
+            e, _, _ = s.propagate_teme(fleet.timebase, t)
+        else:
             kept.append(s)
             continue
-        e, _, _ = s.propagate_teme(fleet.timebase, t)
         bad = np.nonzero(e.any(axis=1))[0]
         for i in bad:
             code = int(e[i][e[i] != 0][0])

@@ -14,6 +14,15 @@ time (memory stays bounded by ``geometry.chunk_mb``):
   window (the true minimum between grid points can be a little smaller).
   Simplification: a pair visible only between two grid points (a window shorter than the grid
   step) is not found for the ISL topologies.
+* ISL rates (``network.isl_rate``): with the ``constant`` model ``rate_gbps`` is NaN (the
+  network's ``bandwidth_gbps`` applies).  With ``near_far`` it is the rate at the window's start
+  distance, and the rate-change table ``isl_rate_changes`` ``(t_s, sat_a, sat_b, rate_gbps,
+  range_km)`` follows each link inside its window: at every grid instant where the rate
+  differs from the last one recorded for that link (the window's ``rate_gbps`` or an earlier
+  change) by more than ``rate_tol`` (relative), a row gives the new rate and the range there.
+  Between rows the rate is held, so it is within ``rate_tol`` of the model at every grid
+  instant (between grid points the distance can move a little further).  With ``constant`` the
+  table is None.
 * Ground windows ``(station, sat, start_s, end_s, max_elevation_deg)``: every satellite above a
   station's mask; edges refined the same way (station positions from skyfield's ITRS frame,
   exact at grid points and interpolated between them: :class:`~orbsched.visibility.
@@ -47,7 +56,7 @@ from .errors import OrbschedError, ScenarioError
 from .illumination import _grid, crossings_to_intervals
 from .search import find_roots, golden_max, hermite
 
-CONTACTS_FORMAT = 1          # bump when the tables' meaning or columns change
+CONTACTS_FORMAT = 2          # bump when the tables' meaning or columns change (2: ISL rates)
 DEFAULT_TOL_S = 0.1          # edge refinement tolerance (the issue asks for 1 s or better)
 
 
@@ -59,7 +68,9 @@ def ground_search_margin(step_s):
     return 0.1 + 0.005 * float(step_s)
 
 ISL_COLUMNS = ["sat_a", "sat_b", "start_s", "end_s", "range_start_km", "range_min_km",
-               "start_clipped", "end_clipped"]
+               "rate_gbps", "start_clipped", "end_clipped"]
+#: Rate changes of ISLs inside their windows (``network.isl_rate.model: near_far``).
+RATE_COLUMNS = ["t_s", "sat_a", "sat_b", "rate_gbps", "range_km"]
 GROUND_COLUMNS = ["station", "station_id", "sat", "start_s", "end_s", "max_elevation_deg",
                   "start_clipped", "end_clipped"]
 
@@ -81,6 +92,8 @@ class ContactPlan:
     key: str = ""
     from_cache: bool = False
     timings_s: dict = field(default_factory=dict)
+    #: Rate changes inside ISL windows (:data:`RATE_COLUMNS`), or None (constant rate model).
+    isl_rate_changes: object = None
 
     def _iso(self, t_s):
         return self.timebase.iso_utc(np.asarray(t_s, dtype=float), places=3)
@@ -106,13 +119,28 @@ class ContactPlan:
         df["duration_s"] = (df.end_s - df.start_s).round(3)
         return df
 
+    def rate_table(self):
+        """ISL rate changes with satellite names and ISO-8601 UTC times (None: constant)."""
+        if self.isl_rate_changes is None:
+            return None
+        df = self.isl_rate_changes.copy()
+        names = np.array(self.sat_names, dtype=object)
+        df.insert(3, "name_a", names[df.sat_a.to_numpy()] if len(df) else [])
+        df.insert(4, "name_b", names[df.sat_b.to_numpy()] if len(df) else [])
+        df["utc"] = self._iso(df.t_s) if len(df) else []
+        return df
+
     def write_tables(self, out_dir):
-        """Write ``isl_windows.csv`` and ``ground_windows.csv`` (atomically); return the paths."""
+        """Write ``isl_windows.csv``, ``ground_windows.csv`` and, with a distance-dependent
+        ISL rate, ``isl_rate_changes.csv`` (atomically); return the paths."""
         from .results_io import atomic_write_csv
 
         out = Path(out_dir)
-        return [atomic_write_csv(out / "isl_windows.csv", self.isl_table()),
-                atomic_write_csv(out / "ground_windows.csv", self.ground_table())]
+        paths = [atomic_write_csv(out / "isl_windows.csv", self.isl_table()),
+                 atomic_write_csv(out / "ground_windows.csv", self.ground_table())]
+        if self.isl_rate_changes is not None:
+            paths.append(atomic_write_csv(out / "isl_rate_changes.csv", self.rate_table()))
+        return paths
 
 
 # ------------------------------------------------------------------------------------ cache
@@ -128,7 +156,8 @@ def plan_inputs(fleet, scenario, tol_s=DEFAULT_TOL_S):
     """Everything that determines the contact plan, as a JSON-able dict (the cache key's input).
 
     Element-set files enter by the SHA-256 of their bytes (not their path).  Network options
-    that do not change geometry (bandwidths, acquisition delay, cache switch) are left out.
+    that do not change the tables (bandwidths, acquisition delay, cache switch) are left out;
+    the ISL rate model is in (it fills ``rate_gbps`` and the rate-change table).
     """
     from importlib.metadata import version
 
@@ -153,9 +182,10 @@ def plan_inputs(fleet, scenario, tol_s=DEFAULT_TOL_S):
         "duration_s": float(scenario.duration_s), "step_s": float(scenario.step_s),
         "earth_shape": scenario.geometry.earth_shape,
         "frame_node_s": float(scenario.geometry.frame_node_s),
-        "network": {k: getattr(net, k) for k in ("topology", "terminals", "grid_shift",
-                                                 "max_range_km", "grazing_altitude_km",
-                                                 "ground_horizon")},
+        "network": {**{k: getattr(net, k) for k in ("topology", "terminals", "grid_shift",
+                                                    "max_range_km", "grazing_altitude_km",
+                                                    "ground_horizon")},
+                    "isl_rate": net.isl_rate.model_dump(mode="json")},
         "ground_stations": [s.model_dump(mode="json") for s in scenario.ground_stations],
         "tol_s": float(tol_s),
     }
@@ -184,12 +214,14 @@ def _cache_load(folder, key):
             return None
         isl = pd.read_parquet(folder / "isl_windows.parquet")
         ground = pd.read_parquet(folder / "ground_windows.parquet")
+        rates = (pd.read_parquet(folder / "isl_rate_changes.parquet")
+                 if meta.get("rate_changes") else None)
     except (OSError, ValueError):
         return None
-    return isl, ground
+    return isl, ground, rates
 
 
-def _cache_save(folder, key, inputs, isl, ground):
+def _cache_save(folder, key, inputs, isl, ground, rates=None):
     parent = folder.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -200,8 +232,11 @@ def _cache_save(folder, key, inputs, isl, ground):
     try:
         isl.to_parquet(tmp / "isl_windows.parquet", index=False)
         ground.to_parquet(tmp / "ground_windows.parquet", index=False)
-        (tmp / "meta.json").write_text(json.dumps({"key": key, "inputs": inputs}, indent=1,
-                                                  default=str), encoding="utf-8")
+        if rates is not None:
+            rates.to_parquet(tmp / "isl_rate_changes.parquet", index=False)
+        (tmp / "meta.json").write_text(json.dumps({"key": key, "inputs": inputs,
+                                                   "rate_changes": rates is not None},
+                                                  indent=1, default=str), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
@@ -289,15 +324,17 @@ def compute_contact_plan(fleet, scenario, progress=None, cache_dir=None, tol_s=D
         hit = _cache_load(folder, key)
         if hit is not None:
             return ContactPlan(hit[0], hit[1], names, st_names, fleet.timebase, key, True,
-                               {"load": time.perf_counter() - t_start})
-    isl, ground = _compute(fleet, scenario, progress, tol_s)
+                               {"load": time.perf_counter() - t_start}, hit[2])
+    isl, ground, rates = _compute(fleet, scenario, progress, tol_s)
     isl = isl.sort_values(["start_s", "sat_a", "sat_b"], kind="stable", ignore_index=True)
     ground = ground.sort_values(["start_s", "station_id", "sat"], kind="stable",
                                 ignore_index=True)
+    if rates is not None:
+        rates = rates.sort_values(["t_s", "sat_a", "sat_b"], kind="stable", ignore_index=True)
     if use_cache:
-        _cache_save(folder, key, inputs, isl, ground)
+        _cache_save(folder, key, inputs, isl, ground, rates)
     return ContactPlan(isl, ground, names, st_names, fleet.timebase, key, False,
-                       {"compute": time.perf_counter() - t_start})
+                       {"compute": time.perf_counter() - t_start}, rates)
 
 
 def _compute(fleet, scenario, progress, tol_s):
@@ -315,8 +352,11 @@ def _compute(fleet, scenario, progress, tol_s):
     chunk = chunk_steps_for(n, len(stations), scenario.geometry.chunk_mb)
 
     win = _Growing(sat_a=np.int64, sat_b=np.int64, start_s=float, end_s=float,
-                   range_start_km=float, range_min_km=float, start_clipped=bool,
-                   end_clipped=bool)
+                   range_start_km=float, range_min_km=float, rate_gbps=float, rate_last=float,
+                   start_clipped=bool, end_clipped=bool)
+    rate_fn = _rate_function(net)
+    rate_tol = float(net.isl_rate.rate_tol)
+    rates = ([], [], [], [], [])  # t_s, sat_a, sat_b, rate_gbps, range_km
     act_key = np.zeros(0, np.int64)  # active links, sorted keys a * n + b
     act_id = np.zeros(0, np.int64)
     g_cross = ([], [], [])  # item, t, entering
@@ -343,6 +383,8 @@ def _compute(fleet, scenario, progress, tol_s):
                                  end_s=np.full(len(la), np.nan), range_start_km=ld,
                                  range_min_km=ld, start_clipped=np.ones(len(la), bool),
                                  end_clipped=np.zeros(len(la), bool))
+                if rate_fn is not None:
+                    win["rate_last"][ids] = rate_fn(ld)
                 act_key, act_id = key, ids
                 prev_r = rk
                 continue
@@ -351,6 +393,8 @@ def _compute(fleet, scenario, progress, tol_s):
             # continuing: track the smallest grid range
             cid = act_id[cont_old]
             win["range_min_km"][cid] = np.minimum(win["range_min_km"][cid], ld[cont_new])
+            if rate_fn is not None and len(cid):
+                _rate_rows(win, rates, cid, t[k], ld[cont_new], rate_fn, rate_tol)
             # ended at k: refined if their pair is no longer visible, else at t[k]
             end_key, end_id = act_key[~cont_old], act_id[~cont_old]
             if len(end_key):
@@ -367,6 +411,8 @@ def _compute(fleet, scenario, progress, tol_s):
                                  end_s=np.full(len(sa), np.nan), range_start_km=sd,
                                  range_min_km=sd, start_clipped=np.zeros(len(sa), bool),
                                  end_clipped=np.zeros(len(sa), bool))
+                if rate_fn is not None:
+                    win["rate_last"][ids] = rate_fn(sd)
                 if not selector.decides_starts:
                     was, _ = selector.visible(prev_r, sa, sb)
                     if (~was).any():
@@ -378,7 +424,20 @@ def _compute(fleet, scenario, progress, tol_s):
                 new_id[sk] = ids
             act_key, act_id = key, new_id
             prev_r = rk
+        if rate_fn is not None and starts_req:
+            # a refined start moves the window's initial range off the grid: the grid instant
+            # after it gets a rate row if the rate there differs by more than the tolerance
+            sid = np.concatenate([x[0] for x in starts_req])
+            grid_t, grid_d = win["start_s"][sid].copy(), win["range_start_km"][sid].copy()
         _refine_isl(win, starts_req, ends_req, tt, r, v, net.max_range_km, rmin, tol_s)
+        if rate_fn is not None and starts_req:
+            r0 = rate_fn(win["range_start_km"][sid])
+            r1 = rate_fn(grid_d)
+            ch = np.abs(r1 - r0) > rate_tol * r0
+            if ch.any():
+                for col, vals in zip(rates, (grid_t[ch], win["sat_a"][sid[ch]],
+                                             win["sat_b"][sid[ch]], r1[ch], grid_d[ch])):
+                    col.append(vals)
         # --------------------------------------------------------------- ground
         if len(stations):
             earth = visibility.EarthRotation(fleet.timebase, tt)
@@ -399,11 +458,44 @@ def _compute(fleet, scenario, progress, tol_s):
     # close the links still up at the end
     win["end_s"][act_id] = duration
     win["end_clipped"][act_id] = True
+    m = win.n
+    win["rate_gbps"][:m] = (rate_fn(win["range_start_km"][:m]) if rate_fn is not None
+                            else np.nan)
     isl = win.frame(ISL_COLUMNS)
+    rate_table = None
+    if rate_fn is not None:
+        import pandas as pd
+
+        dtypes = (float, np.int64, np.int64, float, float)
+        rate_table = pd.DataFrame({c: (np.concatenate(v) if v else np.zeros(0, dt)).astype(dt)
+                                   for c, v, dt in zip(RATE_COLUMNS, rates, dtypes)})
     ground = _ground_windows(stations, n, g_cross, g_peaks, g_initial, g_final,
                              g0 if len(stations) else None, g_end if len(stations) else None,
                              sin_min, duration)
-    return isl, ground
+    return isl, ground, rate_table
+
+
+def _rate_function(net):
+    """``f(range_km) -> rate_gbps`` of the ISL rate model, or None for the constant model."""
+    if net.isl_rate.model == "constant":
+        return None
+    from .network import isl_rate_gbps
+
+    return lambda d: isl_rate_gbps(net.isl_rate, d)
+
+
+def _rate_rows(win, rates, ids, t_s, d_km, rate_fn, tol):
+    """Append a rate row for each window ``ids`` whose rate at ``d_km`` moved by more than
+    ``tol`` (relative) from the last one recorded."""
+    rn = rate_fn(d_km)
+    last = win["rate_last"][ids]
+    ch = np.abs(rn - last) > tol * last
+    if ch.any():
+        ci = ids[ch]
+        win["rate_last"][ci] = rn[ch]
+        for col, vals in zip(rates, (np.full(len(ci), t_s), win["sat_a"][ci], win["sat_b"][ci],
+                                     rn[ch], d_km[ch])):
+            col.append(vals)
 
 
 def _refine_isl(win, starts_req, ends_req, tt, r, v, range_km, rmin, tol_s):

@@ -206,6 +206,8 @@ class Engine(FaultsMixin, GroupsMixin):
         names: satellite names (fleet order).
         eclipse, umbra: :class:`orbsched.illumination.Intervals` from the geometry stage.
         isl_windows, ground_windows: contact-plan tables (or None).
+        isl_rate_changes: the contact plan's rate-change table (distance-dependent link
+            rates, ``network.isl_rate``), or None.
         workload: :class:`orbsched.workload.Workload`.
         policy: a :class:`orbsched.policies.base.Policy` instance.
         policy_rng: the policy's numpy Generator.
@@ -214,7 +216,7 @@ class Engine(FaultsMixin, GroupsMixin):
 
     def __init__(self, scenario, names, eclipse, umbra, isl_windows, ground_windows, workload,
                  policy, policy_rng=None, progress=None, inference_rng=None, saa=None,
-                 fault_rng=None):
+                 fault_rng=None, isl_rate_changes=None):
         self.scenario = scenario
         self.hw = hw = scenario.hardware
         self.duration_s = scenario.duration_s
@@ -222,11 +224,19 @@ class Engine(FaultsMixin, GroupsMixin):
         n = len(names)
         self.n_sats = n
         self.sats = [Satellite(i, names[i], hw) for i in range(n)]
+        # hosts by network node: the satellites, then every ground station (a data centre's
+        # GPUs, or none): orbsched.ground
+        from .ground import GroundSite
+        dcs = {dc.station: dc for dc in getattr(scenario, "datacentres", ())}
+        self.grounds = [GroundSite(n + k, g.name, dcs.get(g.name), hw)
+                        for k, g in enumerate(scenario.ground_stations)]
+        self.hosts = self.sats + self.grounds
+        self.datacentres = tuple(g.idx for g in self.grounds if g.is_datacentre)
         self.net = LaserNetwork(env, n, [g.name for g in scenario.ground_stations],
                                 options=scenario.network,
                                 path_wait_s=scenario.engine.transfer_wait_s,
                                 log_links=scenario.record.link_events)
-        self._windows = (isl_windows, ground_windows)
+        self._windows = (isl_windows, ground_windows, isl_rate_changes)
         self.policy = policy
         policy.rng = policy_rng if policy_rng is not None else np.random.default_rng(0)
         self.policy_name = getattr(policy, "name", type(policy).__name__)
@@ -263,7 +273,8 @@ class Engine(FaultsMixin, GroupsMixin):
         b = np.searchsorted(self.il_sat[by_sat], np.arange(n + 1))
         t_sorted = self.il_t[by_sat]
         self._sat_il_t = [t_sorted[b[i]:b[i + 1]].tolist() + [math.inf] for i in range(n)]
-        self._sat_il_ptr = [0] * n
+        self._sat_il_t += [[math.inf] for _ in self.grounds]
+        self._sat_il_ptr = [0] * len(self.hosts)
         order = np.lexsort((eclipse.start_s, eclipse.sat))
         es, ee, esat = eclipse.start_s[order], eclipse.end_s[order], eclipse.sat[order]
         bounds = np.searchsorted(esat, np.arange(n + 1))
@@ -348,6 +359,8 @@ class Engine(FaultsMixin, GroupsMixin):
 
     def _finish(self):
         t = self.duration_s
+        for g in self.grounds:
+            g.touch(t)
         for s in self.sats:
             self._touch(s, t)
             s.bus.advance(t)
@@ -361,10 +374,15 @@ class Engine(FaultsMixin, GroupsMixin):
     # ====================================================================== satellites
     def _touch(self, sat, t):
         """Accumulate utilisation up to t before the satellite's GPUs or state change."""
+        if sat.idx >= self.n_sats:
+            sat.touch(t)            # a ground host keeps its own totals
+            return
         self.rec.touch(sat.idx, sat.held, sat.state, t)
 
     def _sync_supply(self, sat):
         i = sat.idx
+        if i >= self.n_sats:
+            return
         b = sat.bus
         self.stored_wh[i] = b.stored_wh
         self.rate_wh_s[i] = b.flows().battery_rate_w / _S_PER_H
@@ -463,7 +481,7 @@ class Engine(FaultsMixin, GroupsMixin):
         self.stats["events"] += 1
         self.stats["illumination"] += 1
         i = int(self.il_sat[k])
-        sat = self.sats[i]
+        sat = self.hosts[i]
         kind = int(self.il_kind[k])
         self._sat_il_ptr[i] += 1
         self._touch(sat, t)
@@ -548,7 +566,8 @@ class Engine(FaultsMixin, GroupsMixin):
         else:
             job.hold_slots[i] = slots
         job.holds[i] = t
-        self.free[i] = sat.free
+        if i < self.n_sats:
+            self.free[i] = sat.free
         if job.paused_at == job.paused_at:       # resumed after a brownout pause
             job.eclipse_wait_gpu_h += job.gpus * (t - job.paused_at) / _S_PER_H
             job.paused_at = math.nan
@@ -568,7 +587,8 @@ class Engine(FaultsMixin, GroupsMixin):
         else:
             job.hold_slots[i] = had - slots
             job.holds[i] = t
-        self.free[i] = sat.free
+        if i < self.n_sats:
+            self.free[i] = sat.free
 
     def _fresh(self, job, token, phase=None):
         """Count a job timer's event; False if it was superseded (stale token or phase)."""
@@ -601,11 +621,13 @@ class Engine(FaultsMixin, GroupsMixin):
         job.run.stop_checkpointed(t)
         job.run.saved_gpu_h = job.work_gpu_h
         job.corrupted_results = int(bool(job.corruptions))
-        sat = self.sats[job.sat]
+        sat = self.hosts[job.sat]
         job.status = job.phase = "completed"
         job.end_s = t
         job.token += 1
         self.rec.event(t, "job_end", sat=sat.idx, job=job.job_id, detail="completed")
+        if sat.idx >= self.n_sats:
+            sat.jobs_completed += 1
         if job.group is not None:
             self._finish_group(job, t)
         else:
@@ -619,7 +641,7 @@ class Engine(FaultsMixin, GroupsMixin):
         stops as a whole (``at``: the member that stopped)."""
         if job.group is not None:
             return self._stop_group(job, t, why, job.sat if at < 0 else at)
-        sat = self.sats[job.sat]
+        sat = self.hosts[job.sat]
         lost = 0.0
         if job.phase == "running":
             lost = job.run.stop_abrupt(t)
@@ -633,7 +655,7 @@ class Engine(FaultsMixin, GroupsMixin):
             job.paused_at = t
         self._release(sat, job, True, t)
         if job.phase == "checkpointing" and job.dst >= 0:   # migration out aborted
-            dst = self.sats[job.dst]
+            dst = self.hosts[job.dst]
             self._release(dst, job, False, t)
             self._migration_failed(job, t, why)
             self._apply(dst, t)
@@ -668,9 +690,17 @@ class Engine(FaultsMixin, GroupsMixin):
         """Reject ``d`` unless satellite ``sat_i`` exists, works, and has ``gpus`` free GPUs
         and the power to run them now; ``what`` names who needs them."""
         if isinstance(sat_i, bool) or not isinstance(sat_i, (int, np.integer)) \
-                or not 0 <= sat_i < self.n_sats:
-            self._reject(d, f"no satellite {sat_i!r} (satellites are 0 .. {self.n_sats - 1})")
-        sat = self.sats[int(sat_i)]
+                or not 0 <= sat_i < len(self.hosts) \
+                or (sat_i >= self.n_sats and not self.hosts[sat_i].gpus):
+            self._reject(d, f"no satellite {sat_i!r} (satellites are 0 .. {self.n_sats - 1}"
+                            + (f"; data centres {list(self.datacentres)}"
+                               if self.datacentres else "") + ")")
+        sat = self.hosts[int(sat_i)]
+        if sat_i >= self.n_sats:                         # a data centre: grid power
+            if sat.free < gpus:
+                self._reject(d, f"data centre {sat.name} (host {sat_i}) has {sat.free} free "
+                                f"GPUs, {what} needs {gpus}")
+            return sat
         if sat.failed:
             self._reject(d, f"satellite {sat_i} ({sat.name}) has failed")
         if sat.free < gpus:
@@ -739,7 +769,7 @@ class Engine(FaultsMixin, GroupsMixin):
             sat = self._check_site(d, job, d.sat, moving=moving)
             self._dequeue(job)
             if moving:
-                self._begin_migration(job, self.sats[job.sat], sat, t, checkpoint=False)
+                self._begin_migration(job, self.hosts[job.sat], sat, t, checkpoint=False)
             else:
                 self._place_here(job, sat, t)
         elif isinstance(d, Migrate):
@@ -748,7 +778,7 @@ class Engine(FaultsMixin, GroupsMixin):
             if d.sat == job.sat:
                 self._reject(d, f"job {job.job_id} already runs on satellite {d.sat}")
             sat = self._check_site(d, job, d.sat, moving=True)
-            self._begin_migration(job, self.sats[job.sat], sat, t, checkpoint=True)
+            self._begin_migration(job, self.hosts[job.sat], sat, t, checkpoint=True)
         else:
             if job.phase != "running":
                 self._reject(d, f"job {job.job_id} is {job.phase}; only a running job pauses")
@@ -770,7 +800,7 @@ class Engine(FaultsMixin, GroupsMixin):
         if not self._fresh(job, token):
             return
         t = self.env.now
-        sat = self.sats[job.sat]
+        sat = self.hosts[job.sat]
         if job.group is not None:
             self._start_session(job, sat, t)
             self._end_downtime(job, t)
@@ -811,10 +841,10 @@ class Engine(FaultsMixin, GroupsMixin):
             return self._group_checkpointed(job, t)
         job.run.saved_gpu_h = job.pending_gpu_h
         job.has_checkpoint = True
-        src = self.sats[job.sat]
+        src = self.hosts[job.sat]
         self._release(src, job, True, t)
         if job.dst >= 0:
-            self._start_transfer(job, src, self.sats[job.dst], t)
+            self._start_transfer(job, src, self.hosts[job.dst], t)
         else:                                 # a pause: wait in the queue on this satellite
             self.rec.event(t, "job_pause", sat=src.idx, job=job.job_id, detail="policy")
             self._enqueue(job)
@@ -836,7 +866,7 @@ class Engine(FaultsMixin, GroupsMixin):
         if not self._fresh(job, token, "transferring"):
             return
         t = self.env.now
-        dst = self.sats[job.dst]
+        dst = self.hosts[job.dst]
         if rec.ok:
             job.bytes_moved_gb += job.checkpoint_gb
             job.sat = dst.idx
@@ -924,7 +954,7 @@ class Engine(FaultsMixin, GroupsMixin):
         inf = self.inference
         t = self.env.now
         g = inf.services[k].gpus_per_replica
-        dst = self.sats[dst_i]
+        dst = self.hosts[dst_i]
         inf.moving_out[(k, src)] -= 1
         self._touch(dst, t)
         dst.held -= g                      # the reservation becomes (or gives way to) a replica
@@ -934,7 +964,7 @@ class Engine(FaultsMixin, GroupsMixin):
         if ok:
             inf.add_replica(k, dst_i, t)
             inf.remove_replica(k, src, t, "moved")
-            self._apply(self.sats[src], t)
+            self._apply(self.hosts[src], t)
             self.rec.event(t, "replica_move_end", sat=src, peer=dst_i,
                            detail=inf.services[k].name)
         else:

@@ -121,7 +121,7 @@ class FaultsMixin:
 
     def _fault(self, i, kind, gpu, t):
         self.stats["events"] += 1
-        sat = self.sats[i]
+        sat = self.hosts[i]
         name = FAULT_KINDS[kind]
         if kind == LINK_DOWN or kind == LINK_UP:
             self.net.set_link_failed(i, gpu, kind == LINK_DOWN)
@@ -195,7 +195,7 @@ class FaultsMixin:
             job.phase = "restoring"
             self._at(t + job.restore_s, self._on_restored, job, job.token)
         else:
-            self._start_session(job, self.sats[job.sat], t)
+            self._start_session(job, self.hosts[job.sat], t)
 
     @staticmethod
     def _drop_corruptions(job):
@@ -278,7 +278,7 @@ class FaultsMixin:
             elif job.sat == i and job.phase in ("queued", "transferring"):
                 if job.phase == "transferring":
                     job.token += 1
-                    dst = self.sats[job.dst]
+                    dst = self.hosts[job.dst]
                     self._release(dst, job, False, t)
                     self._migration_failed(job, t, "satellite_fail")
                     self._enqueue(job)

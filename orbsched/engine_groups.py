@@ -119,7 +119,7 @@ class GroupsMixin:
     def _group_rate(self, job):
         """Progress rate (GPU-h/s) of a group job now; sets its step accounting."""
         g = job.group
-        s = min(self.sats[m].speed for m in g.sats)
+        s = min(self.hosts[m].speed for m in g.sats)
         active = sum(g.gpus)
         nominal = job.gpus * job.step_s * self.hw.gpu_speed / _S_PER_H   # GPU-h per step
         if s <= 0.0:
@@ -205,7 +205,7 @@ class GroupsMixin:
         if gpus is None:
             left, out = job.gpus, []
             for s in sats:
-                g = min(left, (self.sats[s].free + have.get(s, 0)) // f)
+                g = min(left, (self.hosts[s].free + have.get(s, 0)) // f)
                 out.append(g)
                 left -= g
             gpus = tuple(out)
@@ -294,8 +294,8 @@ class GroupsMixin:
         for s, g in zip(sats, gpus):
             more = g * job.factor - have.get(s, 0)
             if more > 0:
-                self._hold(self.sats[s], job, False, t, slots=more)
-                self._apply(self.sats[s], t)
+                self._hold(self.hosts[s], job, False, t, slots=more)
+                self._apply(self.hosts[s], t)
         job.next_group = (sats, gpus, ring)
         job.down_since = t
         job.reshapes += 1
@@ -315,7 +315,7 @@ class GroupsMixin:
         need = [(s, g) for s, g in zip(sats, gpus)
                 if job.has_checkpoint and src >= 0 and s not in old]
         for s, g in zip(sats, gpus):
-            sat = self.sats[s]
+            sat = self.hosts[s]
             have = job.hold_slots.get(s, 0)
             if have < g * f:
                 self._hold(sat, job, False, t, slots=g * f - have)
@@ -344,7 +344,7 @@ class GroupsMixin:
                 tr.callbacks.append(lambda ev, s=s, size=size: self._on_shard(job, token, s,
                                                                               size, ev.value))
             for s in sats:
-                self._apply(self.sats[s], t)
+                self._apply(self.hosts[s], t)
         else:
             self._group_restore(job, t)
 
@@ -372,7 +372,7 @@ class GroupsMixin:
 
     def _group_restore(self, job, t):
         for s in job.group.sats:
-            sat = self.sats[s]
+            sat = self.hosts[s]
             want = job.hold_slots[s]
             more = want - job.draw_slots.get(s, 0)
             if more > 0:
@@ -384,10 +384,10 @@ class GroupsMixin:
             job.status, job.phase = "running", "restoring"
             self._at(t + job.restore_s, self._on_restored, job, job.token)
         else:
-            self._start_session(job, self.sats[job.sat], t)
+            self._start_session(job, self.hosts[job.sat], t)
             self._end_downtime(job, t)
         for s in job.group.sats:
-            self._apply(self.sats[s], t)
+            self._apply(self.hosts[s], t)
 
     def _end_downtime(self, job, t):
         if job.down_since == job.down_since:
@@ -399,7 +399,7 @@ class GroupsMixin:
         """Release every GPU the job holds (drawing or reserved) and forget its ring."""
         touched = []
         for s in sorted(job.holds):
-            sat = self.sats[s]
+            sat = self.hosts[s]
             d = job.draw_slots.pop(s, 0)
             if d:
                 self._touch(sat, t)
@@ -454,15 +454,15 @@ class GroupsMixin:
         job.prev_members, job.prev_gpus, job.prev_anchor = members, gpus, job.sat
         # stop drawing on every member; keep the holds the next shape reuses
         for s in list(job.draw_slots):
-            sat = self.sats[s]
+            sat = self.hosts[s]
             self._touch(sat, t)
             sat.drawing -= job.draw_slots.pop(s)
         if nxt is not None:
             sats, gpus2, ring = nxt
             for s in sorted(job.holds):
                 if s not in sats:
-                    self._release(self.sats[s], job, False, t, slots=job.hold_slots[s])
-                    self._apply(self.sats[s], t)
+                    self._release(self.hosts[s], job, False, t, slots=job.hold_slots[s])
+                    self._apply(self.hosts[s], t)
             self._start_group(job, sats, gpus2, ring, t)
             return
         touched = self._release_all(job, t)

@@ -114,8 +114,8 @@ class JobRun:
             return self.t0 + target
         n = math.floor(target / i)
         rem = target - n * i
-        if rem <= 0.0 and n > 0:  # finishes exactly at the end of a compute phase
-            n -= 1
+        if rem <= 1e-9 * i and n > 0:  # finishes at the end of a compute phase (up to
+            n -= 1                     # rounding: not after the checkpoint that follows it)
             rem = i
         return max(t, self.t0 + n * (i + self.checkpoint_s) + rem)
 

@@ -14,6 +14,11 @@ or :meth:`LaserNetwork.set_node_failed`).  A new edge is *acquiring* (``usable=F
 Edge attributes: ``rate_gbps``, ``range_km``, ``light_s`` (= range_km / c), ``usable``,
 ``up_s`` (when the edge appeared), ``usable_at_s``, ``kind`` (``"isl"`` or ``"ground"``).
 
+Rates that follow distance: with ``network.isl_rate.model: near_far`` the contact plan carries
+a rate-change table (``plan.isl_rate_changes``: ``t_s, sat_a, sat_b, rate_gbps, range_km``);
+:meth:`LaserNetwork.replay` applies it with :meth:`LaserNetwork.set_link_rate`, which also
+updates the link's range and light time and tells :attr:`LaserNetwork.rate_listeners`.
+
 Routing weight is ``light_s + HOP_COST_S`` per edge: the 1 ns per hop breaks ties between
 equal light times (e.g. ranges unknown, all zero) in favour of fewer hops, and keeps csgraph
 weights strictly positive; it shifts a path's reported distance by 1 ns per hop.
@@ -47,6 +52,9 @@ ISL_COLUMNS = ("sat_a", "sat_b", "start_s", "end_s")
 GROUND_COLUMNS = ("station", "sat", "start_s", "end_s")
 #: Range at link start, first found wins (``range_start_km`` is the contact plan's name).
 RANGE_COLUMNS = ("range_km", "range_start_km")
+#: Required columns of a rate-change table (``range_km`` optional): see
+#: :func:`orbsched.contacts.compute_contact_plan` (``plan.isl_rate_changes``).
+RATE_COLUMNS = ("t_s", "sat_a", "sat_b", "rate_gbps")
 #: csgraph's "no predecessor" marker.
 _NO_PRED = -9999
 
@@ -58,6 +66,27 @@ def light_time_s(range_km):
 
 def _pair(a, b):
     return (a, b) if a <= b else (b, a)
+
+
+def isl_rate_gbps(isl_rate, range_km, bandwidth_gbps=None):
+    """Rate of laser links ``range_km`` long under ``network.isl_rate`` (array or scalar).
+
+    ``near_far``: ``max_gbps`` up to ``near_field_km``, then ``max_gbps (near_field_km / d)^2``:
+    beyond the near field the received power, and so the rate, falls with the square of the
+    distance (Suncatcher; ../shared/CONTEXT.md).  ``constant``: ``bandwidth_gbps`` everywhere.
+    """
+    d = np.asarray(range_km, dtype=float)
+    if isl_rate.model == "constant":
+        if bandwidth_gbps is None:
+            raise NetworkError("the constant ISL rate model needs bandwidth_gbps")
+        return np.full(d.shape, float(bandwidth_gbps)) if d.ndim else float(bandwidth_gbps)
+    if isl_rate.model != "near_far":
+        raise NetworkError(f"unknown ISL rate model {isl_rate.model!r}; expected constant or "
+                           f"near_far")
+    near = float(isl_rate.near_field_km)
+    ratio = near / np.maximum(d, near)
+    out = float(isl_rate.max_gbps) * ratio * ratio
+    return out if d.ndim else float(out)
 
 
 class RouteTable:
@@ -178,6 +207,10 @@ class LaserNetwork:
         self._csr_cache = {}
         #: Callables ``fn(up, a, b)`` told when a link becomes usable (``up``) or goes down.
         self.listeners: list = []
+        #: Callables ``fn(a, b, rate_gbps, range_km)`` (``a < b``) told after each change of a
+        #: link's rate (:meth:`set_link_rate`, e.g. replayed from the contact plan's rate table);
+        #: the flows on the link have been re-shared by then.
+        self.rate_listeners: list = []
         self.flows = FlowManager(self)
 
     # ------------------------------------------------------------------------- nodes, links
@@ -279,16 +312,44 @@ class LaserNetwork:
         for p in [p for p in self._open if node in p]:
             self._sync(p, self.env.now, why)
 
-    def set_link_rate(self, a, b, rate_gbps: float):
-        """Change the rate of an existing link (e.g. range-dependent rate); flows re-share."""
+    def set_link_rate(self, a, b, rate_gbps: float, range_km: float | None = None):
+        """Change the rate (and, given ``range_km``, the range and light time) of an existing
+        link, e.g. a range-dependent rate; flows re-share, then :attr:`rate_listeners` hear
+        ``(a, b, rate_gbps, range_km)`` with ``a < b``."""
+        p = _pair(a, b)
         d = self.link(a, b)
         rate_gbps = float(rate_gbps)
         if not (rate_gbps > 0 and math.isfinite(rate_gbps)):
             raise NetworkError(f"link {a}-{b}: rate_gbps must be finite and > 0, got {rate_gbps}")
+        if range_km is not None:
+            range_km = float(range_km)
+            if not (range_km >= 0 and math.isfinite(range_km)):
+                raise NetworkError(f"link {a}-{b}: range_km must be finite and >= 0, got "
+                                   f"{range_km}")
+            d["range_km"] = range_km
+            d["light_s"] = light_time_s(range_km)
+            self._open[p][2] = range_km
         d["rate_gbps"] = rate_gbps
-        self._open[_pair(a, b)][1] = rate_gbps
+        self._open[p][1] = rate_gbps
         self._version += 1
-        self.flows.on_link_rate_changed(_pair(a, b))
+        self.flows.on_link_rate_changed(p)
+        for fn in self.rate_listeners:
+            fn(p[0], p[1], rate_gbps, d["range_km"])
+
+    def _replay_rate(self, a, b, rate_gbps, range_km):
+        """A rate-change row of the contact plan: applied to the link if it is up; a window
+        that is open but whose link is down (failed) keeps the new values for when it
+        returns; rows of pairs without an open window are ignored."""
+        p = _pair(a, b)
+        st = self._open.get(p)
+        if st is None:
+            return
+        if p in self._edges:
+            self.set_link_rate(p[0], p[1], rate_gbps, range_km)
+        else:
+            st[1] = float(rate_gbps)
+            if range_km is not None:
+                st[2] = float(range_km)
 
     def _sync(self, p, since_s, why):
         should = (p in self._open and p not in self._failed_links
@@ -519,6 +580,39 @@ class LaserNetwork:
         return RouteTable(src, dist, pred)
 
     # ----------------------------------------------------------------------------- replay
+    def _rate_events(self, rate_changes):
+        """Validated arrays (t, a, b, rate, range) of a rate-change table, or None."""
+        if rate_changes is None or len(rate_changes) == 0:
+            return None
+        what = "rate_changes"
+        if not isinstance(rate_changes, pd.DataFrame):
+            raise NetworkError(f"{what} must be a pandas DataFrame, got "
+                               f"{type(rate_changes).__name__}")
+        missing = [c for c in RATE_COLUMNS if c not in rate_changes.columns]
+        if missing:
+            raise NetworkError(f"{what} lacks column(s) {missing}; it has "
+                               f"{list(rate_changes.columns)}, expected {list(RATE_COLUMNS)} "
+                               f"(+ optional range_km)")
+        t = rate_changes["t_s"].to_numpy(dtype=float)
+        rate = rate_changes["rate_gbps"].to_numpy(dtype=float)
+        bad = ~(np.isfinite(t) & np.isfinite(rate) & (rate > 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise NetworkError(f"{what} row {rate_changes.index[i]!r}: need a finite t_s and a "
+                               f"finite rate_gbps > 0, got t_s={t[i]}, rate_gbps={rate[i]}")
+        ab = []
+        for col in ("sat_a", "sat_b"):
+            arr = rate_changes[col].to_numpy()
+            if not np.issubdtype(arr.dtype, np.integer) or (
+                    arr.min() < 0 or arr.max() >= self.n_sats):
+                raise NetworkError(f"{what}.{col} must hold satellite indices "
+                                   f"0..{self.n_sats - 1}; got dtype {arr.dtype}, range "
+                                   f"{arr.min()}..{arr.max()}")
+            ab.append(arr.astype(np.int64))
+        rng = (rate_changes["range_km"].to_numpy(dtype=float) if "range_km" in
+               rate_changes.columns else np.full(len(t), np.nan))
+        return t, ab[0], ab[1], rate, rng
+
     def _window_events(self, isl_windows, ground_windows):
         """Merge both window tables into time-ordered (t, kind, a, b, rate, range, start)."""
         parts = []
@@ -592,33 +686,53 @@ class LaserNetwork:
                                                                    acq_from))
         n = len(a)
         t = np.concatenate([np.maximum(start, now), end])
-        kind = np.concatenate([np.zeros(n, np.int8), np.ones(n, np.int8)])  # up before down
+        kind = np.concatenate([np.zeros(n, np.int8), np.full(n, 2, np.int8)])  # up before down
         idx = np.concatenate([np.arange(n), np.arange(n)])
         order = np.lexsort((kind, t))
         return t[order], kind[order], idx[order], a, b, rate, rng, acq_from
 
     def replay(self, isl_windows: Optional[pd.DataFrame] = None,
-               ground_windows: Optional[pd.DataFrame] = None):
+               ground_windows: Optional[pd.DataFrame] = None,
+               rate_changes: pd.DataFrame | None = None):
         """SimPy process replaying contact windows as link events in time order.
 
-        Use as ``env.process(net.replay(isl, ground))``.  Tables: :data:`ISL_COLUMNS` /
-        :data:`GROUND_COLUMNS` (``station`` holds names, or integer indices into ``stations``),
-        optional ``range_km`` (or ``range_start_km``; missing = 0 km), ``rate_gbps`` (NaN =
-        default) and ``start_clipped`` (True: the window was under way before the plan began,
-        so the link is taken as already acquired).  At one instant all openings are
-        applied before all closings (so back-to-back windows of one pair keep the link up
-        without re-acquisition), and the transfers react once after the whole batch.
+        Use as ``env.process(net.replay(isl, ground, rates))`` (with a contact plan:
+        ``plan.isl_windows, plan.ground_windows, plan.isl_rate_changes``).  Tables:
+        :data:`ISL_COLUMNS` / :data:`GROUND_COLUMNS` (``station`` holds names, or integer
+        indices into ``stations``), optional ``range_km`` (or ``range_start_km``; missing =
+        0 km), ``rate_gbps`` (NaN = default) and ``start_clipped`` (True: the window was under
+        way before the plan began, so the link is taken as already acquired).
+
+        ``rate_changes`` (:data:`RATE_COLUMNS`, optional ``range_km``; None or empty: none)
+        changes the rate, range and light time of open links at its ``t_s`` through
+        :meth:`set_link_rate` (so :attr:`rate_listeners` hear each change); rows before the
+        replay's start are applied, in order, when it starts.
+
+        At one instant all openings are applied, then the rate changes, then all closings (so
+        back-to-back windows of one pair keep the link up without re-acquisition).
         """
         ev = self._window_events(isl_windows, ground_windows)
-        if ev is None:
+        rc = self._rate_events(rate_changes)
+        if ev is None and rc is None:
             return
-        t, kind, idx, a, b, rate, rng, start = ev
+        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+        t_w, kind_w, idx_w, a, b, rate, rng, start = ev if ev is not None else (
+            empty_f, np.zeros(0, np.int8), empty_i, empty_i, empty_i, empty_f, empty_f, empty_f)
+        r_t, r_a, r_b, r_rate, r_rng = rc if rc is not None else (
+            empty_f, empty_i, empty_i, empty_f, empty_f)
+        now = float(self.env.now)
+        t = np.concatenate([t_w, np.maximum(r_t, now)])
+        kind = np.concatenate([kind_w, np.ones(len(r_t), np.int8)])  # up, rate, down
+        idx = np.concatenate([idx_w, np.arange(len(r_t))])
+        order = np.lexsort((kind, t))  # stable: rate rows keep their table order
+        t, kind, idx = t[order], kind[order], idx[order]
         bounds = np.flatnonzero(np.diff(t)) + 1
         starts = np.concatenate([[0], bounds]).tolist()
         ends = np.concatenate([bounds, [len(t)]]).tolist()
         t_l, kind_l, idx_l = t.tolist(), kind.tolist(), idx.tolist()
         a_l, b_l, rate_l, rng_l, start_l = a.tolist(), b.tolist(), rate.tolist(), rng.tolist(), \
             start.tolist()
+        ra_l, rb_l, rr_l, rg_l = r_a.tolist(), r_b.tolist(), r_rate.tolist(), r_rng.tolist()
         env = self.env
         for i0, i1 in zip(starts, ends):
             dt = t_l[i0] - env.now
@@ -626,11 +740,15 @@ class LaserNetwork:
                 yield env.timeout(dt)
             for k in range(i0, i1):
                 j = idx_l[k]
-                if kind_l[k] == 0:
+                kd = kind_l[k]
+                if kd == 0:
                     r = rate_l[j]
                     g = rng_l[j]
                     self.open_window(a_l[j], b_l[j], rate_gbps=None if r != r else r,
                                      range_km=None if g != g else g, start_s=start_l[j])
+                elif kd == 1:
+                    g = rg_l[j]
+                    self._replay_rate(ra_l[j], rb_l[j], rr_l[j], None if math.isnan(g) else g)
                 else:
                     self.close_window(a_l[j], b_l[j])
 

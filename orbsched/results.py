@@ -147,8 +147,51 @@ def summarize(result) -> dict:
         "corrupted_results": int(jobs["corrupted_result"].sum()) if len(jobs) else 0,
         "engine_events": int(eng.stats["events"]),
         "inference": eng.inference.summary() if eng.inference is not None else {},
+        "hybrid": hybrid_summary(eng, jobs, tot),
         "versions": {k: v for k, v in versions().items()},
     }
+
+
+def hybrid_summary(eng, jobs, bus_kwh) -> dict:
+    """Orbit against ground data centres (empty without data centres): completed jobs,
+    GPU-hours and completion times by the side a job finished on; energy (orbit: what the
+    buses used, from the array and the batteries; ground: GPU energy x PUE) and electricity
+    cost and carbon of the ground (in orbit the marginal energy is solar: see
+    ``orbsched economics`` for the launched-power price).  ``bus_kwh``: the fleet's bus
+    totals in kWh under their ledger names (``used_wh``, ``discharged_wh``, ``harvested_wh``)."""
+    if not eng.datacentres:
+        return {}
+    done = jobs[jobs["status"] == "completed"]
+    on_ground = done["sat"] >= eng.n_sats
+
+    def side(d):
+        return {"jobs_completed": int(len(d)), "completed_gpu_h": _r(d["work_gpu_h"].sum()),
+                "completion_s_mean": _r(d["completion_s"].mean() if len(d) else math.nan),
+                "completion_s_p50": _r(_q(d["completion_s"], 0.5))}
+    dcs = [eng.hosts[h].summary() for h in eng.datacentres]
+    ground = side(done[on_ground])
+    ground.update({
+        "busy_gpu_h": _r(sum(d["busy_gpu_h"] for d in dcs)),
+        "gpu_energy_kwh": _r(sum(d["busy_energy_kwh"] for d in dcs)),
+        "facility_energy_kwh": _r(sum(d["facility_energy_kwh"] for d in dcs)),
+        "busy_facility_kwh": _r(sum(d["busy_facility_kwh"] for d in dcs)),
+        "cost_usd": _r(sum(d["cost_usd"] for d in dcs)),
+        "busy_cost_usd": _r(sum(d["busy_cost_usd"] for d in dcs)),
+        "carbon_kg": (_r(sum(d["carbon_kg"] for d in dcs))
+                      if all(d["carbon_kg"] is not None for d in dcs) else None),
+    })
+    orbit = side(done[~on_ground])
+    orbit.update({
+        "busy_gpu_h": _r(float(eng.rec.totals["busy_gpu_s"].sum()) / 3600.0),
+        "energy_used_kwh": _r(bus_kwh["used_wh"]),
+        "from_battery_kwh": _r(bus_kwh["discharged_wh"]),
+        "harvested_kwh": _r(bus_kwh["harvested_wh"]),
+    })
+    for d in dcs:
+        for k, v in list(d.items()):
+            if isinstance(v, float):
+                d[k] = _r(v)
+    return {"orbit": orbit, "ground": ground, "datacentres": dcs}
 
 
 def gpu_hours(eng, jobs) -> dict:
@@ -164,7 +207,9 @@ def gpu_hours(eng, jobs) -> dict:
     """
     tot = eng.rec.totals
     speed = eng.hw.gpu_speed
-    held = float(tot["busy_gpu_s"].sum()) / 3600.0
+    # ground data centres count in the balance beside the satellites
+    ground_cap = sum(g.gpus for g in eng.grounds) * eng.duration_s / 3600.0
+    held = (float(tot["busy_gpu_s"].sum()) + sum(g.busy_gpu_s for g in eng.grounds)) / 3600.0
     job_held = float(jobs["held_gpu_h"].sum()) if len(jobs) else 0.0
     useful = float(jobs["work_done_gpu_h"].sum()) / speed if len(jobs) else 0.0
     lost = {c: float(jobs[f"lost_{c}_gpu_h"].sum()) / speed if len(jobs) else 0.0
@@ -172,8 +217,8 @@ def gpu_hours(eng, jobs) -> dict:
     redundant = float(jobs["redundant_gpu_h"].sum()) if len(jobs) else 0.0
     overhead = job_held - useful - sum(lost.values()) - redundant
     return {
-        "capacity": _r(tot["capacity_gpu_s"] / 3600.0),
-        "held": _r(held), "idle": _r(tot["capacity_gpu_s"] / 3600.0 - held),
+        "capacity": _r(tot["capacity_gpu_s"] / 3600.0 + ground_cap),
+        "held": _r(held), "idle": _r(tot["capacity_gpu_s"] / 3600.0 + ground_cap - held),
         "jobs": _r(job_held), "replicas": _r(held - job_held),
         "useful": _r(useful), "lost": {k: _r(v) for k, v in lost.items()},
         "redundant": _r(redundant), "overhead": _r(overhead),
@@ -223,6 +268,15 @@ def summary_text(s: dict) -> str:
         + f", redundant {f(g['redundant'], ',.1f')}, overhead {f(g['overhead'], ',.1f')}, "
         f"idle {f(g['idle'], ',.1f')} of {f(g['capacity'], ',.1f')}",
     ]
+    h = s.get("hybrid") or {}
+    if h:
+        gr, orb = h["ground"], h["orbit"]
+        co2 = f", {f(gr['carbon_kg'], ',.1f')} kg CO2" if gr.get("carbon_kg") is not None else ""
+        lines.append(
+            f"  ground       {len(h['datacentres'])} data centres: {gr['jobs_completed']} jobs "
+            f"done ({orb['jobs_completed']} in orbit), {f(gr['busy_gpu_h'], ',.1f')} busy GPU-h, "
+            f"{f(gr['facility_energy_kwh'], ',.1f')} kWh at the meter, "
+            f"${f(gr['cost_usd'], ',.2f')}{co2}")
     return "\n".join(lines)
 
 

@@ -143,6 +143,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
         saa = region_intervals(geo.constellation, scenario, rad.saa)
     engine = Engine(scenario, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
                     plan.ground_windows, workload, pol, policy_rng=rngs["policy"],
+                    isl_rate_changes=getattr(plan, "isl_rate_changes", None),
                     progress=tick, inference_rng=rngs["inference"], saa=saa,
                     fault_rng=rngs["faults"])
     try:

@@ -132,12 +132,31 @@ class View:
         return max(0.0, float(self._e.cur_exit[sat]) - self._e.env.now)
 
     def free_gpus(self, sat: int) -> int:
-        return int(self._e.free[sat])
+        """Free GPUs of a satellite (or of a data centre, by its host index)."""
+        return int(self._e.free[sat]) if sat < self.n_sats else self._e.hosts[sat].free
 
     def capacity(self, sat: int) -> int:
-        """Working GPUs of a satellite (0 once it has failed)."""
-        s = self._e.sats[sat]
+        """Working GPUs of a satellite (0 once it has failed) or of a data centre."""
+        s = self._e.hosts[sat]
         return 0 if s.failed else s.gpus
+
+    # ------------------------------------------------------------------------ data centres
+    @property
+    def datacentres(self) -> tuple:
+        """Host indices of the ground data centres (their stations' network nodes)."""
+        return self._e.datacentres
+
+    def datacentre(self, host: int) -> dict:
+        """``name, gpus, free, pue, price_usd_per_kwh, carbon_g_per_kwh, gpu_speed`` of a
+        data centre."""
+        g = self._e.hosts[host]
+        s = g.spec
+        return {"name": g.name, "gpus": g.gpus, "free": g.free, "pue": s.pue,
+                "price_usd_per_kwh": s.price_usd_per_kwh, "carbon_g_per_kwh": s.carbon_g_per_kwh,
+                "gpu_speed": s.gpu_speed}
+
+    def is_datacentre(self, host: int) -> bool:
+        return host >= self.n_sats
 
     def free_gpus_total(self) -> int:
         return int(self._e.free.sum())
@@ -169,7 +188,9 @@ class View:
     def can_host(self, sat: int, gpus: int, check_free: bool = True) -> bool:
         """Free GPUs (unless ``check_free`` is False) and power for ``gpus`` busy GPUs now."""
         e = self._e
-        if not 0 <= sat < self.n_sats or (check_free and e.free[sat] < gpus):
+        if not 0 <= sat < self.n_sats:
+            return sat in e.datacentres and (not check_free or e.hosts[sat].free >= gpus)
+        if check_free and e.free[sat] < gpus:
             return False
         # the same formula as _supply_w, in scalars (called once per queued job)
         cap = float(e.capacity_wh[sat])
@@ -223,7 +244,7 @@ class View:
     def jobs_on(self, sat: int) -> list:
         """Jobs running (or restoring, or checkpointing) on a satellite, by job id."""
         env = self._e.env
-        return [JobInfo(j, env) for _, j in sorted(self._e.sats[sat].jobs.items())
+        return [JobInfo(j, env) for _, j in sorted(self._e.hosts[sat].jobs.items())
                 if (j.sat == sat or sat in j.members)
                 and j.phase in ("running", "restoring", "checkpointing")]
 

@@ -110,7 +110,8 @@ def check_invariants(engine):
     if engine.inference is None:
         # GPU time held, summed job by job, equals the recorder's satellite-by-satellite total
         held_jobs = frame["held_gpu_h"].sum() if len(frame) else 0.0
-        held_sats = engine.rec.totals["busy_gpu_s"].sum() / 3600.0
+        held_sats = (engine.rec.totals["busy_gpu_s"].sum()
+                     + sum(g.busy_gpu_s for g in engine.grounds)) / 3600.0
         assert held_jobs == pytest.approx(held_sats, rel=1e-9, abs=1e-9)
         from orbsched.results import gpu_hours
         g = gpu_hours(engine, frame)

@@ -18,10 +18,11 @@ SOURCE = re.compile(r"CONTEXT|FCC|Suncatcher|datasheet", re.I)
 
 
 def _fleet(sc):
-    """Satellites of Walker shells and SSO planes (the shipped configs use nothing else)."""
+    """Satellites of Walker shells, SSO planes and formations (the shipped configs use nothing
+    else)."""
     n = 0
     for c in sc.constellations:
-        assert c.type in ("walker", "sso"), c.type
+        assert c.type in ("walker", "sso", "formation"), c.type
         n += c.planes * c.sats_per_plane if c.type == "walker" else c.sats
     return n
 
@@ -84,3 +85,15 @@ def test_suncatcher_in_eclipse_season():
     assert plane.type == "sso" and plane.altitude_km == 650 and plane.ltan_h == 18.0
     assert datetime(2025, 5, 7, tzinfo=timezone.utc) <= sc.start_utc \
         <= datetime(2025, 8, 4, tzinfo=timezone.utc)
+
+
+def test_suncatcher_formation_matches_the_paper():
+    """81 satellites within 1 km, neighbours 100-200 m apart, 650 km dawn-dusk, 9.6 Tbps links
+    up to a 5 km near field (Suncatcher paper / CONTEXT.md)."""
+    sc = load_scenario(REPO / "configs" / "suncatcher-formation.yaml")
+    (cl,) = sc.constellations
+    assert cl.type == "formation" and cl.sats == 81 and cl.radius_m == 1000
+    assert cl.altitude_km == 650 and cl.ltan_h == 18.0 and cl.inclination_deg is None
+    rate = sc.network.isl_rate
+    assert (rate.model, rate.max_gbps, rate.near_field_km) == ("near_far", 9600, 5)
+    assert sc.duration_h <= 3  # keeps the end-to-end run to seconds

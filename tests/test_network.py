@@ -548,3 +548,55 @@ def test_errors_name_what_is_wrong():
         net.transfer(0, 1, -1.0)
     with pytest.raises(NetworkError, match=r"unknown ground station 'x'"):
         net.station_node("x")
+
+
+# ------------------------------------------------------------------------ rate changes
+def rates(rows):
+    """rows: (t_s, a, b, rate_gbps, range_km)"""
+    return pd.DataFrame(rows, columns=["t_s", "sat_a", "sat_b", "rate_gbps", "range_km"])
+
+
+def test_replayed_rate_change_reshares_a_transfer_and_tells_listeners():
+    """10 GB over one link at 8 Gbps (1 GB/s), doubled to 16 Gbps at t = 5 s and the range
+    from 300 to 600 km: 5 GB by 5 s, the other 5 GB in 2.5 s, light time of the new range."""
+    env = simpy.Environment()
+    net = LaserNetwork(env, 3, acquisition_s=10.0, bandwidth_gbps=100.0)
+    heard = []
+    net.rate_listeners.append(lambda *args: heard.append((env.now, *args)))
+    env.process(net.replay(isl([(1, 0, -100.0, 1000.0, 300.0, 8.0)]), None,
+                           rates([(5.0, 0, 1, 16.0, 600.0), (7.0, 1, 2, 50.0, 1.0)])))
+    box = run_transfer(env, net, 0.0, 0, 1, 10.0)
+    env.run(until=100)
+    rec = box["rec"]
+    assert rec.ok and rec.end_s == pytest.approx(7.5 + L(600.0), abs=1e-9)
+    assert heard == [(5.0, 0, 1, 16.0, 600.0)]  # the 1-2 row has no open window: ignored
+    d = net.link(0, 1)
+    assert (d["rate_gbps"], d["range_km"]) == (16.0, 600.0) and d["light_s"] == L(600.0)
+
+
+def test_rate_change_of_a_failed_link_applies_when_it_returns():
+    env, net = make(2, [(0, 1, -100.0, 1000.0, 10.0, 8.0)], acquisition_s=0.0)
+    env.process(net.replay(None, None, rates([(5.0, 0, 1, 4.0, 20.0)])))
+    env.run(until=1)
+    net.set_link_failed(0, 1)
+    env.run(until=6)
+    assert not net.has_link(0, 1)
+    net.set_link_failed(0, 1, False)
+    assert (net.link(0, 1)["rate_gbps"], net.link(0, 1)["range_km"]) == (4.0, 20.0)
+
+
+def test_set_link_rate_and_rate_table_errors():
+    _, net = make(2, [(0, 1, -100.0, 1000.0, 10.0)], run_until=1)
+    heard = []
+    net.rate_listeners.append(lambda *a: heard.append(a))
+    net.set_link_rate(1, 0, 50.0)           # range kept
+    assert heard == [(0, 1, 50.0, 10.0)]
+    with pytest.raises(NetworkError, match=r"range_km must be finite and >= 0"):
+        net.set_link_rate(0, 1, 50.0, -1.0)
+    with pytest.raises(NetworkError, match=r"rate_changes lacks column\(s\) \['rate_gbps'\]"):
+        list(net.replay(None, None, pd.DataFrame({"t_s": [1.0], "sat_a": [0], "sat_b": [1]})))
+    with pytest.raises(NetworkError, match=r"rate_changes row 0: need a finite t_s and a "
+                                           r"finite rate_gbps > 0"):
+        list(net.replay(None, None, rates([(1.0, 0, 1, 0.0, 1.0)])))
+    with pytest.raises(NetworkError, match=r"rate_changes.sat_b must hold satellite indices"):
+        list(net.replay(None, None, rates([(1.0, 0, 5, 1.0, 1.0)])))

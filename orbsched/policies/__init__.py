@@ -17,16 +17,17 @@ from .base import (GROUP_ON_ECLIPSE, GROUP_ON_LOSS, Decision, Migrate, MoveRepli
 from .energy_aware import EnergyAware
 from .fifo_ground import FifoGround
 from .greedy_sunlit import GreedySunlit
+from .hybrid import Hybrid
 from .lookahead import Lookahead
 from .random_policy import RandomPolicy
 from .stay import Stay
 
-__all__ = ["Decision", "EnergyAware", "FifoGround", "GreedySunlit", "Lookahead", "Migrate",
-           "MoveReplica", "Pause", "Place", "PlaceGroup", "Policy", "RandomPolicy", "Replace",
+__all__ = ["Decision", "EnergyAware", "FifoGround", "GreedySunlit", "Hybrid", "Lookahead",
+           "Migrate", "MoveReplica", "Pause", "Place", "PlaceGroup", "Policy", "RandomPolicy", "Replace",
            "Reshape", "Shrink", "Stay", "available", "load_policy", "register"]
 
 _REGISTRY = {cls.name: cls for cls in (Stay, GreedySunlit, Lookahead, EnergyAware, FifoGround,
-                                       RandomPolicy)}
+                                       Hybrid, RandomPolicy)}
 
 
 def available() -> list:

@@ -1,0 +1,69 @@
+"""``hybrid``: orbit first, ground data centres for overflow and shelter (Kuiper + AWS style).
+
+* New jobs go to a sunlit satellite with free GPUs and power; if none, to the cheapest data
+  centre (electricity price) with room; if none, to any satellite that can host them.
+* At a satellite's eclipse entry each of its running jobs moves to the nearest sunlit
+  satellite with room; if there is none, to the cheapest data centre it can reach now (through
+  a ground station in view) when the job has at least ``min_ground_h`` hours of work left
+  (a checkpoint's trip to the ground is worth it only for long jobs); else it stays.
+* A queued job resumes where its checkpoint is when that host can run it (a data centre
+  always can, given GPUs), else at the nearest sunlit satellite, else at a reachable data
+  centre.
+* Jobs on the ground stay there until they finish: grid power never runs out.
+Without data centres in the scenario it behaves as ``greedy-sunlit``.
+"""
+from .greedy_sunlit import GreedySunlit
+
+
+class Hybrid(GreedySunlit):
+    """Options: ``max_hops`` (None), ``min_ground_h`` (1.0 h of remaining run time)."""
+
+    name = "hybrid"
+
+    def __init__(self, max_hops=None, min_ground_h=1.0):
+        super().__init__(max_hops=max_hops)
+        if not float(min_ground_h) >= 0.0:
+            raise ValueError(f"min_ground_h must be >= 0, got {min_ground_h!r}")
+        self.min_ground_h = float(min_ground_h)
+
+    def datacentres_by_price(self, view, gpus, src=None):
+        """Data centres with ``gpus`` free (and reachable from ``src`` now, if given),
+        cheapest electricity first."""
+        out = []
+        for h in view.datacentres:
+            info = view.datacentre(h)
+            if info["free"] >= gpus and (src is None or view.reachable(src, h)):
+                out.append((info["price_usd_per_kwh"], h))
+        return [h for _, h in sorted(out)]
+
+    def choose_site(self, job, view):
+        hosts = view.hosts(job.gpus, sunlit_only=True)
+        if len(hosts):
+            return int(hosts[0])
+        dcs = self.datacentres_by_price(view, job.gpus)
+        if dcs:
+            return dcs[0]
+        hosts = view.hosts(job.gpus)
+        return int(hosts[0]) if len(hosts) else None
+
+    def destination(self, job, sat, view):
+        dst = self.nearest_sunlit(sat, job.gpus, view)
+        if dst is not None:
+            return dst
+        if job.remaining_gpu_h / max(job.work_gpus, 1) >= self.min_ground_h:
+            dcs = self.datacentres_by_price(view, job.gpus, src=sat)
+            if dcs:
+                return dcs[0]
+        return None
+
+    def resume_site(self, job, view):
+        if view.is_datacentre(job.sat):
+            if view.can_host(job.sat, job.gpus):
+                return job.sat
+            dst = self.nearest_sunlit(job.sat, job.gpus, view)
+            return dst
+        site = super().resume_site(job, view)
+        if site is not None:
+            return site
+        dcs = self.datacentres_by_price(view, job.gpus, src=job.sat)
+        return dcs[0] if dcs else None
