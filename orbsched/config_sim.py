@@ -145,15 +145,32 @@ class TraceWorkload(_Strict):
         return self
 
 
+class PresetWorkload(_Strict):
+    """Jobs shaped like a headline training run (:mod:`orbsched.presets`: bloom, gpt3,
+    meena): ``count`` of them, one every ``interval_h`` from the start."""
+
+    type: Literal["preset"]
+    name: Literal["bloom", "gpt3", "meena"]
+    count: int = Field(1, ge=1)
+    interval_h: float = Field(0.0, ge=0, description="between arrivals")
+    work_scale: float = Field(1.0, gt=0, description="fraction of the published training "
+                              "work (e.g. 0.01 for 1 %)")
+    gpus: Optional[int] = Field(None, ge=1, description="accelerators (default: the published "
+                                "count; the work in GPU-hours is kept)")
+    min_gpus_fraction: float = Field(1.0, gt=0, le=1, description="elastic minimum")
+    checkpoint_interval_s: float = Field(1800.0, gt=0)
+
+
 class NoWorkload(_Strict):
     """No jobs: a run of the power and thermal state of an idle fleet."""
 
     type: Literal["none"]
 
 
-Workload = Annotated[Union[SyntheticWorkload, TraceWorkload, NoWorkload],
+Workload = Annotated[Union[SyntheticWorkload, TraceWorkload, PresetWorkload, NoWorkload],
                      Field(discriminator="type")]
-WORKLOAD_TAGS = {"synthetic": SyntheticWorkload, "trace": TraceWorkload, "none": NoWorkload}
+WORKLOAD_TAGS = {"synthetic": SyntheticWorkload, "trace": TraceWorkload,
+                 "preset": PresetWorkload, "none": NoWorkload}
 
 
 class Datacentre(_Strict):

@@ -804,6 +804,7 @@ class Engine(FaultsMixin, GroupsMixin):
         if job.group is not None:
             self._start_session(job, sat, t)
             self._end_downtime(job, t)
+            self._group_started(job, t)
             return
         migrating_in = job.dst >= 0
         self._start_session(job, sat, t)

@@ -51,6 +51,7 @@ from __future__ import annotations
 import math
 
 from .policies.base import Pause, PlaceGroup, Replace, Shrink
+from .satellite import SUNLIT
 
 __all__ = ["Group", "GroupsMixin", "allreduce_s", "GROUP_LOSS_CAUSE"]
 
@@ -386,8 +387,16 @@ class GroupsMixin:
         else:
             self._start_session(job, self.hosts[job.sat], t)
             self._end_downtime(job, t)
+            self._group_started(job, t)
         for s in job.group.sats:
             self._apply(self.hosts[s], t)
+
+    def _group_started(self, job, t):
+        """A group (re)starts computing: a member that entered eclipse while the group was
+        checkpointing, moving or restoring is reported now (the policy heard nothing then)."""
+        dark = [m for m in job.group.sats if self.state[m] != SUNLIT]
+        if dark:
+            self._at(t, self._fire_group_event, job, dark[0], "eclipse_entry")
 
     def _end_downtime(self, job, t):
         if job.down_since == job.down_since:

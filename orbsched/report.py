@@ -226,6 +226,27 @@ def _economics_section(folder, tmp):
     return "\n".join(parts)
 
 
+def _presets_section(summary):
+    """The preset jobs' energy beside the published totals and the ground (summary
+    ``presets``), or '' when the run has none."""
+    rows = []
+    for p in summary.get("presets") or []:
+        rows.append((p["preset"], p["job_id"], p["members_max"], p["scaling_efficiency"],
+                     p["projected_hours"], p["published_hours"], p["orbit_gpu_kwh"],
+                     p["orbit_from_array_kwh"], p["orbit_from_battery_kwh"],
+                     p["published_kwh"], p["ground_kwh_pue_low"], p["ground_kwh_pue_high"]))
+    if not rows:
+        return ""
+    head = ("preset", "job", "satellites", "scaling efficiency", "projected h", "published h",
+            "orbit GPU kWh", "from arrays kWh", "from batteries kWh", "published kWh",
+            "ground kWh (PUE 1.3)", "ground kWh (PUE 1.4)")
+    note = ("<p class=\"sub\">The run's GPU energy per GPU-hour of the job's work, scaled to "
+            "the whole published training; the published totals include each facility's "
+            "overhead, the orbit's figure is the accelerators' board power "
+            "(orbsched/presets.py).</p>")
+    return note + _table(head, rows)
+
+
 def _run_report(folder):
     from .plots import plot_run
 
@@ -261,8 +282,12 @@ def _run_report(folder):
     subtitle = (f"seed {summary.get('seed')}, {summary.get('n_sats')} satellites x "
                 f"{summary.get('gpus_per_sat')} GPUs, {fmt(summary.get('duration_h'))} h from "
                 f"{summary.get('start_utc', '?')}")
+    presets = _presets_section(summary)
     sections = [("key", "Key metrics", key), ("figures", "Figures", figures),
-                ("economics", "Economics", economics), ("summary", "Summary (summary.json)", full),
+                ("economics", "Economics", economics)]
+    if presets:
+        sections.append(("presets", "Headline training runs: energy", presets))
+    sections += [("summary", "Summary (summary.json)", full),
                 ("scenario", "Scenario (scenario.yaml)", scenario),
                 ("provenance", "Provenance", _table(("field", "value"), prov))]
     return _page(title, subtitle, sections), len(pngs) + 1

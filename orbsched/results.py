@@ -148,6 +148,7 @@ def summarize(result) -> dict:
         "engine_events": int(eng.stats["events"]),
         "inference": eng.inference.summary() if eng.inference is not None else {},
         "hybrid": hybrid_summary(eng, jobs, tot),
+        "presets": preset_summary(eng, sc, jobs, tot),
         "versions": {k: v for k, v in versions().items()},
     }
 
@@ -192,6 +193,37 @@ def hybrid_summary(eng, jobs, bus_kwh) -> dict:
             if isinstance(v, float):
                 d[k] = _r(v)
     return {"orbit": orbit, "ground": ground, "datacentres": dcs}
+
+
+def preset_summary(eng, sc, jobs, bus_kwh) -> list:
+    """For a preset workload (BLOOM, GPT-3, Meena shapes): each job's energy scaled to the
+    whole published training, beside the published total and the ground at PUE 1.3-1.4
+    (:func:`orbsched.presets.energy_comparison`).  APPROXIMATIONS: the job's GPU energy is its
+    held GPU time x ``hardware.gpu_active_w`` (throttling and idle reservations ignored); the
+    batteries' share is the fleet's busy GPU time in umbra plus half that in penumbra (exact
+    for one job when arrays cover the load in sunlight, as sized by default)."""
+    if getattr(sc.workload, "type", None) != "preset":
+        return []
+    from .presets import energy_comparison
+
+    busy = eng.rec.totals["busy_gpu_s"]           # GPU-s held by state: sunlit, penumbra, umbra
+    share = float((busy[2] + 0.5 * busy[1]) / busy.sum()) if busy.sum() > 0 else 0.0
+    out = []
+    for row in jobs.itertuples(index=False):
+        if not row.work_done_gpu_h > 0:
+            continue
+        end = row.end_s if row.status == "completed" else eng.duration_s
+        kwh = row.held_gpu_h * eng.hw.gpu_active_w / 1000.0
+        c = energy_comparison(sc.workload.name, work_done_gpu_h=row.work_done_gpu_h,
+                              gpu_energy_kwh=kwh, from_array_kwh=kwh * (1.0 - share),
+                              from_battery_kwh=kwh * share,
+                              elapsed_h=(end - row.first_start_s) / 3600.0)
+        c.update(job_id=int(row.job_id), members_max=int(row.members_max),
+                 scaling_efficiency=_r(row.scaling_efficiency),
+                 step_compute_s=_r(row.step_compute_s), step_comm_s=_r(row.step_comm_s),
+                 work_done_gpu_h=_r(row.work_done_gpu_h), status=row.status)
+        out.append({k: (_r(v) if isinstance(v, float) else v) for k, v in c.items()})
+    return out
 
 
 def gpu_hours(eng, jobs) -> dict:
@@ -268,6 +300,18 @@ def summary_text(s: dict) -> str:
         + f", redundant {f(g['redundant'], ',.1f')}, overhead {f(g['overhead'], ',.1f')}, "
         f"idle {f(g['idle'], ',.1f')} of {f(g['capacity'], ',.1f')}",
     ]
+    for p in s.get("presets") or []:
+        lines.append(
+            f"  preset       {p['preset']} job {p['job_id']}: {p['members_max']} satellites, "
+            f"scaling efficiency {f(p['scaling_efficiency'], '.3f')} (step "
+            f"{f(p['step_compute_s'], ',.1f')} s + {f(p['step_comm_s'], ',.1f')} s comm); whole "
+            f"training projected {f(p['projected_hours'], ',.0f')} h (published "
+            f"{f(p['published_hours'], ',.0f')} h), GPU energy "
+            f"{f(p['orbit_gpu_kwh'] / 1e3, ',.0f')} MWh "
+            f"({f(p['orbit_from_battery_kwh'] / 1e3, ',.0f')} from batteries) vs published "
+            f"{f(p['published_kwh'] / 1e3, ',.0f')} MWh, ground "
+            f"{f(p['ground_kwh_pue_low'] / 1e3, ',.0f')}-"
+            f"{f(p['ground_kwh_pue_high'] / 1e3, ',.0f')} MWh at PUE 1.3-1.4")
     h = s.get("hybrid") or {}
     if h:
         gr, orb = h["ground"], h["orbit"]

@@ -34,6 +34,14 @@ def build_workload(scenario, rng):
     w = scenario.workload
     if w.type == "none":
         return Workload.empty()
+    if w.type == "preset":
+        from .presets import preset_job
+        return Workload.from_jobs(
+            preset_job(w.name, job_id=k, arrival_s=k * w.interval_h * 3600.0,
+                       work_scale=w.work_scale, gpus=w.gpus,
+                       min_gpus_fraction=w.min_gpus_fraction,
+                       checkpoint_interval_s=w.checkpoint_interval_s)
+            for k in range(w.count))
     if w.type == "synthetic":
         if w.n_jobs is not None:
             return synthetic_training(w.n_jobs, rate_per_h=w.rate_per_h, rng=rng,

@@ -270,6 +270,13 @@ class View:
         """Estimated seconds to move ``size_gb`` from a to b now (inf if unreachable)."""
         return self._e.net.transfer_time_estimate(a, b, size_gb)
 
+    def light_times(self, sats) -> np.ndarray:
+        """Matrix of route light times (s, plus a tiny per-hop cost) between the satellites
+        ``sats`` over usable links (inf where unreachable): one bulk Dijkstra."""
+        sats = [int(s) for s in sats]
+        table = self._e.net.routes_from(sats)
+        return table.dist_s[:, sats]
+
     def ring(self, sats, gradient_gb: float = 0.0):
         """Laser ring over ``sats`` (in order) now: ``(bandwidth_gbps, hop_light_s,
         allreduce_s)`` - the slowest hop's rate and the longest hop's light time over usable

@@ -23,8 +23,8 @@ from .random_policy import RandomPolicy
 from .stay import Stay
 
 __all__ = ["Decision", "EnergyAware", "FifoGround", "GreedySunlit", "Hybrid", "Lookahead",
-           "Migrate", "MoveReplica", "Pause", "Place", "PlaceGroup", "Policy", "RandomPolicy", "Replace",
-           "Reshape", "Shrink", "Stay", "available", "load_policy", "register"]
+           "Migrate", "MoveReplica", "Pause", "Place", "PlaceGroup", "Policy", "RandomPolicy",
+           "Replace", "Reshape", "Shrink", "Stay", "available", "load_policy", "register"]
 
 _REGISTRY = {cls.name: cls for cls in (Stay, GreedySunlit, Lookahead, EnergyAware, FifoGround,
                                        Hybrid, RandomPolicy)}
@@ -89,8 +89,14 @@ def load_policy(spec, base_dir=None) -> Policy:
                                 + (f"; did you mean {near[0]!r}?" if near else "")
                                 + f" Registered policies: {', '.join(available())}; or give "
                                   f"your own class as 'module:Class' or 'file.py:Class'")
-    group = {k: options.pop(k) for k in ("group_on_eclipse", "group_on_loss") if k in options}
+    group = {k: options.pop(k) for k in ("group_on_eclipse", "group_on_loss",
+                                         "group_lookahead_s") if k in options}
     for k, v in group.items():
+        if k == "group_lookahead_s":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise PolicyError(f"policy '{name}': option group_lookahead_s must be a "
+                                  f"number >= 0 (seconds), got {v!r}")
+            continue
         allowed = GROUP_ON_ECLIPSE if k == "group_on_eclipse" else GROUP_ON_LOSS
         if v not in allowed:
             raise PolicyError(f"policy '{name}': option {k} must be one of {allowed}, "

@@ -57,14 +57,14 @@ Hooks (all optional; the base class gives the defaults described below):
   ``failure``, ``link_lost``: the whole group has stopped, lost the work since its last
   checkpoint, and is queued).  Default: what the options ``group_on_eclipse`` (``continue``,
   ``pause``, ``shrink``, ``replace``) and ``group_on_loss`` (``wait``, ``shrink``,
-  ``replace``) say; every policy takes these two options.
+  ``replace``) say; every policy takes these two options and ``group_lookahead_s``.
 
 The default queue discipline (:meth:`fill`) is first come, first served with a backfill window:
 jobs are taken in arrival order; a job that cannot be placed now stays queued and up to
 ``backfill`` later jobs are tried after it (a job that waits for its own satellite, where its
 checkpoint is, does not count against that window).  A queued job whose checkpoint lives on a
-satellite resumes there (:meth:`resume_site`) unless the policy moves queued jobs (``moves_queued``).
-New jobs go where :meth:`choose_site` says.
+satellite resumes there (:meth:`resume_site`) unless the policy moves queued jobs
+(``moves_queued``).  New jobs go where :meth:`choose_site` says.
 """
 from __future__ import annotations
 
@@ -166,6 +166,9 @@ class Policy:
     group_on_eclipse = "continue"
     #: What a group does after a member stopped abruptly (GROUP_ON_LOSS).
     group_on_loss = "wait"
+    #: A 'replace' also replaces members entering eclipse within this many seconds (one
+    #: checkpoint for several), and picks replacements with more sunlight left than that.
+    group_lookahead_s = 600.0
 
     def __init__(self, **options):
         if options:
@@ -235,9 +238,9 @@ class Policy:
             if act == "pause":
                 return [Pause(job.job_id)]
             if act == "replace":
-                new = self.group_replacement(job, sat, view)
-                if new is not None:
-                    return [Replace(job.job_id, sat, new)]
+                d = self._replace_dark(job, view)
+                if d is not None:
+                    return [d]
                 act = "shrink"
             if act == "shrink" and self._can_drop(job, sat):
                 return [Shrink(job.job_id, (sat,))]
@@ -257,6 +260,47 @@ class Policy:
             if members and all(view.can_host(m, g * f) for m, g in zip(members, gpus)):
                 return [PlaceGroup(job.job_id, tuple(members), tuple(gpus))]
         return self.fill(view)
+
+    def _replace_dark(self, job, view):
+        """One decision replacing every member in shadow, or entering it within
+        ``group_lookahead_s``, by the sunlit host nearest to its ring neighbour among those
+        with more sunlight left than that (a Replace for one, a Reshape for several: one
+        checkpoint for all); None if none can be replaced."""
+        members, gpus = list(job.members), list(job.member_gpus)
+        left = view.sunlight_left_s()
+        horizon = self.group_lookahead_s
+        dark = [m for m in members if left[m] <= horizon]
+        if not any(not view.sunlit[m] for m in dark):
+            return None
+        f = job.gpus // job.work_gpus
+        taken = set(members)
+        changed = []
+        keep = [m for m in members if m not in dark]
+        for m in dark:
+            i = members.index(m)
+            mask = self.sunlit_hosts(view, gpus[i] * f) & (left > horizon)
+            mask[list(taken)] = False
+            src = members[i - 1] if members[i - 1] not in dark else (keep[0] if keep else m)
+            found = view.nearest(src, mask)
+            if found:
+                members[i] = found[0][0]
+                taken.add(found[0][0])
+                changed.append((m, found[0][0]))
+        # replacements far from their ring neighbours stretch the ring; a fresh compact group
+        # in the sun may be better (its all-reduce is what every later step pays)
+        new_ring = view.ring(members, job.gradient_gb) if changed else None
+        cur_ring = view.ring(job.members, job.gradient_gb)
+        if new_ring is None or (cur_ring is not None and new_ring[2] > 1.1 * cur_ring[2]):
+            fresh = self.choose_group(job, view, min_sunlight_s=horizon)
+            if fresh is not None:
+                fr = view.ring(fresh[0], job.gradient_gb)
+                if fr is not None and (new_ring is None or fr[2] < new_ring[2]):
+                    return Reshape(job.job_id, *fresh)
+        if not changed:
+            return None
+        if len(changed) == 1:
+            return Replace(job.job_id, *changed[0])
+        return Reshape(job.job_id, tuple(members), tuple(gpus))
 
     @staticmethod
     def _can_drop(job, sat):
@@ -297,11 +341,12 @@ class Policy:
         found = self.choose_group(job, view)
         return None if found is None else PlaceGroup(job.job_id, *found)
 
-    def choose_group(self, job, view):
+    def choose_group(self, job, view, min_sunlight_s=0.0):
         """``(sats, gpus)`` for a job spanning satellites, or None.  Default: from the sunlit
         host with the most free GPUs, add the nearest sunlit hosts (light time over usable
-        links) taking as many GPUs as each can power, until the job's size (at least its
-        ``min_gpus``); if sunlit hosts are too few, any hosts.  Ring order = that order."""
+        links; with more than ``min_sunlight_s`` of sunlight left) taking as many GPUs as
+        each can power, until the job's size (at least its ``min_gpus``); if sunlit hosts are
+        too few, any hosts.  Ring order: :meth:`ring_order`."""
         import numpy as np
 
         f = job.gpus // job.work_gpus
@@ -310,6 +355,10 @@ class Policy:
             mask = (view.free >= f) & view.powered(f)
             if sunlit_only:
                 mask &= view.sunlit
+                if min_sunlight_s > 0:
+                    mask &= view.sunlight_left_s() > min_sunlight_s
+            elif min_sunlight_s > 0:
+                return None
             cand = np.flatnonzero(mask)
             if not len(cand):
                 continue
@@ -328,8 +377,40 @@ class Policy:
                 if total >= need:
                     break
             if total >= job.min_gpus:
-                return tuple(sats), tuple(gpus)
+                return self.ring_order(sats, gpus, view)
         return None
+
+    @staticmethod
+    def ring_order(sats, gpus, view):
+        """Order members into a short ring (the all-reduce waits for its longest hop): a
+        nearest-neighbour tour over the members' route light times, improved by 2-opt
+        until no reversal shortens it."""
+        import numpy as np
+
+        n = len(sats)
+        if n < 4:
+            return tuple(sats), tuple(gpus)
+        d = view.light_times(sats)
+        d = np.where(np.isfinite(d), d, 1e3)
+        order = [0]
+        left = set(range(1, n))
+        while left:
+            cur = order[-1]
+            nxt = min(left, key=lambda j: (d[cur, j], j))
+            order.append(nxt)
+            left.discard(nxt)
+        improved = True
+        while improved:
+            improved = False
+            for i in range(n - 1):
+                a, b = order[i], order[i + 1]
+                for k in range(i + 2, n if i else n - 1):
+                    c, e = order[k], order[(k + 1) % n]
+                    if d[a, c] + d[b, e] < d[a, b] + d[c, e] - 1e-12:
+                        order[i + 1:k + 1] = order[i + 1:k + 1][::-1]
+                        a, b = order[i], order[i + 1]
+                        improved = True
+        return tuple(int(sats[i]) for i in order), tuple(gpus[i] for i in order)
 
     def place_replicas(self, service, count, gpus, view):
         """Satellites for the ``count`` initial replicas of an inference service (repeat a
