@@ -196,3 +196,21 @@ def test_default_policy_spreads_a_large_job_over_the_nearest_sunlit_satellites()
     assert j.status == "running" and len(j.group.sats) == 4
     assert 1 not in j.group.sats and j.reshapes == 1
     assert j.bytes_moved_gb == pytest.approx(10.0)        # one 4-GPU shard of 40 GB
+
+
+def test_a_ring_link_changing_rate_and_range_re_rates_the_group():
+    # At 1,000 s the 0-3 link (the slowest hop) drops from 50 to 25 Gbps and stretches from
+    # 1,500 km to 2,100 km (as a formation's distance-dependent links do): B = 25 Gbps,
+    # L = 2,100 km / c from then on.
+    sc = scenario(4, 1.0, hardware=NO_THERMAL, network=NET)
+    eng = make_engine(sc, _Ring(), isl=RING, jobs=[_group_job(arrival_s=100.0)],
+                      rates=[(1000.0, 0, 3, 25.0, 2100.0)])
+    eng.run()
+    check_invariants(eng)
+    j = eng.jobs[0]
+    comm_a = 2 * 3 / 4 * 10 * 8 / 50 + 2 * 3 * 1800.0 / C
+    comm_b = 2 * 3 / 4 * 10 * 8 / 25 + 2 * 3 * 2100.0 / C
+    assert j.group.bw_gbps == 25.0 and j.group.hop_s == pytest.approx(2100.0 / C, rel=1e-12)
+    r = 16 * 5.0 / 3600.0
+    assert j.run.progress_at(3600.0) == pytest.approx(
+        r * (900.0 / (5 + comm_a) + 2600.0 / (5 + comm_b)), rel=1e-12)
