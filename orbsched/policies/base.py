@@ -232,6 +232,8 @@ class Policy:
         """A member of a group job entered eclipse or stopped (module docstring).  Default:
         follow the ``group_on_eclipse`` / ``group_on_loss`` options."""
         if cause == "eclipse_entry":
+            # replace / shrink that find nothing fall back to a pause when the batteries
+            # cannot carry the group through the eclipse
             if job.phase != "running":
                 return None
             act = self.group_on_eclipse
@@ -244,6 +246,8 @@ class Policy:
                 act = "shrink"
             if act == "shrink" and self._can_drop(job, sat):
                 return [Shrink(job.job_id, (sat,))]
+            if act != "continue" and not self._battery_carries(job, view):
+                return [Pause(job.job_id)]   # nowhere to go: checkpoint rather than brown out
             return None
         act = self.group_on_loss
         if job.phase == "queued" and act in ("replace", "shrink") and sat in job.members:
@@ -303,6 +307,18 @@ class Policy:
         return Reshape(job.job_id, tuple(members), tuple(gpus))
 
     @staticmethod
+    def _battery_carries(job, view, running=True):
+        """Every member in shadow can run its share on battery to the end of its eclipse
+        (``running=False``: the share is not drawing yet)."""
+        f = job.gpus // job.work_gpus
+        for m, g in zip(job.members, job.member_gpus):
+            left = view.eclipse_left_s(m)
+            need_w = view.load_w(m) + (0.0 if running else view.gpu_power_w(g * f))
+            if left > 0 and view.payload_energy_wh(m) < need_w * left / 3600.0:
+                return False
+        return True
+
+    @staticmethod
     def _can_drop(job, sat):
         if sat not in job.members or len(job.members) < 2:
             return False
@@ -326,13 +342,15 @@ class Policy:
     def place_group(self, job, view):
         """A :class:`PlaceGroup` for a queued job that spans satellites, or None.  Default:
         back on its former members when they can all host it (and, if the policy pauses
-        groups for eclipses, are all sunlit); else (when the policy moves
+        groups for eclipses, are all sunlit; else those in shadow have the battery to reach
+        the end of their eclipse); else (when the policy moves
         queued jobs, the job never ran, or a member lost its GPUs) :meth:`choose_group`."""
         f = job.gpus // job.work_gpus
         if job.members:
             if self.group_on_eclipse == "pause" and not view.sunlit[list(job.members)].all():
                 return None               # paused for a member's eclipse: wait for its end
             if all(view.can_host(m, g * f) for m, g in zip(job.members, job.member_gpus)) \
+                    and self._battery_carries(job, view, running=False) \
                     and view.ring(job.members) is not None:
                 return PlaceGroup(job.job_id, tuple(job.members), tuple(job.member_gpus))
             if not (self.moves_queued or any(view.capacity(m) < g * f for m, g in
@@ -346,7 +364,8 @@ class Policy:
         host with the most free GPUs, add the nearest sunlit hosts (light time over usable
         links; with more than ``min_sunlight_s`` of sunlight left) taking as many GPUs as
         each can power, until the job's size (at least its ``min_gpus``); if sunlit hosts are
-        too few, any hosts.  Ring order: :meth:`ring_order`."""
+        too few, hosts in shadow whose battery carries their share to the end of the eclipse.
+        Ring order: :meth:`ring_order`."""
         import numpy as np
 
         f = job.gpus // job.work_gpus
@@ -370,6 +389,13 @@ class Policy:
                 g = min(int(view.free[s]) // f, need - total)
                 while g > 0 and not view.can_host(s, g * f):
                     g -= 1
+                if g > 0 and not sunlit_only:
+                    # in shadow only where the battery carries the share to the eclipse's end
+                    # (a group browns out as a whole when one member does)
+                    while g > 0 and view.payload_energy_wh(s) < (
+                            view.gpu_power_w(g * f) + view.load_w(s)) \
+                            * view.eclipse_left_s(s) / 3600.0:
+                        g -= 1
                 if g > 0:
                     sats.append(int(s))
                     gpus.append(g)
