@@ -6,10 +6,28 @@ changes, the GPU-seconds since its last change are added to the bucket of its st
 (``touch``).  Samples take differences of these running totals and of the power buses' running
 energy totals, so every sampled mean is the exact mean over its interval.  Temperatures at
 sample instants come from :func:`orbsched.thermal.temperatures_at_k` (the nodes stay exact).
+
+Memory is kept small per simulated hour (10,000 satellites over 7 days must fit in 8 GB):
+
+* samples are stored columnar: per sample one fleet row and one float64 block of the
+  satellites' distinct values (``_BLOCK_ROWS``: ``t_s`` and ``sat`` are implied, ``soc_min`` and
+  ``temperature_max_k`` of a satellite equal its ``soc`` and ``temperature_k``), 80 bytes per
+  satellite per sample.  Past ``Recorder.spill_bytes`` the blocks are appended, raw, to a
+  temporary file (in ``Recorder.spill_dir``, default the system's temporary folder), deleted
+  with the recorder;
+* ``timeseries.parquet`` is streamed from them by :meth:`Recorder.write_timeseries` in row
+  groups of pyarrow's default size, so the file is byte-identical to ``to_parquet`` of the whole
+  table without ever holding it; the summary reads only the fleet rows (:meth:`fleet_frame`);
+* events are typed arrays, one per column (38 bytes per event), the kind and the detail as
+  codes into tables of the distinct values.
 """
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+import weakref
+from array import array
 
 import numpy as np
 import pandas as pd
@@ -34,8 +52,27 @@ JOB_COLUMNS = ("job_id", "name", "gpus", "work_gpu_h", "arrival_s", "first_start
                "reshapes", "pauses_policy", "pauses_brownout", "pauses_radiation",
                "pauses_failure", "pauses_link_lost")
 
+# a satellite's values per sample, in the order of the rows of a sample block
+_BLOCK_ROWS = ("util", "util_sunlit", "util_penumbra", "util_umbra", "eclipse_frac",
+               "harvested_w", "used_w", "curtailed_w", "soc", "temperature_k")
+_BLOCK_OF = dict({c: i for i, c in enumerate(_BLOCK_ROWS)}, soc_min=8, temperature_max_k=9)
+# rows per Parquet row group: pyarrow's default (parquet-cpp's max_row_group_length), so that a
+# table streamed in groups of this size gives the bytes DataFrame.to_parquet gives for it whole
+# (tests/test_recorder.py checks both)
+ROW_GROUP_ROWS = 1024 * 1024
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
 
 class Recorder:
+    spill_bytes = 256 * 2**20   # per-satellite sample blocks held in memory before spilling
+    spill_dir = None            # folder of the spill file; None: tempfile's default (TMPDIR)
+
     def __init__(self, engine):
         self.engine = engine
         n = engine.n_sats
@@ -47,8 +84,18 @@ class Recorder:
         self.last_t = [0.0] * n
         self.busy = [[0.0] * n for _ in STATE_NAMES]   # GPU-s held, by state
         self.dark = [0.0] * n                           # s in eclipse
-        self.events = []
-        self._cols = {c: [] for c in SAMPLE_COLUMNS}
+        # events: one typed array per column; kind and detail are codes into tables
+        self._ev_t, self._ev_value = array("d"), array("d")
+        self._ev_sat, self._ev_peer, self._ev_job = array("i"), array("i"), array("q")
+        self._ev_kind, self._ev_detail = array("H"), array("I")
+        self._kinds = {}                  # kind -> code (insertion order = code)
+        self._details = {"": 0}           # detail -> code
+        # samples: a fleet row each (SAMPLE_COLUMNS order) and, per satellite, a block of
+        # _BLOCK_ROWS x n float64 values; the oldest blocks may be in the spill file
+        self._fleet = []
+        self._blocks = []
+        self._n_spilled = 0
+        self._spill_path = None
         self._prev_t = 0.0
         self._prev_busy = np.zeros((3, n))
         self._prev_dark = np.zeros(n)
@@ -72,7 +119,45 @@ class Recorder:
         self.capacity_changes.append((t, sat, delta))
 
     def event(self, t, kind, *, sat=-1, job=-1, peer=-1, value=math.nan, detail=""):
-        self.events.append((t, kind, sat, job, peer, value, detail))
+        k = self._kinds.get(kind)
+        if k is None:
+            k = self._kinds[kind] = len(self._kinds)
+        d = self._details.get(detail)
+        if d is None:
+            d = self._details[detail] = len(self._details)
+        try:
+            self._ev_t.append(t)
+            self._ev_sat.append(sat)
+            self._ev_job.append(job)
+            self._ev_peer.append(peer)
+            self._ev_value.append(value)
+        except (TypeError, OverflowError):   # not a plain number: convert as the table will
+            self._event_converted(t, sat, job, peer, value)
+        self._ev_kind.append(k)
+        self._ev_detail.append(d)
+
+    def _event_converted(self, t, sat, job, peer, value):
+        cols = (self._ev_t, self._ev_sat, self._ev_job, self._ev_peer, self._ev_value)
+        n = len(self._ev_kind)
+        try:
+            for a in cols:
+                del a[n:]                        # what the plain appends got in
+            for a, v in zip(cols, (float(t), int(sat), int(job), int(peer),
+                                   math.nan if value is None else float(value))):
+                a.append(v)
+        except BaseException:                    # columns stay aligned; the event is refused
+            for a in cols:
+                del a[n:]
+            raise
+
+    @property
+    def events(self):
+        """The events recorded through :meth:`event`, as ``EVENT_COLUMNS`` tuples (built on
+        demand; the illumination, SAA and link events are added by :meth:`events_frame`)."""
+        kinds, details = list(self._kinds), list(self._details)
+        return [(t, kinds[k], s, j, p, v, details[d]) for t, k, s, j, p, v, d in
+                zip(self._ev_t, self._ev_kind, self._ev_sat, self._ev_job, self._ev_peer,
+                    self._ev_value, self._ev_detail)]
 
     # ---------------------------------------------------------------------------- samples
     def _totals(self, t):
@@ -104,7 +189,6 @@ class Recorder:
         soc = np.array([s.bus.state_of_charge for s in eng.sats])
         nodes = [s.thermal for s in eng.sats if s.thermal is not None]
         temp = temperatures_at_k(nodes, t) if nodes else np.full(self.n, np.nan)
-        cols = self._cols
         util = d_busy.sum(axis=0)
         n = self.n
         # fleet row
@@ -118,16 +202,56 @@ class Recorder:
                      soc=soc.mean() if n else math.nan, soc_min=soc.min(initial=math.inf),
                      temperature_k=float(np.mean(temp)) if len(temp) else math.nan,
                      temperature_max_k=float(np.max(temp)) if len(temp) else math.nan)
-        for c in SAMPLE_COLUMNS:
-            cols[c].append(np.array([fleet[c]]))
+        self._fleet.append(tuple(fleet[c] for c in SAMPLE_COLUMNS))
         if self.per_satellite and n:
-            per = dict(t_s=np.full(n, t), sat=np.arange(n), util=util,
-                       util_sunlit=d_busy[0], util_penumbra=d_busy[1], util_umbra=d_busy[2],
-                       eclipse_frac=d_dark, harvested_w=power[0], used_w=power[1],
-                       curtailed_w=power[2], soc=soc, soc_min=soc, temperature_k=temp,
-                       temperature_max_k=temp)
-            for c in SAMPLE_COLUMNS:
-                cols[c].append(np.asarray(per[c]))
+            block = np.empty((len(_BLOCK_ROWS), n))
+            block[0] = util
+            block[1:4] = d_busy
+            block[4] = d_dark
+            block[5:8] = power
+            block[8] = soc
+            block[9] = temp
+            self._blocks.append(block)
+            if len(self._blocks) * block.nbytes > self.spill_bytes:
+                self._spill()
+
+    def _spill(self):
+        """Append the blocks held in memory to the spill file (raw float64, sample order)."""
+        if self._spill_path is None:
+            fd, path = tempfile.mkstemp(prefix="orbsched-samples-", suffix=".f8",
+                                        dir=self.spill_dir)
+            os.close(fd)
+            self._spill_path = path
+            weakref.finalize(self, _unlink, path)      # deleted with the recorder
+        with open(self._spill_path, "ab") as fh:
+            for b in self._blocks:
+                b.tofile(fh)
+        self._n_spilled += len(self._blocks)
+        self._blocks = []
+
+    def _iter_blocks(self):
+        shape = (len(_BLOCK_ROWS), self.n)
+        if self._n_spilled:
+            with open(self._spill_path, "rb") as fh:
+                for _ in range(self._n_spilled):
+                    yield np.fromfile(fh, dtype=np.float64, count=shape[0] * shape[1]
+                                      ).reshape(shape)
+        yield from self._blocks
+
+    def _sample_rows(self):
+        """Each sample's rows in file order: (SAMPLE_COLUMNS x rows float64, sat int32)."""
+        per = self.per_satellite and self.n > 0
+        sat = np.arange(-1, self.n if per else 0, dtype=np.int32)
+        blocks = self._iter_blocks() if per else None
+        for row in self._fleet:
+            out = np.empty((len(SAMPLE_COLUMNS), len(sat)))
+            out[:, 0] = row
+            if per:
+                b = next(blocks)
+                out[0, 1:] = row[0]
+                for j, c in enumerate(SAMPLE_COLUMNS[2:], start=2):
+                    out[j, 1:] = b[_BLOCK_OF[c]]
+            yield out, sat
 
     def take_snapshot(self):
         eng = self.engine
@@ -173,56 +297,142 @@ class Recorder:
     def jobs_frame(self):
         return self._cached("jobs", self._jobs_frame)
 
-    def _timeseries_frame(self):
-        cols = self._cols
-        if not cols["t_s"]:
-            return pd.DataFrame({c: pd.Series(dtype=float) for c in SAMPLE_COLUMNS})
-        df = pd.DataFrame({c: np.concatenate(cols[c]) for c in SAMPLE_COLUMNS})
+    def fleet_frame(self):
+        """The fleet rows (``sat == -1``) of the time series."""
+        df = pd.DataFrame(np.array(self._fleet, dtype=float).reshape(-1, len(SAMPLE_COLUMNS)),
+                          columns=list(SAMPLE_COLUMNS))
         df["sat"] = df["sat"].astype(np.int32)
         return df
 
+    def _timeseries_frame(self):
+        """The whole time series in memory (10,000 satellites sampled every 300 s for 7 days:
+        20 M rows, 2.2 GB; the results folder streams it with :meth:`write_timeseries`)."""
+        if not self._fleet:
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in SAMPLE_COLUMNS})
+        parts = list(self._sample_rows())
+        rows = np.concatenate([p[0] for p in parts], axis=1)
+        sat = np.concatenate([p[1] for p in parts])
+        del parts
+        return pd.DataFrame({c: sat if c == "sat" else rows[j]
+                             for j, c in enumerate(SAMPLE_COLUMNS)})
+
+    def write_timeseries(self, path):
+        """Write ``timeseries.parquet`` to ``path``, one row group of ``ROW_GROUP_ROWS`` rows at
+        a time: the bytes of ``timeseries_frame().to_parquet(path, index=False)``, in bounded
+        memory."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._fleet:
+            self._timeseries_frame().to_parquet(path, index=False)
+            return path
+        empty = pd.DataFrame({c: np.empty(0, np.int32 if c == "sat" else np.float64)
+                              for c in SAMPLE_COLUMNS})
+        schema = pa.Schema.from_pandas(empty, preserve_index=False)
+        rg = ROW_GROUP_ROWS
+        per = self.per_satellite and self.n > 0
+        i_sat = SAMPLE_COLUMNS.index("sat")
+        size = min(rg, len(self._fleet) * (self.n + 1 if per else 1))
+        buf = np.empty((len(SAMPLE_COLUMNS), size))
+        sat_buf = np.empty(size, np.int32)
+
+        def flush(w, k):
+            # from_pandas: NaN becomes null, as DataFrame.to_parquet writes it
+            arrays = [pa.array(sat_buf[:k]) if j == i_sat else
+                      pa.array(buf[j, :k], from_pandas=True) for j in range(len(SAMPLE_COLUMNS))]
+            w.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+        pos = 0
+        with pq.ParquetWriter(path, schema, compression="snappy") as w:
+            for rows, sat in self._sample_rows():
+                m, i = len(sat), 0
+                while i < m:
+                    k = min(rg - pos, m - i)
+                    buf[:, pos:pos + k] = rows[:, i:i + k]
+                    sat_buf[pos:pos + k] = sat[i:i + k]
+                    pos += k
+                    i += k
+                    if pos == rg:
+                        flush(w, rg)
+                        pos = 0
+            if pos:
+                flush(w, pos)
+        return path
+
     def _events_frame(self):
+        """All events, sorted by time (stable): the illumination edges (from the geometry's
+        arrays), the recorded events, SAA entries and exits, link up/down, in that order at
+        equal times.  Built from code arrays: no Python object per row."""
         eng = self.engine
-        rows = list(self.events)
-        # illumination edges come from the geometry's arrays (no per-event Python tuples)
         from .engine import ILLUM_KIND_NAMES, K_STEP
-        done = np.arange(len(eng.il_t)) < eng._il_k
-        keep = done & (eng.il_kind != K_STEP)
-        il = pd.DataFrame({
-            "t_s": eng.il_t[keep],
-            "kind": np.array(ILLUM_KIND_NAMES, dtype=object)[eng.il_kind[keep]],
-            "sat": eng.il_sat[keep].astype(np.int32),
-            "job_id": np.full(int(keep.sum()), -1, np.int64),
-            "peer": np.full(int(keep.sum()), -1, np.int32),
-            "value": eng.il_soc[keep],
-            "detail": "",
-        })
-        ev = pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS)) if rows else \
-            pd.DataFrame({c: [] for c in EVENT_COLUMNS})
-        net_rows = [(r["t_s"], r["kind"], r["a"], -1, r["b"], math.nan, r["detail"])
-                    for r in eng.net.log if r["kind"] in ("link_up", "link_down")]
-        parts = [il, ev]
+        kinds, details = list(ILLUM_KIND_NAMES), [""]      # code -> kind, code -> detail
+        cols = {c: [] for c in EVENT_COLUMNS}
+        dtypes = dict(t_s=np.float64, kind=np.intp, sat=np.int32, job_id=np.int64,
+                      peer=np.int32, value=np.float64, detail=np.intp)
+
+        def part(n, **values):                  # arrays of n values, or one value for all
+            for c, x in values.items():
+                cols[c].append(np.asarray(x, dtype=dtypes[c]) if np.ndim(x)
+                               else np.full(n, x, dtype=dtypes[c]))
+
+        keep = (np.arange(len(eng.il_t)) < eng._il_k) & (eng.il_kind != K_STEP)
+        part(int(keep.sum()), t_s=eng.il_t[keep], kind=eng.il_kind[keep], sat=eng.il_sat[keep],
+             job_id=-1, peer=-1, value=eng.il_soc[keep], detail=0)
+        k0, d0 = len(kinds), len(details)
+        kinds += list(self._kinds)
+        details += list(self._details)
+        part(len(self._ev_t), t_s=np.frombuffer(self._ev_t, np.float64),
+             kind=np.frombuffer(self._ev_kind, np.uint16).astype(np.intp) + k0,
+             sat=np.frombuffer(self._ev_sat, np.int32), job_id=np.frombuffer(self._ev_job,
+                                                                            np.int64),
+             peer=np.frombuffer(self._ev_peer, np.int32),
+             value=np.frombuffer(self._ev_value, np.float64),
+             detail=np.frombuffer(self._ev_detail, np.uint32).astype(np.intp) + d0)
         saa = eng.saa
         if saa is not None and len(saa):
-            n_s = len(saa)
-            parts.append(pd.DataFrame({
-                "t_s": np.concatenate([saa.start_s[~saa.start_clipped],
-                                       saa.end_s[~saa.end_clipped]]),
-                "kind": ["saa_entry"] * int((~saa.start_clipped).sum())
-                + ["saa_exit"] * int((~saa.end_clipped).sum()),
-                "sat": np.concatenate([saa.sat[~saa.start_clipped],
-                                       saa.sat[~saa.end_clipped]]).astype(np.int32),
-                "job_id": -1, "peer": -1, "value": math.nan, "detail": ""}))
-            del n_s
-        if net_rows:
-            parts.append(pd.DataFrame.from_records(net_rows, columns=list(EVENT_COLUMNS)))
-        df = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
-            len(p) for p in parts) else ev
-        df = df.astype({"t_s": float, "sat": np.int32, "job_id": np.int64, "peer": np.int32,
-                        "value": float, "kind": str, "detail": str})
-        df = df.sort_values("t_s", kind="stable", ignore_index=True)
-        df["kind"] = df["kind"].astype("category")
-        return df
+            starts, ends = ~saa.start_clipped, ~saa.end_clipped
+            n_in, n_out = int(starts.sum()), int(ends.sum())
+            kinds += ["saa_entry", "saa_exit"]
+            part(n_in + n_out, t_s=np.concatenate([saa.start_s[starts], saa.end_s[ends]]),
+                 kind=np.repeat([len(kinds) - 2, len(kinds) - 1], [n_in, n_out]),
+                 sat=np.concatenate([saa.sat[starts], saa.sat[ends]]), job_id=-1, peer=-1,
+                 value=math.nan, detail=0)
+        net = [r for r in eng.net.log if r["kind"] in ("link_up", "link_down")]
+        if net:
+            def codes(key, table):
+                at = {}
+                for r in net:
+                    if r[key] not in at:
+                        at[r[key]] = len(table)
+                        table.append(r[key])
+                return [at[r[key]] for r in net]
+            part(len(net), t_s=[r["t_s"] for r in net], kind=codes("kind", kinds),
+                 sat=[r["a"] for r in net], job_id=-1, peer=[r["b"] for r in net],
+                 value=math.nan, detail=codes("detail", details))
+        t = np.concatenate(cols.pop("t_s"))
+        if not len(t):
+            df = pd.DataFrame({c: [] for c in EVENT_COLUMNS})
+            df = df.astype({"t_s": float, "sat": np.int32, "job_id": np.int64,
+                            "peer": np.int32, "value": float, "kind": str, "detail": str})
+            df["kind"] = df["kind"].astype("category")
+            return df
+        order = np.argsort(t, kind="stable")         # as DataFrame.sort_values(kind="stable")
+        out = {"t_s": t[order]}
+        del t
+        for c in EVENT_COLUMNS[1:]:
+            out[c] = np.concatenate(cols.pop(c))[order]
+        # kind: categorical of the kinds present, sorted (as .astype("category") makes it);
+        # detail: strings (as .astype(str) makes them)
+        for c, table in (("kind", kinds), ("detail", details)):
+            names = [str(x) for x in table]
+            used = np.flatnonzero(np.bincount(out[c], minlength=len(table)))
+            cats = sorted({names[i] for i in used})
+            at = {x: i for i, x in enumerate(cats)}
+            remap = np.array([at.get(x, -1) for x in names], dtype=np.intp)
+            out[c] = pd.Categorical.from_codes(
+                remap[out[c]], dtype=pd.CategoricalDtype(pd.Index(cats, dtype="str")))
+        out["detail"] = pd.Series(out["detail"]).astype(str)
+        return pd.DataFrame(out, copy=False)
 
     def _jobs_frame(self):
         eng = self.engine

@@ -88,8 +88,7 @@ def summarize(result) -> dict:
     mig = events[kinds == "migration_end"] if len(events) else events
     floor_soc = 1.0 - eng.hw.battery.max_depth_of_discharge
     temps = [s.thermal.temperature_k for s in eng.sats if s.thermal is not None]
-    ts = rec.timeseries_frame()
-    fleet = ts[ts["sat"] == -1]
+    fleet = rec.fleet_frame()          # not the whole time series: it may not fit in memory
     return {
         "scenario": sc.name,
         "policy": eng.policy_name,
@@ -334,9 +333,10 @@ def write_results(result, out_dir):
     for stale in out.glob(".*.tmp"):
         stale.unlink(missing_ok=True)   # left by a writer that was killed (not just interrupted)
     rec = result.engine.rec
-    written = [atomic_write_text(out / "scenario.yaml", result.scenario.to_yaml())]
-    for name, frame in (("timeseries.parquet", rec.timeseries_frame()),
-                        ("jobs.parquet", rec.jobs_frame()),
+    written = [atomic_write_text(out / "scenario.yaml", result.scenario.to_yaml()),
+               # streamed in row groups (bounded memory); the bytes of to_parquet of the table
+               atomic_write(out / "timeseries.parquet", rec.write_timeseries)]
+    for name, frame in (("jobs.parquet", rec.jobs_frame()),
                         ("events.parquet", rec.events_frame())):
         written.append(atomic_write(out / name, lambda tmp, f=frame: f.to_parquet(tmp,
                                                                                 index=False)))
