@@ -487,13 +487,10 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
             self._apply(sat, t)
         self._call("on_job_end", job.job_id)
 
-    def _stop_abrupt(self, job, t, why, at=-1):
-        """Stop a job that draws power on its satellite (brownout); it keeps its last
-        checkpoint and waits in the queue.  Returns the work lost (GPU-h).  A group job
-        stops as a whole (``at``: the member that stopped)."""
-        if job.group is not None:
-            return self._stop_group(job, t, why, job.sat if at < 0 else at)
-        sat = self.hosts[job.sat]
+    @staticmethod
+    def _lose_unsaved(job, t, cause):
+        """End a job's session abruptly at t: it keeps its last completed checkpoint; the work
+        since then (or the checkpoint being written) is lost to ``cause``.  Returns GPU-h."""
         lost = 0.0
         if job.phase == "running":
             lost = job.run.stop_abrupt(t)
@@ -501,8 +498,18 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         elif job.phase == "checkpointing":
             lost = job.pending_gpu_h - job.run.saved_gpu_h
         job.work_lost_gpu_h += lost
-        cause = LOSS_CAUSE.get(why, why)
         job.lost_by[cause] = job.lost_by.get(cause, 0.0) + lost
+        return lost
+
+    def _stop_abrupt(self, job, t, why, at=-1):
+        """Stop a job that draws power on its satellite (brownout); it keeps its last
+        checkpoint and waits in the queue.  Returns the work lost (GPU-h).  A group job
+        stops as a whole (``at``: the member that stopped)."""
+        if job.group is not None:
+            return self._stop_group(job, t, why, job.sat if at < 0 else at)
+        sat = self.hosts[job.sat]
+        cause = LOSS_CAUSE.get(why, why)
+        lost = self._lose_unsaved(job, t, cause)
         if cause == "brownout":
             job.paused_at = t
         self._release(sat, job, True, t)

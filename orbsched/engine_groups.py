@@ -423,16 +423,8 @@ class GroupsMixin:
         """A member stopped abruptly: the whole group stops (work since the last checkpoint
         is lost), is queued with its checkpoint shards on its members, and the policy hears
         ``on_group_event`` at the same instant.  Returns the work lost (GPU-h)."""
-        lost = 0.0
-        if job.phase == "running":
-            lost = job.run.stop_abrupt(t)
-            job.has_checkpoint = job.has_checkpoint or job.run.saved_gpu_h > 0.0
-        elif job.phase == "checkpointing":
-            lost = job.pending_gpu_h - job.run.saved_gpu_h
         cause = GROUP_LOSS_CAUSE.get(why, why)
-        loss_cause = {"link_lost": "failure"}.get(cause, cause)
-        job.work_lost_gpu_h += lost
-        job.lost_by[loss_cause] = job.lost_by.get(loss_cause, 0.0) + lost
+        lost = self._lose_unsaved(job, t, {"link_lost": "failure"}.get(cause, cause))
         job.pauses_by[cause] = job.pauses_by.get(cause, 0) + 1
         if cause == "brownout":
             job.paused_at = t
