@@ -14,9 +14,16 @@ distinct set of geometry fields (constellations, span, grid, geometry and networ
 stations), so the grouping is exactly the cache's.  One task per distinct geometry not yet in
 the cache computes its plan before any run starts; every run then loads it.
 
+Order: runs are submitted longest-expected-first (simulated hours x satellites x jobs; ties in
+sweep order), so that a long run does not start last and finish alone while the other workers
+idle.  With runs that differ only by seed the estimates tie and the order is the sweep's.
+
 Workers and deaths: local runs go to a :class:`~concurrent.futures.ProcessPoolExecutor`
 (``spawn``: the parent holds numpy/BLAS threads, so no ``fork``), at most ``workers`` in
-flight; on Linux the workers die with the sweep process (``PR_SET_PDEATHSIG``).  A dead worker
+flight; on Linux the workers die with the sweep process (``PR_SET_PDEATHSIG``).  The workers
+are started, once per sweep, as soon as the runs to do are known: they import orbsched while
+the parent groups the geometries, then compute the plans and run the runs; a worker whose
+runs are over skips the interpreter's teardown (``os._exit`` after flushing).  A dead worker
 breaks the whole pool (``BrokenProcessPool`` for every run in flight): the pool is rebuilt,
 and when several runs were in flight they are re-run one at a time, so a death is only ever
 held against the run that was alone in the pool.  Workers that die as they start (a script
@@ -32,6 +39,7 @@ executor, the number of workers nor the order of completion changes any result.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -46,11 +54,14 @@ from .errors import OrbschedError, ScenarioError
 from .results_io import atomic_write, atomic_write_text, write_json
 from .sweep import RUN_FILE
 
-__all__ = ["run_sweep", "run_status", "geometry_groups", "execute_run", "precompute_plan",
-           "LocalPool", "DaskPool"]
+__all__ = ["DaskPool", "LocalPool", "execute_run", "expected_cost", "geometry_groups",
+           "precompute_plan", "run_status", "run_sweep"]
 
 _GEOMETRY_FIELDS = {"constellations", "start_utc", "duration_h", "step_s", "geometry",
                     "network", "ground_stations"}
+#: What a run imports (preloaded by each worker as it starts).
+_RUN_MODULES = ("astro", "contacts", "engine", "flows", "geometry", "policies", "regions",
+                "results", "run")
 #: Children run one BLAS/OpenMP thread each (as Dask's nanny does): no oversubscription, and
 #: the same arithmetic on either executor.
 _CHILD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -103,9 +114,36 @@ def precompute_plan(task):
 
 
 # ----------------------------------------------------------------------------- executors
+def _worker_init(parent_pid):
+    """Pool initializer: die with the sweep process; exit without the interpreter's teardown."""
+    _die_with_parent(parent_pid)
+    import atexit
+
+    atexit.register(_exit_now)
+
+
+def _exit_now():
+    """A worker's last step (at exit, after its results were sent and the pool let it go):
+    flush, then ``os._exit``.  Python's own teardown frees every module and object one by one
+    (pandas, scipy, skyfield...): about half a second per worker, at the end of every sweep,
+    with nothing left to save.  Exit handlers registered after the pool started have run by
+    then; not so earlier ones, so under ``coverage`` (which saves its data at exit) the worker
+    exits normally."""
+    import logging
+
+    if "coverage" in sys.modules:
+        return
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # None, closed, broken
+            stream.flush()
+    os._exit(0)
+
+
 def _die_with_parent(parent_pid):
-    """Pool initializer (Linux): a worker is killed when the sweep process dies, so a killed
-    sweep leaves no runs going on behind the back of the one that resumes it."""
+    """A worker is killed when the sweep process dies (Linux), so a killed sweep leaves no
+    runs going on behind the back of the one that resumes it."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -120,9 +158,19 @@ def _die_with_parent(parent_pid):
 
 
 def _warm_up():
-    """Import what a run needs; submitted once per worker when the pool opens, so that every
-    worker starts at once and pays its imports in parallel, not when its first run comes."""
-    from . import contacts, engine, geometry, policies, results, run  # noqa: F401
+    """Import (and load) what a run needs; submitted once per worker when the pool opens, so
+    that every worker starts at once and pays this in parallel, not when its first run comes
+    (and a worker left without a plan to compute does it while another computes one)."""
+    import importlib
+
+    for name in _RUN_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    # the lazily imported libraries, the time scale and the Sun/Moon ephemeris of the geometry
+    with contextlib.suppress(ImportError, OSError):  # the first run reports them properly
+        importlib.import_module("pyarrow.parquet")
+        astro = importlib.import_module(f"{__package__}.astro")
+        astro.timescale()
+        astro.ephemeris()
 
 
 class LocalPool:
@@ -149,13 +197,17 @@ class LocalPool:
             else:
                 os.environ[k] = v
 
+    def start(self):
+        """Spawn the workers now (they start on their own; :meth:`run` does not wait)."""
+        self._open()
+
     def _open(self):
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_die_with_parent,
+                                             initializer=_worker_init,
                                              initargs=(os.getpid(),))
             # workers are spawned on demand: one submit per worker starts them all now
             self._warm = [self._pool.submit(_warm_up) for _ in range(self.workers)]
@@ -195,24 +247,30 @@ class LocalPool:
 
         pending, suspects = deque(tasks), deque()
         deaths, inflight = {}, {}
-        while pending or suspects or inflight:
+
+        def fill():
+            """Submit runs up to the limit; False when the pool broke with none in flight."""
             pool = self._open()
             queue = suspects if suspects else pending
             limit = 1 if suspects else self.workers
             try:
                 while queue and len(inflight) < limit:
-                    task = queue[0]
-                    inflight[pool.submit(fn, task)] = task
+                    inflight[pool.submit(fn, queue[0])] = queue[0]
                     queue.popleft()
             except BrokenProcessPool:              # in-flight runs report it below
                 if not inflight:
                     self._broken()
-                    continue
+                    return False
+            return True
+
+        while pending or suspects or inflight:
+            if not fill():
+                continue
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
                 wait(list(inflight))               # the others fail at once
                 done = set(inflight)
-            casualties = []
+            casualties, finished = [], []
             for f in sorted(done, key=lambda f: inflight[f]["index"]):
                 task = inflight.pop(f)
                 exc = f.exception()
@@ -221,10 +279,14 @@ class LocalPool:
                 elif isinstance(exc, KeyboardInterrupt):   # Ctrl-C reached the worker first
                     raise KeyboardInterrupt
                 elif exc is not None:
-                    yield task, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                                 "traceback": "".join(traceback.format_exception(exc))}
+                    finished.append((task, {
+                        "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                        "traceback": "".join(traceback.format_exception(exc))}))
                 else:
-                    yield task, f.result()
+                    finished.append((task, f.result()))
+            if finished and not casualties:
+                fill()          # the freed workers start their next runs before the parent
+            yield from finished  # handles these results (files, progress bar, on_result)
             if casualties:
                 self._broken()
                 alone = len(casualties) == 1
@@ -292,7 +354,7 @@ class DaskPool:
         def submit(task):
             n = attempts[task["id"]] = attempts.get(task["id"], 0) + 1
             f = self.client.submit(fn, task, key=f"orbsched-{fn.__name__}-{task['id']}-{n}",
-                                   pure=False, priority=-task["index"])
+                                   pure=False, priority=-task.get("rank", task["index"]))
             futs[f] = task
             return f
 
@@ -327,9 +389,9 @@ def run_status(folder):
     return "failed" if (folder / "error.txt").is_file() else "pending"
 
 
-def geometry_groups(sweep):
+def geometry_groups(sweep, sizes=None):
     """Set ``run.geometry`` (the contact-plan cache key) on every run; return
-    ``{key: [runs]}`` in sweep order."""
+    ``{key: [runs]}`` in sweep order.  ``sizes``, a dict, receives ``{key: satellites}``."""
     from .constellation import build_constellation
     from .contacts import plan_inputs, plan_key
 
@@ -340,9 +402,25 @@ def geometry_groups(sweep):
         if fields not in memo:
             fleet, resolved = build_constellation(run.scenario)
             memo[fields] = plan_key(plan_inputs(fleet, resolved))
+            if sizes is not None:
+                sizes[memo[fields]] = len(fleet)
         run.geometry = memo[fields]
         groups.setdefault(run.geometry, []).append(run)
     return groups
+
+
+def expected_cost(run, satellites=1):
+    """A run's relative cost, to start the longest first: simulated hours x satellites x
+    (1 + jobs), jobs being ``workload.n_jobs`` or the arrival rate times the span (0 for a
+    trace or no workload).  Only the order matters; seeds and policies are not told apart."""
+    sc = run.scenario
+    wl = getattr(sc, "workload", None)
+    jobs = getattr(wl, "n_jobs", None)
+    if jobs is None:
+        rate = getattr(wl, "rate_per_h", None) or \
+            getattr(getattr(wl, "params", None), "rate_per_h", None)
+        jobs = rate * sc.duration_h if isinstance(rate, (int, float)) else 0
+    return float(sc.duration_h) * max(int(satellites), 1) * (1.0 + jobs)
 
 
 def _plan_cached(cache_dir, key):
@@ -360,13 +438,17 @@ def _task(sweep, run, out, cache):
             "cache_dir": str(cache)}
 
 
-def _write_listing(sweep, out, cache):
+def _check_listing(sweep, out):
     listing = out / "sweep.yaml"
     if listing.is_file():
         old = yaml.safe_load(listing.read_text(encoding="utf-8")) or {}
         if old.get("base_sha256") not in (None, sweep.base_sha256):
             raise ScenarioError(f"{out} holds a sweep of a different base scenario "
                                 f"({old.get('base')}); use another --out or remove it")
+
+
+def _write_listing(sweep, out, cache):
+    listing = out / "sweep.yaml"
     doc = {"name": sweep.name, "sweep_file": str(sweep.path.resolve()), "base": sweep.source,
            "base_sha256": sweep.base_sha256, "cache_dir": str(cache),
            "parameters": sweep.parameters, "fixed": sweep.fixed, "seeds": sweep.seeds,
@@ -404,43 +486,53 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
     sweep = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
     out = Path(out_dir).resolve()
     cache = Path(cache_dir).resolve() if cache_dir else out / "cache"
-    groups = geometry_groups(sweep)
     n = len(sweep.runs)
-    log(f"sweep {sweep.name}: {n} run{'s' if n > 1 else ''} ({sweep.shape}), {len(groups)} "
-        f"distinct geometr{'y' if len(groups) == 1 else 'ies'} (contact-plan cache keys)")
-    outcome = {"runs": n, "geometries": len(groups), "done": 0, "failed": 0, "skipped": 0,
+    outcome = {"runs": n, "geometries": 0, "done": 0, "failed": 0, "skipped": 0,
                "plans_computed": 0, "frame": None, "out": out}
-    if dry_run:
-        for run in sweep.runs[:20]:
-            log(f"  {run.index:4d}  {run.id}  seed {run.seed}  geometry {run.geometry[:8]}  "
-                + ", ".join(f"{k}={v}" for k, v in run.params.items()))
-        if n > 20:
-            log(f"  ... and {n - 20} more")
-        return outcome
-    _write_listing(sweep, out, cache)
-    todo = [r for r in sweep.runs if run_status(out / "runs" / r.id) != "done"]
-    outcome["skipped"] = n - len(todo)
-    if outcome["skipped"]:
-        log(f"  {outcome['skipped']} already complete, {len(todo)} to run")
+    todo = []
+    if not dry_run:
+        _check_listing(sweep, out)
+        todo = [r for r in sweep.runs if run_status(out / "runs" / r.id) != "done"]
     workers = workers or os.cpu_count() or 1
-    todo_ids = {r.id for r in todo}
-    plans = [(k, runs[0]) for k, runs in groups.items()
-             if runs[0].scenario.network.cache and not _plan_cached(cache, k)
-             and any(r.id in todo_ids for r in runs)]
+    pool = contextlib.nullcontext()
     if todo:
-        pool = DaskPool(dask, workers) if dask else \
-            LocalPool(min(workers, max(len(todo), len(plans))))
-        with pool:
-            if plans:
-                log(f"  contact plans: computing {len(plans)} into {cache}")
-                tasks = [dict(_task(sweep, run, out, cache), id=f"plan-{k[:12]}", index=i)
-                         for i, (k, run) in enumerate(plans)]
-                for task, res in pool.run(precompute_plan, tasks, retries):
-                    if res["status"] != "done":
-                        log(f"  warning: contact plan {task['id']} failed ({res['error']}); "
-                            f"its runs will compute it themselves")
-                    else:
-                        outcome["plans_computed"] += 1
+        pool = DaskPool(dask, workers) if dask else LocalPool(min(workers, len(todo)))
+    with pool:
+        if isinstance(pool, LocalPool):
+            pool.start()          # the workers import orbsched while the parent goes on here
+        sizes = {}
+        groups = geometry_groups(sweep, sizes)
+        outcome["geometries"] = len(groups)
+        log(f"sweep {sweep.name}: {n} run{'s' if n > 1 else ''} ({sweep.shape}), "
+            f"{len(groups)} distinct geometr{'y' if len(groups) == 1 else 'ies'} "
+            f"(contact-plan cache keys)")
+        if dry_run:
+            for run in sweep.runs[:20]:
+                log(f"  {run.index:4d}  {run.id}  seed {run.seed}  geometry {run.geometry[:8]}  "
+                    + ", ".join(f"{k}={v}" for k, v in run.params.items()))
+            if n > 20:
+                log(f"  ... and {n - 20} more")
+            return outcome
+        _write_listing(sweep, out, cache)
+        outcome["skipped"] = n - len(todo)
+        if outcome["skipped"]:
+            log(f"  {outcome['skipped']} already complete, {len(todo)} to run")
+        todo_ids = {r.id for r in todo}
+        plans = [(k, runs[0]) for k, runs in groups.items()
+                 if runs[0].scenario.network.cache and not _plan_cached(cache, k)
+                 and any(r.id in todo_ids for r in runs)]
+        if plans:
+            log(f"  contact plans: computing {len(plans)} into {cache}")
+            tasks = [dict(_task(sweep, run, out, cache), id=f"plan-{k[:12]}", index=i)
+                     for i, (k, run) in enumerate(plans)]
+            for task, res in pool.run(precompute_plan, tasks, retries):
+                if res["status"] != "done":
+                    log(f"  warning: contact plan {task['id']} failed ({res['error']}); "
+                        f"its runs will compute it themselves")
+                else:
+                    outcome["plans_computed"] += 1
+        if todo:
+            todo.sort(key=lambda r: (-expected_cost(r, sizes.get(r.geometry, 1)), r.index))
             _execute(pool, sweep, todo, out, cache, retries, progress, on_result)
     frame = collect(out)
     atomic_write(out / "sweep.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
@@ -454,15 +546,16 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
 
 
 def _execute(pool, sweep, todo, out, cache, retries, progress, on_result):
+    """Run ``todo`` (submitted in that order) and handle each result as it comes."""
     from tqdm.auto import tqdm
 
     by_id = {r.id: r for r in todo}
     bar = tqdm(total=len(todo), unit="run", desc=sweep.name, disable=not progress,
                dynamic_ncols=True)
+    tasks = [dict(_task(sweep, r, out, cache), rank=i) for i, r in enumerate(todo)]
     failed = 0
     try:
-        for task, res in pool.run(execute_run, [_task(sweep, r, out, cache) for r in todo],
-                                  retries):
+        for task, res in pool.run(execute_run, tasks, retries):
             if res["status"] != "done":
                 failed += 1
                 err = Path(task["run_dir"]) / "error.txt"
@@ -476,3 +569,4 @@ def _execute(pool, sweep, todo, out, cache, retries, progress, on_result):
                 on_result(by_id[task["id"]], res)
     finally:
         bar.close()
+

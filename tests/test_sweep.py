@@ -237,6 +237,41 @@ def test_two_workers_and_dask_give_the_same_frame(one_worker, tmp_path):
                                   frame_without_wall_time(out1))
 
 
+def test_runs_start_longest_expected_first(tmp_path, repo):
+    """Hours x satellites x jobs orders the submissions (ties in sweep order); on one worker
+    the runs finish in the order they start.  sweep.parquet keeps the sweep order."""
+    path = write_sweep(tmp_path, """\
+        base: {demo}
+        set: {{workload.n_jobs: 10}}
+        grid:
+          duration_h: [0.25, 0.5]
+          constellations[0].planes: [6, 8]
+        """, repo=repo)
+    sweep = load_sweep(path)
+    sizes = {}
+    groups = geometry_groups(sweep, sizes)
+    assert sorted(sizes.values()) == [72, 72, 96, 96] and set(sizes) == set(groups)
+    seen = []
+    run_sweep(path, tmp_path / "out", workers=1,
+              on_result=lambda run, res: seen.append(tuple(run.params.values())))
+    assert seen == [(0.5, 8), (0.5, 6), (0.25, 8), (0.25, 6)]
+    frame = pd.read_parquet(tmp_path / "out" / "sweep.parquet")
+    assert list(frame["duration_h"]) == [0.25, 0.25, 0.5, 0.5]
+    assert (frame["status"] == "done").all()
+
+
+def test_pool_workers_exit_cleanly():
+    """Workers skip the interpreter's teardown at exit (os._exit) yet exit with 0."""
+    from orbsched.sweep_exec import LocalPool
+
+    with LocalPool(2) as pool:
+        pool.start()
+        procs = list(pool._pool._processes.values())
+        got = list(pool.run(json.dumps, [{"id": "a", "index": 0}, {"id": "b", "index": 1}], 0))
+    assert sorted(res for _, res in got) == ['{"id": "a", "index": 0}', '{"id": "b", "index": 1}']
+    assert len(procs) == 2 and [p.exitcode for p in procs] == [0, 0]
+
+
 def test_rerun_skips_complete_runs(one_worker, capsys):
     path, out, _ = one_worker
     seen = []
