@@ -158,8 +158,8 @@ class GroupsMixin:
             return
         t = self.env.now
         for job in sorted(jobs.values(), key=lambda j: j.job_id):
-            if job.group is None:
-                continue
+            if job.group is None or job.phase == "transferring":
+                continue            # a starting group checks its ring when its shards are in
             ring = self.ring_paths(list(job.group.sats))
             if isinstance(ring, str):
                 self.group_stats["link_lost"] += 1
@@ -265,8 +265,10 @@ class GroupsMixin:
         if job.phase != "running":
             self._reject(d, f"job {job.job_id} is {job.phase}; only a running job is "
                             f"reshaped")
-        cur = job.group.sats if job.group is not None else (job.sat,)
-        cur_g = job.group.gpus if job.group is not None else (job.gpus,)
+        if job.group is None:
+            self._reject(d, f"job {job.job_id} runs on one satellite, not as a group; move it "
+                            f"with Migrate (or Pause it and PlaceGroup it)")
+        cur, cur_g = job.group.sats, job.group.gpus
         if isinstance(d, Shrink):
             drop = set(d.drop)
             if not drop or not drop <= set(cur):
@@ -354,22 +356,33 @@ class GroupsMixin:
             return
         t = self.env.now
         if not rec.ok:
-            why = rec.reason or "transfer failed"
-            self.rec.event(t, "migration_failed", sat=job.sat, job=job.job_id, peer=s,
-                           detail=f"shard: {why}")
-            job.migration_failures += 1
-            job.token += 1
-            self._release_all(job, t)
-            job.members = job.prev_members
-            job.member_gpus = job.prev_gpus
-            job.sat = job.prev_anchor
-            self._enqueue(job)
-            self._call("on_migration_end", job.job_id, False)
+            self._abort_start(job, t, f"shard: {rec.reason or 'transfer failed'}", peer=s)
             return
         job.bytes_moved_gb += size
         job.pending_shards -= 1
         if job.pending_shards == 0:
+            ring = self.ring_paths(list(job.group.sats))     # links may have changed meanwhile
+            if isinstance(ring, str):
+                self._abort_start(job, t, f"ring: {ring}")
+                return
+            self._set_ring(job, Group(job.group.sats, job.group.gpus, ring))
             self._group_restore(job, t)
+
+    def _abort_start(self, job, t, why, peer=-1):
+        """A group's start failed before it restored (a shard transfer failed, or its ring
+        broke meanwhile): it waits in the queue with its checkpoint where it was."""
+        self.rec.event(t, "migration_failed", sat=job.sat, job=job.job_id, peer=peer,
+                       detail=why)
+        job.migration_failures += 1
+        job.token += 1
+        touched = self._release_all(job, t)
+        job.members = job.prev_members
+        job.member_gpus = job.prev_gpus
+        job.sat = job.prev_anchor
+        self._enqueue(job)
+        for sat in touched:
+            self._apply(sat, t)
+        self._call("on_migration_end", job.job_id, False)
 
     def _group_restore(self, job, t):
         for s in job.group.sats:

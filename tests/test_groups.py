@@ -214,3 +214,41 @@ def test_a_ring_link_changing_rate_and_range_re_rates_the_group():
     r = 16 * 5.0 / 3600.0
     assert j.run.progress_at(3600.0) == pytest.approx(
         r * (900.0 / (5 + comm_a) + 2600.0 / (5 + comm_b)), rel=1e-12)
+
+
+def test_a_failed_shard_transfer_leaves_the_group_queued_on_its_former_members():
+    # greedy-sunlit replaces member 1 (eclipse 1,000-3,000 s) by satellite 4; the links to 4
+    # close right after the decision, so its shard (10 GB from the anchor) never arrives: the
+    # start fails after transfer_wait_s, the job waits with its checkpoint on 0-1-2-3 and
+    # resumes there at the eclipse exit.
+    from orbsched.policies import load_policy
+    isl = RING + [(2, 4, 0.0, 1000.5, 700.0, 100.0), (3, 4, 0.0, 1000.5, 900.0, 100.0)]
+    sc = scenario(5, 1.0, hardware=NO_THERMAL, network=NET, engine={"transfer_wait_s": 60})
+    eng = make_engine(sc, load_policy("greedy-sunlit"), isl=isl, eclipse=[(1, 1000.0, 3000.0)],
+                      jobs=[_group_job(arrival_s=10.0, checkpoint_gb=40.0, checkpoint_s=0.2,
+                                       restore_s=6.0)])
+    eng.run()
+    check_invariants(eng)
+    j = eng.jobs[0]
+    ev = eng.rec.events_frame()
+    failed = ev[ev["kind"] == "migration_failed"]
+    assert len(failed) == 1 and failed["detail"].iloc[0].startswith("shard:")
+    assert j.migration_failures == 1 and j.work_lost_gpu_h == 0.0
+    assert j.status == "running" and set(j.group.sats) == {0, 1, 2, 3}
+    starts = ev[ev["kind"] == "job_start"]["t_s"].tolist()
+    assert starts[-1] == pytest.approx(3000.0)
+
+
+def test_reshaping_a_job_that_runs_on_one_satellite_is_rejected():
+    from orbsched.errors import PolicyError
+    from orbsched.policies import Place, Replace
+
+    class _One(Policy):
+        name = "one"
+
+        def on_job_arrival(self, job, view):
+            return [Place(job.job_id, 0), Replace(job.job_id, 0, 1)]
+    sc = scenario(2, 1.0, hardware=NO_THERMAL, network=NET)
+    eng = make_engine(sc, _One(), isl=RING[:1], jobs=[job(gpus=4)])
+    with pytest.raises(PolicyError, match="runs on one satellite, not as a group"):
+        eng.run()
