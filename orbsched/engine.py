@@ -87,7 +87,7 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         self.net = LaserNetwork(env, n, [g.name for g in scenario.ground_stations],
                                 options=scenario.network,
                                 path_wait_s=scenario.engine.transfer_wait_s,
-                                log_links=scenario.record.link_events)
+                                log_links=scenario.record.link_events, log_transfers=False)
         self._windows = (isl_windows, ground_windows, isl_rate_changes)
         self.policy = policy
         policy.rng = policy_rng if policy_rng is not None else np.random.default_rng(0)

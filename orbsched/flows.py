@@ -249,6 +249,8 @@ class FlowManager:
         return tr
 
     def _log(self, kind, tr, detail):
+        if not self.net.log_transfers:
+            return
         r = tr.record
         self.net._log(kind, r.src, r.dst, f"id={r.id} label={r.label} {detail}".rstrip())
 

@@ -151,13 +151,17 @@ class LaserNetwork:
     path_wait_s : float
         Default time a transfer waits for a usable path before failing (0: fail at once).
     log_links : bool
-        Record link up/usable/down events in :attr:`log` (transfer events are always logged).
+        Record link up/usable/down events in :attr:`log`.
+    log_transfers : bool
+        Record transfer start/wait/reroute/complete/fail events in :attr:`log` (the engine
+        turns this off: nothing reads them there, and a busy run makes millions).
     """
 
     def __init__(self, env, n_sats: int, stations: Sequence[str] = (), *, options=None,
                  acquisition_s: Optional[float] = None, bandwidth_gbps: Optional[float] = None,
                  ground_bandwidth_gbps: Optional[float] = None, relay_via_ground: bool = False,
-                 path_wait_s: float = 0.0, log_links: bool = True):
+                 path_wait_s: float = 0.0, log_links: bool = True,
+                 log_transfers: bool = True):
         from .flows import FlowManager  # flows imports this module's helpers
 
         if options is None:
@@ -188,6 +192,7 @@ class LaserNetwork:
         self.relay_via_ground = bool(relay_via_ground)
         self.path_wait_s = float(path_wait_s)
         self.log_links = bool(log_links)
+        self.log_transfers = bool(log_transfers)
 
         self.graph = nx.Graph()
         self.graph.add_nodes_from(range(self.n_sats), kind="sat")
@@ -621,7 +626,8 @@ class LaserNetwork:
             if table is None or len(table) == 0:
                 continue
             if not isinstance(table, pd.DataFrame):
-                raise NetworkError(f"{what} must be a pandas DataFrame, got {type(table).__name__}")
+                raise NetworkError(f"{what} must be a pandas DataFrame, got "
+                                   f"{type(table).__name__}")
             missing = [c for c in cols if c not in table.columns]
             if missing:
                 raise NetworkError(f"{what} lacks column(s) {missing}; it has "
