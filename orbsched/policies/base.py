@@ -68,6 +68,7 @@ satellite resumes there (:meth:`resume_site`) unless the policy moves queued job
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["Decision", "Migrate", "MoveReplica", "Pause", "Place", "PlaceGroup", "Policy",
@@ -482,6 +483,11 @@ class Policy:
         skipped = 0
         free = view.free                      # live, read-only
         total = int(free.sum())
+        # a job waiting for its own satellite resumes there iff the satellite can power it
+        # (base resume_site, queued jobs not moved); within one pass, decisions only take
+        # power and GPUs, so a satellite that could not power g GPUs cannot power g or more
+        pinned = not self.moves_queued and type(self).resume_site is Policy.resume_site
+        blocked = {}                          # satellite -> fewest GPUs it could not power
         for job in view.queued():
             if total <= 0:
                 return
@@ -499,10 +505,15 @@ class Policy:
             if sat >= 0 and not self.moves_queued and free[sat] < job.gpus \
                     and view.capacity(sat) >= job.gpus:
                 continue                      # waits for its own satellite, full for now
+            if pinned and sat >= 0 and job.gpus >= blocked.get(sat, math.inf):
+                continue                      # its satellite could not power fewer just now
             site = self.resume_site(job, view) if sat >= 0 else self.choose_site(job, view)
             if site is not None:
                 yield Place(job.job_id, site)
                 total = int(free.sum())
+            elif pinned and sat >= 0:
+                if view.capacity(sat) >= job.gpus:
+                    blocked[sat] = min(blocked.get(sat, math.inf), job.gpus)
             elif sat < 0 or self.moves_queued:
                 # a job waiting for its own satellite (checkpoint there) blocks nobody
                 skipped += 1
