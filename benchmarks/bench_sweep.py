@@ -104,7 +104,7 @@ def wait_idle(max_wait_s=600, below=0.2):
             return
 
 
-def alternate(tmp, label, configs, repeat, max_wait_s=600):
+def alternate(tmp, label, configs, repeat, max_wait_s=120):
     """Measure each ``(name, sweep_path, workers)`` ``repeat`` times, interleaved (a, b, a, b:
     slow spells of a shared host hit both alike), each once the host is quiet; return
     ``{name: [(wall, plan_s, outcome, others), ...]}``."""
@@ -167,9 +167,9 @@ def main(argv=None):
                     help="measurements of each configuration, interleaved; the best is kept")
     ap.add_argument("--skip-starlink", action="store_true",
                     help="measure plan sharing on the demo sweep only")
-    ap.add_argument("--max-wait", type=float, default=600, metavar="S",
+    ap.add_argument("--max-wait", type=float, default=120, metavar="S",
                     help="before each measurement, wait up to S seconds for other processes "
-                         "to use less than 0.2 cores (default 600)")
+                         "to use less than 0.2 cores (default 120)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         tmp = Path(tmp)
