@@ -59,6 +59,16 @@ RATE_COLUMNS = ("t_s", "sat_a", "sat_b", "rate_gbps")
 _NO_PRED = -9999
 
 
+def _check_table(table, cols, what, optional):
+    """Raise NetworkError unless ``table`` is a DataFrame with the columns ``cols``."""
+    if not isinstance(table, pd.DataFrame):
+        raise NetworkError(f"{what} must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise NetworkError(f"{what} lacks column(s) {missing}; it has {list(table.columns)}, "
+                           f"expected {list(cols)} (+ optional {optional})")
+
+
 def light_time_s(range_km):
     """One-way light time over ``range_km`` in vacuum (3.33564 us/km)."""
     return range_km / SPEED_OF_LIGHT_KM_S
@@ -590,14 +600,7 @@ class LaserNetwork:
         if rate_changes is None or len(rate_changes) == 0:
             return None
         what = "rate_changes"
-        if not isinstance(rate_changes, pd.DataFrame):
-            raise NetworkError(f"{what} must be a pandas DataFrame, got "
-                               f"{type(rate_changes).__name__}")
-        missing = [c for c in RATE_COLUMNS if c not in rate_changes.columns]
-        if missing:
-            raise NetworkError(f"{what} lacks column(s) {missing}; it has "
-                               f"{list(rate_changes.columns)}, expected {list(RATE_COLUMNS)} "
-                               f"(+ optional range_km)")
+        _check_table(rate_changes, RATE_COLUMNS, what, "range_km")
         t = rate_changes["t_s"].to_numpy(dtype=float)
         rate = rate_changes["rate_gbps"].to_numpy(dtype=float)
         bad = ~(np.isfinite(t) & np.isfinite(rate) & (rate > 0))
@@ -625,14 +628,7 @@ class LaserNetwork:
                                   (ground_windows, GROUND_COLUMNS, "ground_windows")):
             if table is None or len(table) == 0:
                 continue
-            if not isinstance(table, pd.DataFrame):
-                raise NetworkError(f"{what} must be a pandas DataFrame, got "
-                                   f"{type(table).__name__}")
-            missing = [c for c in cols if c not in table.columns]
-            if missing:
-                raise NetworkError(f"{what} lacks column(s) {missing}; it has "
-                                   f"{list(table.columns)}, expected {list(cols)} "
-                                   f"(+ optional range_km, rate_gbps)")
+            _check_table(table, cols, what, "range_km, rate_gbps")
             start = table["start_s"].to_numpy(dtype=float)
             end = table["end_s"].to_numpy(dtype=float)
             bad = ~(np.isfinite(start) & np.isfinite(end) & (end >= start))
