@@ -94,28 +94,28 @@ class GroupsMixin:
         self._link_groups = {}            # link pair -> {job_id: job} of running rings over it
         self.group_stats = dict(group_events=0, reshapes=0, shard_transfers=0, link_lost=0)
         self.net.listeners.append(self._group_link_change)
-        rl = getattr(self.net, "rate_listeners", None)
-        if rl is not None:
-            rl.append(self._group_link_rate)
+        self.net.rate_listeners.append(self._group_link_rate)
 
     # ------------------------------------------------------------------------------ rings
     def ring_paths(self, sats):
         """``(bandwidth_gbps, hop_light_s, paths)`` of the ring over ``sats`` now, or a
         string saying which hop has no usable path."""
         k = len(sats)
-        if k < 2:
-            return math.inf, 0.0, []
-        net = self.net
-        bw, hop, paths = math.inf, 0.0, []
-        for i in range(k if k > 2 else 1):
+        paths = []
+        for i in range(k if k > 2 else k - 1):
             a, b = sats[i], sats[(i + 1) % k]
-            p = net.route(a, b)
+            p = self.net.route(a, b)
             if p is None:
                 return f"no usable laser path from satellite {a} to {b} (ring hop {i})"
-            bw = min(bw, net.path_rate_gbps(p))
-            hop = max(hop, net.path_light_s(p))
             paths.append(p)
-        return bw, hop, paths
+        return self._ring_of(paths)
+
+    def _ring_of(self, paths):
+        """``(bandwidth_gbps, hop_light_s, paths)``: the slowest hop's rate and the longest
+        hop's light time of the ring's hop paths, as the links are now."""
+        net = self.net
+        return (min((net.path_rate_gbps(p) for p in paths), default=math.inf),
+                max((net.path_light_s(p) for p in paths), default=0.0), paths)
 
     def _group_rate(self, job):
         """Progress rate (GPU-h/s) of a group job now; sets its step accounting."""
@@ -174,12 +174,9 @@ class GroupsMixin:
         if not jobs:
             return
         t = self.env.now
-        net = self.net
         for job in sorted(jobs.values(), key=lambda j: j.job_id):
             g = job.group
-            bw = min(net.path_rate_gbps(p) for p in g.paths)
-            hop = max(net.path_light_s(p) for p in g.paths)
-            self._set_ring(job, Group(g.sats, g.gpus, (bw, hop, g.paths)))
+            self._set_ring(job, Group(g.sats, g.gpus, self._ring_of(g.paths)))
             self._rerate_group(job, t)
 
     def _rerate_group(self, job, t):
@@ -241,7 +238,9 @@ class GroupsMixin:
         return ring
 
     def _check_shards(self, d, job, sats):
-        if job.has_checkpoint and job.sat >= 0:
+        """Every new member can receive its shard from the anchor (``job.sat``) now: when the
+        job has a checkpoint, or will write one first (a reshape of a running group)."""
+        if (job.has_checkpoint or job.phase == "running") and job.sat >= 0:
             for s in sats:
                 if s not in job.members and s != job.sat and not self._reachable(job.sat, s):
                     self._reject(d, f"no laser path from satellite {job.sat} (the job's "
@@ -289,10 +288,7 @@ class GroupsMixin:
         have = {s: g * job.factor for s, g in zip(cur, cur_g)}
         sats, gpus = self._members(d, job, sats, gpus, extra_ok=have)
         ring = self._check_ring(d, job, sats)
-        for s in sats:
-            if s not in cur and not self._reachable(job.sat, s):
-                self._reject(d, f"no laser path from satellite {job.sat} (the group's anchor) "
-                                f"to new member {s}")
+        self._check_shards(d, job, sats)
         # reserve the GPUs the new shape needs beyond what the job holds (idle until used)
         for s, g in zip(sats, gpus):
             more = g * job.factor - have.get(s, 0)
@@ -442,10 +438,8 @@ class GroupsMixin:
         if cause == "brownout":
             job.paused_at = t
         job.next_group = None
-        members, gpus = job.members, job.member_gpus
-        touched = self._release_all(job, t)
-        job.members, job.member_gpus = members, gpus
-        job.prev_members, job.prev_gpus, job.prev_anchor = members, gpus, job.sat
+        touched = self._release_all(job, t)           # (members stay: they hold the shards)
+        job.prev_members, job.prev_gpus, job.prev_anchor = job.members, job.member_gpus, job.sat
         job.token += 1
         job.down_since = math.nan
         self.rec.event(t, "job_pause", sat=at, job=job.job_id, detail=why)
@@ -464,23 +458,21 @@ class GroupsMixin:
         job.run.saved_gpu_h = job.pending_gpu_h
         job.has_checkpoint = True
         nxt, job.next_group = job.next_group, None
-        members, gpus = job.members, job.member_gpus
-        job.prev_members, job.prev_gpus, job.prev_anchor = members, gpus, job.sat
+        job.prev_members, job.prev_gpus, job.prev_anchor = job.members, job.member_gpus, job.sat
         # stop drawing on every member; keep the holds the next shape reuses
         for s in list(job.draw_slots):
             sat = self.hosts[s]
             self._touch(sat, t)
             sat.drawing -= job.draw_slots.pop(s)
         if nxt is not None:
-            sats, gpus2, ring = nxt
+            sats, gpus, ring = nxt
             for s in sorted(job.holds):
                 if s not in sats:
                     self._release(self.hosts[s], job, False, t, slots=job.hold_slots[s])
                     self._apply(self.hosts[s], t)
-            self._start_group(job, sats, gpus2, ring, t)
+            self._start_group(job, sats, gpus, ring, t)
             return
         touched = self._release_all(job, t)
-        job.members, job.member_gpus = members, gpus
         self.rec.event(t, "job_pause", sat=job.sat, job=job.job_id, detail="policy")
         job.pauses_by["policy"] = job.pauses_by.get("policy", 0) + 1
         self._enqueue(job)
@@ -498,14 +490,10 @@ class GroupsMixin:
     def _fire_group_event(self, job, sat, cause, token=None):
         if token is not None and token != job.token:
             return                      # the job changed since (placed again, ended)
-        fn = self._hooks.get("on_group_event")
-        if fn is None:
+        if self._hooks.get("on_group_event") is None:
             return
         self.group_stats["group_events"] += 1
-        out = fn(self.view.job(job.job_id), sat, cause, self.view)
-        if out is not None:
-            for d in out:
-                self._decide(d)
+        self._call("on_group_event", job.job_id, sat, cause)
 
     def _member_slots(self, job, i):
         """GPUs job holds drawing on satellite i as a running member (0 if none)."""

@@ -25,7 +25,7 @@ class MovesMixin:
         fn = self._hooks[hook]
         if fn is None:
             return
-        if hook in ("on_job_arrival", "on_job_end", "on_migration_end"):
+        if hook in ("on_job_arrival", "on_job_end", "on_migration_end", "on_group_event"):
             args = (self.view.job(args[0]),) + args[1:]
         out = fn(*args, self.view)
         if out is None:

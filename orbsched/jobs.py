@@ -121,13 +121,15 @@ class JobRun:
 
     # ---------------------------------------------------------------------------- changes
     def _account(self, t):
-        """Add the step time since the anchor to the compute / communication totals."""
+        """Add the step time since the anchor to the compute / communication totals (of
+        sessions with a step time: jobs spread over satellites)."""
+        if not self.step_wall_s > 0.0:     # NaN: a one-satellite session, no step accounting
+            return
         dt = self._compute_time(t) - self._compute_time(self.anchor_t)
         if dt > 0.0:
             self.comm_s += dt * self.comm_frac
             self.compute_s += dt * (1.0 - self.comm_frac)
-            if self.step_wall_s > 0.0:
-                self.steps += dt / self.step_wall_s
+            self.steps += dt / self.step_wall_s
 
     def start(self, t: float, rate_gpu_h_s: float, comm_frac: float = 0.0,
               step_wall_s: float = math.nan) -> None:

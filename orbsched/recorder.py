@@ -449,11 +449,11 @@ class Recorder:
             held_h = job.held_slot_s / 3600.0
             r = job.run
             comp, comm, steps = r.compute_s, r.comm_s, r.steps
-            if r.running:                      # the step time of the session under way
+            if r.running and r.step_wall_s > 0.0:   # the group session under way
                 dt = r._compute_time(t) - r._compute_time(r.anchor_t)
                 comp += dt * (1.0 - r.comm_frac)
                 comm += dt * r.comm_frac
-                steps += dt / r.step_wall_s if r.step_wall_s > 0.0 else 0.0
+                steps += dt / r.step_wall_s
             if job.spans and steps > 0.0:
                 step = (comp / steps, comm / steps, comp / (comp + comm))
             elif job.spans:
