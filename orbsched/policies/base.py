@@ -312,12 +312,15 @@ class Policy:
         """Every member in shadow can run its share on battery to the end of its eclipse
         (``running=False``: the share is not drawing yet)."""
         f = job.gpus // job.work_gpus
-        for m, g in zip(job.members, job.member_gpus):
-            left = view.eclipse_left_s(m)
-            need_w = view.load_w(m) + (0.0 if running else view.gpu_power_w(g * f))
-            if left > 0 and view.payload_energy_wh(m) < need_w * left / 3600.0:
-                return False
-        return True
+        return all(Policy._carries(view, m, 0 if running else g * f)
+                   for m, g in zip(job.members, job.member_gpus))
+
+    @staticmethod
+    def _carries(view, sat, more_gpus):
+        """The battery of ``sat`` serves its load plus ``more_gpus`` busy GPUs to the end of
+        its eclipse (always, in sunlight)."""
+        return view.payload_energy_wh(sat) >= (view.load_w(sat) + view.gpu_power_w(more_gpus)) \
+            * view.eclipse_left_s(sat) / 3600.0
 
     @staticmethod
     def _can_drop(job, sat):
@@ -393,9 +396,7 @@ class Policy:
                 if g > 0 and not sunlit_only:
                     # in shadow only where the battery carries the share to the eclipse's end
                     # (a group browns out as a whole when one member does)
-                    while g > 0 and view.payload_energy_wh(s) < (
-                            view.gpu_power_w(g * f) + view.load_w(s)) \
-                            * view.eclipse_left_s(s) / 3600.0:
+                    while g > 0 and not self._carries(view, s, g * f):
                         g -= 1
                 if g > 0:
                     sats.append(int(s))
