@@ -7,8 +7,10 @@ Run:  python benchmarks/bench_engine.py [--hours H] [--policy NAME] [--scale]
    loaded from the cache), workload, engine.  The engine's SimPy events are counted exactly
    (the environment's event ids).
 2. A bare SimPy loop processing the same number of timeout events (one process yielding
-   ``env.timeout(1)``), measured in the same run: the ratio engine time / bare-loop time is
-   the engine's cost per event relative to SimPy's own.
+   ``env.timeout(1)``, best of three), measured in the same run: the ratio engine time /
+   bare-loop time is the engine's cost per event relative to SimPy's own.  For scale, the
+   same timeouts each followed by one pure-Python power-bus update (the least physics an
+   event can do).
 3. With ``--scale``: a 100 x 100 (10,000-satellite) Walker shell for a few hours with the same
    per-satellite workload, in a fresh process, for peak memory; extrapolated to 7 days.
 Ratios, not absolute times, are the point: the machine may be shared.
@@ -37,6 +39,28 @@ def bare_simpy(n_events):
             yield env.timeout(1.0)
 
     env.process(proc(env))
+    t0 = time.perf_counter()
+    env.run()
+    return time.perf_counter() - t0
+
+
+def simpy_with_one_bus_update(n_events):
+    """The same timeouts, each with one callback that integrates one pure-Python power bus
+    (``PowerBus.set_powers``, alternating sun and shadow): the smallest piece of physics an
+    engine event can do, for scale against the target."""
+    from orbsched.power import BatterySpec, PowerBus
+
+    env = simpy.Environment()
+    bus = PowerBus(BatterySpec(capacity_wh=1e9), array_w=500.0, load_w=400.0)
+    left = [n_events]
+
+    def step(_ev):
+        bus.set_powers(env.now, array_w=500.0 if left[0] % 2 else 0.0, load_w=400.0)
+        left[0] -= 1
+        if left[0] > 0:
+            env.timeout(1.0).callbacks.append(step)
+
+    env.timeout(1.0).callbacks.append(step)
     t0 = time.perf_counter()
     env.run()
     return time.perf_counter() - t0
@@ -125,7 +149,8 @@ def main(argv=None):
           f"policy {args.policy or 'greedy-sunlit'}  (python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores)")
     r = in_fresh_process(over, cache, args.policy)
-    bare = bare_simpy(r["simpy_events"])
+    bare = min(bare_simpy(r["simpy_events"]) for _ in range(3))
+    one_bus = simpy_with_one_bus_update(r["simpy_events"])
     total_uncached = (r["geometry_s"] + r["contact_plan_s"] + r["workload_s"] + r["saa_s"]
                       + r["engine_s"])
     total_cached = (r["geometry_s"] + r["contact_plan_cached_s"] + r["workload_s"] + r["saa_s"]
@@ -143,6 +168,8 @@ def main(argv=None):
     print(f"  bare SimPy loop  {bare:7.3f} s for the same {r['simpy_events']:,} timeouts, "
           f"{r['simpy_events'] / bare:,.0f} events/s")
     print(f"  ratio            engine / bare SimPy = {r['engine_s'] / bare:.1f}x (target <= 5x)")
+    print(f"  for scale        the same timeouts with one pure-Python PowerBus update each: "
+          f"{one_bus / bare:.1f}x bare")
     print(f"  wall time        {total_uncached:.1f} s with the contact plan computed, "
           f"{total_cached:.1f} s with it cached (target < 60 s); summary "
           f"{r['summary_s']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB")

@@ -146,7 +146,8 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         self.arrivals.sort(key=lambda j: (j.arrival_s, j.job_id))
         self._arr_k = 0
         self._mig_src = {}       # job_id -> source satellite of its migration
-        self._reach = (-1, -1, {}, {})
+        self._reach = (-1, -1, None, None)
+        self._reach_buf = None
         self.queue = []          # arrival order; entries not queued any more are skipped
         self._queued = 0
         self.running_gpus = 0

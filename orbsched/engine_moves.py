@@ -8,6 +8,8 @@ restore; the job stays safe at its source until the restore completes.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import PolicyError
@@ -69,26 +71,36 @@ class MovesMixin:
             self._reject(d, f"no laser path from satellite {job.sat} to {sat_i} now")
         return sat
 
-    def note_reachable(self, src, nodes, pred):
+    def reach_buffers(self):
+        """The (dist, pred) arrays a view search fills (reused: only the last search's
+        result is remembered)."""
+        n = self.net.n_nodes
+        if self._reach_buf is None or self._reach_buf[0].shape[0] != n:
+            self._reach_buf = (np.full(n, np.inf), np.full(n, -1, dtype=np.int64))
+        return self._reach_buf
+
+    def note_reachable(self, src, dist, pred):
         """Remember what a view search found from src (valid until the network changes), so
         validating a decision built on it needs no second route search, and its transfer can
-        start on the path the search found."""
-        self._reach = (self.net._version, src, nodes, pred)
+        start on the path the search found.  ``dist`` is finite at every node the search
+        reached, ``pred`` its predecessor on a path from src (arrays, see
+        :func:`orbsched._kernels.nearest_hosts`)."""
+        self._reach = (self.net._version, src, dist, pred)
 
     def _reachable(self, a, b):
-        ver, src, nodes, _ = self._reach
-        if ver == self.net._version and src == a and b in nodes:
+        ver, src, dist, _ = self._reach
+        if ver == self.net._version and src == a and dist[b] < math.inf:
             return True
         return self.net.route(a, b, include_acquiring=True) is not None
 
     def _path_hint(self, a, b):
         """(version, path a..b) from the last view search, if it still applies."""
-        ver, src, _, pred = self._reach
-        if ver != self.net._version or src != a or b not in pred:
+        ver, src, dist, pred = self._reach
+        if ver != self.net._version or src != a or not dist[b] < math.inf:
             return None
         path = [b]
         while path[-1] != a:
-            path.append(pred[path[-1]])
+            path.append(int(pred[path[-1]]))
         return ver, path[::-1]
 
     def _decide(self, d):

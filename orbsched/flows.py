@@ -39,7 +39,6 @@ from typing import Optional
 
 import numpy as np
 import simpy
-from scipy import sparse
 
 from .errors import NetworkError
 
@@ -74,11 +73,13 @@ def _max_min_flat(cap, rows, lengths):
         raise ValueError("every flow must cross at least one resource")
     n_r = cap.size
     cols = np.repeat(np.arange(n_f), lengths)
-    by_res = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_r, n_f))
-    r_ptr, r_flows = by_res.indptr, by_res.indices
+    per_res = np.bincount(rows, minlength=n_r)
+    r_flows = cols[np.argsort(rows, kind="stable")]     # the flows on each resource, in a row
+    r_ptr = np.zeros(n_r + 1, dtype=np.int64)
+    np.cumsum(per_res, out=r_ptr[1:])
     f_ptr = np.concatenate([[0], np.cumsum(lengths)])
     rem = cap.astype(float, copy=True)
-    cnt = np.bincount(rows, minlength=n_r).astype(float)
+    cnt = per_res.astype(float)
     rate = np.zeros(n_f)
     frozen = np.zeros(n_f, dtype=bool)
     share = np.empty(n_r)

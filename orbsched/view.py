@@ -8,11 +8,12 @@ Satellites are integers ``0 .. n_sats - 1``; jobs are :class:`JobInfo` objects.
 """
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
 
+from ._kernels import nearest_hosts
+from .errors import PolicyError
 from .satellite import PENUMBRA, SUNLIT, UMBRA
 
 __all__ = ["JobInfo", "View"]
@@ -296,37 +297,19 @@ class View:
     def nearest(self, src: int, mask, *, k: int = 1, max_hops=None):
         """The ``k`` satellites closest to ``src`` in light time over usable laser links
         among those where ``mask`` is True (``src`` itself excluded): a list of
-        ``(sat, light_time_s, hops)``.  Dijkstra that stops as soon as ``k`` are found."""
+        ``(sat, light_time_s, hops)``, nearest first.  Dijkstra that stops as soon as ``k``
+        are found (:func:`orbsched._kernels.nearest_hosts`, compiled when
+        ``orbsched.accelerated``), over the network's slot arrays."""
         e = self._e
-        adj = e.net.graph._adj      # the raw dict of dicts: much faster to walk than .adj
-        n = e.n_sats
-        best = {src: 0.0}
-        pred = {src: -1}
-        done = set()
-        heap = [(0.0, 0, src)]
-        found = []
-        pop, push = heapq.heappop, heapq.heappush
-        while heap:
-            d, h, u = pop(heap)
-            if u in done:
-                continue
-            done.add(u)
-            if u != src and mask[u]:
-                found.append((u, d, h))
-                if len(found) >= k:
-                    break
-            if max_hops is not None and h >= max_hops:
-                continue
-            for v, a in adj[u].items():
-                if v >= n or v in done or not a["usable"]:
-                    continue
-                nd = d + a["light_s"] + 1e-9
-                bv = best.get(v)
-                if bv is None or nd < bv:
-                    best[v] = nd
-                    pred[v] = u
-                    push(heap, (nd, h + 1, v))
-        e.note_reachable(src, best, pred)
+        sl = e.net.slots
+        dist, pred = e.reach_buffers()
+        try:
+            found = nearest_hosts(sl.nbr, sl.light, sl.usable, sl.deg, mask, src, k, max_hops,
+                                  e.n_sats, dist, pred)
+        except ValueError as exc:
+            raise PolicyError(f"policy '{e.policy_name}': view.nearest({src}, ...): {exc}") \
+                from None
+        e.note_reachable(src, dist, pred)
         return found
 
     # ---------------------------------------------------------------------------- inference

@@ -12,7 +12,7 @@ import os
 from . import reference
 
 KERNEL_NAMES = ("shadow_functions", "isl_candidates", "isl_nearest", "isl_pairs_visible",
-                "ground_elevation")
+                "ground_elevation", "nearest_hosts", "shortest_path")
 
 
 def _pure_requested():
@@ -21,6 +21,7 @@ def _pure_requested():
 
 def _load_compiled():
     try:
+        from . import graph as _graph
         from . import shadow as _shadow
         from . import visibility as _visibility
     except ImportError as exc:
@@ -29,7 +30,9 @@ def _load_compiled():
             "isl_candidates": _visibility.isl_candidates,
             "isl_nearest": _visibility.isl_nearest,
             "isl_pairs_visible": _visibility.isl_pairs_visible,
-            "ground_elevation": _visibility.ground_elevation}, None
+            "ground_elevation": _visibility.ground_elevation,
+            "nearest_hosts": _graph.nearest_hosts,
+            "shortest_path": _graph.shortest_path}, None
 
 
 _compiled, WHY_NOT_ACCELERATED = (None, "ORBSCHED_PURE is set") if _pure_requested() \
@@ -42,6 +45,8 @@ isl_candidates = _chosen["isl_candidates"]
 isl_nearest = _chosen["isl_nearest"]
 isl_pairs_visible = _chosen["isl_pairs_visible"]
 ground_elevation = _chosen["ground_elevation"]
+nearest_hosts = _chosen["nearest_hosts"]
+shortest_path = _chosen["shortest_path"]
 
 
 def compiled_kernels():

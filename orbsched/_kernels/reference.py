@@ -291,3 +291,146 @@ def ground_elevation(r_sat, site, up, sin_min):
     dot = (rx * up[:, None, :, 0] + ry * up[:, None, :, 1]) + rz * up[:, None, :, 2]
     n = np.sqrt((rx * rx + ry * ry) + rz * rz)
     return dot / n - sin_min[:, None, None]
+
+
+# ------------------------------------------------------------------------------------- graphs
+def _check_graph_arrays(nbr, light, usable, deg, n_sats, dist, pred):
+    """The laser graph as fixed-slot arrays (see :class:`orbsched.adjacency.SlotAdjacency`):
+    ``nbr`` (n_nodes, slots) int64 neighbours (row ``u`` holds ``deg[u]`` of them first),
+    ``light`` (n_nodes, slots) float64 light times (s), ``usable`` (n_nodes, slots) uint8;
+    nodes ``>= n_sats`` are ground stations; ``dist`` (float64) and ``pred`` (int64) of
+    length n_nodes are outputs."""
+    n_nodes = nbr.shape[0] if getattr(nbr, "ndim", 0) == 2 else -1
+    if n_nodes < 0 or nbr.dtype != np.int64 or light.dtype != np.float64 \
+            or usable.dtype != np.uint8 or light.shape != nbr.shape or usable.shape != nbr.shape:
+        raise ValueError("nbr, light, usable must be 2-D int64, float64, uint8 arrays of one "
+                         "shape")
+    if deg.shape != (n_nodes,) or deg.dtype != np.int64:
+        raise ValueError(f"deg must be int64 of shape ({n_nodes},)")
+    if dist.shape != (n_nodes,) or dist.dtype != np.float64 or pred.shape != (n_nodes,) \
+            or pred.dtype != np.int64:
+        raise ValueError(f"dist (float64) and pred (int64) must have shape ({n_nodes},)")
+    if not 0 <= n_sats <= n_nodes:
+        raise ValueError(f"n_sats must be in 0..{n_nodes}, got {n_sats}")
+    return n_nodes
+
+
+def _check_graph_args(nbr, light, usable, deg, mask, src, k, max_hops, n_sats, dist, pred):
+    """Arguments of :func:`nearest_hosts`: the arrays (:func:`_check_graph_arrays`) and
+    ``mask``, at least ``n_sats`` flags (bool or uint8)."""
+    _check_graph_arrays(nbr, light, usable, deg, n_sats, dist, pred)
+    mask = np.asarray(mask)
+    if mask.ndim != 1 or mask.shape[0] < n_sats:
+        raise ValueError(f"mask must be 1-D with at least {n_sats} entries (one per "
+                         f"satellite), got shape {mask.shape}")
+    mask = np.ascontiguousarray(mask, dtype=np.bool_).view(np.uint8)
+    src, k = int(src), int(k)
+    if not 0 <= src < n_sats:
+        raise ValueError(f"src must be a satellite 0..{n_sats - 1}, got {src}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    max_hops = -1 if max_hops is None else int(max_hops)
+    return mask, src, k, max_hops
+
+
+def nearest_hosts(nbr, light, usable, deg, mask, src, k, max_hops, n_sats, dist, pred):
+    """The ``k`` satellites nearest to ``src`` in light time (plus 1 ns per hop) over usable
+    satellite-to-satellite links among those where ``mask`` is set (``src`` excluded): a list
+    of ``(sat, light_time_s, hops)``, nearest first.  Dijkstra on ``(distance, hops, node)``
+    in lexicographic order that stops once ``k`` are found or, with ``max_hops`` (None or -1:
+    no limit), does not expand nodes that many hops out.
+
+    Fills ``dist`` with the tentative distance of every node the search reached (``inf``
+    elsewhere; 0 at ``src``) and ``pred`` with its predecessor on that path (-1 elsewhere and
+    at ``src``): every reached node is reachable along ``pred``."""
+    import heapq
+    mask, src, k, max_hops = _check_graph_args(nbr, light, usable, deg, mask, src, k,
+                                               max_hops, n_sats, dist, pred)
+    dist.fill(np.inf)
+    pred.fill(-1)
+    m = mask.tolist()
+    dg = deg.tolist()
+    dist[src] = 0.0
+    best = {src: 0.0}
+    done = set()
+    heap = [(0.0, 0, src)]
+    found = []
+    while heap:
+        d, h, u = heapq.heappop(heap)
+        if u in done:
+            continue
+        done.add(u)
+        if u != src and m[u]:
+            found.append((u, d, h))
+            if len(found) >= k:
+                break
+        if max_hops >= 0 and h >= max_hops:
+            continue
+        row_n, row_l, row_ok = nbr[u].tolist(), light[u].tolist(), usable[u].tolist()
+        for j in range(dg[u]):
+            v = row_n[j]
+            if v >= n_sats or v in done or not row_ok[j]:
+                continue
+            nd = d + row_l[j] + 1e-9
+            bv = best.get(v)
+            if bv is None or nd < bv:
+                best[v] = nd
+                dist[v] = nd
+                pred[v] = u
+                heapq.heappush(heap, (nd, h + 1, v))
+    return found
+
+
+def _check_path_args(nbr, light, usable, deg, src, dst, n_sats, dist, pred):
+    n_nodes = _check_graph_arrays(nbr, light, usable, deg, n_sats, dist, pred)
+    src, dst = int(src), int(dst)
+    if not (0 <= src < n_nodes and 0 <= dst < n_nodes):
+        raise ValueError(f"src and dst must be nodes 0..{n_nodes - 1}, got {src} and {dst}")
+    return src, dst
+
+
+def shortest_path(nbr, light, usable, deg, src, dst, n_sats, include_acquiring, relay, dist,
+                  pred):
+    """Shortest path ``[src, ..., dst]`` by light time plus 1 ns per hop (each link weighs
+    ``light + 1e-9``), or None: Dijkstra on ``(distance, node)`` in lexicographic order that
+    stops when ``dst`` is settled.  Links in acquisition count only with
+    ``include_acquiring``; nodes ``>= n_sats`` (ground stations) are entered only as ``dst``
+    unless ``relay``.  Fills ``dist``/``pred`` like :func:`nearest_hosts` (arrays over the
+    graph in :class:`orbsched.adjacency.SlotAdjacency` form)."""
+    import heapq
+    src, dst = _check_path_args(nbr, light, usable, deg, src, dst, n_sats, dist, pred)
+    dist.fill(np.inf)
+    pred.fill(-1)
+    if src == dst:
+        dist[src] = 0.0
+        return [src]
+    dg = deg.tolist()
+    best = {src: 0.0}
+    dist[src] = 0.0
+    done = set()
+    heap = [(0.0, src)]
+    while heap:
+        d, u = heapq.heappop(heap)
+        if u in done:
+            continue
+        done.add(u)
+        if u == dst:
+            path = [dst]
+            while path[-1] != src:
+                path.append(int(pred[path[-1]]))
+            return path[::-1]
+        row_n, row_l, row_ok = nbr[u].tolist(), light[u].tolist(), usable[u].tolist()
+        for j in range(dg[u]):
+            v = row_n[j]
+            if v in done or not (row_ok[j] or include_acquiring):
+                continue
+            if v >= n_sats and v != dst and not relay:
+                continue
+            nd = d + (row_l[j] + 1e-9)
+            bv = best.get(v)
+            if bv is None or nd < bv:
+                best[v] = nd
+                dist[v] = nd
+                pred[v] = u
+                heapq.heappush(heap, (nd, v))
+    return None

@@ -1,0 +1,213 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled graph searches on the laser network; the twins are ``reference.nearest_hosts`` and
+``reference.shortest_path``.
+
+Both have the twins' names, signatures and results (bit for bit: the same additions in the
+same order, and the same pop order, since the heap orders ``(distance, hops, node)`` - hops 0
+for ``shortest_path`` - lexicographically like Python's tuples, a total order on distinct
+entries).  Two layers: the
+``def`` wrapper checks the arguments through the twin's checks and builds the result list; a
+``cdef ... nogil`` loop runs Dijkstra on a binary heap over the fixed-slot arrays.
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.math cimport INFINITY
+from libc.stdlib cimport malloc, calloc, free
+
+from .reference import _check_graph_args, _check_path_args
+
+cnp.import_array()
+
+ctypedef cnp.int64_t i64
+
+
+cdef struct Entry:
+    double d
+    i64 h
+    i64 u
+
+
+cdef inline bint _less(Entry* a, Entry* b) noexcept nogil:
+    if a.d != b.d:
+        return a.d < b.d
+    if a.h != b.h:
+        return a.h < b.h
+    return a.u < b.u
+
+
+cdef inline void _push(Entry* heap, i64* size, double d, i64 h, i64 u) noexcept nogil:
+    cdef i64 i = size[0], parent
+    cdef Entry e
+    e.d = d
+    e.h = h
+    e.u = u
+    size[0] += 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if _less(&e, &heap[parent]):
+            heap[i] = heap[parent]
+            i = parent
+        else:
+            break
+    heap[i] = e
+
+
+cdef inline Entry _pop(Entry* heap, i64* size) noexcept nogil:
+    cdef Entry top = heap[0]
+    cdef Entry last
+    cdef i64 n, i, c
+    size[0] -= 1
+    n = size[0]
+    if n > 0:
+        last = heap[n]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            if c + 1 < n and _less(&heap[c + 1], &heap[c]):
+                c += 1
+            if _less(&heap[c], &last):
+                heap[i] = heap[c]
+                i = c
+            else:
+                break
+        heap[i] = last
+    return top
+
+
+cdef i64 _nearest(const i64[:, ::1] nbr, const double[:, ::1] light,
+                  const unsigned char[:, ::1] usable, const i64[::1] deg,
+                  const unsigned char[::1] mask, i64 src, i64 k, i64 max_hops, i64 n_sats,
+                  double[::1] dist, i64[::1] pred, Entry* heap, unsigned char* done,
+                  i64* out_u, double* out_d, i64* out_h) noexcept nogil:
+    cdef i64 n_nodes = nbr.shape[0], size = 0, nfound = 0, j, v, u, h
+    cdef double d, nd
+    cdef Entry e
+    for j in range(n_nodes):
+        dist[j] = INFINITY
+        pred[j] = -1
+    dist[src] = 0.0
+    _push(heap, &size, 0.0, 0, src)
+    while size > 0:
+        e = _pop(heap, &size)
+        d = e.d
+        h = e.h
+        u = e.u
+        if done[u]:
+            continue
+        done[u] = 1
+        if u != src and mask[u]:
+            out_u[nfound] = u
+            out_d[nfound] = d
+            out_h[nfound] = h
+            nfound += 1
+            if nfound >= k:
+                break
+        if max_hops >= 0 and h >= max_hops:
+            continue
+        for j in range(deg[u]):
+            v = nbr[u, j]
+            if v >= n_sats or done[v] or not usable[u, j]:
+                continue
+            nd = d + light[u, j] + 1e-9
+            if nd < dist[v]:   # dist is inf where the twin's dict has no entry
+                dist[v] = nd
+                pred[v] = u
+                _push(heap, &size, nd, h + 1, v)
+    return nfound
+
+
+def nearest_hosts(nbr, light, usable, deg, mask, src, k, max_hops, n_sats, dist, pred):
+    """Compiled twin of ``reference.nearest_hosts`` (see there)."""
+    mask, src, k, max_hops = _check_graph_args(nbr, light, usable, deg, mask, src, k,
+                                               max_hops, n_sats, dist, pred)
+    cdef i64 n_nodes = nbr.shape[0]
+    cdef i64 cap = int(np.asarray(deg).sum()) + 1   # one push per relaxed slot, plus src
+    cdef i64 kk = min(k, n_nodes)
+    cdef Entry* heap = <Entry*> malloc(cap * sizeof(Entry))
+    cdef unsigned char* done = <unsigned char*> calloc(n_nodes, 1)
+    cdef i64* out_u = <i64*> malloc(kk * sizeof(i64))
+    cdef double* out_d = <double*> malloc(kk * sizeof(double))
+    cdef i64* out_h = <i64*> malloc(kk * sizeof(i64))
+    cdef i64 nf, i
+    if heap == NULL or done == NULL or out_u == NULL or out_d == NULL or out_h == NULL:
+        free(heap); free(done); free(out_u); free(out_d); free(out_h)
+        raise MemoryError("nearest_hosts: out of memory")
+    try:
+        nf = _nearest(nbr, light, usable, deg, mask, src, kk, max_hops, n_sats, dist, pred,
+                      heap, done, out_u, out_d, out_h)
+        return [(int(out_u[i]), float(out_d[i]), int(out_h[i])) for i in range(nf)]
+    finally:
+        free(heap); free(done); free(out_u); free(out_d); free(out_h)
+
+
+cdef i64 _path(const i64[:, ::1] nbr, const double[:, ::1] light,
+               const unsigned char[:, ::1] usable, const i64[::1] deg, i64 src, i64 dst,
+               i64 n_sats, bint include_acquiring, bint relay, double[::1] dist,
+               i64[::1] pred, Entry* heap, unsigned char* done) noexcept nogil:
+    """Dijkstra from src until dst is settled: 1 if reached (the path is in pred), else 0."""
+    cdef i64 n_nodes = nbr.shape[0], size = 0, j, v, u
+    cdef double d, nd
+    cdef Entry e
+    for j in range(n_nodes):
+        dist[j] = INFINITY
+        pred[j] = -1
+    dist[src] = 0.0
+    _push(heap, &size, 0.0, 0, src)
+    while size > 0:
+        e = _pop(heap, &size)
+        d = e.d
+        u = e.u
+        if done[u]:
+            continue
+        done[u] = 1
+        if u == dst:
+            return 1
+        for j in range(deg[u]):
+            v = nbr[u, j]
+            if done[v] or not (usable[u, j] or include_acquiring):
+                continue
+            if v >= n_sats and v != dst and not relay:
+                continue
+            nd = d + (light[u, j] + 1e-9)
+            if nd < dist[v]:
+                dist[v] = nd
+                pred[v] = u
+                _push(heap, &size, nd, 0, v)
+    return 0
+
+
+def shortest_path(nbr, light, usable, deg, src, dst, n_sats, include_acquiring, relay, dist,
+                  pred):
+    """Compiled twin of ``reference.shortest_path`` (see there)."""
+    src, dst = _check_path_args(nbr, light, usable, deg, src, dst, n_sats, dist, pred)
+    cdef i64 n_nodes = nbr.shape[0]
+    cdef i64[::1] pv = pred
+    cdef i64 cap, ok, u
+    cdef Entry* heap
+    cdef unsigned char* done
+    if src == dst:
+        dist.fill(np.inf)
+        pred.fill(-1)
+        dist[src] = 0.0
+        return [src]
+    cap = int(np.asarray(deg).sum()) + 1
+    heap = <Entry*> malloc(cap * sizeof(Entry))
+    done = <unsigned char*> calloc(n_nodes, 1)
+    if heap == NULL or done == NULL:
+        free(heap); free(done)
+        raise MemoryError("shortest_path: out of memory")
+    try:
+        ok = _path(nbr, light, usable, deg, src, dst, n_sats, bool(include_acquiring),
+                   bool(relay), dist, pv, heap, done)
+    finally:
+        free(heap); free(done)
+    if not ok:
+        return None
+    path = [dst]
+    u = dst
+    while u != src:
+        u = pv[u]
+        path.append(int(u))
+    return path[::-1]
