@@ -76,6 +76,8 @@ _S_PER_H = 3600.0
 #: A battery within this fraction of its capacity of a bound is *at* that bound; keeps a bus
 #: advanced to exactly :meth:`PowerBus.next_threshold_s` from scheduling a second, empty event.
 _BOUND_RTOL = 1e-12
+_INF = math.inf
+_F64 = np.float64
 
 
 @dataclass(frozen=True)
@@ -293,15 +295,15 @@ class PowerBus:
         load_w: initial demanded load (W).
     """
 
-    __slots__ = ("_a", "_acc", "_e", "_e0", "_eps", "_fc", "_fkey", "_l", "_t", "_t0",
-                 "battery")
+    __slots__ = ("_a", "_acc", "_battery", "_cap", "_e", "_e0", "_eps", "_fc", "_fkey",
+                 "_floor", "_floor_at", "_full", "_fv", "_l", "_t", "_t0")
 
     def __init__(self, battery: BatterySpec, *, t_s: float = 0.0,
                  stored_wh: float | None = None, array_w: float = 0.0, load_w: float = 0.0):
         if not isinstance(battery, BatterySpec):
             raise SubsystemError(f"PowerBus: battery must be a BatterySpec, got {battery!r}")
         check_number("PowerBus", "t_s", t_s)
-        self.battery = battery
+        self._battery = battery
         e = battery.capacity_wh if stored_wh is None else stored_wh
         check_number("PowerBus", "stored_wh", e, lo=battery.floor_wh, hi=battery.capacity_wh)
         check_number("PowerBus", "array_w", array_w, lo=0.0)
@@ -311,12 +313,25 @@ class PowerBus:
         self._a = float(array_w)
         self._l = float(load_w)
         self._eps = _BOUND_RTOL * battery.capacity_wh
+        # the battery's bounds (it is frozen), and the levels that count as at them
+        self._cap = battery.capacity_wh
+        self._floor = battery.floor_wh
+        self._full = self._cap - self._eps
+        self._floor_at = self._floor + self._eps
         self._t0 = self._t
         self._e0 = self._e
         # harvested, demanded, used, unserved, charged, discharged, losses, curtailed (W s)
         self._acc = [0.0] * 8
-        self._fkey = None   # flows() cache: (array, load, full, at floor) -> PowerFlows
+        # flows() cache: (array, load, full, at floor) -> PowerFlows, and its values in the
+        # order of _acc followed by the battery rate (_flow_values)
+        self._fkey = None
         self._fc = None
+        self._fv = None
+
+    @property
+    def battery(self) -> BatterySpec:
+        """The battery (fixed at construction)."""
+        return self._battery
 
     # ---- state -----------------------------------------------------------------------------
     @property
@@ -331,7 +346,7 @@ class PowerBus:
     @property
     def state_of_charge(self) -> float:
         """stored / capacity (1.0 when the capacity is 0)."""
-        c = self.battery.capacity_wh
+        c = self._cap
         return self._e / c if c > 0 else 1.0
 
     @property
@@ -345,21 +360,34 @@ class PowerBus:
 
     @property
     def is_full(self) -> bool:
-        return self._e >= self.battery.capacity_wh - self._eps
+        return self._e >= self._full
 
     @property
     def at_floor(self) -> bool:
-        return self._e <= self.battery.floor_wh + self._eps
+        return self._e <= self._floor_at
 
     def flows(self) -> PowerFlows:
         """Instantaneous flows under the current regime (constant until the next change or
         threshold)."""
-        b = self.battery
+        e = self._e
+        if (self._a, self._l, e >= self._full, e <= self._floor_at) != self._fkey:
+            self._new_flows()
+        return self._fc
+
+    def _flow_values(self) -> tuple:
+        """The flows as a tuple: (array, load, served, unserved, charge, discharge, loss,
+        curtailed, battery rate), W; the first eight in the order of the energy totals."""
+        e = self._e
+        if (self._a, self._l, e >= self._full, e <= self._floor_at) != self._fkey:
+            self._new_flows()
+        return self._fv
+
+    def _new_flows(self):
+        b = self._battery
         a, l = self._a, self._l
-        full, floor = self.is_full, self.at_floor
+        e = self._e
+        full, floor = e >= self._full, e <= self._floor_at
         key = (a, l, full, floor)
-        if key == self._fkey:
-            return self._fc
         pc = pd = curt = unserved = 0.0
         if a >= l:
             served = l
@@ -374,18 +402,23 @@ class PowerBus:
             served = a + pd
             unserved = d - pd
         ec, ed = b.charge_efficiency, b.discharge_efficiency
-        f = PowerFlows(array_w=a, load_w=l, served_w=served, charge_w=pc, discharge_w=pd,
-                       curtailed_w=curt, unserved_w=unserved,
-                       loss_w=(1.0 - ec) * pc + (1.0 / ed - 1.0) * pd,
-                       battery_rate_w=ec * pc - pd / ed)
-        self._fkey, self._fc = key, f
-        return f
+        loss = (1.0 - ec) * pc + (1.0 / ed - 1.0) * pd
+        rate = ec * pc - pd / ed
+        self._fc = PowerFlows(array_w=a, load_w=l, served_w=served, charge_w=pc, discharge_w=pd,
+                              curtailed_w=curt, unserved_w=unserved, loss_w=loss,
+                              battery_rate_w=rate)
+        self._fv = (a, l, served, unserved, pc, pd, loss, curt, rate)
+        self._fkey = key
 
     def deficit_w(self) -> float:
         """Load that cannot be served now (W): ``load - array - discharge``.  Positive when the
         battery is at its floor (or limited by ``max_discharge_w``) and the array gives less
         than the load: the engine sheds GPUs until it is zero (brownout)."""
-        return self.flows().unserved_w
+        return self._flow_values()[3]
+
+    def battery_rate_w(self) -> float:
+        """dE/dt of the stored energy now (W): ``flows().battery_rate_w``."""
+        return self._flow_values()[8]
 
     def max_supply_w(self) -> float:
         """The largest load the bus could serve right now (W): array output plus the battery's
@@ -396,17 +429,16 @@ class PowerBus:
         return math.inf if m is None else self._a + m
 
     def _time_to_bound_s(self, rate_w: float) -> float:
-        b = self.battery
         if rate_w > 0.0:
-            return (b.capacity_wh - self._e) * _S_PER_H / rate_w
+            return (self._cap - self._e) * _S_PER_H / rate_w
         if rate_w < 0.0:
-            return (self._e - b.floor_wh) * _S_PER_H / -rate_w
+            return (self._e - self._floor) * _S_PER_H / -rate_w
         return math.inf
 
     def next_threshold_s(self) -> float:
         """Absolute time (s) at which the battery becomes full or reaches its floor under the
         current powers; ``inf`` if it never does (no net flow, or already at that bound)."""
-        rate = self.flows().battery_rate_w
+        rate = self._flow_values()[8]
         return self._t + self._time_to_bound_s(rate)
 
     def stored_at_wh(self, t_s: float) -> float:
@@ -419,23 +451,15 @@ class PowerBus:
 
     # ---- evolution -------------------------------------------------------------------------
     def _check_time(self, t_s):
+        tt = type(t_s)
+        if (tt is float or tt is _F64) and self._t <= t_s < _INF:
+            return  # the common case, fast
         if isinstance(t_s, bool) or not isinstance(t_s, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(t_s):
             raise SubsystemError(f"PowerBus: time must be a finite number of seconds, got {t_s!r}")
         if t_s < self._t:
             raise SubsystemError(f"PowerBus: time cannot go backwards: asked for t = {t_s!r} s, "
                                  f"the bus is already at t = {self._t!r} s")
-
-    def _accumulate(self, f: PowerFlows, dt_s: float):
-        acc = self._acc
-        acc[0] += f.array_w * dt_s
-        acc[1] += f.load_w * dt_s
-        acc[2] += f.served_w * dt_s
-        acc[3] += f.unserved_w * dt_s
-        acc[4] += f.charge_w * dt_s
-        acc[5] += f.discharge_w * dt_s
-        acc[6] += f.loss_w * dt_s
-        acc[7] += f.curtailed_w * dt_s
 
     def advance(self, t_s: float) -> None:
         """Integrate exactly from :attr:`t_s` to ``t_s`` under the current powers, splitting the
@@ -445,22 +469,44 @@ class PowerBus:
         time to it is below the resolution of ``t_s`` (the clock then does not move, and the
         ledger takes that sub-resolution slice, so the balances stay exact)."""
         self._check_time(t_s)
-        t_s = float(t_s)
+        self._advance(float(t_s))
+
+    def _advance(self, t_s):
+        """:meth:`advance` to a checked time (a float).  The engine's hottest path, so
+        :meth:`_flow_values` and :meth:`_time_to_bound_s` are written out here (the same
+        operations in the same order), as is adding each slice to the energy totals."""
         # One regime change at most (charging -> full, discharging -> floor), so two passes.
         for _ in range(3):
-            f = self.flows()
-            tau = self._time_to_bound_s(f.battery_rate_w)
-            if self._t + tau <= t_s:
-                self._accumulate(f, tau)
-                b = self.battery
-                self._e = b.capacity_wh if f.battery_rate_w > 0.0 else b.floor_wh
-                self._t = self._t + tau
+            e, t = self._e, self._t
+            if (self._a, self._l, e >= self._full, e <= self._floor_at) != self._fkey:
+                self._new_flows()
+            harvested, demanded, used, unserved, charged, discharged, losses, curtailed, rate \
+                = self._fv
+            if rate > 0.0:
+                tau = (self._cap - e) * _S_PER_H / rate
+            elif rate < 0.0:
+                tau = (e - self._floor) * _S_PER_H / -rate
+            else:
+                tau = _INF
+            bound = t + tau <= t_s   # the battery reaches a bound on the way
+            dt = tau if bound else t_s - t
+            if not bound and not dt > 0.0:
+                return
+            acc = self._acc
+            acc[0] += harvested * dt
+            acc[1] += demanded * dt
+            acc[2] += used * dt
+            acc[3] += unserved * dt
+            acc[4] += charged * dt
+            acc[5] += discharged * dt
+            acc[6] += losses * dt
+            acc[7] += curtailed * dt
+            if bound:
+                self._e = self._cap if rate > 0.0 else self._floor
+                self._t = t + tau
                 continue
-            dt = t_s - self._t
-            if dt > 0.0:
-                self._accumulate(f, dt)
-                self._e += f.battery_rate_w * dt / _S_PER_H
-                self._t = t_s
+            self._e = e + rate * dt / _S_PER_H
+            self._t = t_s
             return
         raise AssertionError("PowerBus.advance: more than one regime change in one interval")
 
@@ -474,6 +520,21 @@ class PowerBus:
             self._a = float(array_w)
         if load_w is not None:
             self._l = float(load_w)
+
+    def _update(self, t_s, array_w, load_w) -> None:
+        """:meth:`set_powers` for the engine's per-event calls (``Satellite.apply``): the same
+        state, with the checks cut to comparisons when every argument is a float (the time
+        finite and not behind, both powers finite and >= 0); anything else goes through
+        :meth:`set_powers` and its errors.  The time may also be a numpy float64 (the engine's
+        clock often is)."""
+        tt = type(t_s)
+        if (tt is float or tt is _F64) and self._t <= t_s < _INF and type(array_w) is float \
+                and 0.0 <= array_w < _INF and type(load_w) is float and 0.0 <= load_w < _INF:
+            self._advance(float(t_s))
+            self._a = array_w
+            self._l = load_w
+        else:
+            self.set_powers(t_s, array_w=array_w, load_w=load_w)
 
     def set_array_power(self, t_s: float, array_w: float) -> None:
         """Advance to ``t_s``, then set the array output (W)."""

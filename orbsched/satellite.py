@@ -101,7 +101,7 @@ class Satellite:
         """GPU jobs must be shed: the battery is at the payload floor and discharging while
         GPUs draw active power."""
         return (self.drawing > 0 and self.at_payload_floor()
-                and self.bus.flows().battery_rate_w < 0.0)
+                and self.bus.battery_rate_w() < 0.0)
 
     def temperature_k(self) -> float:
         return math.nan if self.thermal is None else self.thermal.temperature_k
@@ -109,33 +109,36 @@ class Satellite:
     # ------------------------------------------------------------------------------- update
     def apply(self, t_s: float) -> bool:
         """Bring the subsystems to ``t_s`` with the current illumination and GPU state; choose
-        the throttle; return True if the speed changed (the engine then re-rates the jobs)."""
+        the throttle; return True if the speed changed (the engine then re-rates the jobs).
+
+        Uses the subsystems' per-event paths (``_update``: ``set_inputs`` / ``set_powers``
+        with cheaper argument checks, the same state)."""
         old_speed = self.speed
         array_w = self.array_full_w * self.illumination
         node = self.thermal
         if node is None:
-            self.bus.set_powers(t_s, array_w=array_w, load_w=self.load_w())
+            self.bus._update(t_s, array_w, self.load_w())
             return False
         # Unthrottled first; throttle only if that would push the node past its limit now.
         speed = 1.0
         load = self.load_w(speed=1.0)
-        node.set_inputs(t_s, illumination_fraction=self.illumination, dissipation_w=load)
+        node._update(t_s, self.illumination, load)
         if self.drawing and node.limit_binding:
             allowed = node.allowed_dissipation_w()
             speed = (allowed - self._base_w) / (self._k_active * self.drawing) \
                 if self._k_active > 0 else 1.0
             speed = min(1.0, max(0.0, speed))
             load = self.load_w(speed=speed)
-            node.set_inputs(t_s, dissipation_w=load)
+            node._update(t_s, None, load)
         self.speed = speed
-        self.bus.set_powers(t_s, array_w=array_w, load_w=load)
+        self.bus._update(t_s, array_w, load)
         return abs(speed - old_speed) > _THROTTLE_TOL
 
     def next_threshold_s(self) -> float:
         """Next time the battery fills or reaches its floor, or the node reaches its limit."""
         t = self.bus.next_threshold_s()
         if self.drawing:
-            rate = self.bus.flows().battery_rate_w
+            rate = self.bus.battery_rate_w()
             above = self.bus.stored_wh - self.payload_floor_wh
             if rate < 0.0 and above > 0.0:
                 t = min(t, self.bus.t_s + above * 3600.0 / -rate)

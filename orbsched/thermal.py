@@ -16,9 +16,21 @@ Model
     :func:`time_between_k` evaluates differences of it in a cancellation-free form (log1p and
     a single atan of the difference; far from equilibrium, ``T >> u``, a series in ``u/T`` that
     tends to the pure cooling law ``(T^-3 - T0^-3) / (3 beta)`` as ``u -> 0``).
-    :func:`temperature_after_k` inverts it with Brent's method on ``z = ln|u - T|``, in which
-    the time is almost linear (exponential approach to equilibrium), bracketed by bounds on
-    ``dt/dz``; T is found to ~1e-14 relative.  No time-stepping anywhere.
+    :func:`temperature_after_k` inverts it with Newton's method on ``z = ln|u - T|``, in which
+    the time is almost linear (exponential approach to equilibrium), within bounds on ``dt/dz``
+    (Brent's method if Newton does not settle); T is found to ~1e-14 relative.  No
+    time-stepping anywhere.
+
+Implementation
+    :func:`time_between_k` and :func:`temperature_after_k` are taken from
+    :mod:`orbsched._kernels`: the compiled Cython kernel (``orbsched/_kernels/thermal.pyx``)
+    when ``orbsched.accelerated`` is True, else its pure-Python twin in
+    :mod:`orbsched._kernels.reference` (``ORBSCHED_PURE=1`` forces the twin).  Both return the
+    same doubles bit for bit and raise the same errors; the compiled one hands the rare Brent
+    fallback to the twin.  :class:`ThermalNode` keeps its spec's constants (conductance, sink
+    term, absorbed heats, limit) at construction, and :meth:`ThermalNode._update` is the
+    engine's per-event path (the same state as :meth:`ThermalNode.set_inputs`, with the argument
+    checks reduced to comparisons).
 
 Limit and throttling
     At the maximum temperature the radiator sheds ``allowed_heat_w = k (T_max^4 - T_sink^4)``.
@@ -51,8 +63,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
+from ._kernels import temperature_after_k, time_between_k
 from .constants import (
     CMB_TEMPERATURE_K,
     RADIATOR_EMISSIVITY,
@@ -76,11 +88,12 @@ __all__ = [
 _T_TOL_K = 1e-9
 #: Heat inputs within this relative margin of the allowed heat count as "at the limit".
 _Q_RTOL = 1e-12
-#: Above T/u = _X_FAR the time integral is evaluated as a series in u/T (no cancellation).
-_X_FAR = 4.0
-#: Above T/u = _X_PURE the sink is negligible: the series' correction 2 (u/T)^4 / 7 < 1e-16, so
-#: the pure cooling law (T^-3 - T0^-3) / (3 beta) is used (and cubes of a tiny u never appear).
-_X_PURE = 1e4
+#: Accepted illumination fractions (the range :meth:`ThermalSpec.absorbed_w` checks).
+_F_LO, _F_HI = -1e-9, 1.0 + 1e-9
+_INF = math.inf
+_F64 = np.float64
+# The integrals (time_between_k, temperature_after_k) and their constants (_X_FAR, _X_PURE)
+# live in orbsched._kernels.reference (pure Python) and orbsched/_kernels/thermal.pyx.
 
 
 def absorbed_solar_heat_w(absorptivity: float, projected_area_m2: float,
@@ -160,8 +173,7 @@ class ThermalSpec:
     def absorbed_w(self, illumination_fraction: float) -> float:
         """Environmental heat absorbed at an illumination fraction in [0, 1] (W)."""
         f = illumination_fraction
-        check_number("ThermalSpec.absorbed_w", "illumination_fraction", f, lo=-1e-9,
-                      hi=1.0 + 1e-9)
+        check_number("ThermalSpec.absorbed_w", "illumination_fraction", f, lo=_F_LO, hi=_F_HI)
         f = min(max(float(f), 0.0), 1.0)
         return self.absorbed_shadow_w + f * (self.absorbed_sun_w - self.absorbed_shadow_w)
 
@@ -175,106 +187,6 @@ def equilibrium_temperature_k(heat_in_w: float, conductance_w_k4: float,
                               sink_temperature_k: float) -> float:
     """``u = (Q / k + T_sink^4) ** 0.25``: the temperature at which radiation balances Q."""
     return (heat_in_w / conductance_w_k4 + sink_temperature_k ** 4) ** 0.25
-
-
-def _far_series(y: float) -> float:
-    """p(y) = (artanh y - atan y) / y^3 = 2 sum_k y^(4k) / (4k + 3), for 0 <= y <= 1/_X_FAR
-    (y^4 <= 1/256: eight terms leave < 1e-19)."""
-    y4 = y ** 4
-    total = 0.0
-    for k in range(7, -1, -1):  # Horner
-        total = total * y4 + 1.0 / (4 * k + 3)
-    return 2.0 * total
-
-
-def time_between_k(t0_k: float, t1_k: float, equilibrium_k: float, beta: float) -> float:
-    """Exact time (s) for ``dT/dt = beta (u^4 - T^4)`` to take T from ``t0_k`` to ``t1_k``.
-
-    ``u = equilibrium_k >= 0``, ``beta = k / C > 0`` (1/(K^3 s)).  Returns 0 when the two
-    temperatures are equal and ``inf`` when ``t1_k`` is not reached (not between ``t0_k`` and
-    ``u``, or equal to ``u`` while ``t0_k`` is not).
-    """
-    u = float(equilibrium_k)
-    a, b = float(t0_k), float(t1_k)
-    if a == b:
-        return 0.0
-    # reachable only moving from a towards u, never reaching u itself
-    if not ((a < b < u) or (u < b < a)):
-        return math.inf
-    if u == 0.0 or b >= _X_PURE * u:  # (also a > b here) the sink term is below 1e-16
-        return (b ** -3 - a ** -3) / (3.0 * beta)
-    if a > _X_FAR * u and b >= _X_FAR * u:
-        return (_far_series(u / b) / b ** 3 - _far_series(u / a) / a ** 3) / (2.0 * beta)
-    if a > _X_FAR * u:  # cooling from far to near: split where the two forms meet
-        mid = _X_FAR * u
-        return time_between_k(a, mid, u, beta) + time_between_k(mid, b, u, beta)
-    # near form: differences of ln(u+T), ln|u-T| and atan(T/u), each without cancellation
-    dtau = (math.log1p((b - a) / (u + a)) - math.log1p((a - b) / (u - a))
-            + 2.0 * math.atan(u * (b - a) / (u * u + a * b)))
-    return dtau / (4.0 * beta * u ** 3)
-
-
-def _newton_z(a, u, beta, dt, s, z_lo, z_hi):
-    """Newton's method on z = ln|u - T| for ``time_between_k(a, T) = dt``; the time is almost
-    linear in z (``dt/dz = -1 / (beta (u + T)(u^2 + T^2))``, smooth and bounded), so 2-4 steps
-    from the linearised relaxation ``|u - T| = |u - a| exp(-4 beta u^3 dt)`` move T by less
-    than 1e-14 relative.
-    Returns None (caller falls back to Brent) if it does not settle in 30 steps."""
-    z = min(max(math.log(abs(u - a)) - 4.0 * beta * u ** 3 * dt, z_lo), z_hi)
-    for _ in range(30):
-        t = u - s * math.exp(z)
-        f = (time_between_k(a, t, u, beta) if s * (t - a) > 0.0 else 0.0) - dt
-        step = f * beta * (u + t) * (u * u + t * t)   # = -f / (dt/dz)
-        z_new = min(max(z + step, z_lo), z_hi)
-        if abs(z_new - z) * abs(u - t) <= 1e-14 * t:   # T moves by < 1e-14 relative
-            return z_new
-        z = z_new
-    return None
-
-
-def temperature_after_k(t0_k: float, dt_s: float, equilibrium_k: float, beta: float) -> float:
-    """Temperature (K) after ``dt_s`` seconds of ``dT/dt = beta (u^4 - T^4)`` from ``t0_k``:
-    the inverse of :func:`time_between_k`, exact to ~1e-14 relative."""
-    a, u, dt = float(t0_k), float(equilibrium_k), float(dt_s)
-    if dt < 0.0 or not math.isfinite(dt):
-        raise SubsystemError(f"temperature_after_k: dt_s must be finite and >= 0, got {dt_s!r}")
-    if dt == 0.0 or a == u:
-        return a
-    if a > u:
-        pure = (a ** -3 + 3.0 * beta * dt) ** (-1.0 / 3.0)
-        if u == 0.0 or pure >= _X_PURE * u:  # the same branch as time_between_k takes
-            return pure
-    s = 1.0 if a < u else -1.0  # T = u - s * exp(z), z = ln|u - T|
-    w_min = 4.0 * np.finfo(float).eps * u
-    if abs(u - a) <= w_min:
-        return u
-    if time_between_k(a, u - s * w_min, u, beta) <= dt:
-        return u  # indistinguishable from equilibrium in double precision
-    z_hi = math.log(abs(u - a))
-    # |dt/dz| = 1 / (beta (u + T)(u^2 + T^2)) >= 1 / (beta (u + m)(u^2 + m^2)), m = max(u, T0)
-    m = max(u, a)
-    z_lo = max(z_hi - dt * beta * (u + m) * (u * u + m * m), math.log(w_min))
-
-    def elapsed(z):
-        t = u - s * math.exp(z)
-        if s * (t - a) <= 0.0:  # rounding put T at or behind the start: no time elapsed
-            return 0.0
-        return time_between_k(a, t, u, beta)
-
-    if elapsed(z_hi) >= dt:
-        return a  # dt below what one rounding step of T represents
-
-    def g(z):
-        return elapsed(z) - dt
-
-    z = _newton_z(a, u, beta, dt, s, z_lo, z_hi)
-    if z is None:  # Newton did not settle: bracketing fallback
-        if g(z_lo) <= 0.0:
-            z = z_lo
-        else:
-            z = brentq(g, z_lo, z_hi, xtol=1e-15, rtol=4.0 * np.finfo(float).eps, maxiter=200)
-    t = u - s * math.exp(z)
-    return a if s * (t - a) < 0.0 else t  # never behind the start by a rounding
 
 
 class ThermalNode:
@@ -294,18 +206,25 @@ class ThermalNode:
     """
 
     __slots__ = (
+        "_allowed",
         "_beta",
+        "_cap",
+        "_dq",
         "_f",
         "_heat_in_j",
+        "_k",
         "_p",
         "_q",
+        "_qs",
         "_radiated_j",
+        "_spec",
         "_t",
         "_t0",
         "_temp",
         "_temp0",
+        "_tmax",
+        "_ts4",
         "_u",
-        "spec",
     )
 
     def __init__(self, spec: ThermalSpec, *, temperature_k: float, t_s: float = 0.0,
@@ -314,7 +233,17 @@ class ThermalNode:
             raise SubsystemError(f"ThermalNode: spec must be a ThermalSpec, got {spec!r}")
         check_number("ThermalNode", "temperature_k", temperature_k, lo=0.0)
         check_number("ThermalNode", "t_s", t_s)
-        self.spec = spec
+        self._spec = spec
+        # The spec's constants, each computed as the spec computes it (the spec is frozen):
+        # conductance k, sink term T_sink^4, absorbed heat in shadow and its rise in full Sun,
+        # heat capacity, the limit and the heat input the radiator sheds there.
+        self._k = spec.conductance_w_k4
+        self._ts4 = spec.sink_temperature_k ** 4
+        self._qs = spec.absorbed_shadow_w
+        self._dq = spec.absorbed_sun_w - spec.absorbed_shadow_w
+        self._cap = spec.heat_capacity_j_k
+        self._tmax = spec.max_temperature_k
+        self._allowed = spec.allowed_heat_w
         self._t = self._t0 = float(t_s)
         self._temp = self._temp0 = float(temperature_k)
         self._beta = spec.conductance_w_k4 / spec.heat_capacity_j_k
@@ -324,16 +253,33 @@ class ThermalNode:
         self._p = 0.0
         self._set(illumination_fraction, dissipation_w)
 
+    @property
+    def spec(self) -> ThermalSpec:
+        """The radiator and thermal mass (fixed at construction)."""
+        return self._spec
+
     def _set(self, illumination_fraction, dissipation_w):
+        """Check, then apply new inputs (None: unchanged) at the current time."""
         if illumination_fraction is not None:
-            self._f = float(illumination_fraction)
-            self.spec.absorbed_w(self._f)  # validates
+            self._spec.absorbed_w(float(illumination_fraction))  # validates
         if dissipation_w is not None:
             check_number("ThermalNode", "dissipation_w", dissipation_w, lo=0.0)
+        self._apply(illumination_fraction, dissipation_w)
+
+    def _apply(self, illumination_fraction, dissipation_w):
+        """Apply checked inputs (None: unchanged): heat input and equilibrium, as
+        :meth:`ThermalSpec.absorbed_w` and :func:`equilibrium_temperature_k` compute them."""
+        if illumination_fraction is not None:
+            self._f = float(illumination_fraction)
+        if dissipation_w is not None:
             self._p = float(dissipation_w)
-        self._q = self.spec.absorbed_w(self._f) + self._p
-        self._u = equilibrium_temperature_k(self._q, self.spec.conductance_w_k4,
-                                            self.spec.sink_temperature_k)
+        f = self._f
+        if f < 0.0:    # min(max(f, 0), 1), as absorbed_w clips
+            f = 0.0
+        elif f > 1.0:
+            f = 1.0
+        q = self._q = self._qs + f * self._dq + self._p
+        self._u = (q / self._k + self._ts4) ** 0.25
 
     # ---- state -----------------------------------------------------------------------------
     @property
@@ -381,16 +327,16 @@ class ThermalNode:
     def allowed_heat_w(self) -> float:
         """Total heat input that holds the node steady at ``max_temperature_k`` (W):
         ``emissivity * sigma * A_rad * (T_max^4 - T_sink^4)``."""
-        return self.spec.allowed_heat_w
+        return self._allowed
 
     def allowed_dissipation_w(self) -> float:
         """Internal dissipation that holds the node at ``max_temperature_k`` under the current
         illumination (W): ``allowed_heat_w() - absorbed_w``, at least 0.  The GPU budget when
         throttling."""
-        return max(0.0, self.spec.allowed_heat_w - self.absorbed_w)
+        return max(0.0, self._allowed - self.absorbed_w)
 
     def _over_limit_input(self) -> bool:
-        allowed = self.spec.allowed_heat_w
+        allowed = self._allowed
         return self._q > allowed + _Q_RTOL * abs(allowed)
 
     @property
@@ -414,7 +360,7 @@ class ThermalNode:
         input is within the limit (the node then never rises past ``max(T, T_max)``)."""
         if not self._over_limit_input():
             return math.inf
-        t_max = self.spec.max_temperature_k
+        t_max = self._tmax
         if self._temp >= t_max - _T_TOL_K:
             return self._t
         return self._t + time_between_k(self._temp, t_max, self._u, self._beta)
@@ -427,6 +373,9 @@ class ThermalNode:
 
     # ---- evolution -------------------------------------------------------------------------
     def _check_time(self, t_s):
+        tt = type(t_s)
+        if (tt is float or tt is _F64) and self._t <= t_s < _INF:
+            return  # the common case, fast
         if isinstance(t_s, bool) or not isinstance(t_s, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(t_s):
             raise SubsystemError(f"ThermalNode: time must be a finite number of seconds, "
@@ -438,24 +387,46 @@ class ThermalNode:
     def advance(self, t_s: float) -> None:
         """Integrate exactly from :attr:`t_s` to ``t_s`` under the current heat input."""
         self._check_time(t_s)
-        dt = float(t_s) - self._t
+        self._advance(float(t_s))
+
+    def _advance(self, t_s):
+        """:meth:`advance` to a checked time (a float)."""
+        dt = t_s - self._t
         if dt == 0.0:
             return
-        new = temperature_after_k(self._temp, dt, self._u, self._beta)
-        self._heat_in_j += self._q * dt
-        self._radiated_j += self._q * dt - self.spec.heat_capacity_j_k * (new - self._temp)
+        temp = self._temp
+        new = temperature_after_k(temp, dt, self._u, self._beta)
+        q_dt = self._q * dt
+        self._heat_in_j += q_dt
+        self._radiated_j += q_dt - self._cap * (new - temp)
         self._temp = new
-        self._t = float(t_s)
+        self._t = t_s
 
     def set_inputs(self, t_s: float, *, illumination_fraction: float | None = None,
                    dissipation_w: float | None = None) -> None:
         """Advance to ``t_s``, then change the illumination fraction and/or the dissipation."""
         if illumination_fraction is not None:
-            self.spec.absorbed_w(illumination_fraction)  # validate before advancing
+            self._spec.absorbed_w(illumination_fraction)  # validate before advancing
         if dissipation_w is not None:
             check_number("ThermalNode.set_inputs", "dissipation_w", dissipation_w, lo=0.0)
         self.advance(t_s)
-        self._set(illumination_fraction, dissipation_w)
+        self._apply(illumination_fraction, dissipation_w)
+
+    def _update(self, t_s, illumination_fraction, dissipation_w) -> None:
+        """:meth:`set_inputs` for the engine's per-event calls (``Satellite.apply``): the same
+        state, with the checks cut to comparisons when every argument is a float (the time
+        finite and not behind, the fraction None or within [-1e-9, 1 + 1e-9], the dissipation
+        finite and >= 0); anything else goes through :meth:`set_inputs` and its errors.  The
+        time may also be a numpy float64 (the engine's clock often is)."""
+        f = illumination_fraction
+        p = dissipation_w
+        tt = type(t_s)
+        if (tt is float or tt is _F64) and self._t <= t_s < _INF and type(p) is float \
+                and 0.0 <= p < _INF and (f is None or type(f) is float and _F_LO <= f <= _F_HI):
+            self._advance(float(t_s))
+            self._apply(f, p)
+        else:
+            self.set_inputs(t_s, illumination_fraction=f, dissipation_w=p)
 
     def set_illumination(self, t_s: float, illumination_fraction: float) -> None:
         """Advance to ``t_s``, then set the illumination fraction (0 umbra .. 1 full Sun)."""

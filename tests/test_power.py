@@ -295,3 +295,41 @@ def test_stopping_at_thresholds_changes_nothing(battery, soc, seq):
     for name in ("harvested_wh", "used_wh", "unserved_wh", "charged_wh", "discharged_wh",
                  "losses_wh", "curtailed_wh"):
         assert getattr(la, name) == pytest.approx(getattr(lb, name), abs=1e-9 * scale), name
+
+
+def _state(bus):
+    return (bus.t_s, bus.stored_wh, bus.array_w, bus.load_w, bus.totals_ws(), bus.flows(),
+            bus.next_threshold_s(), bus.deficit_w(), bus.battery_rate_w())
+
+
+@settings(max_examples=100, deadline=None)
+@given(batteries, st.floats(0.0, 1.0), events, st.booleans())
+def test_engine_path_equals_set_powers(battery, soc, seq, numpy_clock):
+    # PowerBus._update (Satellite.apply's per-event call) checks less but must leave exactly
+    # the same state as set_powers, also when the engine's clock is a numpy float64.
+    import numpy as np
+
+    floor = battery.floor_wh
+    stored = floor + soc * (battery.capacity_wh - floor)
+    a, b = PowerBus(battery, stored_wh=stored), PowerBus(battery, stored_wh=stored)
+    t = 0.0
+    for dt, _, p_a, p_l in seq:
+        t += dt
+        a.set_powers(t, array_w=p_a, load_w=p_l)
+        b._update(np.float64(t) if numpy_clock else t, p_a, p_l)
+        assert _state(a) == _state(b)
+        assert type(b.t_s) is float
+
+
+def test_engine_path_rejects_what_set_powers_rejects():
+    for args, match in (((5.0, 1.0, 1.0), "backwards"), ((math.nan, 1.0, 1.0), "finite"),
+                        ((20.0, -1.0, 1.0), "array_w"), ((20.0, 1.0, math.inf), "load_w"),
+                        ((20.0, 1.0, True), "load_w"), ((20.0, None, 1.0), None)):
+        bus = PowerBus(BatterySpec(capacity_wh=100.0), t_s=10.0)
+        if match is None:  # None keeps the array power, as set_powers does
+            bus._update(*args)
+            assert bus.t_s == 20.0 and bus.array_w == 0.0 and bus.load_w == 1.0
+            continue
+        with pytest.raises(SubsystemError, match=match):
+            bus._update(*args)
+        assert bus.t_s == 10.0

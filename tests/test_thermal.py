@@ -244,3 +244,42 @@ def test_intermediate_advances_change_nothing(seq):
     assert a.radiated_j == pytest.approx(a.heat_in_j - cap * (a.temperature_k - 280.0),
                                          rel=1e-9, abs=1e-6 * cap)
     assert np.isfinite(a.temperature_k)
+
+
+def _node_state(n):
+    return (n.t_s, n.temperature_k, n.illumination_fraction, n.dissipation_w, n.heat_in_w,
+            n.equilibrium_temperature_k, n.heat_in_j, n.radiated_j, n.next_threshold_s(),
+            n.allowed_dissipation_w())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 4000.0), st.one_of(st.none(), st.floats(0.0, 1.0)),
+                          st.floats(0.0, 5000.0)), min_size=1, max_size=20), st.booleans())
+def test_engine_path_equals_set_inputs(seq, numpy_clock):
+    # ThermalNode._update (Satellite.apply's per-event call) checks less but must leave exactly
+    # the same state as set_inputs, also when the engine's clock is a numpy float64.
+    sp = spec(sink_temperature_k=3.0, absorbed_sun_w=300.0, absorbed_shadow_w=60.0)
+    a = ThermalNode(sp, temperature_k=280.0)
+    b = ThermalNode(sp, temperature_k=280.0)
+    t = 0.0
+    for dt, f, p in seq:
+        t += dt
+        a.set_inputs(t, illumination_fraction=f, dissipation_w=p)
+        b._update(np.float64(t) if numpy_clock else t, f, p)
+        assert _node_state(a) == _node_state(b)
+        assert type(b.t_s) is float
+
+
+def test_engine_path_rejects_what_set_inputs_rejects():
+    for args, match in (((50.0, 0.5, 1.0), "backwards"), ((math.inf, 0.5, 1.0), "finite"),
+                        ((200.0, 2.0, 1.0), "illumination_fraction"),
+                        ((200.0, math.nan, 1.0), "illumination_fraction"),
+                        ((200.0, 0.5, -1.0), "dissipation_w"),
+                        ((200.0, 0.5, math.nan), "dissipation_w")):
+        node = ThermalNode(spec(), temperature_k=300.0, t_s=100.0)
+        with pytest.raises(SubsystemError, match=match):
+            node._update(*args)
+        assert node.t_s == 100.0 and node.dissipation_w == 0.0
+    node = ThermalNode(spec(), temperature_k=300.0, t_s=100.0)
+    node._update(200, 1, 10)  # not floats: through set_inputs, which takes them
+    assert node.t_s == 200.0 and node.dissipation_w == 10.0

@@ -12,7 +12,8 @@ import os
 from . import reference
 
 KERNEL_NAMES = ("shadow_functions", "isl_candidates", "isl_nearest", "isl_pairs_visible",
-                "ground_elevation", "nearest_hosts", "shortest_path")
+                "ground_elevation", "nearest_hosts", "shortest_path", "time_between_k",
+                "temperature_after_k")
 
 
 def _pure_requested():
@@ -23,6 +24,7 @@ def _load_compiled():
     try:
         from . import graph as _graph
         from . import shadow as _shadow
+        from . import thermal as _thermal
         from . import visibility as _visibility
     except ImportError as exc:
         return None, f"compiled kernels not importable ({exc})"
@@ -32,7 +34,9 @@ def _load_compiled():
             "isl_pairs_visible": _visibility.isl_pairs_visible,
             "ground_elevation": _visibility.ground_elevation,
             "nearest_hosts": _graph.nearest_hosts,
-            "shortest_path": _graph.shortest_path}, None
+            "shortest_path": _graph.shortest_path,
+            "time_between_k": _thermal.time_between_k,
+            "temperature_after_k": _thermal.temperature_after_k}, None
 
 
 _compiled, WHY_NOT_ACCELERATED = (None, "ORBSCHED_PURE is set") if _pure_requested() \
@@ -47,6 +51,8 @@ isl_pairs_visible = _chosen["isl_pairs_visible"]
 ground_elevation = _chosen["ground_elevation"]
 nearest_hosts = _chosen["nearest_hosts"]
 shortest_path = _chosen["shortest_path"]
+time_between_k = _chosen["time_between_k"]
+temperature_after_k = _chosen["temperature_after_k"]
 
 
 def compiled_kernels():

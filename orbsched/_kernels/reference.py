@@ -7,7 +7,11 @@ the baseline the benchmarks measure against.  ``orbsched._kernels`` picks one of
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from ..errors import SubsystemError
 
 
 def _check_sat_grid(r_sat):
@@ -434,3 +438,120 @@ def shortest_path(nbr, light, usable, deg, src, dst, n_sats, include_acquiring, 
                 pred[v] = u
                 heapq.heappush(heap, (nd, v))
     return None
+
+
+# ------------------------------------------------------------------------------------ thermal
+# The closed-form integral of dT/dt = beta (u^4 - T^4) and its inverse, for
+# orbsched.thermal (the model is described there).  Compiled twin: thermal.pyx.
+
+#: Above T/u = _X_FAR the time integral is evaluated as a series in u/T (no cancellation).
+_X_FAR = 4.0
+#: Above T/u = _X_PURE the sink is negligible: the series' correction 2 (u/T)^4 / 7 < 1e-16, so
+#: the pure cooling law (T^-3 - T0^-3) / (3 beta) is used (and cubes of a tiny u never appear).
+_X_PURE = 1e4
+_EPS = np.finfo(float).eps
+
+
+def _far_series(y: float) -> float:
+    """p(y) = (artanh y - atan y) / y^3 = 2 sum_k y^(4k) / (4k + 3), for 0 <= y <= 1/_X_FAR
+    (y^4 <= 1/256: eight terms leave < 1e-19)."""
+    y4 = y ** 4
+    total = 0.0
+    for k in range(7, -1, -1):  # Horner
+        total = total * y4 + 1.0 / (4 * k + 3)
+    return 2.0 * total
+
+
+def time_between_k(t0_k: float, t1_k: float, equilibrium_k: float, beta: float) -> float:
+    """Exact time (s) for ``dT/dt = beta (u^4 - T^4)`` to take T from ``t0_k`` to ``t1_k``.
+
+    ``u = equilibrium_k >= 0``, ``beta = k / C > 0`` (1/(K^3 s)).  Returns 0 when the two
+    temperatures are equal and ``inf`` when ``t1_k`` is not reached (not between ``t0_k`` and
+    ``u``, or equal to ``u`` while ``t0_k`` is not).
+    """
+    u = float(equilibrium_k)
+    a, b = float(t0_k), float(t1_k)
+    if a == b:
+        return 0.0
+    # reachable only moving from a towards u, never reaching u itself
+    if not ((a < b < u) or (u < b < a)):
+        return math.inf
+    if u == 0.0 or b >= _X_PURE * u:  # (also a > b here) the sink term is below 1e-16
+        return (b ** -3 - a ** -3) / (3.0 * beta)
+    if a > _X_FAR * u and b >= _X_FAR * u:
+        return (_far_series(u / b) / b ** 3 - _far_series(u / a) / a ** 3) / (2.0 * beta)
+    if a > _X_FAR * u:  # cooling from far to near: split where the two forms meet
+        mid = _X_FAR * u
+        return time_between_k(a, mid, u, beta) + time_between_k(mid, b, u, beta)
+    # near form: differences of ln(u+T), ln|u-T| and atan(T/u), each without cancellation
+    dtau = (math.log1p((b - a) / (u + a)) - math.log1p((a - b) / (u - a))
+            + 2.0 * math.atan(u * (b - a) / (u * u + a * b)))
+    return dtau / (4.0 * beta * u ** 3)
+
+
+def _newton_z(a, u, beta, dt, s, z_lo, z_hi):
+    """Newton's method on z = ln|u - T| for ``time_between_k(a, T) = dt``; the time is almost
+    linear in z (``dt/dz = -1 / (beta (u + T)(u^2 + T^2))``, smooth and bounded), so 2-4 steps
+    from the linearised relaxation ``|u - T| = |u - a| exp(-4 beta u^3 dt)`` move T by less
+    than 1e-14 relative.
+    Returns None (caller falls back to Brent) if it does not settle in 30 steps."""
+    z = min(max(math.log(abs(u - a)) - 4.0 * beta * u ** 3 * dt, z_lo), z_hi)
+    for _ in range(30):
+        t = u - s * math.exp(z)
+        f = (time_between_k(a, t, u, beta) if s * (t - a) > 0.0 else 0.0) - dt
+        step = f * beta * (u + t) * (u * u + t * t)   # = -f / (dt/dz)
+        z_new = min(max(z + step, z_lo), z_hi)
+        if abs(z_new - z) * abs(u - t) <= 1e-14 * t:   # T moves by < 1e-14 relative
+            return z_new
+        z = z_new
+    return None
+
+
+def temperature_after_k(t0_k: float, dt_s: float, equilibrium_k: float, beta: float) -> float:
+    """Temperature (K) after ``dt_s`` seconds of ``dT/dt = beta (u^4 - T^4)`` from ``t0_k``:
+    the inverse of :func:`time_between_k`, exact to ~1e-14 relative.
+
+    Newton's method on ``z = ln|u - T|`` (:func:`_newton_z`), in which the time is almost
+    linear, bracketed by bounds on ``dt/dz``; Brent's method (scipy's brentq) if Newton does
+    not settle.  Raises SubsystemError unless ``dt_s`` is finite and >= 0."""
+    a, u, dt = float(t0_k), float(equilibrium_k), float(dt_s)
+    if dt < 0.0 or not math.isfinite(dt):
+        raise SubsystemError(f"temperature_after_k: dt_s must be finite and >= 0, got {dt_s!r}")
+    if dt == 0.0 or a == u:
+        return a
+    if a > u:
+        pure = (a ** -3 + 3.0 * beta * dt) ** (-1.0 / 3.0)
+        if u == 0.0 or pure >= _X_PURE * u:  # the same branch as time_between_k takes
+            return pure
+    s = 1.0 if a < u else -1.0  # T = u - s * exp(z), z = ln|u - T|
+    w_min = 4.0 * _EPS * u
+    if abs(u - a) <= w_min:
+        return u
+    if time_between_k(a, u - s * w_min, u, beta) <= dt:
+        return u  # indistinguishable from equilibrium in double precision
+    z_hi = math.log(abs(u - a))
+    # |dt/dz| = 1 / (beta (u + T)(u^2 + T^2)) >= 1 / (beta (u + m)(u^2 + m^2)), m = max(u, T0)
+    m = max(u, a)
+    z_lo = max(z_hi - dt * beta * (u + m) * (u * u + m * m), math.log(w_min))
+
+    def elapsed(z):
+        t = u - s * math.exp(z)
+        if s * (t - a) <= 0.0:  # rounding put T at or behind the start: no time elapsed
+            return 0.0
+        return time_between_k(a, t, u, beta)
+
+    if elapsed(z_hi) >= dt:
+        return a  # dt below what one rounding step of T represents
+
+    def g(z):
+        return elapsed(z) - dt
+
+    z = _newton_z(a, u, beta, dt, s, z_lo, z_hi)
+    if z is None:  # Newton did not settle: bracketing fallback
+        if g(z_lo) <= 0.0:
+            z = z_lo
+        else:
+            from scipy.optimize import brentq
+            z = brentq(g, z_lo, z_hi, xtol=1e-15, rtol=4.0 * _EPS, maxiter=200)
+    t = u - s * math.exp(z)
+    return a if s * (t - a) < 0.0 else t  # never behind the start by a rounding
