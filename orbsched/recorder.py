@@ -81,9 +81,12 @@ class Recorder:
         self.sample_s = float(rec.sample_s)
         self.per_satellite = bool(rec.per_satellite)
         self.snapshot_s = rec.snapshot_s
-        self.last_t = [0.0] * n
-        self.busy = [[0.0] * n for _ in STATE_NAMES]   # GPU-s held, by state
-        self.dark = [0.0] * n                           # s in eclipse
+        # running totals per satellite (index = satellite), typed arrays: touch() indexes them
+        # about as fast as lists, and a sample updates them in place through numpy views
+        # (_touch_all) instead of one touch() call per satellite
+        self.last_t = array("d", [0.0]) * n
+        self.busy = [array("d", [0.0]) * n for _ in STATE_NAMES]   # GPU-s held, by state
+        self.dark = array("d", [0.0]) * n                           # s in eclipse
         # events: one typed array per column; kind and detail are codes into tables
         self._ev_t, self._ev_value = array("d"), array("d")
         self._ev_sat, self._ev_peer, self._ev_job = array("i"), array("i"), array("q")
@@ -160,19 +163,40 @@ class Recorder:
                     self._ev_value, self._ev_detail)]
 
     # ---------------------------------------------------------------------------- samples
+    def _touch_all(self, t):
+        """:meth:`touch` every satellite at t, on numpy views of the running totals: the
+        operations of :meth:`touch`, element by element (so the same bits), without a Python
+        call per satellite.  Returns copies of the totals: GPU-s held by state (3, n) and s in
+        eclipse (n,)."""
+        sats = self.engine.sats                                     # in index order
+        held = np.array([s.held for s in sats], dtype=np.float64)   # GPU counts: exact
+        state = np.array([s.state for s in sats], dtype=np.intp)
+        last = np.frombuffer(self.last_t, dtype=np.float64)
+        dark = np.frombuffer(self.dark, dtype=np.float64)
+        dt = t - last
+        go = dt > 0.0
+        take = go & (held != 0.0)
+        for k, acc in enumerate(self.busy):
+            m = take & (state == k)
+            np.frombuffer(acc, dtype=np.float64)[m] += held[m] * dt[m]
+        m = go & (state != SUNLIT)
+        dark[m] += dt[m]
+        last[go] = t
+        busy = np.array([np.frombuffer(acc, dtype=np.float64) for acc in self.busy])
+        return busy, dark.copy()
+
     def _totals(self, t):
-        eng = self.engine
-        for s in eng.sats:
-            self.touch(s.idx, s.held, s.state, t)
-        busy = np.array(self.busy)
-        dark = np.array(self.dark)
-        energy = np.empty((3, self.n))
-        for s in eng.sats:
-            s.bus.advance(t)
-            acc = s.bus.totals_ws()
-            energy[0, s.idx] = acc[0]   # harvested
-            energy[1, s.idx] = acc[2]   # used (served)
-            energy[2, s.idx] = acc[7]   # curtailed
+        """Running totals at t: GPU-s held by state (3, n), s in eclipse (n,) and the buses'
+        energy (3, n W s: harvested, used, curtailed).  Every bus is advanced to t: that is
+        part of the run (later integrals start from there), not only a read."""
+        busy, dark = self._touch_all(t)
+        buses = [s.bus for s in self.engine.sats]
+        for b in buses:
+            b.advance(t)
+        acc = [b.totals_ws() for b in buses]
+        # harvested, used (served), curtailed
+        energy = np.array([[a[0] for a in acc], [a[2] for a in acc], [a[7] for a in acc]],
+                          dtype=np.float64)
         return busy, dark, energy
 
     def sample(self, t):

@@ -458,23 +458,35 @@ def temperatures_at_k(nodes, t_s: float, max_step_s: float = 30.0) -> np.ndarray
     """
     if not nodes:
         return np.zeros(0)
-    for n in nodes:              # long-unchanged nodes: advance exactly (rare, keeps RK4 short)
-        if t_s - n._t > 20.0 * max_step_s:
-            n.advance(t_s)
+    t_node = np.array([n._t for n in nodes])
+    # long-unchanged nodes: advance exactly (rare, keeps RK4 short)
+    for i in np.flatnonzero(t_s - t_node > 20.0 * max_step_s).tolist():
+        nodes[i].advance(t_s)
+        t_node[i] = nodes[i]._t
     temp = np.array([n._temp for n in nodes])
-    dt = t_s - np.array([n._t for n in nodes])
-    u4 = np.array([n._u for n in nodes]) ** 4
-    beta = np.array([n._beta for n in nodes])
+    dt = t_s - t_node
     steps = max(1, int(math.ceil(float(dt.max(initial=0.0)) / max_step_s)))
-    h = dt / steps
+    # Only the nodes behind t_s are stepped: with h = 0 a step leaves T as it is (T + 0 * k).
+    # Each operation below is the one of the plain loop over all nodes (0.5 * h * k is
+    # (0.5 * h) * k, h / 6 * s is (h / 6) * s), element by element: the same bits.
+    moving = np.flatnonzero(dt)
+    if not len(moving):
+        return temp
+    x = temp[moving]
+    u4 = np.array([n._u for n in nodes])[moving] ** 4
+    beta = np.array([n._beta for n in nodes])[moving]
+    h = dt[moving] / steps
+    half_h = 0.5 * h
+    sixth_h = h / 6.0
 
     def f(x):
         return beta * (u4 - x ** 4)
 
     for _ in range(steps):
-        k1 = f(temp)
-        k2 = f(temp + 0.5 * h * k1)
-        k3 = f(temp + 0.5 * h * k2)
-        k4 = f(temp + h * k3)
-        temp = temp + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        k1 = f(x)
+        k2 = f(x + half_h * k1)
+        k3 = f(x + half_h * k2)
+        k4 = f(x + h * k3)
+        x = x + sixth_h * (k1 + 2 * k2 + 2 * k3 + k4)
+    temp[moving] = x
     return temp

@@ -4,6 +4,7 @@ writes them."""
 import gc
 import math
 import os
+from array import array
 
 import numpy as np
 import pandas as pd
@@ -134,3 +135,78 @@ def test_no_events_and_no_samples_give_the_empty_tables(tmp_path):
                                                   "value", "detail"]
     rec.write_timeseries(tmp_path / "ts.parquet")
     assert len(pd.read_parquet(tmp_path / "ts.parquet")) == 0
+
+
+def test_touching_every_satellite_at_once_is_touch_per_satellite():
+    # the sample's vectorised touch gives the bits of touch() called for each satellite
+    eng = make_engine(scenario(40, 0.1), Stay())
+    a, b = eng.rec, Recorder(eng)
+    rng = np.random.default_rng(7)
+    n = a.n
+    last = rng.uniform(0.0, 900.0, n)                  # some after the first t: dt <= 0
+    busy, dark = rng.uniform(0.0, 1e5, (3, n)), rng.uniform(0.0, 1e4, n)
+    for r in (a, b):
+        r.last_t[:] = array("d", last)
+        for acc, x in zip(r.busy, busy):
+            acc[:] = array("d", x)
+        r.dark[:] = array("d", dark)
+    for s in eng.sats:
+        s.held = int(rng.integers(0, 5))               # 0 included
+        s.state = int(rng.integers(0, 3))
+    for t in (600.0, 600.0, 1234.5678):                # again at the same t: nothing changes
+        busy, dark = a._touch_all(t)
+        for s in eng.sats:
+            b.touch(s.idx, s.held, s.state, t)
+        for x, y in [(a.last_t, b.last_t), (a.dark, b.dark)] + list(zip(a.busy, b.busy)):
+            assert x.tobytes() == y.tobytes()
+        assert busy.tobytes() == np.array(b.busy).tobytes()
+        assert dark.tobytes() == np.array(b.dark).tobytes()
+        busy[:] = -1.0                                  # copies, not views of the totals
+        dark[:] = -1.0
+        assert min(a.dark) >= 0.0 and min(min(acc) for acc in a.busy) >= 0.0
+
+
+def _plain_temperatures_at_k(nodes, t_s, max_step_s=30.0):
+    """temperatures_at_k as first written (every node stepped): the oracle for the bits."""
+    for n in nodes:
+        if t_s - n._t > 20.0 * max_step_s:
+            n.advance(t_s)
+    temp = np.array([n._temp for n in nodes])
+    dt = t_s - np.array([n._t for n in nodes])
+    u4 = np.array([n._u for n in nodes]) ** 4
+    beta = np.array([n._beta for n in nodes])
+    steps = max(1, int(math.ceil(float(dt.max(initial=0.0)) / max_step_s)))
+    h = dt / steps
+
+    def f(x):
+        return beta * (u4 - x ** 4)
+
+    for _ in range(steps):
+        k1 = f(temp)
+        k2 = f(temp + 0.5 * h * k1)
+        k3 = f(temp + 0.5 * h * k2)
+        k4 = f(temp + h * k3)
+        temp = temp + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return temp
+
+
+@pytest.mark.parametrize("spread_s", [0.0, 500.0, 3000.0])
+def test_sample_temperatures_have_the_bits_of_the_plain_rk4(spread_s):
+    # nodes at t (dt = 0: not stepped), behind it, and long unchanged (advanced exactly first)
+    import copy
+
+    from orbsched.thermal import ThermalNode, ThermalSpec, temperatures_at_k
+    spec = ThermalSpec(heat_capacity_j_k=40_000.0, radiator_area_m2=3.0,
+                       max_temperature_k=345.0, absorbed_sun_w=60.0, absorbed_shadow_w=15.0)
+    rng = np.random.default_rng(3)
+    t = 4000.0
+    nodes = [ThermalNode(spec, temperature_k=float(rng.uniform(250.0, 340.0)),
+                         illumination_fraction=float(rng.uniform()),
+                         dissipation_w=float(rng.uniform(200.0, 3000.0))) for _ in range(300)]
+    for k, n in enumerate(nodes):
+        n.advance(t if k % 5 == 0 else t - float(rng.uniform(0.0, spread_s)))
+    ref = copy.deepcopy(nodes)
+    got, want = temperatures_at_k(nodes, t), _plain_temperatures_at_k(ref, t)
+    assert got.tobytes() == want.tobytes()
+    for n, r in zip(nodes, ref):                       # the same exact advances, too
+        assert (n.t_s, n.temperature_k, n.radiated_j) == (r.t_s, r.temperature_k, r.radiated_j)
