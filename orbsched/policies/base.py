@@ -489,6 +489,7 @@ class Policy:
         # power and GPUs, so a satellite that could not power g GPUs cannot power g or more
         pinned = not self.moves_queued and type(self).resume_site is Policy.resume_site
         blocked = {}                          # satellite -> fewest GPUs it could not power
+        powered = {}                          # gpus -> view.powered(gpus) at the pass start
         for job in view.queued():
             if total <= 0:
                 return
@@ -506,8 +507,15 @@ class Policy:
             if sat >= 0 and not self.moves_queued and free[sat] < job.gpus \
                     and view.capacity(sat) >= job.gpus:
                 continue                      # waits for its own satellite, full for now
-            if pinned and sat >= 0 and job.gpus >= blocked.get(sat, math.inf):
-                continue                      # its satellite could not power fewer just now
+            if pinned and sat >= 0:
+                if job.gpus >= blocked.get(sat, math.inf):
+                    continue                  # its satellite could not power fewer just now
+                g = job.gpus
+                if g not in powered:          # one vectorised test per size and pass
+                    powered[g] = view.powered(g)
+                if sat < len(powered[g]) and not powered[g][sat] \
+                        and view.capacity(sat) >= g:
+                    continue                  # could not power it at the pass start either
             site = self.resume_site(job, view) if sat >= 0 else self.choose_site(job, view)
             if site is not None:
                 yield Place(job.job_id, site)
