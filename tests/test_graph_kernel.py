@@ -36,6 +36,12 @@ def _random_slots(rng, n, p_edge, n_sats=None, ties=False):
     return sl, g
 
 
+def _assert_same(a, b):
+    """Two searches' (result, dist, pred): identical, bit for bit."""
+    assert a[0] == b[0]
+    assert np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2])
+
+
 def _search(fn, sl, mask, src, k, max_hops, n_sats):
     dist = np.empty(sl.n_nodes)
     pred = np.empty(sl.n_nodes, dtype=np.int64)
@@ -57,8 +63,7 @@ def test_nearest_hosts_compiled_equals_twin(ties):
         hops = None if rng.random() < 0.5 else int(rng.integers(0, 5))
         a = _search(compiled["nearest_hosts"], sl, mask, src, k, hops, n_sats)
         b = _search(reference.nearest_hosts, sl, mask, src, k, hops, n_sats)
-        assert a[0] == b[0]
-        assert np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2])
+        _assert_same(a, b)
 
 
 def test_nearest_hosts_twin_matches_networkx_dijkstra():
@@ -224,8 +229,7 @@ def test_shortest_path_compiled_equals_twin(ties):
         acq, relay = bool(rng.random() < 0.3), bool(rng.random() < 0.3)
         a = _route(compiled["shortest_path"], sl, src, dst, n_sats, acq, relay)
         b = _route(reference.shortest_path, sl, src, dst, n_sats, acq, relay)
-        assert a[0] == b[0]
-        assert np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2])
+        _assert_same(a, b)
 
 
 def test_shortest_path_twin_matches_networkx_and_keeps_out_of_ground_nodes():

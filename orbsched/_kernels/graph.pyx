@@ -76,19 +76,26 @@ cdef inline Entry _pop(Entry* heap, i64* size) noexcept nogil:
     return top
 
 
+cdef inline void _start(double[::1] dist, i64[::1] pred, Entry* heap, i64* size,
+                        i64 src) noexcept nogil:
+    """No node reached yet but src (distance 0, on the heap)."""
+    cdef i64 j
+    for j in range(dist.shape[0]):
+        dist[j] = INFINITY
+        pred[j] = -1
+    dist[src] = 0.0
+    _push(heap, size, 0.0, 0, src)
+
+
 cdef i64 _nearest(const i64[:, ::1] nbr, const double[:, ::1] light,
                   const unsigned char[:, ::1] usable, const i64[::1] deg,
                   const unsigned char[::1] mask, i64 src, i64 k, i64 max_hops, i64 n_sats,
                   double[::1] dist, i64[::1] pred, Entry* heap, unsigned char* done,
                   i64* out_u, double* out_d, i64* out_h) noexcept nogil:
-    cdef i64 n_nodes = nbr.shape[0], size = 0, nfound = 0, j, v, u, h
+    cdef i64 size = 0, nfound = 0, j, v, u, h
     cdef double d, nd
     cdef Entry e
-    for j in range(n_nodes):
-        dist[j] = INFINITY
-        pred[j] = -1
-    dist[src] = 0.0
-    _push(heap, &size, 0.0, 0, src)
+    _start(dist, pred, heap, &size, src)
     while size > 0:
         e = _pop(heap, &size)
         d = e.d
@@ -147,14 +154,10 @@ cdef i64 _path(const i64[:, ::1] nbr, const double[:, ::1] light,
                i64 n_sats, bint include_acquiring, bint relay, double[::1] dist,
                i64[::1] pred, Entry* heap, unsigned char* done) noexcept nogil:
     """Dijkstra from src until dst is settled: 1 if reached (the path is in pred), else 0."""
-    cdef i64 n_nodes = nbr.shape[0], size = 0, j, v, u
+    cdef i64 size = 0, j, v, u
     cdef double d, nd
     cdef Entry e
-    for j in range(n_nodes):
-        dist[j] = INFINITY
-        pred[j] = -1
-    dist[src] = 0.0
-    _push(heap, &size, 0.0, 0, src)
+    _start(dist, pred, heap, &size, src)
     while size > 0:
         e = _pop(heap, &size)
         d = e.d
