@@ -58,7 +58,7 @@ def test_nearest_hosts_compiled_equals_twin(ties):
         n_sats = int(rng.integers(1, n + 1))
         sl, _ = _random_slots(rng, n, float(rng.uniform(0.02, 0.3)), ties=ties)
         mask = rng.random(n_sats) < rng.uniform(0.05, 0.8)
-        src = int(rng.integers(n_sats))
+        src = int(rng.integers(n))                  # a ground node may start a search
         k = int(rng.integers(1, 6))
         hops = None if rng.random() < 0.5 else int(rng.integers(0, 5))
         a = _search(compiled["nearest_hosts"], sl, mask, src, k, hops, n_sats)
@@ -104,7 +104,7 @@ def test_nearest_hosts_max_hops_and_bad_arguments():
     assert [(v, h) for v, _, h in found] == [(3, 3)]
     with pytest.raises(ValueError, match="at least 4 entries"):
         _search(reference.nearest_hosts, sl, mask[:2], 0, 1, None, 4)
-    with pytest.raises(ValueError, match="src must be a satellite"):
+    with pytest.raises(ValueError, match="src must be a node"):
         _search(reference.nearest_hosts, sl, mask, 7, 1, None, 4)
     with pytest.raises(ValueError, match="k must be >= 1"):
         _search(reference.nearest_hosts, sl, mask, 0, 0, None, 4)
@@ -267,3 +267,15 @@ def test_route_passes_ground_stations_only_when_relaying():
         net.open_window(1, 2, range_km=4000.0)
         assert net.route(0, 2) == ([0, 3, 2] if relay else [0, 1, 2])
         assert net.route(0, 3) == [0, 3] and net.route(3, 3) == [3]
+
+
+def test_nearest_hosts_from_a_ground_node_reaches_the_satellites_it_links():
+    # node 3 is a ground station linked to satellites 0 (near) and 2 (far); 1 hangs off 0
+    sl = SlotAdjacency(4)
+    sl.add(3, 0, 2e-3, True)
+    sl.add(3, 2, 5e-3, True)
+    sl.add(0, 1, 1e-3, True)
+    mask = np.array([False, True, True])
+    for fn in [reference.nearest_hosts] + ([compiled["nearest_hosts"]] if compiled else []):
+        found = _search(fn, sl, mask, 3, 2, None, 3)[0]
+        assert [(v, h) for v, _, h in found] == [(1, 2), (2, 1)]

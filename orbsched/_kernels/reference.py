@@ -322,15 +322,15 @@ def _check_graph_arrays(nbr, light, usable, deg, n_sats, dist, pred):
 def _check_graph_args(nbr, light, usable, deg, mask, src, k, max_hops, n_sats, dist, pred):
     """Arguments of :func:`nearest_hosts`: the arrays (:func:`_check_graph_arrays`) and
     ``mask``, at least ``n_sats`` flags (bool or uint8)."""
-    _check_graph_arrays(nbr, light, usable, deg, n_sats, dist, pred)
+    n_nodes = _check_graph_arrays(nbr, light, usable, deg, n_sats, dist, pred)
     mask = np.asarray(mask)
     if mask.ndim != 1 or mask.shape[0] < n_sats:
         raise ValueError(f"mask must be 1-D with at least {n_sats} entries (one per "
                          f"satellite), got shape {mask.shape}")
     mask = np.ascontiguousarray(mask, dtype=np.bool_).view(np.uint8)
     src, k = int(src), int(k)
-    if not 0 <= src < n_sats:
-        raise ValueError(f"src must be a satellite 0..{n_sats - 1}, got {src}")
+    if not 0 <= src < n_nodes:   # a ground node may start a search (its links to satellites)
+        raise ValueError(f"src must be a node 0..{n_nodes - 1}, got {src}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     max_hops = -1 if max_hops is None else int(max_hops)
