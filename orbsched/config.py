@@ -223,7 +223,8 @@ class NetworkOptions(_Strict):
     ground_bandwidth_gbps: float = Field(20.0, gt=0, description="per ground link")
     ground_horizon: Literal["geodetic", "spherical"] = Field(
         "geodetic", description="local horizon: ellipsoid normal or radial")
-    cache: bool = Field(True, description="cache the contact plan on disk")
+    cache: bool = Field(True, description="cache the contact plan, shadow and SAA intervals "
+                                          "on disk")
 
     @model_validator(mode="after")
     def _one_isl_rate(self):

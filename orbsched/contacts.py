@@ -34,16 +34,13 @@ time (memory stays bounded by ``geometry.chunk_mb``):
 Windows still open at the end of the span end there (``end_clipped``); windows under way at
 the start begin at 0 (``start_clipped``).
 
-The plan is cached (Parquet) under ``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``,
-keyed by a SHA-256 of everything that determines it (:func:`plan_key`).
+The plan is cached (Parquet) under ``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``
+(``contacts/<key[:32]>``), keyed by a SHA-256 of everything that determines it
+(:func:`plan_key`), when ``network.cache`` is true; :mod:`orbsched.cache` holds the helpers it
+shares with the shadow and SAA interval caches.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +48,9 @@ from pathlib import Path
 import numpy as np
 
 from . import _kernels, visibility
-from ._version import __version__
-from .errors import OrbschedError, ScenarioError
+from .cache import CacheError  # noqa: F401  (re-exported: orbsched.contacts.CacheError)
+from .cache import cache_root, entry_folder, inputs_key, read_meta, save_entry, span_inputs
+from .errors import ScenarioError
 from .illumination import _grid, crossings_to_intervals
 from .search import find_roots, golden_max, hermite
 
@@ -73,10 +71,6 @@ ISL_COLUMNS = ["sat_a", "sat_b", "start_s", "end_s", "range_start_km", "range_mi
 RATE_COLUMNS = ["t_s", "sat_a", "sat_b", "rate_gbps", "range_km"]
 GROUND_COLUMNS = ["station", "station_id", "sat", "start_s", "end_s", "max_elevation_deg",
                   "start_clipped", "end_clipped"]
-
-
-class CacheError(OrbschedError, RuntimeError):
-    """The contact-plan cache folder cannot be used."""
 
 
 # ------------------------------------------------------------------------------------ plan
@@ -144,14 +138,8 @@ class ContactPlan:
 
 
 # ------------------------------------------------------------------------------------ cache
-def _file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
+# (the helpers are shared with the shadow and SAA interval caches: orbsched/cache.py;
+# CacheError and cache_root stay importable from here)
 def plan_inputs(fleet, scenario, tol_s=DEFAULT_TOL_S):
     """Everything that determines the contact plan, as a JSON-able dict (the cache key's input).
 
@@ -159,29 +147,10 @@ def plan_inputs(fleet, scenario, tol_s=DEFAULT_TOL_S):
     that do not change the tables (bandwidths, acquisition delay, cache switch) are left out;
     the ISL rate model is in (it fills ``rate_gbps`` and the rate-change table).
     """
-    from importlib.metadata import version
-
-    cons = []
-    for c in scenario.constellations:
-        d = c.model_dump(mode="json")
-        if "path" in d:
-            d.pop("path")
-            try:
-                d["file_sha256"] = _file_sha256(c.path)
-            except OSError as exc:
-                raise ScenarioError(f"cannot read {c.path} to key the contact-plan cache "
-                                    f"({exc.strerror})") from None
-        cons.append(d)
     net = scenario.network
     return {
-        "format": CONTACTS_FORMAT, "orbsched": __version__,
-        "sgp4": version("sgp4"), "skyfield": version("skyfield"),
-        "constellations": cons,
-        "sat_names": list(fleet.names),
-        "start_utc": fleet.timebase.start_utc.isoformat(),
-        "duration_s": float(scenario.duration_s), "step_s": float(scenario.step_s),
+        "format": CONTACTS_FORMAT, **span_inputs(fleet, scenario, "contact-plan"),
         "earth_shape": scenario.geometry.earth_shape,
-        "frame_node_s": float(scenario.geometry.frame_node_s),
         "network": {**{k: getattr(net, k) for k in ("topology", "terminals", "grid_shift",
                                                     "max_range_km", "grazing_altitude_km",
                                                     "ground_horizon")},
@@ -193,25 +162,16 @@ def plan_inputs(fleet, scenario, tol_s=DEFAULT_TOL_S):
 
 def plan_key(inputs):
     """SHA-256 (hex) of the canonical JSON of :func:`plan_inputs`."""
-    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def cache_root(cache_dir=None):
-    """``cache_dir``, else ``$ORBSCHED_CACHE``, else ``~/.cache/orbsched``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("ORBSCHED_CACHE", "").strip()
-    return Path(env) if env else Path.home() / ".cache" / "orbsched"
+    return inputs_key(inputs)
 
 
 def _cache_load(folder, key):
     import pandas as pd
 
+    meta = read_meta(folder, key)
+    if meta is None:
+        return None
     try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("key") != key:
-            return None
         isl = pd.read_parquet(folder / "isl_windows.parquet")
         ground = pd.read_parquet(folder / "ground_windows.parquet")
         rates = (pd.read_parquet(folder / "isl_rate_changes.parquet")
@@ -222,26 +182,13 @@ def _cache_load(folder, key):
 
 
 def _cache_save(folder, key, inputs, isl, ground, rates=None):
-    parent = folder.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
-    except OSError as exc:
-        raise CacheError(f"cannot create the contact-plan cache in {parent} ({exc.strerror}); "
-                         f"set ORBSCHED_CACHE or network.cache: false") from None
-    try:
+    def write(tmp):
         isl.to_parquet(tmp / "isl_windows.parquet", index=False)
         ground.to_parquet(tmp / "ground_windows.parquet", index=False)
         if rates is not None:
             rates.to_parquet(tmp / "isl_rate_changes.parquet", index=False)
-        (tmp / "meta.json").write_text(json.dumps({"key": key, "inputs": inputs,
-                                                   "rate_changes": rates is not None},
-                                                  indent=1, default=str), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: fine
+
+    save_entry(folder, key, inputs, write, "contact-plan", rate_changes=rates is not None)
 
 
 def _isl_margin_km(ra, rb, range_km, min_radius_km):
@@ -319,7 +266,7 @@ def compute_contact_plan(fleet, scenario, progress=None, cache_dir=None, tol_s=D
     stations = list(scenario.ground_stations)
     st_names = [s.name for s in stations]
     use_cache = scenario.network.cache
-    folder = cache_root(cache_dir) / "contacts" / key[:32]
+    folder = entry_folder(cache_root(cache_dir), "contacts", key)
     if use_cache:
         hit = _cache_load(folder, key)
         if hit is not None:

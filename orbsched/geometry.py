@@ -4,6 +4,19 @@
 :mod:`orbsched.illumination`) and returns a :class:`GeometryResult`; ``result.write(out_dir)``
 writes ``eclipses.csv``, ``sunlight.csv``, ``excluded.csv`` (when satellites were excluded),
 the resolved ``scenario.yaml`` and ``manifest.json`` (versions, timings, warnings).
+
+Cache: with ``compute_geometry(scenario, cache=True)`` (as :func:`orbsched.run.simulate`, the
+sweep's precompute tasks and the engine benchmark call it) the shadow intervals (eclipse,
+umbra, penumbra and point-Sun, bit for bit) are loaded from, or saved to,
+``<cache root>/geometry/<key[:32]>/`` (:mod:`orbsched.cache`; root ``cache_dir``,
+``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``), when ``network.cache`` is true (the switch of
+every geometry cache; false: nothing is read or written).  The key (:func:`geometry_inputs`)
+is what the intervals depend on: the span inputs shared with the contact plan (package
+versions, constellations with element-set files by SHA-256, satellite names, start, span, grid
+step, ``frame_node_s``), ``earth_shape``, ``refine_tol_s``, the numpy version and a format
+number; not ``eclipse_model`` (all four kinds are computed either way), ``chunk_mb`` (memory)
+or ``max_epoch_age_days`` (a report).  The fleet itself is always built (it is cheap, and its
+exclusions and stale element sets are reported).  ``result.from_cache`` says which path ran.
 """
 from __future__ import annotations
 
@@ -13,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cache as _cache
 from . import illumination
 from .constellation import build_constellation
 from .results_io import atomic_write_csv, atomic_write_text, versions, write_json
@@ -27,6 +41,8 @@ class GeometryResult:
     penumbra: illumination.Intervals   # eclipse minus umbra
     point: illumination.Intervals      # point-Sun test (skyfield's is_sunlit)
     timings_s: dict = field(default_factory=dict)
+    key: str = ""                      # the cache key ("" when the cache was not used)
+    from_cache: bool = False           # the intervals were loaded from the cache
 
     @property
     def model(self):
@@ -100,6 +116,7 @@ class GeometryResult:
             "sunlit_fraction_min": round(float(sun.sunlit_fraction.min()), 5),
             "sunlit_fraction_max": round(float(sun.sunlit_fraction.max()), 5),
             "longest_eclipse_s": round(float(sun.longest_eclipse_s.max()), 3),
+            "from_cache": self.from_cache,
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
         }
 
@@ -119,7 +136,8 @@ class GeometryResult:
             f"longest {s['longest_eclipse_s'] / 60:.2f} min",
             f"  sunlit       mean {s['sunlit_fraction_mean']:.4f}, min "
             f"{s['sunlit_fraction_min']:.4f}, max {s['sunlit_fraction_max']:.4f}",
-            "  time         " + ", ".join(f"{k} {v:.2f} s" for k, v in s["timings_s"].items()),
+            "  time         " + ", ".join(f"{k} {v:.2f} s" for k, v in s["timings_s"].items())
+            + (" (shadow intervals from the cache)" if self.from_cache else ""),
         ]
         for name, src, reason in c.excluded[:5]:
             lines.append(f"  excluded     {name} ({src}): {reason}")
@@ -148,10 +166,53 @@ class GeometryResult:
         return written
 
 
-def compute_geometry(scenario, progress=False):
-    """Run the geometry stage for a validated scenario (see the module docstring)."""
+GEOMETRY_FORMAT = 1     # bump when the cached intervals' meaning or arrays change
+_KINDS = ("eclipse", "umbra", "penumbra", "point")
+
+
+def geometry_inputs(fleet, scenario):
+    """Everything that determines the shadow intervals, as a JSON-able dict (the cache key's
+    input; ``scenario`` is the resolved one returned with ``fleet`` by
+    :func:`~orbsched.constellation.build_constellation`)."""
+    from importlib.metadata import version
+
+    opts = scenario.geometry
+    return {"kind": "geometry", "format": GEOMETRY_FORMAT,
+            **_cache.span_inputs(fleet, scenario, "geometry"), "numpy": version("numpy"),
+            "earth_shape": opts.earth_shape, "refine_tol_s": float(opts.refine_tol_s)}
+
+
+def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None):
+    """Run the geometry stage for a validated scenario (see the module docstring).
+
+    ``cache=True`` uses the on-disk cache (under ``cache_dir``, ``$ORBSCHED_CACHE`` or
+    ``~/.cache/orbsched``) when ``scenario.network.cache`` is true; the default computes
+    (``orbsched geometry`` and the geometry benchmark measure the computation).
+    """
     t0 = time.perf_counter()
     fleet, scenario = build_constellation(scenario)
+    t1 = time.perf_counter()
+    key, folder = "", None
+    if cache and scenario.network.cache:
+        inputs = geometry_inputs(fleet, scenario)
+        key = _cache.inputs_key(inputs)
+        folder = _cache.entry_folder(_cache.cache_root(cache_dir), "geometry", key)
+        hit = _cache.load_intervals(folder, key, _KINDS, len(fleet))
+        if hit is not None:
+            return GeometryResult(scenario, fleet, *(hit[k] for k in _KINDS),
+                                  {"fleet": t1 - t0, "load": time.perf_counter() - t1},
+                                  key, True)
+    iv, timings = _compute_intervals(fleet, scenario, progress)
+    timings = {"fleet": t1 - t0, **timings}
+    if folder is not None:
+        t2 = time.perf_counter()
+        _cache.save_intervals(folder, key, inputs, iv, "geometry")
+        timings["save"] = time.perf_counter() - t2
+    return GeometryResult(scenario, fleet, *(iv[k] for k in _KINDS), timings, key, False)
+
+
+def _compute_intervals(fleet, scenario, progress):
+    """The four kinds of shadow intervals (:data:`_KINDS`) and the time each step took."""
     t1 = time.perf_counter()
     opts = scenario.geometry
     n_steps = int(np.ceil(scenario.duration_s / scenario.step_s))
@@ -172,7 +233,5 @@ def compute_geometry(scenario, progress=False):
     t2 = time.perf_counter()
     iv = {k: illumination.crossings_to_intervals(*cross[k], scenario.duration_s)
           for k in illumination.FUNCTIONS}
-    pen = illumination.subtract_intervals(iv["eclipse"], iv["umbra"])
-    t3 = time.perf_counter()
-    return GeometryResult(scenario, fleet, iv["eclipse"], iv["umbra"], pen, iv["point"],
-                          {"fleet": t1 - t0, "shadow": t2 - t1, "intervals": t3 - t2})
+    iv["penumbra"] = illumination.subtract_intervals(iv["eclipse"], iv["umbra"])
+    return iv, {"shadow": t2 - t1, "intervals": time.perf_counter() - t2}

@@ -11,15 +11,30 @@ clipped in under one step) is missed.
 
 The result is an :class:`orbsched.illumination.Intervals`, like the eclipses, so the engine
 takes entries and exits as events.
+
+Cache: :func:`cached_region_intervals` (what :func:`orbsched.run.simulate`, the sweep's
+precompute tasks and the engine benchmark call) loads the intervals from, or saves them to,
+``<cache root>/regions/<key[:32]>/`` (:mod:`orbsched.cache`; root ``cache_dir``,
+``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``) when ``network.cache`` is true (false: nothing
+is read or written); loaded intervals are bit-identical to computed ones.  The key
+(:func:`region_cache_inputs`) is what :func:`region_intervals` reads: the span inputs shared
+with the contact plan (package versions, constellations with element-set files by SHA-256,
+satellite names, start, span, grid step, ``frame_node_s``), the numpy version, a format number
+and the region's shape (the box, or the polygon that replaces it); not the Earth shape or the
+eclipse tolerance (not used here), ``chunk_mb`` (memory) or the SAA's upset ``multiplier``.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import cache as _cache
 from .illumination import Intervals, chunk_steps_for, crossings_to_intervals
 from .visibility import EarthRotation
 
-__all__ = ["inside_region", "region_intervals", "subsatellite_latlon"]
+__all__ = ["cached_region_intervals", "inside_region", "region_cache_inputs",
+           "region_intervals", "region_shape", "saa_region", "subsatellite_latlon"]
+
+REGIONS_FORMAT = 1     # bump when the cached intervals' meaning or arrays change
 
 
 def inside_region(lat_deg, lon_deg, region) -> np.ndarray:
@@ -99,3 +114,48 @@ def region_intervals(fleet, scenario, region) -> Intervals:
     cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
     return crossings_to_intervals(cat(sats, np.int64), cat(times, float),
                                   cat(entering, bool), initial, final, span)
+
+
+def saa_region(scenario):
+    """The scenario's SAA region when its radiation upsets use one (faults and radiation
+    enabled, ``faults.radiation.saa`` set), else None."""
+    faults = scenario.faults
+    if faults.enabled and faults.radiation.enabled:
+        return faults.radiation.saa
+    return None
+
+
+def region_shape(region):
+    """The fields of ``region`` that :func:`inside_region` reads: the polygon when it is set
+    (it replaces the box), else the box."""
+    if region.polygon is not None:
+        return {"polygon": [[float(a), float(b)] for a, b in region.polygon]}
+    return {k: float(getattr(region, k))
+            for k in ("lat_min_deg", "lat_max_deg", "lon_min_deg", "lon_max_deg")}
+
+
+def region_cache_inputs(fleet, scenario, region):
+    """Everything that determines :func:`region_intervals`, as a JSON-able dict (the cache
+    key's input; ``scenario`` is the resolved one returned with ``fleet`` by
+    :func:`~orbsched.constellation.build_constellation`)."""
+    from importlib.metadata import version
+
+    return {"kind": "regions", "format": REGIONS_FORMAT,
+            **_cache.span_inputs(fleet, scenario, "SAA-interval"), "numpy": version("numpy"),
+            "region": region_shape(region)}
+
+
+def cached_region_intervals(fleet, scenario, region, cache_dir=None):
+    """:func:`region_intervals`, through the on-disk cache when ``scenario.network.cache``
+    is true (see the module docstring); returns ``(intervals, from_cache)``."""
+    if not scenario.network.cache:
+        return region_intervals(fleet, scenario, region), False
+    inputs = region_cache_inputs(fleet, scenario, region)
+    key = _cache.inputs_key(inputs)
+    folder = _cache.entry_folder(_cache.cache_root(cache_dir), "regions", key)
+    hit = _cache.load_intervals(folder, key, ("inside",), len(fleet))
+    if hit is not None:
+        return hit["inside"], True
+    iv = region_intervals(fleet, scenario, region)
+    _cache.save_intervals(folder, key, inputs, {"inside": iv}, "SAA-interval")
+    return iv, False

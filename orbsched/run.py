@@ -4,6 +4,11 @@
 results folder (:mod:`orbsched.results`).  Randomness: one :class:`numpy.random.SeedSequence`
 from ``scenario.seed``, split into independent streams for the workload and the policy (and,
 later, faults), so changing the policy does not change the jobs.
+
+Cache: the shadow intervals, the contact plan and the SAA intervals go through the on-disk
+cache (``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``; :mod:`orbsched.cache`,
+each keyed by a SHA-256 of what determines it) when ``network.cache`` is true: a repeated
+run, or every run of a sweep after the first, loads them, with bit-identical results.
 """
 from __future__ import annotations
 
@@ -112,17 +117,19 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
              base_dir=None) -> RunResult:
     """Run a validated scenario.  ``seed`` overrides ``scenario.seed``; ``policy`` (an
     instance) overrides ``scenario.policy``; ``base_dir`` resolves ``file.py:Class`` policies
-    (default: the current folder)."""
+    (default: the current folder); ``cache_dir`` holds the geometry cache (see the module
+    docstring; ``network.cache: false`` bypasses it)."""
     from .contacts import compute_contact_plan
     from .engine import Engine
     from .geometry import compute_geometry
     from .policies import load_policy
+    from .regions import cached_region_intervals, saa_region
 
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": int(seed)})
     timings = {}
     t0 = time.perf_counter()
-    geo = compute_geometry(scenario)
+    geo = compute_geometry(scenario, cache=True, cache_dir=cache_dir)
     scenario = geo.scenario                       # 'epoch' start resolved
     t1 = time.perf_counter()
     plan = compute_contact_plan(geo.constellation, scenario, cache_dir=cache_dir)
@@ -145,10 +152,9 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     else:
         tick = None
     saa = None
-    rad = scenario.faults.radiation
-    if scenario.faults.enabled and rad.enabled and rad.saa is not None:
-        from .regions import region_intervals
-        saa = region_intervals(geo.constellation, scenario, rad.saa)
+    region = saa_region(scenario)
+    if region is not None:
+        saa, _ = cached_region_intervals(geo.constellation, scenario, region, cache_dir)
     engine = Engine(scenario, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
                     plan.ground_windows, workload, pol, policy_rng=rngs["policy"],
                     isl_rate_changes=getattr(plan, "isl_rate_changes", None),

@@ -1,18 +1,24 @@
-"""Running a sweep: contact plans first, then the runs, on local processes or a Dask cluster.
+"""Running a sweep: the geometry caches first, then the runs, on local processes or Dask.
 
 Folder ``OUT``::
 
     sweep.yaml            the sweep as expanded (runs, their overrides, seeds, geometries)
     sweep.parquet         one row per run (:func:`orbsched.sweep.collect`), written at the end
-    cache/                contact plans shared by the runs (``--cache-dir`` to put it elsewhere)
+    cache/                contact plans, shadow and SAA intervals shared by the runs
+                          (:mod:`orbsched.cache`; ``--cache-dir`` to put it elsewhere)
     runs/<id>/run.json    the run's id, position, seed, swept values and overrides
     runs/<id>/...         its results folder (summary.json last = complete) or error.txt
 
 Geometry: runs are grouped by the contact-plan cache key itself (:func:`orbsched.contacts.
 plan_key` of :func:`~orbsched.contacts.plan_inputs` on the built fleet), computed once per
 distinct set of geometry fields (constellations, span, grid, geometry and network options,
-stations), so the grouping is exactly the cache's.  One task per distinct geometry not yet in
-the cache computes its plan before any run starts; every run then loads it.
+stations), so the grouping is exactly the cache's.  Before any run starts, one task per cache
+entry that the runs to do need and the cache lacks fills it: each distinct contact plan, each
+distinct set of shadow intervals (:func:`orbsched.geometry.geometry_inputs`: the plan's span
+and ``geometry.refine_tol_s``) and each distinct set of SAA intervals (the span and the SAA
+region), the longest kind first, in parallel on the workers; every run then loads all three
+(runs with ``network.cache: false`` compute their own, and need no task).  A task that fails
+is reported and its runs compute the entry themselves.
 
 Order: runs are submitted longest-expected-first (simulated hours x satellites x jobs; ties in
 sweep order), so that a long run does not start last and finish alone while the other workers
@@ -55,10 +61,14 @@ from .results_io import atomic_write, atomic_write_text, write_json
 from .sweep import RUN_FILE
 
 __all__ = ["DaskPool", "LocalPool", "execute_run", "expected_cost", "geometry_groups",
-           "precompute_plan", "run_status", "run_sweep"]
+           "missing_cache_entries", "precompute_plan", "run_status", "run_sweep"]
 
 _GEOMETRY_FIELDS = {"constellations", "start_utc", "duration_h", "step_s", "geometry",
                     "network", "ground_stations"}
+#: Precompute tasks by cache kind: their ids' prefix and their name in warnings.
+_TASK_PREFIX = {"contacts": "plan", "geometry": "shadow", "regions": "saa"}
+_TASK_NAME = {"contacts": "contact plan", "geometry": "shadow intervals",
+              "regions": "SAA intervals"}
 #: What a run imports (preloaded by each worker as it starts).
 _RUN_MODULES = ("astro", "contacts", "engine", "flows", "geometry", "policies", "regions",
                 "results", "run")
@@ -100,17 +110,31 @@ def execute_run(task):
 
 
 def precompute_plan(task):
-    """Compute one geometry's contact plan into the shared cache (in a worker process)."""
+    """Fill one entry of the shared cache (in a worker process): ``task['kind']`` is
+    ``contacts`` (the contact plan; the default), ``geometry`` (the shadow intervals) or
+    ``regions`` (the SAA intervals) of the task's scenario."""
     from .constellation import build_constellation
     from .contacts import compute_contact_plan
+    from .geometry import compute_geometry
+    from .regions import cached_region_intervals
 
+    kind = task.get("kind", "contacts")
     t0 = time.perf_counter()
     try:
-        fleet, resolved = build_constellation(_scenario(task))
-        plan = compute_contact_plan(fleet, resolved, cache_dir=task["cache_dir"])
+        if kind == "geometry":
+            cached = compute_geometry(_scenario(task), cache=True,
+                                      cache_dir=task["cache_dir"]).from_cache
+        else:
+            fleet, resolved = build_constellation(_scenario(task))
+            if kind == "contacts":
+                cached = compute_contact_plan(fleet, resolved,
+                                              cache_dir=task["cache_dir"]).from_cache
+            else:
+                cached = cached_region_intervals(fleet, resolved, resolved.faults.radiation.saa,
+                                                 task["cache_dir"])[1]
     except Exception:
         return {"status": "failed", "error": traceback.format_exc().strip().splitlines()[-1]}
-    return {"status": "done", "wall_s": time.perf_counter() - t0, "cached": plan.from_cache}
+    return {"status": "done", "wall_s": time.perf_counter() - t0, "cached": cached}
 
 
 # ----------------------------------------------------------------------------- executors
@@ -389,24 +413,62 @@ def run_status(folder):
     return "failed" if (folder / "error.txt").is_file() else "pending"
 
 
-def geometry_groups(sweep, sizes=None):
+def geometry_groups(sweep, sizes=None, keys=None):
     """Set ``run.geometry`` (the contact-plan cache key) on every run; return
-    ``{key: [runs]}`` in sweep order.  ``sizes``, a dict, receives ``{key: satellites}``."""
+    ``{key: [runs]}`` in sweep order.  ``sizes``, a dict, receives ``{key: satellites}``;
+    ``keys``, a dict, receives ``{run.id: {"contacts": key, "geometry": key, "regions": key}}``,
+    the cache keys of each run's contact plan, shadow intervals and SAA intervals (``regions``
+    None when the run has no SAA).  The fleet is built once per distinct set of geometry
+    fields."""
+    from .cache import inputs_key
     from .constellation import build_constellation
     from .contacts import plan_inputs, plan_key
+    from .geometry import geometry_inputs
+    from .regions import region_cache_inputs, region_shape, saa_region
 
-    memo, groups = {}, {}
+    by_fields = {}
     for run in sweep.runs:
         fields = json.dumps(run.scenario.model_dump(mode="json", include=_GEOMETRY_FIELDS),
                             sort_keys=True)
-        if fields not in memo:
-            fleet, resolved = build_constellation(run.scenario)
-            memo[fields] = plan_key(plan_inputs(fleet, resolved))
-            if sizes is not None:
-                sizes[memo[fields]] = len(fleet)
-        run.geometry = memo[fields]
+        by_fields.setdefault(fields, []).append(run)
+    for runs in by_fields.values():
+        fleet, resolved = build_constellation(runs[0].scenario)
+        key = plan_key(plan_inputs(fleet, resolved))
+        if sizes is not None:
+            sizes[key] = len(fleet)
+        shadow_key = inputs_key(geometry_inputs(fleet, resolved)) if keys is not None else None
+        saa_keys = {None: None}
+        for run in runs:
+            run.geometry = key
+            if keys is None:
+                continue
+            saa = saa_region(run.scenario)
+            shape = None if saa is None else json.dumps(region_shape(saa), sort_keys=True)
+            if shape not in saa_keys:
+                saa_keys[shape] = inputs_key(region_cache_inputs(fleet, resolved, saa))
+            keys[run.id] = {"contacts": key, "geometry": shadow_key, "regions": saa_keys[shape]}
+    groups = {}
+    for run in sweep.runs:
         groups.setdefault(run.geometry, []).append(run)
     return groups
+
+
+def missing_cache_entries(runs, keys, cache_dir):
+    """``[(kind, key, run)]``: the cache entries the ``runs`` need (:func:`geometry_groups`'s
+    ``keys``) that ``cache_dir`` lacks, each once with the first run that needs it, contact
+    plans first, then shadow intervals, then SAA intervals.  Runs with ``network.cache:
+    false`` need none."""
+    from .cache import KINDS, is_cached
+
+    found = {kind: {} for kind in KINDS}
+    for run in runs:
+        if not run.scenario.network.cache:
+            continue
+        for kind, key in keys[run.id].items():
+            if key is not None and key not in found[kind]:
+                found[kind][key] = run
+    return [(kind, key, run) for kind in KINDS for key, run in found[kind].items()
+            if not is_cached(cache_dir, kind, key)]
 
 
 def expected_cost(run, satellites=1):
@@ -421,14 +483,6 @@ def expected_cost(run, satellites=1):
             getattr(getattr(wl, "params", None), "rate_per_h", None)
         jobs = rate * sc.duration_h if isinstance(rate, (int, float)) else 0
     return float(sc.duration_h) * max(int(satellites), 1) * (1.0 + jobs)
-
-
-def _plan_cached(cache_dir, key):
-    meta = Path(cache_dir) / "contacts" / key[:32] / "meta.json"
-    try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("key") == key
-    except (OSError, ValueError):
-        return False
 
 
 def _task(sweep, run, out, cache):
@@ -488,7 +542,7 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
     cache = Path(cache_dir).resolve() if cache_dir else out / "cache"
     n = len(sweep.runs)
     outcome = {"runs": n, "geometries": 0, "done": 0, "failed": 0, "skipped": 0,
-               "plans_computed": 0, "frame": None, "out": out}
+               "plans_computed": 0, "intervals_computed": 0, "frame": None, "out": out}
     todo = []
     if not dry_run:
         _check_listing(sweep, out)
@@ -500,8 +554,8 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
     with pool:
         if isinstance(pool, LocalPool):
             pool.start()          # the workers import orbsched while the parent goes on here
-        sizes = {}
-        groups = geometry_groups(sweep, sizes)
+        sizes, keys = {}, {}
+        groups = geometry_groups(sweep, sizes, keys)
         outcome["geometries"] = len(groups)
         log(f"sweep {sweep.name}: {n} run{'s' if n > 1 else ''} ({sweep.shape}), "
             f"{len(groups)} distinct geometr{'y' if len(groups) == 1 else 'ies'} "
@@ -518,19 +572,24 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
         if outcome["skipped"]:
             log(f"  {outcome['skipped']} already complete, {len(todo)} to run")
         todo_ids = {r.id for r in todo}
-        plans = [(k, runs[0]) for k, runs in groups.items()
-                 if runs[0].scenario.network.cache and not _plan_cached(cache, k)
-                 and any(r.id in todo_ids for r in runs)]
-        if plans:
-            log(f"  contact plans: computing {len(plans)} into {cache}")
-            tasks = [dict(_task(sweep, run, out, cache), id=f"plan-{k[:12]}", index=i)
-                     for i, (k, run) in enumerate(plans)]
+        entries = missing_cache_entries([r for r in sweep.runs if r.id in todo_ids], keys,
+                                        cache)
+        n_plans = sum(kind == "contacts" for kind, _, _ in entries)
+        if n_plans:
+            log(f"  contact plans: computing {n_plans} into {cache}")
+        if len(entries) > n_plans:
+            log(f"  shadow and SAA intervals: computing {len(entries) - n_plans} into {cache}")
+        if entries:
+            tasks = [dict(_task(sweep, run, out, cache), id=f"{_TASK_PREFIX[kind]}-{k[:12]}",
+                          index=i, kind=kind) for i, (kind, k, run) in enumerate(entries)]
             for task, res in pool.run(precompute_plan, tasks, retries):
                 if res["status"] != "done":
-                    log(f"  warning: contact plan {task['id']} failed ({res['error']}); "
-                        f"its runs will compute it themselves")
-                else:
+                    log(f"  warning: {_TASK_NAME[task['kind']]} {task['id']} failed "
+                        f"({res['error']}); its runs will compute it themselves")
+                elif task["kind"] == "contacts":
                     outcome["plans_computed"] += 1
+                else:
+                    outcome["intervals_computed"] += 1
         if todo:
             todo.sort(key=lambda r: (-expected_cost(r, sizes.get(r.geometry, 1)), r.index))
             _execute(pool, sweep, todo, out, cache, retries, progress, on_result)
