@@ -22,6 +22,7 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -160,6 +161,13 @@ def main(argv=None):
     ap.add_argument("--scale", action="store_true", help="also the 10,000-satellite run")
     args = ap.parse_args(argv)
     cache = tempfile.mkdtemp(prefix="orbsched-bench-cache-")
+    try:
+        _report(args, cache)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _report(args, cache):
     over = [f"duration_h={args.hours:g}"]
     print(f"orbsched engine benchmark: starlink-shell1, {args.hours:g} h, "
           f"policy {args.policy or 'greedy-sunlit'}  (python {sys.version.split()[0]}, "
