@@ -72,6 +72,11 @@ class Hardware(_Strict):
                                       "kept for the bus: GPU jobs are shed at floor + reserve "
                                       "(400 Wh carries the 300 W bus and 4 idle GPUs, 580 W, "
                                       "through a 36-minute eclipse: 348 Wh)")
+    battery_start_s: float = Field(60.0, ge=0, description="new GPU work that the array alone "
+                                   "cannot carry starts only if the battery holds, above the "
+                                   "payload floor, the energy for this many seconds of the "
+                                   "shortfall (0: any energy above the floor; a start that is "
+                                   "shed at once would repeat)")
     thermal: Optional[ThermalSpec] = DEFAULT_THERMAL
     initial_temperature_k: float = Field(293.15, gt=0, description="node temperature at start")
 

@@ -12,8 +12,12 @@ the thermal throttle factor.  All of the load is dissipated as heat in the therm
 Payload floor: the battery's allowed depth of discharge is a hard floor for the whole bus;
 GPU work may use the battery only down to ``floor + hardware.payload_reserve_wh``, where its
 jobs are shed (brownout), so the bus and idle GPUs keep a reserve for the rest of an eclipse
-(load shedding, as an EPS does).  Load that finds the battery at the hard floor is recorded as
-unserved energy.
+(load shedding, as an EPS does).  New GPU work that the array alone cannot carry is admitted
+(:meth:`orbsched.view.View.powered` / ``can_host``, which the engine's checks use too) only
+while the battery holds, above the payload floor, ``hardware.battery_start_s`` seconds of the
+shortfall: without that margin a satellite a hair above its floor looked powered, took a job,
+shed it milliseconds later, and a policy could repeat that without end.  Load that finds the
+battery at the hard floor is recorded as unserved energy.
 
 Throttling: when the node is at its maximum temperature and the heat input exceeds what the
 radiator sheds there, ``speed`` is set so that the dissipation equals

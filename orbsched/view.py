@@ -105,6 +105,7 @@ class View:
         self.next_eclipse_entry_s = _ro(engine.next_entry)
         self.eclipse_exit_s = _ro(engine.cur_exit)
         self._k_active = engine.hw.gpu_active_w - engine.hw.gpu_idle_w
+        self._start_s = float(getattr(engine.hw, "battery_start_s", 0.0))
 
     # ------------------------------------------------------------------------------- time
     @property
@@ -162,21 +163,21 @@ class View:
     def free_gpus_total(self) -> int:
         return int(self._e.free.sum())
 
-    def _supply_w(self, idx=slice(None)):
-        """Power GPU work can draw now: the array alone once the battery is at its payload
-        floor (exact at the current time, between the satellite's events), else array +
-        battery discharge limit."""
-        e = self._e
-        dt = e.env.now - e.t_sync[idx]
-        stored = np.clip(e.stored_wh[idx] + e.rate_wh_s[idx] * dt, e.floor_wh[idx],
-                         e.capacity_wh[idx])
-        at_floor = stored <= e.payload_floor_wh[idx] + 1e-9 * e.capacity_wh[idx]
-        return np.where(at_floor, e.array_w[idx], e.array_w[idx] + e.max_discharge_w[idx])
-
     def powered(self, gpus: int) -> np.ndarray:
-        """Mask of satellites whose bus could serve ``gpus`` more busy GPUs right now."""
+        """Mask of satellites whose bus could serve ``gpus`` more busy GPUs right now: the
+        array alone, or array + battery discharge limit when the battery holds, above its
+        payload floor, the energy for ``hardware.battery_start_s`` seconds of the shortfall
+        (exact at the current time, between the satellite's events).  :meth:`can_host` is
+        the same test for one satellite."""
         e = self._e
-        return self._supply_w() >= e.load + self._k_active * gpus * e.speed - 1e-9
+        need = e.load + self._k_active * gpus * e.speed - 1e-9
+        array = e.array_w
+        stored = np.clip(e.stored_wh + e.rate_wh_s * (e.env.now - e.t_sync), e.floor_wh,
+                         e.capacity_wh)
+        above = stored - e.payload_floor_wh
+        return (array >= need) | ((above > 1e-9 * e.capacity_wh)
+                                  & (array + e.max_discharge_w >= need)
+                                  & (above * 3600.0 >= (need - array) * self._start_s))
 
     def hosts(self, gpus: int, *, sunlit_only: bool = False) -> np.ndarray:
         """Satellites that can take a job of ``gpus`` GPUs now (free GPUs and power), by
@@ -193,15 +194,17 @@ class View:
             return sat in e.datacentres and (not check_free or e.hosts[sat].free >= gpus)
         if check_free and e.free[sat] < gpus:
             return False
-        # the same formula as _supply_w, in scalars (called once per queued job)
+        # the test of powered(), in scalars (called once per queued job)
+        need = float(e.load[sat]) + self._k_active * gpus * float(e.speed[sat]) - 1e-9
+        array = float(e.array_w[sat])
+        if array >= need:
+            return True
         cap = float(e.capacity_wh[sat])
         stored = float(e.stored_wh[sat]) + float(e.rate_wh_s[sat]) * (e.env.now
                                                                    - float(e.t_sync[sat]))
-        stored = min(max(stored, float(e.floor_wh[sat])), cap)
-        supply = float(e.array_w[sat])
-        if stored > float(e.payload_floor_wh[sat]) + 1e-9 * cap:
-            supply += float(e.max_discharge_w[sat])
-        return supply >= float(e.load[sat]) + self._k_active * gpus * float(e.speed[sat]) - 1e-9
+        above = min(max(stored, float(e.floor_wh[sat])), cap) - float(e.payload_floor_wh[sat])
+        return (above > 1e-9 * cap and array + float(e.max_discharge_w[sat]) >= need
+                and above * 3600.0 >= (need - array) * self._start_s)
 
     def soc(self, sat: int) -> float:
         """Battery state of charge now."""
@@ -254,6 +257,23 @@ class View:
         env = self._e.env
         for j in self._e.queue:
             if j.phase == "queued" and j.queue_pos >= 0:
+                yield JobInfo(j, env)
+
+    def _queued_except(self, closed):
+        """:meth:`queued` without the single-satellite jobs whose checkpoint is on a satellite
+        where ``closed`` (a boolean array over satellites) is set, unless that satellite lost
+        GPUs or failed (a job there may have to move).  For :meth:`Policy.fill`."""
+        e = self._e
+        env, sats, full = e.env, e.sats, e.hw.gpus
+        skip = closed.tolist()
+        n = len(skip)
+        for j in e.queue:
+            if j.phase == "queued" and j.queue_pos >= 0:
+                s = j.sat
+                if 0 <= s < n and skip[s] and not j.spans:
+                    h = sats[s]
+                    if h.gpus == full and not h.failed:
+                        continue
                 yield JobInfo(j, env)
 
     def n_queued(self) -> int:
