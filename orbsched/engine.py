@@ -147,7 +147,9 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         self._arr_k = 0
         self._mig_src = {}       # job_id -> source satellite of its migration
         self._reach = (-1, -1, None, None)
-        self._reach_buf = None
+        # the (dist, pred) arrays view searches fill (reused: only the last search is noted)
+        self.reach_buf = (np.full(self.net.n_nodes, np.inf),
+                          np.full(self.net.n_nodes, -1, dtype=np.int64))
         self.queue = []          # arrival order; entries not queued any more are skipped
         self._queued = 0
         self.running_gpus = 0

@@ -71,14 +71,6 @@ class MovesMixin:
             self._reject(d, f"no laser path from satellite {job.sat} to {sat_i} now")
         return sat
 
-    def reach_buffers(self):
-        """The (dist, pred) arrays a view search fills (reused: only the last search's
-        result is remembered)."""
-        n = self.net.n_nodes
-        if self._reach_buf is None or self._reach_buf[0].shape[0] != n:
-            self._reach_buf = (np.full(n, np.inf), np.full(n, -1, dtype=np.int64))
-        return self._reach_buf
-
     def note_reachable(self, src, dist, pred):
         """Remember what a view search found from src (valid until the network changes), so
         validating a decision built on it needs no second route search, and its transfer can

@@ -225,7 +225,7 @@ class LaserNetwork:
         #: The links again as fixed-slot arrays (light time, usable), edited with the graph,
         #: for compiled searches (:meth:`orbsched.view.View.nearest`).
         self.slots = SlotAdjacency(self.n_nodes)
-        self._route_buf = None
+        self._route_buf = (np.empty(self.n_nodes), np.empty(self.n_nodes, dtype=np.int64))
         #: Callables ``fn(up, a, b)`` told when a link becomes usable (``up``) or goes down.
         self.listeners: list = []
         #: Callables ``fn(a, b, rate_gbps, range_km)`` (``a < b``) told after each change of a
@@ -477,8 +477,6 @@ class LaserNetwork:
         """
         self._check_node(src)
         self._check_node(dst)
-        if self._route_buf is None:
-            self._route_buf = (np.empty(self.n_nodes), np.empty(self.n_nodes, dtype=np.int64))
         sl = self.slots
         return shortest_path(sl.nbr, sl.light, sl.usable, sl.deg, src, dst, self.n_sats,
                              include_acquiring, self.relay_via_ground, *self._route_buf)

@@ -322,7 +322,7 @@ class View:
         ``orbsched.accelerated``), over the network's slot arrays."""
         e = self._e
         sl = e.net.slots
-        dist, pred = e.reach_buffers()
+        dist, pred = e.reach_buf
         try:
             found = nearest_hosts(sl.nbr, sl.light, sl.usable, sl.deg, mask, src, k, max_hops,
                                   e.n_sats, dist, pred)

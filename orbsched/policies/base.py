@@ -489,13 +489,14 @@ class Policy:
         # power and GPUs, so a satellite that could not power g GPUs cannot power g or more
         pinned = not self.moves_queued and type(self).resume_site is Policy.resume_site
         blocked = {}                          # satellite -> fewest GPUs it could not power
-        powered = {}                          # gpus -> view.powered(gpus) at the pass start
+        powered = {}                          # gpus -> view.powered(gpus) in this pass
         if pinned and total > 0:
             # jobs waiting on a satellite with no free GPU or no power for one more busy GPU
             # now would all be passed over below (GPUs and power only shrink within a pass,
             # and a satellite that cannot power one GPU cannot power more): leave them out of
             # the scan (view._queued_except keeps those on satellites that lost GPUs)
-            queued = view._queued_except(~((free >= 1) & view.powered(1)))
+            powered[1] = view.powered(1)
+            queued = view._queued_except(~((free >= 1) & powered[1]))
         else:
             queued = view.queued()
         for job in queued:
