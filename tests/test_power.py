@@ -248,9 +248,16 @@ batteries = st.builds(
     max_discharge_w=st.one_of(st.none(), st.floats(0.0, 3000.0)))
 
 
+def _stored(battery, soc):
+    """Stored energy at a fraction ``soc`` of the usable range (floor + soc x usable can round
+    above the capacity at soc = 1)."""
+    floor = battery.floor_wh
+    return min(floor + soc * (battery.capacity_wh - floor), battery.capacity_wh)
+
+
 def play(battery, soc, seq, with_thresholds):
     floor = battery.floor_wh
-    bus = PowerBus(battery, stored_wh=floor + soc * (battery.capacity_wh - floor))
+    bus = PowerBus(battery, stored_wh=_stored(battery, soc))
     t = 0.0
     for dt, kind, a, l in seq:
         t_next = t + dt
@@ -309,8 +316,7 @@ def test_engine_path_equals_set_powers(battery, soc, seq, numpy_clock):
     # the same state as set_powers, also when the engine's clock is a numpy float64.
     import numpy as np
 
-    floor = battery.floor_wh
-    stored = floor + soc * (battery.capacity_wh - floor)
+    stored = _stored(battery, soc)
     a, b = PowerBus(battery, stored_wh=stored), PowerBus(battery, stored_wh=stored)
     t = 0.0
     for dt, _, p_a, p_l in seq:
