@@ -50,7 +50,7 @@ def simpy_with_one_bus_update(n_events):
     """The same timeouts, each with one callback that integrates one pure-Python power bus
     (``PowerBus.set_powers``, alternating sun and shadow): the smallest piece of physics an
     engine event can do, for scale against the target."""
-    from orbsched.power import BatterySpec, PowerBus
+    from orbsched.models.power import BatterySpec, PowerBus
 
     env = simpy.Environment()
     bus = PowerBus(BatterySpec(capacity_wh=1e9), array_w=500.0, load_w=400.0)
@@ -77,12 +77,12 @@ def _how(from_cache):
 
 
 def _stages(overrides, cache_dir, policy):
-    from orbsched.config import load_scenario
-    from orbsched.contacts import compute_contact_plan
-    from orbsched.engine import Engine
-    from orbsched.geometry import compute_geometry
+    from orbsched.scenario.schema import load_scenario
+    from orbsched.geometry.contacts import compute_contact_plan
+    from orbsched.engine.core import Engine
+    from orbsched.geometry.stage import compute_geometry
     from orbsched.policies import load_policy
-    from orbsched.regions import cached_region_intervals
+    from orbsched.geometry.regions import cached_region_intervals
     from orbsched.run import build_workload, rng_streams
 
     sc = load_scenario(REPO / "configs" / "starlink-shell1.yaml",
@@ -128,7 +128,7 @@ def _stages(overrides, cache_dir, policy):
     out["engine_events"] = eng.stats["events"]
     out["sats"] = eng.n_sats
     out["jobs"] = len(wl)
-    from orbsched.results import summarize
+    from orbsched.results.folder import summarize
     from orbsched.run import RunResult
     t = time.perf_counter()
     s = summarize(RunResult(sc, eng, geo, plan, wl))

@@ -37,7 +37,8 @@ def run_case(n, hours, subset):
     import numpy as np
 
     import orbsched
-    from orbsched import astro, compute_geometry
+    from orbsched import compute_geometry
+    from orbsched.geometry import astro
 
     astro.ephemeris(), astro.timescale()
     sc = scenario(n, hours)

@@ -71,11 +71,11 @@ def _reset_peak():
 
 
 def _use_recorder(path):
-    """Load ``path`` as orbsched.recorder (before the engine imports it), adding the two methods
+    """Load ``path`` as orbsched.engine.recorder (before the engine imports it), adding the two methods
     the current results writer calls, done the old way, if the file lacks them."""
-    spec = importlib.util.spec_from_file_location("orbsched.recorder", path)
+    spec = importlib.util.spec_from_file_location("orbsched.engine.recorder", path)
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["orbsched.recorder"] = mod
+    sys.modules["orbsched.engine.recorder"] = mod
     spec.loader.exec_module(mod)
     rec = mod.Recorder
     if not hasattr(rec, "fleet_frame"):
@@ -103,13 +103,13 @@ def _series_bytes(rec):
 def run_child(hours, side, recorder_file, trace, setup_only=False):
     if recorder_file:
         _use_recorder(recorder_file)
-    from orbsched.config import load_scenario
-    from orbsched.contacts import compute_contact_plan
-    from orbsched.engine import Engine
-    from orbsched.geometry import compute_geometry
+    from orbsched.scenario.schema import load_scenario
+    from orbsched.geometry.contacts import compute_contact_plan
+    from orbsched.engine.core import Engine
+    from orbsched.geometry.stage import compute_geometry
     from orbsched.policies import load_policy
-    from orbsched.regions import region_intervals
-    from orbsched.results import write_results
+    from orbsched.geometry.regions import region_intervals
+    from orbsched.results.folder import write_results
     from orbsched.run import RunResult, build_workload, rng_streams
 
     n = side * side
@@ -193,7 +193,7 @@ def week_write_child(side, sample_s, recorded, other):
 
     import numpy as np
 
-    from orbsched.recorder import SAMPLE_COLUMNS, Recorder
+    from orbsched.engine.recorder import SAMPLE_COLUMNS, Recorder
 
     n = side * side
     rng = np.random.default_rng(0)
@@ -330,7 +330,7 @@ def main(argv=None):
           f"{(b['peak_mb'] - a['peak_mb']) / span:.1f} MB/h (the write of a short run grows "
           f"with it until its row groups are full); {ev_rate:,.0f} recorded events/h, "
           f"{other_rate:,.0f} other event rows/h, {jobs_rate:,.0f} jobs/h")
-    from orbsched.recorder import Recorder
+    from orbsched.engine.recorder import Recorder
     cap = Recorder.spill_bytes / MB
     # the state at the end of 168 h: the longest run's, grown at the measured rates (the time
     # series only up to the spill budget)

@@ -73,7 +73,7 @@ def _busy_s():
 
 def timed_sweep(path, out, workers):
     """Wall time, summed per-run time getting the plan, outcome, cores used by others."""
-    from orbsched.sweep_exec import run_sweep
+    from orbsched.sweep.execute import run_sweep
 
     busy0 = _busy_s()
     t0 = time.perf_counter()

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from orbsched._kernels import compiled_kernels, reference
-from orbsched.constants import EARTH_EQUATORIAL_RADIUS_KM
+from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
 
 RANGE_KM = 5000.0
 RMIN_KM = EARTH_EQUATORIAL_RADIUS_KM + 80.0
@@ -74,8 +74,8 @@ def best_time(fn, repeat):
 
 
 def kernel_rows(sizes):
-    from orbsched.config import scenario_from_dict
-    from orbsched.constellation import build_constellation
+    from orbsched.scenario.schema import scenario_from_dict
+    from orbsched.geometry.constellation import build_constellation
 
     comp = compiled_kernels()
     rows = []
@@ -116,9 +116,9 @@ def peak_rss_mb():
 
 
 def _plan_child(n, hours, queue):
-    from orbsched.config import scenario_from_dict
-    from orbsched.constellation import build_constellation
-    from orbsched.contacts import compute_contact_plan
+    from orbsched.scenario.schema import scenario_from_dict
+    from orbsched.geometry.constellation import build_constellation
+    from orbsched.geometry.contacts import compute_contact_plan
 
     t0 = time.perf_counter()
     fleet, sc = build_constellation(scenario_from_dict(scenario_dict(n, hours)))

@@ -10,9 +10,9 @@ Public API (small on purpose):
 """
 from ._version import __version__
 from ._kernels import ACCELERATED as accelerated
-from .errors import OrbschedError, ScenarioError, DataFileError, PropagationError
-from .config import load_scenario, scenario_from_dict
-from .geometry import compute_geometry
+from .scenario.errors import OrbschedError, ScenarioError, DataFileError, PropagationError
+from .scenario.schema import load_scenario, scenario_from_dict
+from .geometry.stage import compute_geometry
 
 __all__ = ["__version__", "accelerated", "load_scenario", "scenario_from_dict",
            "compute_geometry", "OrbschedError", "ScenarioError", "DataFileError",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import OrbschedError
+from .scenario.errors import OrbschedError
 
 
 def _common(p):
@@ -54,7 +54,7 @@ def build_parser():
     p.add_argument("--out", help="figure folder (default RESULTS/plots; with several folders, "
                                  "comparison figures go to --out or ./compare)")
     sub.add_parser("policies", help="list the registered scheduling policies")
-    from .sweep import add_commands
+    from .sweep.plan import add_commands
     add_commands(sub)
     for name, text in (("economics", "cost per useful GPU-hour in orbit against the ground "
                                      "for a run (orbsched economics --help)"),
@@ -67,7 +67,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from . import config
+    from .scenario import schema as config
 
     try:
         if args.command in ("sweep", "compare"):
@@ -75,10 +75,10 @@ def main(argv=None):
         if args.command == "plot":
             return _plot(args)
         if args.command == "economics":
-            from .economics import main_economics
+            from .analysis.economics import main_economics
             return main_economics(args.rest)
         if args.command == "report":
-            from .report import main_report
+            from .analysis.report import main_report
             return main_report(args.rest)
         if args.command == "policies":
             from .policies import _REGISTRY
@@ -102,8 +102,8 @@ def main(argv=None):
 
 
 def _geometry(scenario, args):
-    from .contacts import compute_contact_plan
-    from .geometry import compute_geometry
+    from .geometry.contacts import compute_contact_plan
+    from .geometry.stage import compute_geometry
 
     show = not args.quiet and sys.stderr.isatty()
     result = compute_geometry(scenario, progress=show)
@@ -135,7 +135,7 @@ def _geometry(scenario, args):
 def _run(scenario, args):
     from pathlib import Path
 
-    from .results import summary_text
+    from .results.folder import summary_text
     from .run import simulate
 
     out = Path(args.out) if args.out else Path("results") / scenario.name
@@ -146,7 +146,7 @@ def _run(scenario, args):
     print(summary_text(result.summary()))
     print(f"  wrote        {', '.join(p.name for p in written)} in {out}")
     if args.plot:
-        from .plots import plot_run
+        from .analysis.plots import plot_run
 
         figs = plot_run(out)
         print(f"  plots        {len(figs)} files in {out / 'plots'}")
@@ -156,7 +156,7 @@ def _run(scenario, args):
 def _plot(args):
     from pathlib import Path
 
-    from .plots import plot_compare, plot_run
+    from .analysis.plots import plot_compare, plot_run
 
     for d in args.results:
         figs = plot_run(d, args.out if len(args.results) == 1 else None)

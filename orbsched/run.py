@@ -1,12 +1,12 @@
 """One run end to end: geometry -> contact plan -> workload -> engine -> results.
 
 ``simulate(scenario)`` returns a :class:`RunResult`; ``result.write(out_dir)`` writes the
-results folder (:mod:`orbsched.results`).  Randomness: one :class:`numpy.random.SeedSequence`
+results folder (:mod:`orbsched.results.folder`).  Randomness: one :class:`numpy.random.SeedSequence`
 from ``scenario.seed``, split into independent streams for the workload and the policy (and,
 later, faults), so changing the policy does not change the jobs.
 
 Cache: the shadow intervals, the contact plan and the SAA intervals go through the on-disk
-cache (``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``; :mod:`orbsched.cache`,
+cache (``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``; :mod:`orbsched.geometry.cache`,
 each keyed by a SHA-256 of what determines it) when ``network.cache`` is true: a repeated
 run, or every run of a sweep after the first, loads them, with bit-identical results.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ScenarioError
+from .scenario.errors import ScenarioError
 
 __all__ = ["RunResult", "build_workload", "simulate", "STREAMS"]
 
@@ -32,15 +32,15 @@ def rng_streams(seed: int) -> dict:
 
 
 def build_workload(scenario, rng):
-    """The scenario's jobs as a :class:`orbsched.workload.Workload`."""
-    from . import traces
-    from .workload import Workload, synthetic_training
+    """The scenario's jobs as a :class:`orbsched.workload.jobs.Workload`."""
+    from .workload import traces
+    from .workload.jobs import Workload, synthetic_training
 
     w = scenario.workload
     if w.type == "none":
         return Workload.empty()
     if w.type == "preset":
-        from .presets import preset_job
+        from .workload.presets import preset_job
         return Workload.from_jobs(
             preset_job(w.name, job_id=k, arrival_s=k * w.interval_h * 3600.0,
                        work_scale=w.work_scale, gpus=w.gpus,
@@ -76,21 +76,21 @@ class RunResult:
     _summary: dict = field(default=None, repr=False)
 
     def write(self, out_dir):
-        from .results import write_results
+        from .results.folder import write_results
         return write_results(self, out_dir)
 
     def summary(self):
         """The run's fleet metrics (computed once)."""
         if self._summary is None:
-            from .results import summarize
+            from .results.folder import summarize
             self._summary = summarize(self)
         return self._summary
 
 
 def _snapshot(result_geo, engine):
     """World-map snapshot: sub-satellite points, subsolar point, states and links."""
-    from .astro import sun_positions_km
-    from .visibility import EarthRotation
+    from .geometry.astro import sun_positions_km
+    from .geometry.visibility import EarthRotation
 
     snap = engine.rec.snapshot
     if snap is None:
@@ -119,11 +119,11 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     instance) overrides ``scenario.policy``; ``base_dir`` resolves ``file.py:Class`` policies
     (default: the current folder); ``cache_dir`` holds the geometry cache (see the module
     docstring; ``network.cache: false`` bypasses it)."""
-    from .contacts import compute_contact_plan
-    from .engine import Engine
-    from .geometry import compute_geometry
+    from .geometry.contacts import compute_contact_plan
+    from .engine.core import Engine
+    from .geometry.stage import compute_geometry
     from .policies import load_policy
-    from .regions import cached_region_intervals, saa_region
+    from .geometry.regions import cached_region_intervals, saa_region
 
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": int(seed)})

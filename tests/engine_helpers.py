@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orbsched.config import scenario_from_dict
-from orbsched.engine import Engine
-from orbsched.illumination import Intervals
-from orbsched.workload import TrainingJob, Workload
+from orbsched.scenario.schema import scenario_from_dict
+from orbsched.engine.core import Engine
+from orbsched.geometry.illumination import Intervals
+from orbsched.workload.jobs import TrainingJob, Workload
 
 ALLOWED_STATUS = {"completed", "failed", "queued", "running", "migrating"}
 
@@ -116,7 +116,7 @@ def check_invariants(engine):
         held_sats = (engine.rec.totals["busy_gpu_s"].sum()
                      + sum(g.busy_gpu_s for g in engine.grounds)) / 3600.0
         assert held_jobs == pytest.approx(held_sats, rel=1e-9, abs=1e-9)
-        from orbsched.results import gpu_hours
+        from orbsched.results.folder import gpu_hours
         g = gpu_hours(engine, frame)
         assert g["overhead"] >= -1e-6 * max(1.0, g["held"]), g
         assert g["capacity"] == pytest.approx(g["idle"] + g["held"], abs=3e-6)  # 6 places

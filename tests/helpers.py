@@ -3,9 +3,9 @@ import math
 
 import numpy as np
 
-from orbsched import astro
-from orbsched.constants import EARTH_EQUATORIAL_RADIUS_KM, MU_EARTH_KM3_S2
-from orbsched.orbits import OrbitSet
+from orbsched.geometry import astro
+from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, MU_EARTH_KM3_S2
+from orbsched.geometry.orbits import OrbitSet
 
 
 class KeplerCircular(OrbitSet):

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from orbsched import load_scenario
-from orbsched.config_sim import SyntheticWorkload
+from orbsched.scenario.sections import SyntheticWorkload
 
 from conftest import REPO
 
@@ -28,7 +28,7 @@ def _fleet(sc):
 
 
 def test_sweep_files_expand():
-    from orbsched.sweep import load_sweep
+    from orbsched.sweep.plan import load_sweep
 
     assert SWEEPS
     for path in SWEEPS:

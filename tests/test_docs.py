@@ -4,7 +4,7 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from orbsched import config
+from orbsched.scenario import schema as config
 
 
 def _run_notebook(path):
@@ -78,7 +78,7 @@ def test_readme_network_example_runs(repo, monkeypatch):
 def test_readme_policy_example_runs(repo, tmp_path):
     import re
 
-    from orbsched.config import load_scenario
+    from orbsched.scenario.schema import load_scenario
     from orbsched.policies import load_policy
     from orbsched.run import simulate
 

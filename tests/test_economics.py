@@ -14,8 +14,8 @@ import math
 
 import pytest
 
-from orbsched import economics as ec
-from orbsched.errors import OrbschedError
+from orbsched.analysis import economics as ec
+from orbsched.scenario.errors import OrbschedError
 
 
 # ----------------------------------------------------------------------------- published figures
@@ -89,7 +89,7 @@ def test_satellite_mass_from_parts():
 
 
 def test_satellite_from_scenario_hardware(repo):
-    from orbsched.config import load_scenario
+    from orbsched.scenario.schema import load_scenario
 
     sc = load_scenario(repo / "configs" / "demo.yaml")
     sat = ec.satellite_from_hardware(sc.hardware)
@@ -168,7 +168,7 @@ def test_ground_parameters_and_utilisation_are_checked():
 def run_dir(tmp_path_factory):
     from conftest import REPO
 
-    from orbsched.config import load_scenario
+    from orbsched.scenario.schema import load_scenario
     from orbsched.run import simulate
 
     sc = load_scenario(REPO / "configs" / "demo.yaml", ["duration_h=2", "workload.n_jobs=60"])

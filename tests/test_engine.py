@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from orbsched.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.errors import PolicyError
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.scenario.errors import PolicyError
 from orbsched.policies import Migrate, Place, Policy, Stay
 
 from engine_helpers import check_invariants, job, make_engine, scenario

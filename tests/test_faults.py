@@ -7,11 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orbsched.config import load_scenario
-from orbsched.constellation import build_constellation
-from orbsched.faults import YEAR_S
+from orbsched.scenario.schema import load_scenario
+from orbsched.geometry.constellation import build_constellation
+from orbsched.models.faults import YEAR_S
 from orbsched.policies import EnergyAware, FifoGround, GreedySunlit, Lookahead, RandomPolicy, Stay
-from orbsched.regions import inside_region, region_intervals, subsatellite_latlon
+from orbsched.geometry.regions import inside_region, region_intervals, subsatellite_latlon
 
 from engine_helpers import check_invariants, job, make_engine, scenario
 
@@ -187,7 +187,7 @@ def _probe(eng, seen):
 
 
 def test_script_naming_a_missing_satellite_is_an_error():
-    from orbsched.errors import ScenarioError
+    from orbsched.scenario.errors import ScenarioError
     faults = {"script": [{"kind": "satellite_fail", "sat": 7, "at_s": 1.0}]}
     sc = scenario(2, 0.5, faults=faults)
     with pytest.raises(ScenarioError, match=r"faults.script\[0\].sat: no satellite 7"):
@@ -249,7 +249,7 @@ def test_invariants_hold_on_random_walker_shells(planes, per_plane, seed, policy
                                                  protection, fail_at, topology):
     """The same invariants on real geometry: tiny Walker shells, propagated, with eclipses,
     contact plans, SAA crossings, random upsets at high rates and scripted failures."""
-    from orbsched.config import scenario_from_dict
+    from orbsched.scenario.schema import scenario_from_dict
     from orbsched.run import simulate
 
     n = planes * per_plane

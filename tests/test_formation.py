@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from orbsched import ScenarioError, scenario_from_dict
-from orbsched import formation as F
-from orbsched.astro import TimeBase
-from orbsched.constellation import build_constellation
-from orbsched.contacts import compute_contact_plan, plan_inputs, plan_key
-from orbsched.network import isl_rate_gbps
-from orbsched.orbits import Sgp4Set, sso, sso_inclination_deg
+from orbsched.geometry import formation as F
+from orbsched.geometry.astro import TimeBase
+from orbsched.geometry.constellation import build_constellation
+from orbsched.geometry.contacts import compute_contact_plan, plan_inputs, plan_key
+from orbsched.network.laser import isl_rate_gbps
+from orbsched.geometry.orbits import Sgp4Set, sso, sso_inclination_deg
 
 EPOCH = datetime(2025, 6, 21, tzinfo=timezone.utc)
 TB = TimeBase(EPOCH)
@@ -265,7 +265,7 @@ def test_defaults_and_round_trip():
 
 # ------------------------------------------------------------------------------ link rates
 def test_near_far_rate_model():
-    from orbsched.config import IslRate
+    from orbsched.scenario.schema import IslRate
 
     m = IslRate(model="near_far", max_gbps=9600, near_field_km=5)
     d = np.array([0.1, 5.0, 10.0, 50.0])
@@ -332,7 +332,7 @@ def test_replayed_rate_changes_reach_the_network_and_listeners(tmp_path):
     follow it, and rate_listeners hear every change."""
     import simpy
 
-    from orbsched.network import LaserNetwork, light_time_s
+    from orbsched.network.laser import LaserNetwork, light_time_s
 
     sc = _scenario(net={"isl_rate": {"model": "near_far", "near_field_km": 0.15}})
     fleet, sc = build_constellation(sc)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
-from orbsched import cache, geometry, regions
-from orbsched.config import load_scenario, scenario_from_dict
-from orbsched.constellation import build_constellation
-from orbsched.geometry import compute_geometry, geometry_inputs
-from orbsched.regions import cached_region_intervals, region_cache_inputs, region_intervals
+from orbsched.geometry import cache, stage as geometry, regions
+from orbsched.scenario.schema import load_scenario, scenario_from_dict
+from orbsched.geometry.constellation import build_constellation
+from orbsched.geometry.stage import compute_geometry, geometry_inputs
+from orbsched.geometry.regions import cached_region_intervals, region_cache_inputs, region_intervals
 
 from conftest import REPO
 from test_contacts import walker
@@ -149,7 +149,7 @@ def test_a_changed_input_misses_on_disk(tmp_path):
 def test_key_follows_element_file_bytes(tmp_path):
     from sgp4 import exporter
 
-    from orbsched.orbits import circular_satrec
+    from orbsched.geometry.orbits import circular_satrec
 
     sat = circular_satrec(12345, datetime(2024, 6, 21, tzinfo=timezone.utc), 550, 53, 10, 0)
     l1, l2 = exporter.export_tle(sat)
@@ -273,7 +273,7 @@ def test_simulate_uses_the_caches_and_follows_the_switch(tmp_path):
 
 # ------------------------------------------------------------------------------ sweeps
 def _sweep(tmp_path, grid, name="s.yaml"):
-    from orbsched.sweep import load_sweep
+    from orbsched.sweep.plan import load_sweep
 
     doc = {"name": "cache", "base": str(REPO / "configs" / "demo.yaml"),
            "set": {"duration_h": 0.5, "workload.n_jobs": 10}, "grid": grid}
@@ -283,7 +283,7 @@ def _sweep(tmp_path, grid, name="s.yaml"):
 
 
 def test_sweep_keys_group_what_is_shared(tmp_path):
-    from orbsched.sweep_exec import geometry_groups, missing_cache_entries
+    from orbsched.sweep.execute import geometry_groups, missing_cache_entries
 
     sweep = _sweep(tmp_path, {"policy": ["stay", "greedy-sunlit"],
                               "faults.radiation.saa.lat_min_deg": [-50.0, -45.0],
@@ -308,7 +308,7 @@ def test_sweep_keys_group_what_is_shared(tmp_path):
 def test_a_sweep_computes_each_geometry_once(tmp_path, monkeypatch):
     """The precompute tasks fill the three entries; then both runs load them (computing is
     made to fail), in this process through the sweep's task functions."""
-    from orbsched.sweep_exec import (_task, execute_run, geometry_groups,
+    from orbsched.sweep.execute import (_task, execute_run, geometry_groups,
                                      missing_cache_entries, precompute_plan)
 
     sweep = _sweep(tmp_path, {"policy": ["stay", "greedy-sunlit"]})
@@ -327,7 +327,7 @@ def test_a_sweep_computes_each_geometry_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(geometry, "_compute_intervals", no)
     monkeypatch.setattr(regions, "region_intervals", no)
-    monkeypatch.setattr("orbsched.contacts._compute", no)
+    monkeypatch.setattr("orbsched.geometry.contacts._compute", no)
     for run in sweep.runs:
         res = execute_run(_task(sweep, run, out, root))
         assert res["status"] == "done", (out / "runs" / run.id / "error.txt").read_text()

@@ -7,10 +7,10 @@ import simpy
 
 from orbsched import _kernels
 from orbsched._kernels import reference
-from orbsched.adjacency import SlotAdjacency
-from orbsched.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.errors import PolicyError
-from orbsched.network import LaserNetwork
+from orbsched.network.adjacency import SlotAdjacency
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.scenario.errors import PolicyError
+from orbsched.network.laser import LaserNetwork
 from orbsched.policies import Stay
 
 from engine_helpers import check_invariants, make_engine, scenario

@@ -4,10 +4,10 @@ import pytest
 
 from orbsched import load_scenario
 from orbsched.run import simulate
-from orbsched.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.errors import PolicyError, ScenarioError
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.scenario.errors import PolicyError, ScenarioError
 from orbsched.policies import Migrate, Place, Policy
-from orbsched.results import hybrid_summary
+from orbsched.results.folder import hybrid_summary
 
 from conftest import REPO
 from engine_helpers import check_invariants, job, make_engine, scenario

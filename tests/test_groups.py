@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from orbsched.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.engine_groups import allreduce_s
-from orbsched.errors import PolicyError
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.engine.groups import allreduce_s
+from orbsched.scenario.errors import PolicyError
 from orbsched.policies import PlaceGroup, Policy
 
 from engine_helpers import check_invariants, job, make_engine, scenario
@@ -240,7 +240,7 @@ def test_a_failed_shard_transfer_leaves_the_group_queued_on_its_former_members()
 
 
 def test_reshaping_a_job_that_runs_on_one_satellite_is_rejected():
-    from orbsched.errors import PolicyError
+    from orbsched.scenario.errors import PolicyError
     from orbsched.policies import Place, Replace
 
     class _One(Policy):

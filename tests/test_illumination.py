@@ -7,8 +7,9 @@ import pytest
 
 from conftest import shared_file
 from helpers import KeplerCircular, normal_for_beta, sun_unit_at
-from orbsched import astro, compute_geometry, illumination, scenario_from_dict
-from orbsched.constants import EARTH_EQUATORIAL_RADIUS_KM, SUN_RADIUS_KM
+from orbsched import compute_geometry, scenario_from_dict
+from orbsched.geometry import astro, illumination
+from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, SUN_RADIUS_KM
 
 
 def _geometry(constellations, start, hours, shape="wgs84", model="conical", step_s=60):

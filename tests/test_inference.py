@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from orbsched.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.inference import erlang_c, mmc_mean_wait_s
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.engine.inference import erlang_c, mmc_mean_wait_s
 from orbsched.policies import MoveReplica, Policy
 
 from engine_helpers import check_invariants, make_engine, scenario

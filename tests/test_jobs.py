@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbsched.jobs import JobRun
+from orbsched.models.training import JobRun
 
 
 

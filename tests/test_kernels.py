@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import orbsched
-from orbsched import _kernels, astro
+from orbsched import _kernels
+from orbsched.geometry import astro
 from orbsched._kernels import reference
-from orbsched.constants import EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM, SUN_RADIUS_KM
+from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM, SUN_RADIUS_KM
 
 compiled = _kernels.compiled_kernels()
 needs_compiled = pytest.mark.skipif(compiled is None, reason="compiled kernels not built")
@@ -55,7 +56,7 @@ def test_shadow_kernel_equals_twin_on_random_positions(shape):
 @needs_compiled
 def test_shadow_kernel_equals_twin_on_real_positions():
     from orbsched import scenario_from_dict
-    from orbsched.constellation import build_constellation
+    from orbsched.geometry.constellation import build_constellation
 
     sc = scenario_from_dict({"start_utc": "2024-06-21T00:00:00Z", "duration_h": 2,
                              "constellations": [{"type": "walker", "name": "w", "planes": 6,

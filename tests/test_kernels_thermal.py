@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbsched import _kernels, thermal
+from orbsched import _kernels
+from orbsched.models import thermal
 from orbsched._kernels import reference
-from orbsched.errors import SubsystemError
-from orbsched.thermal import ThermalNode, ThermalSpec
+from orbsched.scenario.errors import SubsystemError
+from orbsched.models.thermal import ThermalNode, ThermalSpec
 
 compiled = _kernels.compiled_kernels()
 needs_compiled = pytest.mark.skipif(compiled is None, reason="compiled kernels not built")

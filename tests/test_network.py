@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import simpy
 
-from orbsched.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.errors import NetworkError, OrbschedError
-from orbsched.flows import max_min_rates
-from orbsched.network import HOP_COST_S, LaserNetwork
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.scenario.errors import NetworkError, OrbschedError
+from orbsched.network.flows import max_min_rates
+from orbsched.network.laser import HOP_COST_S, LaserNetwork
 
 C = SPEED_OF_LIGHT_KM_S
 

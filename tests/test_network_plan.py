@@ -2,9 +2,9 @@
 import simpy
 
 from orbsched import scenario_from_dict
-from orbsched.constellation import build_constellation
-from orbsched.contacts import compute_contact_plan
-from orbsched.network import LaserNetwork
+from orbsched.geometry.constellation import build_constellation
+from orbsched.geometry.contacts import compute_contact_plan
+from orbsched.network.laser import LaserNetwork
 
 
 def _plan(tmp_path, topology="+grid"):

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from orbsched import DataFileError, PropagationError, astro, scenario_from_dict
-from orbsched.constants import EARTH_EQUATORIAL_RADIUS_KM
-from orbsched.constellation import build_constellation
-from orbsched.orbits import (read_ephemeris_csv, read_omm, read_tle, sso_inclination_deg,
+from orbsched import DataFileError, PropagationError, scenario_from_dict
+from orbsched.geometry import astro
+from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
+from orbsched.geometry.constellation import build_constellation
+from orbsched.geometry.orbits import (read_ephemeris_csv, read_omm, read_tle, sso_inclination_deg,
                              tle_checksum)
 
 ISS = ["ISS (ZARYA)",

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orbsched import plots
-from orbsched.errors import DataFileError, OrbschedError
+from orbsched.analysis import plots
+from orbsched.scenario.errors import DataFileError, OrbschedError
 
 RUN_FIGURES = ("utilisation_vs_eclipse", "utilisation_by_state", "battery", "job_timeline",
                "world_map", "migrations", "gpu_hours")

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orbsched import constants as c
-from orbsched.errors import OrbschedError, SubsystemError
-from orbsched.power import BatterySpec, PowerBus, SolarArraySpec
+from orbsched.scenario import constants as c
+from orbsched.scenario.errors import OrbschedError, SubsystemError
+from orbsched.models.power import BatterySpec, PowerBus, SolarArraySpec
 
 
 def assert_balanced(ledger, rel=1e-9):

@@ -2,9 +2,9 @@
 energy comparison with the published totals."""
 import pytest
 
-from orbsched.config import scenario_from_dict
-from orbsched.errors import ScenarioError, WorkloadError
-from orbsched.presets import PRESETS, energy_comparison, preset_job
+from orbsched.scenario.schema import scenario_from_dict
+from orbsched.scenario.errors import ScenarioError, WorkloadError
+from orbsched.workload.presets import PRESETS, energy_comparison, preset_job
 from orbsched.run import build_workload, simulate
 
 

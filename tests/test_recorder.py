@@ -11,10 +11,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from orbsched import recorder as recorder_mod
-from orbsched.config import load_scenario
+from orbsched.engine import recorder as recorder_mod
+from orbsched.scenario.schema import load_scenario
 from orbsched.policies import Stay
-from orbsched.recorder import ROW_GROUP_ROWS, SAMPLE_COLUMNS, Recorder
+from orbsched.engine.recorder import ROW_GROUP_ROWS, SAMPLE_COLUMNS, Recorder
 from orbsched.run import simulate
 
 from engine_helpers import make_engine, scenario
@@ -195,7 +195,7 @@ def test_sample_temperatures_have_the_bits_of_the_plain_rk4(spread_s):
     # nodes at t (dt = 0: not stepped), behind it, and long unchanged (advanced exactly first)
     import copy
 
-    from orbsched.thermal import ThermalNode, ThermalSpec, temperatures_at_k
+    from orbsched.models.thermal import ThermalNode, ThermalSpec, temperatures_at_k
     spec = ThermalSpec(heat_capacity_j_k=40_000.0, radiator_area_m2=3.0,
                        max_temperature_k=345.0, absorbed_sun_w=60.0, absorbed_shadow_w=15.0)
     rng = np.random.default_rng(3)

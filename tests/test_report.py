@@ -17,8 +17,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from orbsched import report
-from orbsched.errors import DataFileError
+from orbsched.analysis import report
+from orbsched.scenario.errors import DataFileError
 
 
 class _Collect(HTMLParser):
@@ -80,7 +80,7 @@ def _check_offline(page, text):
 def run_dir(tmp_path_factory):
     from conftest import REPO
 
-    from orbsched.config import load_scenario
+    from orbsched.scenario.schema import load_scenario
     from orbsched.run import simulate
 
     sc = load_scenario(REPO / "configs" / "demo.yaml", ["duration_h=2", "workload.n_jobs=60"])
@@ -90,7 +90,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_run_report_is_self_contained(run_dir, tmp_path):
-    from orbsched.plots import plot_run
+    from orbsched.analysis.plots import plot_run
 
     plot_run(run_dir, formats=("png",))
     out = report.write_report(run_dir, tmp_path / "r.html")
@@ -133,7 +133,7 @@ def test_sweep_report_lists_runs_and_embeds_compare_figures(run_dir, tmp_path):
 
     import pandas as pd
 
-    from orbsched.plots import plot_compare
+    from orbsched.analysis.plots import plot_compare
 
     sweep = tmp_path / "sweep"
     for name, policy in (("0000-greedy", "greedy-sunlit"), ("0001-stay", "stay")):

@@ -8,10 +8,10 @@ import textwrap
 import pandas as pd
 import pytest
 
-from orbsched.config import load_scenario
-from orbsched.errors import DataFileError, PolicyError, RegistryError
+from orbsched.scenario.schema import load_scenario
+from orbsched.scenario.errors import DataFileError, PolicyError, RegistryError
 from orbsched.policies import available, load_policy
-from orbsched.results import RESULT_FILES, load_results
+from orbsched.results.folder import RESULT_FILES, load_results
 from orbsched.run import simulate
 
 from engine_helpers import check_invariants

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from orbsched.errors import ScenarioError
-from orbsched.sweep import add_commands, collect, load_sweep
-from orbsched.sweep_exec import geometry_groups, run_sweep
+from orbsched.scenario.errors import ScenarioError
+from orbsched.sweep.plan import add_commands, collect, load_sweep
+from orbsched.sweep.execute import geometry_groups, run_sweep
 
 from conftest import REPO
 
@@ -216,7 +216,7 @@ def test_collect_needs_only_the_run_folders(one_worker, tmp_path):
 def test_a_script_without_main_guard_fails_clearly(tmp_path, repo):
     """Spawned workers re-import the main module: without the guard they die at start-up."""
     script = tmp_path / "noguard.py"
-    script.write_text("from orbsched.sweep_exec import run_sweep\n"
+    script.write_text("from orbsched.sweep.execute import run_sweep\n"
                       f"run_sweep({str(small_sweep(tmp_path, repo))!r}, "
                       f"{str(tmp_path / 'out')!r}, workers=2)\n")
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
@@ -262,7 +262,7 @@ def test_runs_start_longest_expected_first(tmp_path, repo):
 
 def test_pool_workers_exit_cleanly():
     """Workers skip the interpreter's teardown at exit (os._exit) yet exit with 0."""
-    from orbsched.sweep_exec import LocalPool
+    from orbsched.sweep.execute import LocalPool
 
     with LocalPool(2) as pool:
         pool.start()
@@ -316,7 +316,7 @@ def test_killed_sweep_restarts_and_runs_each_run_once(tmp_path, repo):
     psutil = pytest.importorskip("psutil")
     path = small_sweep(tmp_path, repo)
     out = tmp_path / "out"
-    code = ("from orbsched.sweep_exec import run_sweep\n"
+    code = ("from orbsched.sweep.execute import run_sweep\n"
             f"run_sweep({str(path)!r}, {str(out)!r}, workers=2)\n")
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 120
@@ -410,7 +410,7 @@ def test_compare_writes_figures_and_table(one_worker, tmp_path, capsys):
 def test_compare_two_parameters_one_line_per_policy(tmp_path):
     """Synthetic sweep folder (no simulation): battery x policy x 3 seeds."""
     import numpy as np
-    from orbsched.compare import compare
+    from orbsched.analysis.compare import compare
 
     rows = []
     for i, (pol, cap, seed) in enumerate((p, c, s) for p in ("stay", "lookahead")

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from orbsched.constants import STEFAN_BOLTZMANN_W_M2_K4 as SIGMA
-from orbsched.errors import SubsystemError
-from orbsched.thermal import (
+from orbsched.scenario.constants import STEFAN_BOLTZMANN_W_M2_K4 as SIGMA
+from orbsched.scenario.errors import SubsystemError
+from orbsched.models.thermal import (
     ThermalNode,
     ThermalSpec,
     absorbed_solar_heat_w,

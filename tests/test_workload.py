@@ -13,8 +13,8 @@ import pytest
 from scipy.optimize import brentq
 
 from conftest import shared_file
-from orbsched.errors import DataFileError, OrbschedError, WorkloadError
-from orbsched.traces import (
+from orbsched.scenario.errors import DataFileError, OrbschedError, WorkloadError
+from orbsched.workload.traces import (
     ColumnMap,
     TraceOptions,
     _iter_json_array,
@@ -25,7 +25,7 @@ from orbsched.traces import (
     read_philly_csv,
     read_philly_json,
 )
-from orbsched.workload import (
+from orbsched.workload.jobs import (
     PHILLY_GPU_ALPHA,
     JobParams,
     SyntheticParams,

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..errors import SubsystemError
+from ..scenario.errors import SubsystemError
 
 
 def _check_sat_grid(r_sat):
@@ -299,7 +299,7 @@ def ground_elevation(r_sat, site, up, sin_min):
 
 # ------------------------------------------------------------------------------------- graphs
 def _check_graph_arrays(nbr, light, usable, deg, n_sats, dist, pred):
-    """The laser graph as fixed-slot arrays (see :class:`orbsched.adjacency.SlotAdjacency`):
+    """The laser graph as fixed-slot arrays (see :class:`orbsched.network.adjacency.SlotAdjacency`):
     ``nbr`` (n_nodes, slots) int64 neighbours (row ``u`` holds ``deg[u]`` of them first),
     ``light`` (n_nodes, slots) float64 light times (s), ``usable`` (n_nodes, slots) uint8;
     nodes ``>= n_sats`` are ground stations; ``dist`` (float64) and ``pred`` (int64) of
@@ -400,7 +400,7 @@ def shortest_path(nbr, light, usable, deg, src, dst, n_sats, include_acquiring, 
     stops when ``dst`` is settled.  Links in acquisition count only with
     ``include_acquiring``; nodes ``>= n_sats`` (ground stations) are entered only as ``dst``
     unless ``relay``.  Fills ``dist``/``pred`` like :func:`nearest_hosts` (arrays over the
-    graph in :class:`orbsched.adjacency.SlotAdjacency` form)."""
+    graph in :class:`orbsched.network.adjacency.SlotAdjacency` form)."""
     import heapq
     src, dst = _check_path_args(nbr, light, usable, deg, src, dst, n_sats, dist, pred)
     dist.fill(np.inf)
@@ -442,7 +442,7 @@ def shortest_path(nbr, light, usable, deg, src, dst, n_sats, include_acquiring, 
 
 # ------------------------------------------------------------------------------------ thermal
 # The closed-form integral of dT/dt = beta (u^4 - T^4) and its inverse, for
-# orbsched.thermal (the model is described there).  Compiled twin: thermal.pyx.
+# orbsched.models.thermal (the model is described there).  Compiled twin: thermal.pyx.
 
 #: Above T/u = _X_FAR the time integral is evaluated as a series in u/T (no cancellation).
 _X_FAR = 4.0

@@ -11,7 +11,7 @@ import importlib.util
 import inspect
 from pathlib import Path
 
-from ..errors import PolicyError, RegistryError
+from ..scenario.errors import PolicyError, RegistryError
 from .base import (GROUP_ON_ECLIPSE, GROUP_ON_LOSS, Decision, Migrate, MoveReplica, Pause,
                    Place, PlaceGroup, Policy, Replace, Reshape, Shrink)
 from .energy_aware import EnergyAware

@@ -1,6 +1,6 @@
 """The policy API: decisions, the base class and its default behaviour.
 
-A policy is a class with hooks.  Each hook receives a read-only :class:`orbsched.view.View`
+A policy is a class with hooks.  Each hook receives a read-only :class:`orbsched.engine.view.View`
 (and the object concerned) and returns an iterable of decisions (or None):
 
 * :class:`Place` ``(job_id, sat)``: start a queued job on a satellite.  A job that has never
@@ -14,7 +14,7 @@ A policy is a class with hooks.  Each hook receives a read-only :class:`orbsched
 * :class:`MoveReplica` ``(service, src, dst)``: move one replica of an inference service.
 
 Jobs larger than one satellite run on a *group* of satellites linked in a ring
-(:mod:`orbsched.engine_groups`):
+(:mod:`orbsched.engine.groups`):
 
 * :class:`PlaceGroup` ``(job_id, sats, gpus=None)``: start a queued job on several satellites
   (ring order as given; ``gpus`` per member, default: as many of the job's GPUs as each has
@@ -31,7 +31,7 @@ A hook may be a generator: the engine applies each decision as it is yielded, so
 shows its effect (free GPUs taken, the job no longer queued) before the next one is chosen.
 
 The engine validates every decision (job state, free GPUs, power, a path) and raises
-:class:`orbsched.errors.PolicyError` naming the policy and the decision when one is impossible;
+:class:`orbsched.scenario.errors.PolicyError` naming the policy and the decision when one is impossible;
 it never silently drops one.
 
 Hooks (all optional; the base class gives the defaults described below):

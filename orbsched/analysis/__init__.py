@@ -1,0 +1,1 @@
+"""What is made from results folders: figures, the HTML report, economics, comparisons."""

@@ -1,0 +1,151 @@
+"""One compute satellite in the engine: illumination, power bus, thermal node, GPUs, throttle.
+
+The satellite turns its state into the two inputs of its subsystems: the array power (the
+illumination fraction times the array's full-Sun output) and the electrical load
+
+    load_w = bus_w + gpus * gpu_idle_w + (gpu_active_w - gpu_idle_w) * drawing * speed
+
+where ``drawing`` counts GPUs held by a job that is computing, checkpointing or restoring (GPUs
+reserved for an incoming migration, and free GPUs, draw idle power) and ``speed`` in (0, 1] is
+the thermal throttle factor.  All of the load is dissipated as heat in the thermal node.
+
+Payload floor: the battery's allowed depth of discharge is a hard floor for the whole bus;
+GPU work may use the battery only down to ``floor + hardware.payload_reserve_wh``, where its
+jobs are shed (brownout), so the bus and idle GPUs keep a reserve for the rest of an eclipse
+(load shedding, as an EPS does).  New GPU work that the array alone cannot carry is admitted
+(:meth:`orbsched.engine.view.View.powered` / ``can_host``, which the engine's checks use too) only
+while the battery holds, above the payload floor, ``hardware.battery_start_s`` seconds of the
+shortfall: without that margin a satellite a hair above its floor looked powered, took a job,
+shed it milliseconds later, and a policy could repeat that without end.  Load that finds the
+battery at the hard floor is recorded as unserved energy.
+
+Throttling: when the node is at its maximum temperature and the heat input exceeds what the
+radiator sheds there, ``speed`` is set so that the dissipation equals
+:meth:`orbsched.models.thermal.ThermalNode.allowed_dissipation_w`, which holds the node at the limit.
+SIMPLIFICATION: GPU power is taken linear in speed between idle and active power (real DVFS
+power falls faster than linearly with clock, so a real GPU loses less speed for the same power
+cut: this model is pessimistic about throttled throughput).  If even ``speed = 0`` cannot hold
+the limit (bus and idle load alone exceed it), the temperature rises above it and the run
+records it.
+"""
+from __future__ import annotations
+
+import math
+
+from ..models.power import PowerBus
+from ..models.thermal import ThermalNode
+
+__all__ = ["Satellite", "SUNLIT", "PENUMBRA", "UMBRA", "STATE_NAMES"]
+
+SUNLIT, PENUMBRA, UMBRA = 0, 1, 2
+STATE_NAMES = ("sunlit", "penumbra", "umbra")
+_THROTTLE_TOL = 1e-9
+
+
+class Satellite:
+    """Engine-side state of one satellite (the engine owns it; policies see a read-only view).
+
+    GPU accounting: ``held`` GPUs belong to jobs (running, checkpointing, restoring, or
+    reserved for a migration on its way) and to inference replicas (``replica_gpus``, also
+    reserved for a replica on its way); ``drawing`` of them draw active power.
+    """
+
+    __slots__ = ("idx", "name", "hw", "bus", "thermal", "gpus", "held", "drawing", "speed",
+                 "illumination", "state", "failed", "jobs", "array_full_w", "_k_active",
+                 "_base_w", "threshold_token", "replica_gpus", "rebooting", "payload_floor_wh")
+
+    def __init__(self, idx, name, hw, *, t_s=0.0, illumination=1.0, state=SUNLIT):
+        self.idx = idx
+        self.name = name
+        self.hw = hw
+        self.gpus = hw.gpus
+        self.held = 0
+        self.drawing = 0
+        self.speed = 1.0
+        self.illumination = float(illumination)
+        self.state = state
+        self.failed = False
+        self.jobs = {}  # job_id -> job (running, migrating out or in, restoring)
+        self.replica_gpus = 0  # GPUs of inference replicas here (or reserved for one coming)
+        self.rebooting = 0     # > 0 while a host reboot keeps the GPUs down
+        self.array_full_w = hw.solar.power_w(1.0, hw.array_age_years)
+        self._base_w = hw.bus_w + hw.gpus * hw.gpu_idle_w
+        self._k_active = hw.gpu_active_w - hw.gpu_idle_w
+        b = hw.battery
+        stored = b.capacity_wh * hw.initial_soc
+        stored = min(max(stored, b.floor_wh), b.capacity_wh)
+        self.bus = PowerBus(b, t_s=t_s, stored_wh=stored,
+                            array_w=self.array_full_w * self.illumination, load_w=self._base_w)
+        self.thermal = None
+        if hw.thermal is not None:
+            self.thermal = ThermalNode(hw.thermal, temperature_k=hw.initial_temperature_k,
+                                       t_s=t_s, illumination_fraction=self.illumination,
+                                       dissipation_w=self._base_w)
+        self.threshold_token = 0
+        #: GPUs are shed when the battery falls to this while it discharges (the rest is the
+        #: bus's reserve down to the hard floor of the allowed depth of discharge).
+        self.payload_floor_wh = b.floor_wh + getattr(hw, "payload_reserve_wh", 0.0)
+
+    # ------------------------------------------------------------------------------ queries
+    @property
+    def free(self) -> int:
+        return 0 if self.failed or self.rebooting else max(0, self.gpus - self.held)
+
+    def load_w(self, drawing=None, speed=None) -> float:
+        d = self.drawing if drawing is None else drawing
+        s = self.speed if speed is None else speed
+        return self._base_w + self._k_active * d * s
+
+    def at_payload_floor(self) -> bool:
+        """True when the battery is at (or below) the payload floor: GPUs get array power
+        only."""
+        return self.bus.stored_wh <= self.payload_floor_wh + 1e-9 * self.bus.battery.capacity_wh
+
+    def payload_short(self) -> bool:
+        """GPU jobs must be shed: the battery is at the payload floor and discharging while
+        GPUs draw active power."""
+        return (self.drawing > 0 and self.at_payload_floor()
+                and self.bus.battery_rate_w() < 0.0)
+
+    def temperature_k(self) -> float:
+        return math.nan if self.thermal is None else self.thermal.temperature_k
+
+    # ------------------------------------------------------------------------------- update
+    def apply(self, t_s: float) -> bool:
+        """Bring the subsystems to ``t_s`` with the current illumination and GPU state; choose
+        the throttle; return True if the speed changed (the engine then re-rates the jobs).
+
+        Uses the subsystems' per-event paths (``_update``: ``set_inputs`` / ``set_powers``
+        with cheaper argument checks, the same state)."""
+        old_speed = self.speed
+        array_w = self.array_full_w * self.illumination
+        node = self.thermal
+        if node is None:
+            self.bus._update(t_s, array_w, self.load_w())
+            return False
+        # Unthrottled first; throttle only if that would push the node past its limit now.
+        speed = 1.0
+        load = self.load_w(speed=1.0)
+        node._update(t_s, self.illumination, load)
+        if self.drawing and node.limit_binding:
+            allowed = node.allowed_dissipation_w()
+            speed = (allowed - self._base_w) / (self._k_active * self.drawing) \
+                if self._k_active > 0 else 1.0
+            speed = min(1.0, max(0.0, speed))
+            load = self.load_w(speed=speed)
+            node._update(t_s, None, load)
+        self.speed = speed
+        self.bus._update(t_s, array_w, load)
+        return abs(speed - old_speed) > _THROTTLE_TOL
+
+    def next_threshold_s(self) -> float:
+        """Next time the battery fills or reaches its floor, or the node reaches its limit."""
+        t = self.bus.next_threshold_s()
+        if self.drawing:
+            rate = self.bus.battery_rate_w()
+            above = self.bus.stored_wh - self.payload_floor_wh
+            if rate < 0.0 and above > 0.0:
+                t = min(t, self.bus.t_s + above * 3600.0 / -rate)
+            if self.thermal is not None:
+                t = min(t, self.thermal.next_threshold_s())
+        return t

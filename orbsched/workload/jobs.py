@@ -1,0 +1,734 @@
+"""Training workloads: the job record, a columnar container, and a synthetic generator.
+
+Job record
+    :class:`TrainingJob` is what the engine consumes: GPUs needed (placed together), total work
+    in GPU-hours at nominal speed, checkpoint size and timing, an elastic minimum size and a
+    radiation-protection mode.  ``work_gpu_h = gpus * runtime_s / 3600``: a job that ran for
+    ``runtime_s`` on ``gpus`` GPUs in its source cluster needs the same GPU-time here.
+
+Container
+    :class:`Workload` holds the jobs as one pandas DataFrame, one column per field, sorted by
+    arrival, so a million jobs cost tens of MB, not a million Python objects.  ``jobs()``
+    yields :class:`TrainingJob` records one at a time.  ``skipped`` counts bad rows a trace
+    reader dropped (by reason), ``filtered`` counts rows removed on purpose (window, status,
+    size filters, sampling...).  Trace readers live in :mod:`orbsched.workload.traces`.
+
+Synthetic generator (:func:`synthetic_training`, defaults in :class:`SyntheticParams`)
+    * Arrivals: Poisson, optionally modulated by a daily cycle
+      ``rate(t) = rate_per_h * (1 + A cos(2 pi (hour(t) - peak_hour) / 24))``, sampled exactly
+      by thinning (Lewis & Shedler 1979): candidates from a homogeneous process at the peak
+      rate ``rate_per_h (1 + A)``, each kept with probability ``rate(t) / peak rate``.  The
+      daily mean of ``rate(t)`` is ``rate_per_h``.
+    * Size: GPUs from {1, 2, 4, ..., 128} with P(2^k) proportional to (2^k)^-alpha, a truncated
+      power law (heavy-tailed, most jobs small).  ``alpha`` = :data:`PHILLY_GPU_ALPHA` =
+      1.5800501588 is the root of  mean(alpha) = 1.93, the Philly mean (Jeon et al., "Analysis
+      of Large-Scale Multi-Tenant GPU Clusters for DNN Training Workloads", USENIX ATC 2019;
+      ../shared/CONTEXT.md), with the Philly maximum of 128 as the top size.  Resulting
+      probabilities: 1: 0.6656, 2: 0.2226, 4: 0.0745, 8: 0.0249, 16: 0.00833, 32: 0.00279,
+      64: 0.00093, 128: 0.00031.  Only the mean and the support are fitted; the flattened
+      82,247-job Philly CSV in ../shared/data has 93 % single-GPU jobs and mean 1.30 (it is a
+      subset), so the default is the heavier of the two published pictures.
+    * Runtime: lognormal with median 874 s and mean 18,006 s (Philly, CONTEXT.md).  For a
+      lognormal, median = exp(mu) and mean = exp(mu + sigma^2 / 2), so
+      ``mu = ln 874 = 6.7731`` and ``sigma = sqrt(2 ln(18006 / 874)) = 2.4598``.  The tail is
+      very heavy (coefficient of variation ~20): a sample mean converges slowly, and the
+      largest of 10^6 draws is years long.  ``runtime_cap_s`` truncates runtimes (the median is
+      kept while the cap exceeds it; the mean falls to :func:`lognormal_capped_mean_s`).
+    * Checkpoints: see :class:`JobParams` (shared with the trace readers).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..scenario.errors import DataFileError, WorkloadError
+from ..files import atomic_write
+
+__all__ = [
+    "PROTECTIONS",
+    "PHILLY_GPU_ALPHA",
+    "JobParams",
+    "SyntheticParams",
+    "TrainingJob",
+    "Workload",
+    "assign_job_attributes",
+    "lognormal_capped_mean_s",
+    "power_law_probs",
+    "synthetic_training",
+]
+
+_S_PER_H = 3600.0
+
+#: Radiation-protection modes of a job (issue 6): none, duplex (2 copies compare, a corruption
+#: rolls back to the last checkpoint), tmr (3 copies vote, a single corruption is masked).
+PROTECTIONS = ("none", "duplex", "tmr")
+
+# --- Published trace statistics (../shared/CONTEXT.md "Workloads") ---------------------------
+#: Microsoft Philly 2017 (Jeon et al., USENIX ATC 2019): mean GPUs per job, largest job.
+PHILLY_MEAN_GPUS = 1.93
+PHILLY_MAX_GPUS = 128
+#: Philly job runtime: median and mean, seconds.
+PHILLY_MEDIAN_RUNTIME_S = 874.0
+PHILLY_MEAN_RUNTIME_S = 18006.0
+#: Exponent of the truncated power law P(s) ~ s^-alpha on s = 1, 2, 4, ..., 128 whose mean is
+#: 1.93 (root found with scipy.optimize.brentq; reproduced by tests/test_workload.py).
+PHILLY_GPU_ALPHA = 1.5800501588380105
+#: Mean submission rate of ../shared/data/traces/philly_jobs.csv: 82,247 jobs between
+#: 2017-09-04 10:30:41 and 2017-12-22 08:02:11 (2,613.5 h) = 31.47 jobs/h.
+PHILLY_CSV_RATE_PER_H = 31.47
+#: First harmonic of the hour-of-day submission counts of the same file: relative amplitude
+#: 0.29, peak at 04:30 of the trace's clock (the trace does not state its time zone).  Not the
+#: default (the daily cycle is off unless asked for); use these to switch it on Philly-like.
+PHILLY_CSV_DAILY_AMPLITUDE = 0.29
+PHILLY_CSV_DAILY_PEAK_HOUR = 4.5
+
+# --- Checkpoint model defaults ----------------------------------------------------------------
+#: Bytes of training state per parameter with Adam in mixed precision: fp16 weights (2) and
+#: gradients (2), fp32 master weights (4) and two Adam moments (4 + 4) (Rajbhandari et al.,
+#: "ZeRO", SC 2020; CONTEXT.md: "~16 bytes per parameter, a 7B model ~ 112 GB").
+BYTES_PER_PARAM_ADAM = 16.0
+#: Median model size, parameters.  ASSUMPTION: the 2017-2020 cluster traces are dominated by
+#: CNN/RNN/Transformer-encoder jobs of tens to hundreds of millions of parameters (ResNet-50
+#: 25.6 M, BERT-base 110 M, BERT-large 340 M); 1e8 puts the median checkpoint at 1.6 GB.
+MODEL_PARAMS_MEDIAN = 1.0e8
+#: Log-space spread of model sizes.  ASSUMPTION: sigma = 1.5 puts the central 90 % between
+#: 8.5 M and 1.2 B parameters (exp(+-1.645 sigma) = x/11.8) - the range from small CNNs to
+#: GPT-2-XL (1.5 B) - so the mean checkpoint is 1.6 GB * exp(1.125) = 4.9 GB before the
+#: GPU-memory cap below (4.7 GB after it, with the default job sizes).
+MODEL_PARAMS_SIGMA = 1.5
+#: Memory per GPU, GB (NVIDIA H100 SXM5 80 GB HBM3 datasheet).  The training state of a job
+#: must fit in its GPUs' memory, so checkpoint_gb <= gpus * 80 (a cap on the lognormal tail).
+GPU_MEMORY_GB = 80.0
+#: Checkpoint write / read rates, GB/s.  ASSUMPTION: one datacentre NVMe SSD per job (Samsung
+#: PM9A3 datasheet: 4.1 GB/s sequential write, 6.9 GB/s read) at about half its rated speed for
+#: serialisation and file-system overhead.
+CHECKPOINT_WRITE_GB_S = 2.0
+CHECKPOINT_READ_GB_S = 3.5
+#: Checkpoint interval, s.  ASSUMPTION: every 30 min, a common fixed setting in practice;
+#: results that depend on it should sweep it, or use Young's optimum (young_mtbf_gpu_h).
+CHECKPOINT_INTERVAL_S = 1800.0
+#: Bytes of gradient per parameter exchanged by data-parallel training each step: bf16/fp16
+#: gradients (2 bytes; "ZeRO", SC 2020).  A job's ``gradient_gb`` defaults to its checkpoint's
+#: parameter count times this (``checkpoint_gb * 2 / bytes_per_param``).
+GRADIENT_BYTES_PER_PARAM = 2.0
+#: Compute time of one training step at nominal speed on the job's full GPU count, s.
+#: ASSUMPTION: 10 s, between the ~1 s steps of small models and the ~100 s of BLOOM-176B
+#: (4.2 M tokens per step at ~36 k tokens/s); it only matters for jobs spread over several
+#: satellites, whose step time adds the ring all-reduce over laser links.  Sweep it, or set
+#: it per job (presets do).
+STEP_S = 10.0
+
+
+def power_law_probs(sizes, alpha):
+    """Probabilities P(s) proportional to s^-alpha over the given sizes."""
+    s = np.asarray(sizes, float)
+    p = s ** (-float(alpha))
+    return p / p.sum()
+
+
+def lognormal_capped_mean_s(mu, sigma, cap_s=None):
+    """Mean of min(X, cap) for X ~ lognormal(mu, sigma): the mean runtime once capped.
+
+    E[min(X, c)] = exp(mu + sigma^2/2) Phi((ln c - mu - sigma^2) / sigma)
+                   + c (1 - Phi((ln c - mu) / sigma)).
+    """
+    full = math.exp(mu + sigma * sigma / 2.0)
+    if cap_s is None or math.isinf(cap_s):
+        return full
+    phi = lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0))  # noqa: E731
+    lc = math.log(cap_s)
+    return full * phi((lc - mu - sigma * sigma) / sigma) + cap_s * (1.0 - phi((lc - mu) / sigma))
+
+
+def _check(owner, name, value, *, lo=None, hi=None, lo_open=False, allow_none=False,
+           allow_inf=False):
+    if value is None and allow_none:
+        return
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise WorkloadError(f"{owner}.{name} must be a number, got {value!r}") from None
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise WorkloadError(f"{owner}.{name} must be a finite number, got {value!r}")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        op = ">" if lo_open else ">="
+        raise WorkloadError(f"{owner}.{name} must be {op} {lo}, got {value!r}")
+    if hi is not None and v > hi:
+        raise WorkloadError(f"{owner}.{name} must be <= {hi}, got {value!r}")
+
+
+# =============================================================================== job record
+@dataclass(frozen=True)
+class TrainingJob:
+    """One training job as the engine sees it (all times in seconds, sizes in GB).
+
+    ``arrival_s`` is counted from the run's start; ``work_gpu_h`` is the total work at nominal
+    GPU speed (on ``gpus`` GPUs it takes ``work_gpu_h / gpus`` hours); ``min_gpus`` is the
+    elastic minimum (``None`` -> ``gpus``: a rigid job).
+    """
+
+    job_id: int
+    name: str
+    arrival_s: float
+    gpus: int
+    work_gpu_h: float
+    checkpoint_gb: float
+    checkpoint_interval_s: float
+    checkpoint_s: float
+    restore_s: float
+    min_gpus: Optional[int] = None
+    protection: str = "none"
+    source: str = "synthetic"
+    step_s: float = STEP_S
+    gradient_gb: Optional[float] = None
+    min_link_gbps: float = 0.0
+    max_link_latency_s: float = math.inf
+
+    def __post_init__(self):
+        if self.min_gpus is None:
+            object.__setattr__(self, "min_gpus", self.gpus)
+        if self.gradient_gb is None:
+            object.__setattr__(self, "gradient_gb", default_gradient_gb(self.checkpoint_gb))
+        owner = f"TrainingJob {self.job_id!r}"
+        for name in ("job_id", "gpus", "min_gpus"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise WorkloadError(f"{owner}: field '{name}' must be an integer, got {v!r}")
+        if not isinstance(self.name, str):
+            raise WorkloadError(f"{owner}: field 'name' must be a string, got {self.name!r}")
+        _check(owner, "gpus", self.gpus, lo=1)
+        _check(owner, "min_gpus", self.min_gpus, lo=1, hi=self.gpus)
+        _check(owner, "arrival_s", self.arrival_s, lo=0)
+        _check(owner, "work_gpu_h", self.work_gpu_h, lo=0, lo_open=True)
+        _check(owner, "checkpoint_gb", self.checkpoint_gb, lo=0)
+        _check(owner, "checkpoint_interval_s", self.checkpoint_interval_s, lo=0, lo_open=True,
+               allow_inf=True)
+        _check(owner, "checkpoint_s", self.checkpoint_s, lo=0)
+        _check(owner, "restore_s", self.restore_s, lo=0)
+        _check(owner, "step_s", self.step_s, lo=0, lo_open=True)
+        _check(owner, "gradient_gb", self.gradient_gb, lo=0)
+        _check(owner, "min_link_gbps", self.min_link_gbps, lo=0)
+        _check(owner, "max_link_latency_s", self.max_link_latency_s, lo=0, lo_open=True,
+               allow_inf=True)
+        if self.protection not in PROTECTIONS:
+            raise WorkloadError(f"{owner}: field 'protection' must be one of {PROTECTIONS}, "
+                                f"got {self.protection!r}")
+        if not isinstance(self.source, str) or not self.source:
+            raise WorkloadError(f"{owner}: field 'source' must be a non-empty string, "
+                                f"got {self.source!r}")
+
+    @property
+    def runtime_s(self) -> float:
+        """Run time at nominal speed on ``gpus`` GPUs, without checkpoint overhead."""
+        return self.work_gpu_h * _S_PER_H / self.gpus
+
+
+FIELDS = tuple(f.name for f in fields(TrainingJob))
+_DTYPES = {
+    "job_id": "int64", "name": "str", "arrival_s": "float64", "gpus": "int64",
+    "work_gpu_h": "float64", "checkpoint_gb": "float64", "checkpoint_interval_s": "float64",
+    "checkpoint_s": "float64", "restore_s": "float64", "min_gpus": "int64",
+    "protection": "category", "source": "category", "step_s": "float64",
+    "gradient_gb": "float64", "min_link_gbps": "float64", "max_link_latency_s": "float64",
+}
+#: Columns a workload frame may omit (older files, hand-made frames): filled with these
+#: defaults (``gradient_gb``: from the checkpoint size, :func:`default_gradient_gb`).
+OPTIONAL_FIELDS = {"step_s": STEP_S, "gradient_gb": math.nan, "min_link_gbps": 0.0,
+                   "max_link_latency_s": math.inf}
+
+
+def default_gradient_gb(checkpoint_gb, bytes_per_param=BYTES_PER_PARAM_ADAM):
+    """Gradient bytes per step (GB) of a model whose checkpoint is ``checkpoint_gb``:
+    its parameter count (checkpoint / ``bytes_per_param``) times
+    :data:`GRADIENT_BYTES_PER_PARAM`."""
+    return checkpoint_gb * GRADIENT_BYTES_PER_PARAM / bytes_per_param
+
+
+# =============================================================================== container
+class Workload:
+    """Training jobs in one DataFrame (one column per :class:`TrainingJob` field), by arrival.
+
+    ``skipped`` maps a reason (``non_numeric``, ``missing_value``...) to the number of bad rows
+    a reader skipped; ``filtered`` maps a reason (``window``, ``status``, ``no_gpus``...) to the
+    number of rows removed on purpose.  The frame is validated on construction.
+    """
+
+    def __init__(self, frame: pd.DataFrame, *, skipped=None, filtered=None):
+        absent = [c for c in OPTIONAL_FIELDS if c not in frame.columns]
+        if absent:
+            frame = frame.assign(**{c: OPTIONAL_FIELDS[c] for c in absent})
+        missing = [c for c in FIELDS if c not in frame.columns]
+        if missing:
+            raise WorkloadError(f"workload frame lacks column(s) {missing}; "
+                                f"expected {list(FIELDS)}")
+        extra = [c for c in frame.columns if c not in FIELDS]
+        if extra:
+            raise WorkloadError(f"workload frame has unknown column(s) {extra}; "
+                                f"expected {list(FIELDS)}")
+        df = frame.loc[:, list(FIELDS)].reset_index(drop=True)
+        if df["min_gpus"].isna().any():  # None -> rigid
+            df["min_gpus"] = df["min_gpus"].fillna(df["gpus"])
+        grad = pd.to_numeric(df["gradient_gb"], errors="coerce")
+        if grad.isna().any():            # None -> from the checkpoint size
+            df["gradient_gb"] = grad.fillna(default_gradient_gb(
+                pd.to_numeric(df["checkpoint_gb"], errors="coerce")))
+        df = _coerce(df)
+        _validate(df)
+        if len(df) > 1 and not df["arrival_s"].is_monotonic_increasing:
+            df = df.sort_values(["arrival_s", "job_id"], kind="stable").reset_index(drop=True)
+        self._df = df
+        self.skipped = {k: int(v) for k, v in (skipped or {}).items() if v}
+        self.filtered = {k: int(v) for k, v in (filtered or {}).items() if v}
+
+    # --- construction -------------------------------------------------------------------
+    @classmethod
+    def from_jobs(cls, jobs: Iterable[TrainingJob]) -> "Workload":
+        rows = [tuple(getattr(j, f) for f in FIELDS) for j in jobs]
+        return cls(pd.DataFrame.from_records(rows, columns=list(FIELDS)))
+
+    @classmethod
+    def empty(cls) -> "Workload":
+        return cls(pd.DataFrame({c: pd.Series([], dtype=_DTYPES[c]) for c in FIELDS}))
+
+    # --- access -------------------------------------------------------------------------
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The jobs as a DataFrame (a copy-on-write view: changing it leaves the workload as
+        it was)."""
+        return self._df.copy(deep=False)
+
+    def __len__(self):
+        return len(self._df)
+
+    @property
+    def total_gpu_h(self) -> float:
+        return float(self._df["work_gpu_h"].sum())
+
+    def jobs(self) -> Iterator[TrainingJob]:
+        """Yield the jobs in arrival order (the frame is validated, so records are built
+        without re-checking each one)."""
+        cols = [self._df[c].astype(object).tolist() if _DTYPES[c] in ("str", "category")
+                else self._df[c].to_numpy().tolist() for c in FIELDS]  # -> Python int/float
+        new, setattr_ = object.__new__, object.__setattr__
+        for row in zip(*cols):
+            job = new(TrainingJob)
+            setattr_(job, "__dict__", dict(zip(FIELDS, row)))
+            yield job
+
+    def __repr__(self):
+        return (f"Workload({len(self)} jobs, {self.total_gpu_h:.6g} GPU-h, "
+                f"skipped={self.skipped}, filtered={self.filtered})")
+
+    def __eq__(self, other):
+        if not isinstance(other, Workload):
+            return NotImplemented
+        return (self.skipped == other.skipped and self.filtered == other.filtered
+                and self._df.equals(other._df))
+
+    __hash__ = None
+
+    # --- files --------------------------------------------------------------------------
+    def to_parquet(self, path) -> Path:
+        """Write atomically (temporary file in the target folder, then rename); ``skipped`` and
+        ``filtered`` travel in the file's key-value metadata."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(self._df, preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[b"orbsched.workload.jobs"] = json.dumps(
+            {"format": 1, "skipped": self.skipped, "filtered": self.filtered}).encode()
+        table = table.replace_schema_metadata(meta)
+        return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+    @classmethod
+    def from_parquet(cls, path) -> "Workload":
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        if not path.is_file():
+            raise DataFileError(path, None, "no such file")
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise DataFileError(path, None, f"not a readable parquet file ({exc})") from None
+        missing = [c for c in FIELDS if c not in table.column_names]
+        if missing:
+            raise DataFileError(path, None, f"missing column(s) {missing} of a workload")
+        info = json.loads((table.schema.metadata or {}).get(b"orbsched.workload.jobs", b"{}"))
+        try:
+            return cls(table.select(list(FIELDS)).to_pandas(), skipped=info.get("skipped"),
+                       filtered=info.get("filtered"))
+        except WorkloadError as exc:
+            raise DataFileError(path, None, str(exc)) from None
+
+
+def _coerce(df):
+    out = {}
+    for c in FIELDS:
+        s = df[c]
+        want = _DTYPES[c]
+        if want in ("int64", "float64") and s.dtype == want:
+            out[c] = s  # already right (validated for range below)
+            continue
+        if want == "int64":
+            v = pd.to_numeric(s, errors="coerce")
+            bad = v.isna() | (v != np.round(v))
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise WorkloadError(f"job at row {i}: field '{c}' must be an integer, "
+                                    f"got {s.iloc[i]!r}")
+            out[c] = v.astype("int64")
+        elif want == "float64":
+            v = pd.to_numeric(s, errors="coerce")
+            bad = v.isna()
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise WorkloadError(f"job at row {i}: field '{c}' must be a number, "
+                                    f"got {s.iloc[i]!r}")
+            out[c] = v.astype("float64")
+        else:
+            bad = s.isna()
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise WorkloadError(f"job at row {i}: field '{c}' is missing")
+            if want == "category":
+                if not isinstance(s.dtype, pd.CategoricalDtype):
+                    s = s.astype("category")
+                cats = s.cat.categories
+                if not all(isinstance(x, str) for x in cats):
+                    s = s.astype("str").astype("category")
+                out[c] = s.cat.remove_unused_categories()
+            else:
+                out[c] = s if s.dtype == "str" else s.astype("str")
+    return pd.DataFrame(out, copy=False)
+
+
+def _validate(df):
+    """Columnar range checks; the first offending job is named."""
+    if len(df) == 0:
+        return
+    a = {c: df[c].to_numpy() for c in FIELDS if _DTYPES[c] in ("int64", "float64")}
+    checks = [
+        ("gpus", a["gpus"] < 1, "must be >= 1"),
+        ("min_gpus", (a["min_gpus"] < 1) | (a["min_gpus"] > a["gpus"]),
+         "must be between 1 and gpus"),
+        ("arrival_s", ~np.isfinite(a["arrival_s"]) | (a["arrival_s"] < 0),
+         "must be finite and >= 0"),
+        ("work_gpu_h", ~np.isfinite(a["work_gpu_h"]) | (a["work_gpu_h"] <= 0),
+         "must be finite and > 0"),
+        ("checkpoint_gb", ~np.isfinite(a["checkpoint_gb"]) | (a["checkpoint_gb"] < 0),
+         "must be finite and >= 0"),
+        ("checkpoint_interval_s", np.isnan(a["checkpoint_interval_s"])
+         | (a["checkpoint_interval_s"] <= 0), "must be > 0 (inf = never)"),
+        ("checkpoint_s", ~np.isfinite(a["checkpoint_s"]) | (a["checkpoint_s"] < 0),
+         "must be finite and >= 0"),
+        ("restore_s", ~np.isfinite(a["restore_s"]) | (a["restore_s"] < 0),
+         "must be finite and >= 0"),
+        ("step_s", ~np.isfinite(a["step_s"]) | (a["step_s"] <= 0), "must be finite and > 0"),
+        ("gradient_gb", ~np.isfinite(a["gradient_gb"]) | (a["gradient_gb"] < 0),
+         "must be finite and >= 0"),
+        ("min_link_gbps", ~np.isfinite(a["min_link_gbps"]) | (a["min_link_gbps"] < 0),
+         "must be finite and >= 0"),
+        ("max_link_latency_s", np.isnan(a["max_link_latency_s"])
+         | (a["max_link_latency_s"] <= 0), "must be > 0 (inf = no limit)"),
+        ("protection", _cat_mask(df["protection"], lambda v: v not in PROTECTIONS),
+         f"must be one of {PROTECTIONS}"),
+        ("source", _cat_mask(df["source"], lambda v: v == ""), "must be a non-empty string"),
+    ]
+    for name, bad, what in checks:
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            extra = f" (gpus = {a['gpus'][i]})" if name == "min_gpus" else ""
+            got = df[name].iloc[i]
+            got = got.item() if isinstance(got, np.generic) else got
+            raise WorkloadError(f"job {a['job_id'][i]} ({df['name'].iloc[i]!r}): field '{name}' "
+                                f"{what}, got {got!r}{extra}")
+    ids = a["job_id"]
+    if not (np.diff(ids) > 0).all():
+        srt = np.sort(ids)
+        same = np.flatnonzero(np.diff(srt) == 0)
+        if len(same):
+            raise WorkloadError(f"job_id {srt[same[0]]} appears more than once; "
+                                f"job ids must be unique")
+
+
+def _cat_mask(series, is_bad):
+    """Row mask of a categorical column whose category fails ``is_bad`` (checked once per
+    category, not per row)."""
+    bad_codes = [i for i, v in enumerate(series.cat.categories) if is_bad(v)]
+    return np.isin(series.cat.codes.to_numpy(), bad_codes)
+
+
+# ====================================================================== per-job attributes
+@dataclass(frozen=True)
+class JobParams:
+    """Job attributes that neither a trace nor the size/runtime model gives: the checkpoint
+    size rule and timing, elasticity and protection.  Shared by the generator and the trace
+    readers.
+
+    Checkpoint size: ``checkpoint_gb`` when given (all jobs the same); otherwise the model has
+    ``P ~ lognormal(ln(params_median), params_sigma) * gpus ** params_gpu_exponent`` parameters
+    and ``checkpoint_gb = P * bytes_per_param / 1e9``, capped at ``gpus * gpu_memory_gb`` (the
+    training state must fit in the job's GPU memory).  A trace's own checkpoint column, when
+    a reader has one, overrides both.  ``params_gpu_exponent = 0`` (default) draws the model size
+    independently of the job size - ASSUMPTION: in the 2017-2020 traces multi-GPU jobs were
+    data-parallel copies of a model that fits one GPU.
+    Timing: ``checkpoint_s = checkpoint_gb / write_gb_s``, ``restore_s = checkpoint_gb /
+    read_gb_s``; interval ``checkpoint_interval_s``, or when ``young_mtbf_gpu_h`` is set,
+    Young's optimum ``sqrt(2 * checkpoint_s * MTBF_job)`` with ``MTBF_job = young_mtbf_gpu_h *
+    3600 / gpus`` (J. W. Young, Comm. ACM 17(9), 1974), at least ``checkpoint_s``.
+    Elasticity: ``min_gpus = max(1, ceil(min_gpus_fraction * gpus))`` (1.0 = rigid jobs).
+    Jobs spread over several satellites (:mod:`orbsched.engine.groups`): ``step_s`` is the
+    compute time of one step at nominal speed on all the job's GPUs; the gradient exchanged
+    each step is ``checkpoint_gb * 2 / bytes_per_param`` GB (bf16 gradients); the laser links
+    of its ring must give at least ``min_link_gbps`` and at most ``max_link_latency_s`` of
+    light time per hop.
+    """
+
+    checkpoint_gb: Optional[float] = None
+    params_median: float = MODEL_PARAMS_MEDIAN
+    params_sigma: float = MODEL_PARAMS_SIGMA
+    params_gpu_exponent: float = 0.0
+    bytes_per_param: float = BYTES_PER_PARAM_ADAM
+    gpu_memory_gb: Optional[float] = GPU_MEMORY_GB
+    write_gb_s: float = CHECKPOINT_WRITE_GB_S
+    read_gb_s: float = CHECKPOINT_READ_GB_S
+    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
+    young_mtbf_gpu_h: Optional[float] = None
+    min_gpus_fraction: float = 1.0
+    protection: str = "none"
+    step_s: float = STEP_S
+    min_link_gbps: float = 0.0
+    max_link_latency_s: float = math.inf
+
+    def __post_init__(self):
+        o = "JobParams"
+        _check(o, "step_s", self.step_s, lo=0, lo_open=True)
+        _check(o, "min_link_gbps", self.min_link_gbps, lo=0)
+        _check(o, "max_link_latency_s", self.max_link_latency_s, lo=0, lo_open=True,
+               allow_inf=True)
+        _check(o, "checkpoint_gb", self.checkpoint_gb, lo=0, allow_none=True)
+        _check(o, "params_median", self.params_median, lo=0, lo_open=True)
+        _check(o, "params_sigma", self.params_sigma, lo=0)
+        _check(o, "params_gpu_exponent", self.params_gpu_exponent, lo=0)
+        _check(o, "bytes_per_param", self.bytes_per_param, lo=0, lo_open=True)
+        _check(o, "gpu_memory_gb", self.gpu_memory_gb, lo=0, lo_open=True, allow_none=True)
+        _check(o, "write_gb_s", self.write_gb_s, lo=0, lo_open=True)
+        _check(o, "read_gb_s", self.read_gb_s, lo=0, lo_open=True)
+        _check(o, "checkpoint_interval_s", self.checkpoint_interval_s, lo=0, lo_open=True,
+               allow_inf=True)
+        _check(o, "young_mtbf_gpu_h", self.young_mtbf_gpu_h, lo=0, lo_open=True, allow_none=True)
+        _check(o, "min_gpus_fraction", self.min_gpus_fraction, lo=0, hi=1)
+        if self.protection not in PROTECTIONS:
+            raise WorkloadError(f"JobParams.protection must be one of {PROTECTIONS}, "
+                                f"got {self.protection!r}")
+
+
+def assign_job_attributes(gpus, rng, params: JobParams, checkpoint_gb=None) -> dict:
+    """Checkpoint size and timing, min_gpus and protection for jobs of the given sizes.
+
+    ``checkpoint_gb`` (optional array, NaN = not given) overrides the size rule per job.
+    Draws ``len(gpus)`` normal variates from ``rng`` unless ``params.checkpoint_gb`` is set.
+    """
+    g = np.asarray(gpus, dtype=np.int64)
+    n = len(g)
+    if params.checkpoint_gb is not None:
+        size = np.full(n, float(params.checkpoint_gb))
+    else:
+        z = rng.standard_normal(n)
+        n_params = params.params_median * np.exp(params.params_sigma * z)
+        if params.params_gpu_exponent:
+            n_params = n_params * g.astype(float) ** params.params_gpu_exponent
+        size = n_params * params.bytes_per_param / 1e9
+        if params.gpu_memory_gb is not None:
+            size = np.minimum(size, g * params.gpu_memory_gb)
+    if checkpoint_gb is not None:
+        given = np.asarray(checkpoint_gb, float)
+        size = np.where(np.isnan(given), size, given)
+    ckpt_s = size / params.write_gb_s
+    if params.young_mtbf_gpu_h is not None:
+        mtbf_s = params.young_mtbf_gpu_h * _S_PER_H / np.maximum(g, 1)
+        interval = np.maximum(np.sqrt(2.0 * ckpt_s * mtbf_s), ckpt_s)
+        interval = np.where(interval > 0, interval, params.checkpoint_interval_s)
+    else:
+        interval = np.full(n, float(params.checkpoint_interval_s))
+    min_g = np.maximum(1, np.ceil(params.min_gpus_fraction * g - 1e-9)).astype(np.int64)
+    return {
+        "checkpoint_gb": size,
+        "checkpoint_interval_s": interval,
+        "checkpoint_s": ckpt_s,
+        "restore_s": size / params.read_gb_s,
+        "min_gpus": np.minimum(min_g, g),
+        "protection": pd.Categorical.from_codes(np.zeros(n, np.int8), [params.protection]),
+        "step_s": np.full(n, float(params.step_s)),
+        "gradient_gb": default_gradient_gb(size, params.bytes_per_param),
+        "min_link_gbps": np.full(n, float(params.min_link_gbps)),
+        "max_link_latency_s": np.full(n, float(params.max_link_latency_s)),
+    }
+
+
+# ============================================================================ synthetic jobs
+@dataclass(frozen=True)
+class SyntheticParams:
+    """Defaults of :func:`synthetic_training`, each fitted to a published figure (module doc).
+
+    ``gpu_probs`` (same length as ``gpu_sizes``, summing to 1) overrides the power law of
+    exponent ``gpu_alpha``.  ``daily_amplitude`` A in [0, 1] (0 = no daily cycle; default),
+    ``daily_peak_hour`` the hour of maximum rate and ``start_hour`` the hour of day at t = 0,
+    both in the same clock.
+    """
+
+    rate_per_h: float = PHILLY_CSV_RATE_PER_H          # philly_jobs.csv mean rate
+    daily_amplitude: float = 0.0                        # off; Philly CSV fit 0.29 (see above)
+    daily_peak_hour: float = PHILLY_CSV_DAILY_PEAK_HOUR
+    start_hour: float = 0.0
+    gpu_sizes: tuple = tuple(2 ** k for k in range(8))  # 1 .. 128, the Philly maximum
+    gpu_alpha: float = PHILLY_GPU_ALPHA                 # mean 1.93 GPUs (Philly)
+    gpu_probs: Optional[tuple] = None
+    runtime_median_s: float = PHILLY_MEDIAN_RUNTIME_S   # Philly median 874 s
+    runtime_mean_s: float = PHILLY_MEAN_RUNTIME_S       # Philly mean 18,006 s
+    runtime_cap_s: Optional[float] = None               # no cap: keeps the fitted mean
+    job: JobParams = field(default_factory=JobParams)
+
+    def __post_init__(self):
+        o = "SyntheticParams"
+        _check(o, "rate_per_h", self.rate_per_h, lo=0, lo_open=True)
+        _check(o, "daily_amplitude", self.daily_amplitude, lo=0, hi=1)
+        _check(o, "daily_peak_hour", self.daily_peak_hour, lo=0, hi=24)
+        _check(o, "start_hour", self.start_hour, lo=0, hi=24)
+        sizes = tuple(self.gpu_sizes)
+        if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+                            for s in sizes):
+            raise WorkloadError(f"{o}.gpu_sizes must be positive integers, got {self.gpu_sizes!r}")
+        object.__setattr__(self, "gpu_sizes", sizes)
+        _check(o, "gpu_alpha", self.gpu_alpha)
+        if self.gpu_probs is not None:
+            p = np.asarray(self.gpu_probs, float)
+            if p.shape != (len(sizes),) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
+                raise WorkloadError(f"{o}.gpu_probs must be {len(sizes)} non-negative numbers "
+                                    f"summing to 1 (one per gpu_sizes entry), "
+                                    f"got {self.gpu_probs!r}")
+            object.__setattr__(self, "gpu_probs", tuple(float(x) for x in p))
+        _check(o, "runtime_median_s", self.runtime_median_s, lo=0, lo_open=True)
+        _check(o, "runtime_mean_s", self.runtime_mean_s, lo=0, lo_open=True)
+        if self.runtime_mean_s < self.runtime_median_s:
+            raise WorkloadError(f"{o}: a lognormal's mean is at least its median; got mean "
+                                f"{self.runtime_mean_s} < median {self.runtime_median_s}")
+        _check(o, "runtime_cap_s", self.runtime_cap_s, lo=0, lo_open=True, allow_none=True)
+        if not isinstance(self.job, JobParams):
+            raise WorkloadError(f"{o}.job must be a JobParams, got {type(self.job).__name__}")
+
+    @property
+    def runtime_mu(self) -> float:
+        """ln(median) = 6.7731 for Philly."""
+        return math.log(self.runtime_median_s)
+
+    @property
+    def runtime_sigma(self) -> float:
+        """sqrt(2 ln(mean / median)) = 2.4598 for Philly."""
+        return math.sqrt(2.0 * math.log(self.runtime_mean_s / self.runtime_median_s))
+
+    @property
+    def size_probs(self) -> np.ndarray:
+        if self.gpu_probs is not None:
+            return np.asarray(self.gpu_probs)
+        return power_law_probs(self.gpu_sizes, self.gpu_alpha)
+
+    @property
+    def mean_gpus(self) -> float:
+        return float(np.dot(self.size_probs, self.gpu_sizes))
+
+    def rate_at_h(self, t_h):
+        """Arrival rate (jobs/h) at ``t_h`` hours after the start."""
+        hour = self.start_hour + np.asarray(t_h, float)
+        return self.rate_per_h * (1.0 + self.daily_amplitude
+                                  * np.cos(2.0 * np.pi * (hour - self.daily_peak_hour) / 24.0))
+
+
+def _as_rng(rng):
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise WorkloadError(f"rng must be a numpy Generator or an integer seed, got {rng!r}")
+
+
+def _arrivals_h(rng, p: SyntheticParams, rate, n_jobs, duration_h):
+    """Exact (thinned) arrival times in hours."""
+    peak = rate * (1.0 + p.daily_amplitude)
+    scaled = replace(p, rate_per_h=rate) if rate != p.rate_per_h else p
+
+    def keep(t):
+        if p.daily_amplitude == 0.0:
+            return t
+        u = rng.random(len(t))
+        return t[u * peak < scaled.rate_at_h(t)]
+
+    if duration_h is not None:
+        m = rng.poisson(peak * duration_h)
+        t = np.sort(rng.random(m)) * duration_h
+        return keep(t)
+    out, t0, got = [], 0.0, 0
+    while got < n_jobs:
+        batch = int((n_jobs - got) * (1.0 + p.daily_amplitude) * 1.05) + 16
+        t = t0 + np.cumsum(rng.exponential(1.0 / peak, batch))
+        t0 = float(t[-1])
+        t = keep(t)
+        out.append(t)
+        got += len(t)
+    return np.concatenate(out)[:n_jobs]
+
+
+def synthetic_training(n_jobs: Optional[int] = None, *, rate_per_h: Optional[float] = None,
+                       duration_h: Optional[float] = None, rng,
+                       params: Optional[SyntheticParams] = None) -> Workload:
+    """Generate a synthetic training workload (model and defaults: module docstring).
+
+    Give either ``n_jobs`` (exactly that many jobs, arriving at ``rate_per_h``) or
+    ``duration_h`` (every arrival of the process in [0, duration_h) hours).  ``rate_per_h``
+    overrides ``params.rate_per_h``.  ``rng``: a numpy Generator (or an int seed); the same
+    generator state gives the same workload.  Arrival times are those of the process (the
+    first job arrives after an exponential wait, not at 0).
+    """
+    p = params if params is not None else SyntheticParams()
+    if not isinstance(p, SyntheticParams):
+        raise WorkloadError(f"params must be a SyntheticParams, got {type(p).__name__}")
+    rng = _as_rng(rng)
+    if (n_jobs is None) == (duration_h is None):
+        raise WorkloadError("give exactly one of n_jobs and duration_h")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or n_jobs < 0
+                               or not isinstance(n_jobs, (int, np.integer))):
+        raise WorkloadError(f"n_jobs must be a non-negative integer, got {n_jobs!r}")
+    _check("synthetic_training", "duration_h", duration_h, lo=0, allow_none=True)
+    rate = p.rate_per_h if rate_per_h is None else rate_per_h
+    _check("synthetic_training", "rate_per_h", rate, lo=0, lo_open=True)
+    if n_jobs == 0:
+        return Workload.empty()
+
+    t_h = _arrivals_h(rng, p, float(rate), n_jobs, duration_h)
+    n = len(t_h)
+    gpus = np.asarray(p.gpu_sizes, np.int64)[rng.choice(len(p.gpu_sizes), size=n, p=p.size_probs)]
+    runtime_s = np.exp(p.runtime_mu + p.runtime_sigma * rng.standard_normal(n))
+    if p.runtime_cap_s is not None:
+        runtime_s = np.minimum(runtime_s, p.runtime_cap_s)
+    attrs = assign_job_attributes(gpus, rng, p.job)
+    ids = np.arange(n, dtype=np.int64)
+    frame = pd.DataFrame({
+        "job_id": ids,
+        "name": "syn-" + pd.Series(ids).astype("str"),
+        "arrival_s": t_h * _S_PER_H,
+        "gpus": gpus,
+        "work_gpu_h": gpus * runtime_s / _S_PER_H,
+        **attrs,
+        "source": pd.Categorical.from_codes(np.zeros(n, np.int8), ["synthetic"]),
+    }, copy=False)
+    return Workload(frame)
