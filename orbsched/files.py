@@ -9,7 +9,11 @@ import json
 import os
 import platform
 import tempfile
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from ._kernels import ACCELERATED
+from ._version import __version__
 
 
 def atomic_write(path, write):
@@ -44,11 +48,7 @@ def atomic_write_csv(path, frame):
 
 def versions():
     """Versions of orbsched and the packages that determine its results."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from . import __version__, accelerated
-
-    out = {"orbsched": __version__, "accelerated": accelerated,
+    out = {"orbsched": __version__, "accelerated": ACCELERATED,
            "python": platform.python_version()}
     for pkg in ("numpy", "scipy", "sgp4", "skyfield", "skyfield-data", "pydantic", "pandas"):
         try:

@@ -11,7 +11,7 @@ from orbsched.geometry import formation as F
 from orbsched.geometry.astro import TimeBase
 from orbsched.geometry.constellation import build_constellation
 from orbsched.geometry.contacts import compute_contact_plan, plan_inputs, plan_key
-from orbsched.network.laser import isl_rate_gbps
+from orbsched.geometry.links import isl_rate_gbps
 from orbsched.geometry.orbits import Sgp4Set, sso, sso_inclination_deg
 
 EPOCH = datetime(2025, 6, 21, tzinfo=timezone.utc)
@@ -246,8 +246,10 @@ def _scenario(cons=None, net=None, **kw):
                                    r"TLE, OMM, SSO, formation")),
 ])
 def test_config_errors_name_the_field(cons, net, match):
+    """Schema errors come from loading; the physics checks (a layout's reach, the default
+    sun-synchronous inclination) from building the cluster, named the same way."""
     with pytest.raises(ScenarioError, match=match):
-        _scenario(cons, net)
+        build_constellation(_scenario(cons, net))
 
 
 def test_defaults_and_round_trip():

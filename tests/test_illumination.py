@@ -10,6 +10,7 @@ from helpers import KeplerCircular, normal_for_beta, sun_unit_at
 from orbsched import compute_geometry, scenario_from_dict
 from orbsched.geometry import astro, illumination
 from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, SUN_RADIUS_KM
+from orbsched.scenario.utc import parse_utc
 
 
 def _geometry(constellations, start, hours, shape="wgs84", model="conical", step_s=60):
@@ -20,7 +21,7 @@ def _geometry(constellations, start, hours, shape="wgs84", model="conical", step
 
 
 def _kepler_intervals(orbit, start, duration_s, shape="sphere", step_s=60.0):
-    tb = astro.TimeBase(astro.parse_utc(start))
+    tb = astro.TimeBase(parse_utc(start))
     cross = illumination.find_shadow_crossings(
         lambda t: orbit.propagate(tb, t), len(orbit), tb, duration_s, step_s, shape, 0.01, 512)
     return tb, {k: illumination.crossings_to_intervals(*cross[k], duration_s)
@@ -76,16 +77,16 @@ def test_reference_instants_from_skyfield(block):
     """The sunlit/shadow instants of skyfield's own test and documentation (point Sun, sphere)."""
     ref = json.loads(shared_file("skyfield_reference_values.json").read_text())[block]
     times = ref["times_utc"]
-    start = astro.parse_utc(times[0])
+    start = parse_utc(times[0])
     path_lines = "\n".join(["ISS (ZARYA)"] + ref["tle"]) + "\n"
     import tempfile, os
 
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "iss.tle")
         open(p, "w").write(path_lines)
-        span_h = (astro.parse_utc(times[-1]) - start).total_seconds() / 3600 + 0.5
+        span_h = (parse_utc(times[-1]) - start).total_seconds() / 3600 + 0.5
         g = _geometry([{"type": "tle", "path": p}], times[0], span_h, "sphere", "point")
-    t = np.array([(astro.parse_utc(x) - start).total_seconds() for x in times])
+    t = np.array([(parse_utc(x) - start).total_seconds() for x in times])
     iv = g.point
     dark = np.array([np.any((iv.start_s <= x) & (x <= iv.end_s)) for x in t])
     assert list(~dark) == ref["expected_sunlit"]
@@ -117,7 +118,7 @@ def test_point_sun_eclipse_fraction_matches_cylindrical_closed_form(h_km, beta_d
     The point-Sun shadow cone converges by R/1 au = 4e-5 rad, so the two agree far better than
     the tolerance; umbra + half of each penumbra is checked against the same bound."""
     start = "2024-03-20T00:00:00Z"
-    tb = astro.TimeBase(astro.parse_utc(start))
+    tb = astro.TimeBase(parse_utc(start))
     orbit = KeplerCircular(h_km, [normal_for_beta(sun_unit_at(tb), beta_deg)])
     span = 3 * orbit.period_s
     _, iv = _kepler_intervals(orbit, start, span)
@@ -151,7 +152,7 @@ def test_point_sun_eclipse_fraction_matches_cylindrical_closed_form(h_km, beta_d
 @pytest.mark.parametrize("h_km", [400, 550, 1200])
 def test_penumbra_lasts_8_to_12_s_at_beta_0_and_longer_at_high_beta(h_km):
     start = "2024-03-20T00:00:00Z"
-    tb = astro.TimeBase(astro.parse_utc(start))
+    tb = astro.TimeBase(parse_utc(start))
     durations = []
     for beta in (0.0, 60.0):
         orbit = KeplerCircular(h_km, [normal_for_beta(sun_unit_at(tb), beta)])
@@ -184,7 +185,7 @@ def test_illumination_fraction_matches_numerical_disk_overlap():
 
 def test_illumination_fraction_through_a_penumbra():
     start = "2024-03-20T00:00:00Z"
-    tb = astro.TimeBase(astro.parse_utc(start))
+    tb = astro.TimeBase(parse_utc(start))
     orbit = KeplerCircular(550, [normal_for_beta(sun_unit_at(tb), 0.0)])
     _, iv = _kepler_intervals(orbit, start, 2 * orbit.period_s)
     pen = illumination.subtract_intervals(iv["eclipse"], iv["umbra"])

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from orbsched.scenario import constants as c
 from orbsched.scenario.errors import OrbschedError, SubsystemError
-from orbsched.models.power import BatterySpec, PowerBus, SolarArraySpec
+from orbsched.models.power import BatterySpec, PowerBus
+from orbsched.scenario.hardware import SolarArraySpec
 
 
 def assert_balanced(ledger, rel=1e-9):

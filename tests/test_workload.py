@@ -25,16 +25,8 @@ from orbsched.workload.traces import (
     read_philly_csv,
     read_philly_json,
 )
-from orbsched.workload.jobs import (
-    PHILLY_GPU_ALPHA,
-    JobParams,
-    SyntheticParams,
-    TrainingJob,
-    Workload,
-    lognormal_capped_mean_s,
-    power_law_probs,
-    synthetic_training,
-)
+from orbsched.workload.jobs import JobParams, SyntheticParams, TrainingJob, Workload, synthetic_training
+from orbsched.scenario.workload_specs import PHILLY_GPU_ALPHA, lognormal_capped_mean_s, power_law_probs
 
 
 def job(**kw):

@@ -29,8 +29,8 @@ import yaml
 
 from ..scenario.errors import OrbschedError, RegistryError
 from ..files import atomic_write_csv
-from ..sweep.plan import RUN_FILE, yaml_value
-from ..sweep.execute import run_status
+from ..results.folder import RUN_FILE, run_status
+from ..scenario.schema import yaml_value
 
 __all__ = ["DEFAULT_METRICS", "collect", "compare", "mean_ci", "sweep_parameters",
            "table_text"]

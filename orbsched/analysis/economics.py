@@ -55,7 +55,8 @@ from pathlib import Path
 import numpy as np
 
 from ..scenario.checks import check_number
-from ..scenario.constants import H100_SXM_W
+from ..scenario.constants import (GROUND_ELECTRICITY_USD_PER_KWH,
+                                  GROUND_PUE, H100_SXM_W, HOURS_PER_YEAR)
 from ..scenario.errors import DataFileError, OrbschedError, ScenarioError, SubsystemError
 
 __all__ = [
@@ -75,7 +76,6 @@ __all__ = [
     "utilisation_from_summary",
 ]
 
-HOURS_PER_YEAR = 8766.0  # 365.25 days
 
 # --- Launch prices (USD per kg to LEO) --------------------------------------------------------
 #: Reusable Falcon 9 today, ~$3,600/kg (../shared/CONTEXT.md; Suncatcher paper, Aguera y Arcas
@@ -105,9 +105,6 @@ STARLINK_V2_MINI_KG_PER_KW = SUNCATCHER_REF_MASS_KG / SUNCATCHER_REF_POWER_KW
 #: Specific mass implied by the seed's "$5-7.5 B to launch 200 MW at $200-300/kg":
 #: 5e9 / (200,000 kW x $200/kg) = 7.5e9 / (200,000 x $300) = 125 kg/kW.
 SEED_200MW_KG_PER_KW = 125.0
-#: Suncatcher's range for the cost of ground data-centre electricity, $570-3,000 per kW-year
-#: (arXiv:2511.19468; ../shared/CONTEXT.md).
-GROUND_ELECTRICITY_USD_PER_KW_YEAR = (570.0, 3000.0)
 
 # --- Satellite parts --------------------------------------------------------------------------
 #: Solar array specific mass, kg per kW of beginning-of-life full-Sun output.  ASSUMPTION:
@@ -146,13 +143,6 @@ ORBIT_LIFETIME_YEARS = 5.0
 #: loses well under 1 % of its missions; new vehicles do worse).  0 reproduces the published
 #: launched-power prices, which ignore it.
 LAUNCH_FAILURE_PROBABILITY = 0.01
-#: Ground data-centre power usage effectiveness: 30-40 % of the power goes to cooling and
-#: distribution, PUE about 1.3-1.4 (../shared/CONTEXT.md); the middle.
-GROUND_PUE = 1.35
-#: Electricity price: $570 per kW-year, the low end of Suncatcher's range for ground
-#: data-centre electricity (arXiv:2511.19468; ../shared/CONTEXT.md), = 570 / 8,766 h =
-#: $0.065/kWh.  The high end, $3,000/kW-yr, is $0.34/kWh.
-GROUND_ELECTRICITY_USD_PER_KWH = GROUND_ELECTRICITY_USD_PER_KW_YEAR[0] / HOURS_PER_YEAR
 #: Construction cost of an AI data centre per MW of IT load: about $50 B per GW
 #: (../shared/CONTEXT.md), i.e. $50 M/MW.  An all-in figure that includes the IT hardware.
 GROUND_USD_PER_MW_1GW = 50e9 / 1000.0

@@ -26,12 +26,12 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
 
 from ..scenario.constants import DAY_S
-from ..scenario.errors import ScenarioError
+
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,25 +58,6 @@ def ephemeris():
         warnings.filterwarnings("ignore", message=".*expired.*")
         path = skyfield_data.get_skyfield_data_path()
     return Loader(path, verbose=False)("de421.bsp")
-
-
-def parse_utc(text, field="start_utc"):
-    """Parse an ISO-8601 UTC instant (``2024-05-20T00:00:00Z``) into an aware datetime."""
-    if isinstance(text, datetime):
-        dt = text
-    else:
-        s = str(text).strip()
-        if s.endswith("Z") or s.endswith("z"):
-            s = s[:-1] + "+00:00"
-        try:
-            dt = datetime.fromisoformat(s)
-        except ValueError:
-            raise ScenarioError(
-                f"{field}: expected an ISO-8601 UTC time such as 2024-05-20T00:00:00Z, got {text!r}"
-            ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)

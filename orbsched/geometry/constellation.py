@@ -76,6 +76,24 @@ def _file_set(c):
     return s
 
 
+def _formation(i, c, epoch, satnum):
+    """The cluster of entry ``constellations[i]``; errors name that entry and field."""
+    if c.inclination_deg is None:
+        try:
+            orbits.sso_inclination_deg(c.altitude_km)
+        except ScenarioError as exc:
+            raise ScenarioError(f"constellations[{i}].inclination_deg: default "
+                                f"sun-synchronous, but {exc}") from None
+    try:
+        return formation.formation(
+            c.name, c.altitude_km, c.sats, epoch, inclination_deg=c.inclination_deg,
+            ltan_h=c.ltan_h, raan_deg=c.raan_deg, mean_anomaly_deg=c.mean_anomaly_deg,
+            layout=c.layout, spacing_m=c.spacing_m, radius_m=c.radius_m,
+            cross_track_ratio=c.cross_track_ratio, layout_seed=c.layout_seed, satnum=satnum)
+    except ScenarioError as exc:
+        raise ScenarioError(f"constellations[{i}]: {exc}") from None
+
+
 def build_constellation(scenario):
     """Build the fleet of ``scenario``; returns ``(constellation, resolved_scenario)``."""
     file_sets = {i: _file_set(c) for i, c in enumerate(scenario.constellations)
@@ -100,12 +118,7 @@ def build_constellation(scenario):
                                    first_satnum=first))
             first += c.sats
         elif c.type == "formation":
-            sets.append(formation.formation(
-                c.name, c.altitude_km, c.sats, epoch, inclination_deg=c.inclination_deg,
-                ltan_h=c.ltan_h, raan_deg=c.raan_deg, mean_anomaly_deg=c.mean_anomaly_deg,
-                layout=c.layout, spacing_m=c.spacing_m, radius_m=c.radius_m,
-                cross_track_ratio=c.cross_track_ratio, layout_seed=c.layout_seed,
-                satnum=first))
+            sets.append(_formation(i, c, epoch, first))
             first += 1  # one element set: the reference orbit
         else:
             sets.append(file_sets[i])

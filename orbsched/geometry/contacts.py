@@ -50,6 +50,7 @@ import numpy as np
 from .. import _kernels
 from . import visibility
 from .cache import CacheError  # noqa: F401  (re-exported: orbsched.contacts.CacheError)
+from .links import isl_rate_gbps
 from .cache import cache_root, entry_folder, inputs_key, read_meta, save_entry, span_inputs
 from ..scenario.errors import ScenarioError
 from .illumination import _grid, crossings_to_intervals
@@ -427,7 +428,6 @@ def _rate_function(net):
     """``f(range_km) -> rate_gbps`` of the ISL rate model, or None for the constant model."""
     if net.isl_rate.model == "constant":
         return None
-    from ..network.laser import isl_rate_gbps
 
     return lambda d: isl_rate_gbps(net.isl_rate, d)
 

@@ -33,6 +33,7 @@ from . import astro
 from ..scenario.constants import (
     EARTH_EQUATORIAL_RADIUS_KM, J2_EARTH, MU_EARTH_KM3_S2, SUN_MEAN_MOTION_RAD_S)
 from ..scenario.errors import DataFileError, PropagationError, ScenarioError
+from ..scenario.utc import parse_utc
 
 _SGP4_EPOCH0 = datetime(1949, 12, 31, tzinfo=timezone.utc)
 _J2000_UTC = datetime(2000, 1, 1, 12, tzinfo=timezone.utc)  # JD 2451545.0 read as UTC, as sgp4 does
@@ -417,7 +418,7 @@ def _parse_eph_time(s):
             return datetime.strptime(s, fmt).replace(tzinfo=timezone.utc)
         except ValueError:
             pass
-    return astro.parse_utc(s, "time_utc")
+    return parse_utc(s, "time_utc")
 
 
 def read_ephemeris_csv(path):

@@ -47,156 +47,18 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ..scenario.constants import (
-    ARRAY_PACKING_FACTOR,
-    BODY_FIXED_MEAN_COSINE,
-    III_V_DEGRADATION_PER_YEAR,
-    LI_ION_CHARGE_EFFICIENCY,
-    LI_ION_DISCHARGE_EFFICIENCY,
-    LI_ION_MAX_DEPTH_OF_DISCHARGE,
-    SOLAR_CONSTANT_W_M2,
-    TRIPLE_JUNCTION_CELL_EFFICIENCY,
-)
 from ..scenario.checks import check_number
+from ..scenario.hardware import BatterySpec
 from ..scenario.errors import SubsystemError
 
-__all__ = [
-    "POINTINGS",
-    "BatterySpec",
-    "EnergyLedger",
-    "PowerBus",
-    "PowerFlows",
-    "SolarArraySpec",
-]
+__all__ = ["EnergyLedger", "PowerBus", "PowerFlows"]
 
-#: Array pointing modes: ``sun-tracking`` (cosine factor 1) or ``body-fixed`` (a fixed mean
-#: cosine factor, :attr:`SolarArraySpec.body_fixed_mean_cosine`).
-POINTINGS = ("sun-tracking", "body-fixed")
 _S_PER_H = 3600.0
 #: A battery within this fraction of its capacity of a bound is *at* that bound; keeps a bus
 #: advanced to exactly :meth:`PowerBus.next_threshold_s` from scheduling a second, empty event.
 _BOUND_RTOL = 1e-12
 _INF = math.inf
 _F64 = np.float64
-
-
-@dataclass(frozen=True)
-class SolarArraySpec:
-    """A solar array: ``power_w = S * area * eta * packing * cos_factor * f * (1 - d)^age``.
-
-    Fields (defaults and sources in :mod:`orbsched.scenario.constants`):
-        area_m2: array area (m^2), both wings together.
-        cell_efficiency: beginning-of-life AM0 cell efficiency (0.30, triple-junction III-V;
-            use 0.22 for silicon).
-        packing_factor: fraction of the area covered by active cells (0.90).
-        degradation_per_year: yearly loss of output, compounded (0.0275, the SMAD design value
-            for GaAs-based cells; 0.0375 for silicon).
-        pointing: ``"sun-tracking"`` (the array follows the Sun: cosine factor 1) or
-            ``"body-fixed"`` (the array is fixed to the bus and the mean cosine of the Sun angle
-            over the sunlit time is ``body_fixed_mean_cosine``).
-        body_fixed_mean_cosine: used only when ``pointing == "body-fixed"``; default
-            2/pi = 0.637, the mean cosine when the array normal sweeps uniformly through +/-90
-            deg of the Sun while lit.  Set it from the attitude: e.g. a zenith-facing panel of a
-            nadir-pointing satellite at 550 km and beta = 0 sees the Sun above its horizon only
-            for 180 of the 226 lit degrees, a mean of 2 / 3.944 = 0.507 over the lit time.
-        solar_constant_w_m2: solar irradiance at the satellite (1361 W/m^2, IAU 2015 B3); the
-            +/-3.4 % yearly variation with the Earth-Sun distance is not applied.
-
-    At the defaults a sun-tracking array gives 1361 * 0.30 * 0.90 = 367.5 W/m^2 (CONTEXT.md
-    quotes 270-370 W/m^2).
-    """
-
-    area_m2: float
-    cell_efficiency: float = TRIPLE_JUNCTION_CELL_EFFICIENCY
-    packing_factor: float = ARRAY_PACKING_FACTOR
-    degradation_per_year: float = III_V_DEGRADATION_PER_YEAR
-    pointing: str = "sun-tracking"
-    body_fixed_mean_cosine: float = BODY_FIXED_MEAN_COSINE
-    solar_constant_w_m2: float = SOLAR_CONSTANT_W_M2
-
-    def __post_init__(self):
-        own = "SolarArraySpec"
-        check_number(own, "area_m2", self.area_m2, lo=0.0)
-        check_number(own, "cell_efficiency", self.cell_efficiency, lo=0.0, hi=1.0, lo_open=True)
-        check_number(own, "packing_factor", self.packing_factor, lo=0.0, hi=1.0, lo_open=True)
-        check_number(own, "degradation_per_year", self.degradation_per_year, lo=0.0, hi=1.0)
-        check_number(own, "body_fixed_mean_cosine", self.body_fixed_mean_cosine, lo=0.0, hi=1.0)
-        check_number(own, "solar_constant_w_m2", self.solar_constant_w_m2, lo=0.0)
-        if self.pointing not in POINTINGS:
-            raise SubsystemError(f"SolarArraySpec.pointing: unknown pointing {self.pointing!r}; "
-                                 f"expected one of {', '.join(POINTINGS)}")
-
-    @property
-    def cosine_factor(self) -> float:
-        """Mean cosine of the Sun angle: 1 when sun-tracking, else ``body_fixed_mean_cosine``."""
-        return 1.0 if self.pointing == "sun-tracking" else float(self.body_fixed_mean_cosine)
-
-    @property
-    def beginning_of_life_w(self) -> float:
-        """Output in full sunlight at mission age 0 (W)."""
-        return (self.solar_constant_w_m2 * self.area_m2 * self.cell_efficiency
-                * self.packing_factor * self.cosine_factor)
-
-    def degradation_factor(self, age_years: float = 0.0) -> float:
-        """``(1 - degradation_per_year) ** age_years`` (SMAD eq. 11-6)."""
-        check_number("SolarArraySpec.degradation_factor", "age_years", age_years, lo=0.0)
-        return (1.0 - self.degradation_per_year) ** float(age_years)
-
-    def power_w(self, illumination_fraction, age_years: float = 0.0):
-        """Array output (W) for an illumination fraction in [0, 1] (0 umbra, 1 full Sun,
-        between: penumbra) at a mission age in years.  Accepts a scalar or an array of
-        fractions; returns a float or an array of the same shape."""
-        f = np.asarray(illumination_fraction, dtype=float)
-        if not np.all(np.isfinite(f)) or np.any(f < -1e-9) or np.any(f > 1.0 + 1e-9):
-            raise SubsystemError("SolarArraySpec.power_w: illumination_fraction must lie in "
-                                 f"[0, 1], got {illumination_fraction!r}")
-        p = self.beginning_of_life_w * self.degradation_factor(age_years) * np.clip(f, 0.0, 1.0)
-        return float(p) if p.ndim == 0 else p
-
-
-@dataclass(frozen=True)
-class BatterySpec:
-    """A battery pack seen as an energy store with a usable window.
-
-    Fields (defaults and sources in :mod:`orbsched.scenario.constants`):
-        capacity_wh: nameplate energy (Wh); 0 means no battery.
-        max_depth_of_discharge: fraction of the capacity that may be used (0.25, Li-ion in LEO
-            for a 5-year life at ~5,500 cycles/yr).  The floor is
-            ``floor_wh = capacity_wh * (1 - max_depth_of_discharge)``: with the default the
-            battery works between 75 % and 100 % state of charge.
-        charge_efficiency: fraction of bus-side charge power that is stored (0.95).
-        discharge_efficiency: fraction of stored energy drawn that reaches the bus (0.95).
-        max_charge_w: largest bus-side charge power (W, before losses); ``None``: unlimited.
-        max_discharge_w: largest bus-side discharge power (W, after losses); ``None``: unlimited.
-    """
-
-    capacity_wh: float
-    max_depth_of_discharge: float = LI_ION_MAX_DEPTH_OF_DISCHARGE
-    charge_efficiency: float = LI_ION_CHARGE_EFFICIENCY
-    discharge_efficiency: float = LI_ION_DISCHARGE_EFFICIENCY
-    max_charge_w: float | None = None
-    max_discharge_w: float | None = None
-
-    def __post_init__(self):
-        own = "BatterySpec"
-        check_number(own, "capacity_wh", self.capacity_wh, lo=0.0)
-        check_number(own, "max_depth_of_discharge", self.max_depth_of_discharge, lo=0.0, hi=1.0)
-        check_number(own, "charge_efficiency", self.charge_efficiency, lo=0.0, hi=1.0,
-                      lo_open=True)
-        check_number(own, "discharge_efficiency", self.discharge_efficiency, lo=0.0, hi=1.0,
-                      lo_open=True)
-        check_number(own, "max_charge_w", self.max_charge_w, lo=0.0, allow_none=True)
-        check_number(own, "max_discharge_w", self.max_discharge_w, lo=0.0, allow_none=True)
-
-    @property
-    def floor_wh(self) -> float:
-        """Lowest allowed stored energy, ``capacity_wh * (1 - max_depth_of_discharge)``."""
-        return self.capacity_wh * (1.0 - self.max_depth_of_discharge)
-
-    @property
-    def usable_wh(self) -> float:
-        """Energy between full and the floor, ``capacity_wh * max_depth_of_discharge``."""
-        return self.capacity_wh - self.floor_wh
 
 
 @dataclass(frozen=True)

@@ -60,25 +60,20 @@ Simplifications and their size
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from .._kernels import temperature_after_k, time_between_k
 from ..scenario.constants import (
-    CMB_TEMPERATURE_K,
-    RADIATOR_EMISSIVITY,
     SOLAR_CONSTANT_W_M2,
-    STEFAN_BOLTZMANN_W_M2_K4,
 )
 from ..scenario.checks import check_number
+from ..scenario.hardware import ILLUMINATION_BOUNDS, ThermalSpec
 from ..scenario.errors import SubsystemError
 
 __all__ = [
     "ThermalNode",
-    "ThermalSpec",
     "absorbed_solar_heat_w",
-    "equilibrium_temperature_k",
     "temperature_after_k",
     "time_between_k",
 ]
@@ -89,7 +84,7 @@ _T_TOL_K = 1e-9
 #: Heat inputs within this relative margin of the allowed heat count as "at the limit".
 _Q_RTOL = 1e-12
 #: Accepted illumination fractions (the range :meth:`ThermalSpec.absorbed_w` checks).
-_F_LO, _F_HI = -1e-9, 1.0 + 1e-9
+_F_LO, _F_HI = ILLUMINATION_BOUNDS
 _INF = math.inf
 _F64 = np.float64
 # The integrals (time_between_k, temperature_after_k) and their constants (_X_FAR, _X_PURE)
@@ -108,85 +103,6 @@ def absorbed_solar_heat_w(absorptivity: float, projected_area_m2: float,
     check_number("absorbed_solar_heat_w", "projected_area_m2", projected_area_m2, lo=0.0)
     check_number("absorbed_solar_heat_w", "solar_flux_w_m2", solar_flux_w_m2, lo=0.0)
     return float(absorptivity) * float(solar_flux_w_m2) * float(projected_area_m2)
-
-
-@dataclass(frozen=True)
-class ThermalSpec:
-    """The radiator and thermal mass of one satellite (see the module docstring for the model).
-
-    Fields:
-        heat_capacity_j_k: lumped heat capacity C (J/K), e.g. mass x specific heat
-            (aluminium 897 J/(kg K), :data:`orbsched.scenario.constants.ALUMINIUM_SPECIFIC_HEAT_J_KG_K`).
-        radiator_area_m2: radiator panel area (m^2), one face.
-        max_temperature_k: highest allowed node (radiator-side) temperature (K).
-        two_sided: True if the panel radiates from both faces (the radiating area doubles).
-        emissivity: infrared emissivity (0.9, CONTEXT.md).
-        sink_temperature_k: effective temperature of what the radiator sees (2.725 K, deep
-            space; ~185 K reproduces Starcloud's 633 W/m^2 net at 20 C).
-        absorbed_sun_w: environmental heat absorbed in full sunlight (W): direct Sun (see
-            :func:`absorbed_solar_heat_w`), albedo, Earth IR.  Default 0.
-        absorbed_shadow_w: environmental heat absorbed in umbra (W): Earth IR.  Default 0.
-    """
-
-    heat_capacity_j_k: float
-    radiator_area_m2: float
-    max_temperature_k: float
-    two_sided: bool = True
-    emissivity: float = RADIATOR_EMISSIVITY
-    sink_temperature_k: float = CMB_TEMPERATURE_K
-    absorbed_sun_w: float = 0.0
-    absorbed_shadow_w: float = 0.0
-
-    def __post_init__(self):
-        own = "ThermalSpec"
-        check_number(own, "heat_capacity_j_k", self.heat_capacity_j_k, lo=0.0, lo_open=True)
-        check_number(own, "radiator_area_m2", self.radiator_area_m2, lo=0.0, lo_open=True)
-        check_number(own, "emissivity", self.emissivity, lo=0.0, hi=1.0, lo_open=True)
-        check_number(own, "sink_temperature_k", self.sink_temperature_k, lo=0.0)
-        check_number(own, "max_temperature_k", self.max_temperature_k,
-                      lo=float(self.sink_temperature_k), lo_open=True)
-        check_number(own, "absorbed_sun_w", self.absorbed_sun_w, lo=0.0)
-        check_number(own, "absorbed_shadow_w", self.absorbed_shadow_w, lo=0.0)
-        if not isinstance(self.two_sided, (bool, np.bool_)):
-            raise SubsystemError(f"ThermalSpec.two_sided: expected true or false, "
-                                 f"got {self.two_sided!r}")
-
-    @property
-    def radiating_area_m2(self) -> float:
-        """Area that radiates: the panel area, doubled when two-sided."""
-        return self.radiator_area_m2 * (2.0 if self.two_sided else 1.0)
-
-    @property
-    def conductance_w_k4(self) -> float:
-        """k = emissivity * sigma * radiating area (W/K^4)."""
-        return self.emissivity * STEFAN_BOLTZMANN_W_M2_K4 * self.radiating_area_m2
-
-    def net_radiated_w(self, temperature_k: float) -> float:
-        """Net heat leaving to the sink at a node temperature: k (T^4 - T_sink^4) (W)."""
-        return self.conductance_w_k4 * (temperature_k ** 4 - self.sink_temperature_k ** 4)
-
-    @property
-    def allowed_heat_w(self) -> float:
-        """Total heat input the radiator can reject in steady state at ``max_temperature_k``."""
-        return self.net_radiated_w(self.max_temperature_k)
-
-    def absorbed_w(self, illumination_fraction: float) -> float:
-        """Environmental heat absorbed at an illumination fraction in [0, 1] (W)."""
-        f = illumination_fraction
-        check_number("ThermalSpec.absorbed_w", "illumination_fraction", f, lo=_F_LO, hi=_F_HI)
-        f = min(max(float(f), 0.0), 1.0)
-        return self.absorbed_shadow_w + f * (self.absorbed_sun_w - self.absorbed_shadow_w)
-
-    def equilibrium_temperature_k(self, heat_in_w: float) -> float:
-        """Steady temperature for a constant total heat input (W)."""
-        return equilibrium_temperature_k(heat_in_w, self.conductance_w_k4,
-                                         self.sink_temperature_k)
-
-
-def equilibrium_temperature_k(heat_in_w: float, conductance_w_k4: float,
-                              sink_temperature_k: float) -> float:
-    """``u = (Q / k + T_sink^4) ** 0.25``: the temperature at which radiation balances Q."""
-    return (heat_in_w / conductance_w_k4 + sink_temperature_k ** 4) ** 0.25
 
 
 class ThermalNode:

@@ -323,6 +323,18 @@ def summary_text(s: dict) -> str:
     return "\n".join(lines)
 
 
+#: The record of a sweep's run in its folder (its id, overrides and seed).
+RUN_FILE = "run.json"
+
+
+def run_status(folder):
+    """done (summary.json, written last), failed (error.txt) or pending."""
+    folder = Path(folder)
+    if (folder / "summary.json").is_file():
+        return "done"
+    return "failed" if (folder / "error.txt").is_file() else "pending"
+
+
 def write_results(result, out_dir):
     """Write the results folder (module docstring); returns the written paths."""
     out = Path(out_dir)

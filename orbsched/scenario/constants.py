@@ -132,3 +132,17 @@ OPTICAL_NEAR_FIELD_KM = 5.0
 SUNCATCHER_CLUSTER_SATS = 81
 SUNCATCHER_CLUSTER_RADIUS_M = 1000.0
 SUNCATCHER_NEIGHBOUR_SPACING_M = (100.0, 200.0)
+
+# --- Ground data centres (the comparison the economics and hybrid runs make) ----------------
+#: Hours in a year of 365.25 days.
+HOURS_PER_YEAR = 8766.0
+#: Suncatcher's range for the cost of ground data-centre electricity, $570-3,000 per kW-year
+#: (arXiv:2511.19468; ../shared/CONTEXT.md).
+GROUND_ELECTRICITY_USD_PER_KW_YEAR = (570.0, 3000.0)
+#: Ground data-centre power usage effectiveness: 30-40 % of the power goes to cooling and
+#: distribution, PUE about 1.3-1.4 (../shared/CONTEXT.md); the middle.
+GROUND_PUE = 1.35
+#: Electricity price: $570 per kW-year, the low end of Suncatcher's range for ground
+#: data-centre electricity (arXiv:2511.19468; ../shared/CONTEXT.md), = 570 / 8,766 h =
+#: $0.065/kWh.  The high end, $3,000/kW-yr, is $0.34/kWh.
+GROUND_ELECTRICITY_USD_PER_KWH = GROUND_ELECTRICITY_USD_PER_KW_YEAR[0] / HOURS_PER_YEAR

@@ -19,7 +19,7 @@ from typing import Annotated, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..geometry.astro import parse_utc
+from .utc import parse_utc
 from .sections import (WORKLOAD_TAGS, Datacentre, EngineOptions, Faults, Hardware,
                          InferenceOptions, NoWorkload, PolicySpec, RecordOptions, Workload)
 from .constants import OPTICAL_NEAR_FIELD_KM, SUNCATCHER_LINK_GBPS
@@ -91,23 +91,11 @@ class FormationCluster(_Strict):
     epoch_utc: datetime | None = Field(None, description="element epoch; default start_utc")
 
     @model_validator(mode="after")
-    def _fits(self):
-        from ..geometry.formation import check_layout
-        from ..geometry.orbits import sso_inclination_deg
-
+    def _node(self):
+        # (the layout's reach and the default sun-synchronous inclination are physics: the
+        # geometry stage checks them when it builds the cluster, naming this entry)
         if self.ltan_h is not None and self.raan_deg is not None:
             raise ValueError("give ltan_h (node from the Sun) or raan_deg, not both")
-        if self.inclination_deg is None:
-            try:
-                sso_inclination_deg(self.altitude_km)
-            except ScenarioError as exc:
-                raise ValueError(f"inclination_deg: default sun-synchronous, but {exc}") \
-                    from None
-        try:
-            check_layout(self.layout, self.sats, self.spacing_m, self.radius_m,
-                         self.cross_track_ratio, self.layout_seed)
-        except ScenarioError as exc:
-            raise ValueError(str(exc)) from None
         return self
 
 
@@ -434,6 +422,13 @@ def _parse_path(path):
     if not parts:
         raise ScenarioError(f"--set: empty field path in {path!r}")
     return parts
+
+
+def yaml_value(value):
+    """``value`` as the YAML text of an override (``yaml.safe_load`` gives it back)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=2 ** 31, allow_unicode=True,
+                          sort_keys=False)
+    return text.removesuffix("\n...\n").strip()
 
 
 def apply_overrides(data, overrides):

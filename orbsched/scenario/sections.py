@@ -25,16 +25,15 @@ from .constants import (
     SAA_LON_DEG,
     SAA_MULTIPLIER,
     BUS_BASE_W,
+    GROUND_ELECTRICITY_USD_PER_KWH,
+    GROUND_PUE,
     DEFAULT_HEAT_CAPACITY_J_K,
     DEFAULT_MAX_RADIATOR_K,
     H100_IDLE_W,
     H100_SXM_W,
 )
-from ..analysis.economics import GROUND_ELECTRICITY_USD_PER_KWH, GROUND_PUE
-from ..models.power import BatterySpec, SolarArraySpec
-from ..models.thermal import ThermalSpec
-from ..workload.traces import ColumnMap, TraceOptions
-from ..workload.jobs import SyntheticParams
+from .hardware import BatterySpec, SolarArraySpec, ThermalSpec
+from .workload_specs import ColumnMap, SyntheticParams, TraceOptions
 
 
 class _Strict(BaseModel):

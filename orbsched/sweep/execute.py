@@ -58,7 +58,7 @@ import yaml
 
 from ..scenario.errors import OrbschedError, ScenarioError
 from ..files import atomic_write, atomic_write_text, write_json
-from .plan import RUN_FILE
+from ..results.folder import RUN_FILE, run_status
 
 __all__ = ["DaskPool", "LocalPool", "execute_run", "expected_cost", "geometry_groups",
            "missing_cache_entries", "precompute_plan", "run_status", "run_sweep"]
@@ -405,14 +405,6 @@ class DaskPool:
 
 
 # ------------------------------------------------------------------------------ the sweep
-def run_status(folder):
-    """done (summary.json, written last), failed (error.txt) or pending."""
-    folder = Path(folder)
-    if (folder / "summary.json").is_file():
-        return "done"
-    return "failed" if (folder / "error.txt").is_file() else "pending"
-
-
 def geometry_groups(sweep, sizes=None, keys=None):
     """Set ``run.geometry`` (the contact-plan cache key) on every run; return
     ``{key: [runs]}`` in sweep order.  ``sizes``, a dict, receives ``{key: satellites}``;

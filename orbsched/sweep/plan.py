@@ -54,7 +54,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, \
     field_validator, model_validator
 
-from ..scenario.schema import _yaml_lines, apply_overrides, scenario_from_dict
+from ..scenario.schema import _yaml_lines, apply_overrides, scenario_from_dict, yaml_value
 from ..scenario.errors import OrbschedError, PolicyError, RegistryError, ScenarioError
 
 __all__ = ["Sweep", "SweepRun", "load_sweep", "collect", "add_commands", "main_sweep",
@@ -62,7 +62,6 @@ __all__ = ["Sweep", "SweepRun", "load_sweep", "collect", "add_commands", "main_s
 
 _PATH = re.compile(r"^[A-Za-z_]\w*(\[\d+\])*(\.[A-Za-z_]\w*(\[\d+\])*)*$")
 ID_LEN = 12
-RUN_FILE = "run.json"
 
 
 # ------------------------------------------------------------------------------- the schema
@@ -234,13 +233,6 @@ def _format_errors(exc, source, lines):
 
 
 # ------------------------------------------------------------------------------ expansion
-def yaml_value(value):
-    """``value`` as the YAML text of an override (``yaml.safe_load`` gives it back)."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=2 ** 31, allow_unicode=True,
-                          sort_keys=False)
-    return text.removesuffix("\n...\n").strip()
-
-
 def run_id(overrides, seed):
     text = json.dumps({"overrides": list(overrides), "seed": int(seed)}, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_LEN]
@@ -476,7 +468,7 @@ def main_sweep(args):
         listing = Path(args.out) / "sweep.yaml"
         n = (yaml.safe_load(listing.read_text(encoding="utf-8")) or {}).get("runs", []) \
             if listing.is_file() else []
-        from .execute import run_status
+        from ..results.folder import run_status
 
         done = sum(run_status(Path(args.out) / "runs" / r["id"]) == "done" for r in n)
         print(f"orbsched: interrupted with {done} of {len(n)} runs complete; the same command "

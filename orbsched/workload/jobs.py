@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
@@ -48,119 +48,19 @@ import numpy as np
 import pandas as pd
 
 from ..scenario.errors import DataFileError, WorkloadError
+from ..scenario.workload_specs import (BYTES_PER_PARAM_ADAM, GRADIENT_BYTES_PER_PARAM, PROTECTIONS,
+                                       STEP_S, JobParams, SyntheticParams)
+from ..scenario.workload_specs import workload_number as _number
 from ..files import atomic_write
 
 __all__ = [
-    "PROTECTIONS",
-    "PHILLY_GPU_ALPHA",
-    "JobParams",
-    "SyntheticParams",
     "TrainingJob",
     "Workload",
     "assign_job_attributes",
-    "lognormal_capped_mean_s",
-    "power_law_probs",
     "synthetic_training",
 ]
 
 _S_PER_H = 3600.0
-
-#: Radiation-protection modes of a job (issue 6): none, duplex (2 copies compare, a corruption
-#: rolls back to the last checkpoint), tmr (3 copies vote, a single corruption is masked).
-PROTECTIONS = ("none", "duplex", "tmr")
-
-# --- Published trace statistics (../shared/CONTEXT.md "Workloads") ---------------------------
-#: Microsoft Philly 2017 (Jeon et al., USENIX ATC 2019): mean GPUs per job, largest job.
-PHILLY_MEAN_GPUS = 1.93
-PHILLY_MAX_GPUS = 128
-#: Philly job runtime: median and mean, seconds.
-PHILLY_MEDIAN_RUNTIME_S = 874.0
-PHILLY_MEAN_RUNTIME_S = 18006.0
-#: Exponent of the truncated power law P(s) ~ s^-alpha on s = 1, 2, 4, ..., 128 whose mean is
-#: 1.93 (root found with scipy.optimize.brentq; reproduced by tests/test_workload.py).
-PHILLY_GPU_ALPHA = 1.5800501588380105
-#: Mean submission rate of ../shared/data/traces/philly_jobs.csv: 82,247 jobs between
-#: 2017-09-04 10:30:41 and 2017-12-22 08:02:11 (2,613.5 h) = 31.47 jobs/h.
-PHILLY_CSV_RATE_PER_H = 31.47
-#: First harmonic of the hour-of-day submission counts of the same file: relative amplitude
-#: 0.29, peak at 04:30 of the trace's clock (the trace does not state its time zone).  Not the
-#: default (the daily cycle is off unless asked for); use these to switch it on Philly-like.
-PHILLY_CSV_DAILY_AMPLITUDE = 0.29
-PHILLY_CSV_DAILY_PEAK_HOUR = 4.5
-
-# --- Checkpoint model defaults ----------------------------------------------------------------
-#: Bytes of training state per parameter with Adam in mixed precision: fp16 weights (2) and
-#: gradients (2), fp32 master weights (4) and two Adam moments (4 + 4) (Rajbhandari et al.,
-#: "ZeRO", SC 2020; CONTEXT.md: "~16 bytes per parameter, a 7B model ~ 112 GB").
-BYTES_PER_PARAM_ADAM = 16.0
-#: Median model size, parameters.  ASSUMPTION: the 2017-2020 cluster traces are dominated by
-#: CNN/RNN/Transformer-encoder jobs of tens to hundreds of millions of parameters (ResNet-50
-#: 25.6 M, BERT-base 110 M, BERT-large 340 M); 1e8 puts the median checkpoint at 1.6 GB.
-MODEL_PARAMS_MEDIAN = 1.0e8
-#: Log-space spread of model sizes.  ASSUMPTION: sigma = 1.5 puts the central 90 % between
-#: 8.5 M and 1.2 B parameters (exp(+-1.645 sigma) = x/11.8) - the range from small CNNs to
-#: GPT-2-XL (1.5 B) - so the mean checkpoint is 1.6 GB * exp(1.125) = 4.9 GB before the
-#: GPU-memory cap below (4.7 GB after it, with the default job sizes).
-MODEL_PARAMS_SIGMA = 1.5
-#: Memory per GPU, GB (NVIDIA H100 SXM5 80 GB HBM3 datasheet).  The training state of a job
-#: must fit in its GPUs' memory, so checkpoint_gb <= gpus * 80 (a cap on the lognormal tail).
-GPU_MEMORY_GB = 80.0
-#: Checkpoint write / read rates, GB/s.  ASSUMPTION: one datacentre NVMe SSD per job (Samsung
-#: PM9A3 datasheet: 4.1 GB/s sequential write, 6.9 GB/s read) at about half its rated speed for
-#: serialisation and file-system overhead.
-CHECKPOINT_WRITE_GB_S = 2.0
-CHECKPOINT_READ_GB_S = 3.5
-#: Checkpoint interval, s.  ASSUMPTION: every 30 min, a common fixed setting in practice;
-#: results that depend on it should sweep it, or use Young's optimum (young_mtbf_gpu_h).
-CHECKPOINT_INTERVAL_S = 1800.0
-#: Bytes of gradient per parameter exchanged by data-parallel training each step: bf16/fp16
-#: gradients (2 bytes; "ZeRO", SC 2020).  A job's ``gradient_gb`` defaults to its checkpoint's
-#: parameter count times this (``checkpoint_gb * 2 / bytes_per_param``).
-GRADIENT_BYTES_PER_PARAM = 2.0
-#: Compute time of one training step at nominal speed on the job's full GPU count, s.
-#: ASSUMPTION: 10 s, between the ~1 s steps of small models and the ~100 s of BLOOM-176B
-#: (4.2 M tokens per step at ~36 k tokens/s); it only matters for jobs spread over several
-#: satellites, whose step time adds the ring all-reduce over laser links.  Sweep it, or set
-#: it per job (presets do).
-STEP_S = 10.0
-
-
-def power_law_probs(sizes, alpha):
-    """Probabilities P(s) proportional to s^-alpha over the given sizes."""
-    s = np.asarray(sizes, float)
-    p = s ** (-float(alpha))
-    return p / p.sum()
-
-
-def lognormal_capped_mean_s(mu, sigma, cap_s=None):
-    """Mean of min(X, cap) for X ~ lognormal(mu, sigma): the mean runtime once capped.
-
-    E[min(X, c)] = exp(mu + sigma^2/2) Phi((ln c - mu - sigma^2) / sigma)
-                   + c (1 - Phi((ln c - mu) / sigma)).
-    """
-    full = math.exp(mu + sigma * sigma / 2.0)
-    if cap_s is None or math.isinf(cap_s):
-        return full
-    phi = lambda x: 0.5 * math.erfc(-x / math.sqrt(2.0))  # noqa: E731
-    lc = math.log(cap_s)
-    return full * phi((lc - mu - sigma * sigma) / sigma) + cap_s * (1.0 - phi((lc - mu) / sigma))
-
-
-def _check(owner, name, value, *, lo=None, hi=None, lo_open=False, allow_none=False,
-           allow_inf=False):
-    if value is None and allow_none:
-        return
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise WorkloadError(f"{owner}.{name} must be a number, got {value!r}") from None
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise WorkloadError(f"{owner}.{name} must be a finite number, got {value!r}")
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        op = ">" if lo_open else ">="
-        raise WorkloadError(f"{owner}.{name} must be {op} {lo}, got {value!r}")
-    if hi is not None and v > hi:
-        raise WorkloadError(f"{owner}.{name} must be <= {hi}, got {value!r}")
 
 
 # =============================================================================== job record
@@ -202,19 +102,19 @@ class TrainingJob:
                 raise WorkloadError(f"{owner}: field '{name}' must be an integer, got {v!r}")
         if not isinstance(self.name, str):
             raise WorkloadError(f"{owner}: field 'name' must be a string, got {self.name!r}")
-        _check(owner, "gpus", self.gpus, lo=1)
-        _check(owner, "min_gpus", self.min_gpus, lo=1, hi=self.gpus)
-        _check(owner, "arrival_s", self.arrival_s, lo=0)
-        _check(owner, "work_gpu_h", self.work_gpu_h, lo=0, lo_open=True)
-        _check(owner, "checkpoint_gb", self.checkpoint_gb, lo=0)
-        _check(owner, "checkpoint_interval_s", self.checkpoint_interval_s, lo=0, lo_open=True,
+        _number(owner, "gpus", self.gpus, lo=1)
+        _number(owner, "min_gpus", self.min_gpus, lo=1, hi=self.gpus)
+        _number(owner, "arrival_s", self.arrival_s, lo=0)
+        _number(owner, "work_gpu_h", self.work_gpu_h, lo=0, lo_open=True)
+        _number(owner, "checkpoint_gb", self.checkpoint_gb, lo=0)
+        _number(owner, "checkpoint_interval_s", self.checkpoint_interval_s, lo=0, lo_open=True,
                allow_inf=True)
-        _check(owner, "checkpoint_s", self.checkpoint_s, lo=0)
-        _check(owner, "restore_s", self.restore_s, lo=0)
-        _check(owner, "step_s", self.step_s, lo=0, lo_open=True)
-        _check(owner, "gradient_gb", self.gradient_gb, lo=0)
-        _check(owner, "min_link_gbps", self.min_link_gbps, lo=0)
-        _check(owner, "max_link_latency_s", self.max_link_latency_s, lo=0, lo_open=True,
+        _number(owner, "checkpoint_s", self.checkpoint_s, lo=0)
+        _number(owner, "restore_s", self.restore_s, lo=0)
+        _number(owner, "step_s", self.step_s, lo=0, lo_open=True)
+        _number(owner, "gradient_gb", self.gradient_gb, lo=0)
+        _number(owner, "min_link_gbps", self.min_link_gbps, lo=0)
+        _number(owner, "max_link_latency_s", self.max_link_latency_s, lo=0, lo_open=True,
                allow_inf=True)
         if self.protection not in PROTECTIONS:
             raise WorkloadError(f"{owner}: field 'protection' must be one of {PROTECTIONS}, "
@@ -468,71 +368,6 @@ def _cat_mask(series, is_bad):
     return np.isin(series.cat.codes.to_numpy(), bad_codes)
 
 
-# ====================================================================== per-job attributes
-@dataclass(frozen=True)
-class JobParams:
-    """Job attributes that neither a trace nor the size/runtime model gives: the checkpoint
-    size rule and timing, elasticity and protection.  Shared by the generator and the trace
-    readers.
-
-    Checkpoint size: ``checkpoint_gb`` when given (all jobs the same); otherwise the model has
-    ``P ~ lognormal(ln(params_median), params_sigma) * gpus ** params_gpu_exponent`` parameters
-    and ``checkpoint_gb = P * bytes_per_param / 1e9``, capped at ``gpus * gpu_memory_gb`` (the
-    training state must fit in the job's GPU memory).  A trace's own checkpoint column, when
-    a reader has one, overrides both.  ``params_gpu_exponent = 0`` (default) draws the model size
-    independently of the job size - ASSUMPTION: in the 2017-2020 traces multi-GPU jobs were
-    data-parallel copies of a model that fits one GPU.
-    Timing: ``checkpoint_s = checkpoint_gb / write_gb_s``, ``restore_s = checkpoint_gb /
-    read_gb_s``; interval ``checkpoint_interval_s``, or when ``young_mtbf_gpu_h`` is set,
-    Young's optimum ``sqrt(2 * checkpoint_s * MTBF_job)`` with ``MTBF_job = young_mtbf_gpu_h *
-    3600 / gpus`` (J. W. Young, Comm. ACM 17(9), 1974), at least ``checkpoint_s``.
-    Elasticity: ``min_gpus = max(1, ceil(min_gpus_fraction * gpus))`` (1.0 = rigid jobs).
-    Jobs spread over several satellites (:mod:`orbsched.engine.groups`): ``step_s`` is the
-    compute time of one step at nominal speed on all the job's GPUs; the gradient exchanged
-    each step is ``checkpoint_gb * 2 / bytes_per_param`` GB (bf16 gradients); the laser links
-    of its ring must give at least ``min_link_gbps`` and at most ``max_link_latency_s`` of
-    light time per hop.
-    """
-
-    checkpoint_gb: Optional[float] = None
-    params_median: float = MODEL_PARAMS_MEDIAN
-    params_sigma: float = MODEL_PARAMS_SIGMA
-    params_gpu_exponent: float = 0.0
-    bytes_per_param: float = BYTES_PER_PARAM_ADAM
-    gpu_memory_gb: Optional[float] = GPU_MEMORY_GB
-    write_gb_s: float = CHECKPOINT_WRITE_GB_S
-    read_gb_s: float = CHECKPOINT_READ_GB_S
-    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
-    young_mtbf_gpu_h: Optional[float] = None
-    min_gpus_fraction: float = 1.0
-    protection: str = "none"
-    step_s: float = STEP_S
-    min_link_gbps: float = 0.0
-    max_link_latency_s: float = math.inf
-
-    def __post_init__(self):
-        o = "JobParams"
-        _check(o, "step_s", self.step_s, lo=0, lo_open=True)
-        _check(o, "min_link_gbps", self.min_link_gbps, lo=0)
-        _check(o, "max_link_latency_s", self.max_link_latency_s, lo=0, lo_open=True,
-               allow_inf=True)
-        _check(o, "checkpoint_gb", self.checkpoint_gb, lo=0, allow_none=True)
-        _check(o, "params_median", self.params_median, lo=0, lo_open=True)
-        _check(o, "params_sigma", self.params_sigma, lo=0)
-        _check(o, "params_gpu_exponent", self.params_gpu_exponent, lo=0)
-        _check(o, "bytes_per_param", self.bytes_per_param, lo=0, lo_open=True)
-        _check(o, "gpu_memory_gb", self.gpu_memory_gb, lo=0, lo_open=True, allow_none=True)
-        _check(o, "write_gb_s", self.write_gb_s, lo=0, lo_open=True)
-        _check(o, "read_gb_s", self.read_gb_s, lo=0, lo_open=True)
-        _check(o, "checkpoint_interval_s", self.checkpoint_interval_s, lo=0, lo_open=True,
-               allow_inf=True)
-        _check(o, "young_mtbf_gpu_h", self.young_mtbf_gpu_h, lo=0, lo_open=True, allow_none=True)
-        _check(o, "min_gpus_fraction", self.min_gpus_fraction, lo=0, hi=1)
-        if self.protection not in PROTECTIONS:
-            raise WorkloadError(f"JobParams.protection must be one of {PROTECTIONS}, "
-                                f"got {self.protection!r}")
-
-
 def assign_job_attributes(gpus, rng, params: JobParams, checkpoint_gb=None) -> dict:
     """Checkpoint size and timing, min_gpus and protection for jobs of the given sizes.
 
@@ -574,84 +409,6 @@ def assign_job_attributes(gpus, rng, params: JobParams, checkpoint_gb=None) -> d
         "min_link_gbps": np.full(n, float(params.min_link_gbps)),
         "max_link_latency_s": np.full(n, float(params.max_link_latency_s)),
     }
-
-
-# ============================================================================ synthetic jobs
-@dataclass(frozen=True)
-class SyntheticParams:
-    """Defaults of :func:`synthetic_training`, each fitted to a published figure (module doc).
-
-    ``gpu_probs`` (same length as ``gpu_sizes``, summing to 1) overrides the power law of
-    exponent ``gpu_alpha``.  ``daily_amplitude`` A in [0, 1] (0 = no daily cycle; default),
-    ``daily_peak_hour`` the hour of maximum rate and ``start_hour`` the hour of day at t = 0,
-    both in the same clock.
-    """
-
-    rate_per_h: float = PHILLY_CSV_RATE_PER_H          # philly_jobs.csv mean rate
-    daily_amplitude: float = 0.0                        # off; Philly CSV fit 0.29 (see above)
-    daily_peak_hour: float = PHILLY_CSV_DAILY_PEAK_HOUR
-    start_hour: float = 0.0
-    gpu_sizes: tuple = tuple(2 ** k for k in range(8))  # 1 .. 128, the Philly maximum
-    gpu_alpha: float = PHILLY_GPU_ALPHA                 # mean 1.93 GPUs (Philly)
-    gpu_probs: Optional[tuple] = None
-    runtime_median_s: float = PHILLY_MEDIAN_RUNTIME_S   # Philly median 874 s
-    runtime_mean_s: float = PHILLY_MEAN_RUNTIME_S       # Philly mean 18,006 s
-    runtime_cap_s: Optional[float] = None               # no cap: keeps the fitted mean
-    job: JobParams = field(default_factory=JobParams)
-
-    def __post_init__(self):
-        o = "SyntheticParams"
-        _check(o, "rate_per_h", self.rate_per_h, lo=0, lo_open=True)
-        _check(o, "daily_amplitude", self.daily_amplitude, lo=0, hi=1)
-        _check(o, "daily_peak_hour", self.daily_peak_hour, lo=0, hi=24)
-        _check(o, "start_hour", self.start_hour, lo=0, hi=24)
-        sizes = tuple(self.gpu_sizes)
-        if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
-                            for s in sizes):
-            raise WorkloadError(f"{o}.gpu_sizes must be positive integers, got {self.gpu_sizes!r}")
-        object.__setattr__(self, "gpu_sizes", sizes)
-        _check(o, "gpu_alpha", self.gpu_alpha)
-        if self.gpu_probs is not None:
-            p = np.asarray(self.gpu_probs, float)
-            if p.shape != (len(sizes),) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
-                raise WorkloadError(f"{o}.gpu_probs must be {len(sizes)} non-negative numbers "
-                                    f"summing to 1 (one per gpu_sizes entry), "
-                                    f"got {self.gpu_probs!r}")
-            object.__setattr__(self, "gpu_probs", tuple(float(x) for x in p))
-        _check(o, "runtime_median_s", self.runtime_median_s, lo=0, lo_open=True)
-        _check(o, "runtime_mean_s", self.runtime_mean_s, lo=0, lo_open=True)
-        if self.runtime_mean_s < self.runtime_median_s:
-            raise WorkloadError(f"{o}: a lognormal's mean is at least its median; got mean "
-                                f"{self.runtime_mean_s} < median {self.runtime_median_s}")
-        _check(o, "runtime_cap_s", self.runtime_cap_s, lo=0, lo_open=True, allow_none=True)
-        if not isinstance(self.job, JobParams):
-            raise WorkloadError(f"{o}.job must be a JobParams, got {type(self.job).__name__}")
-
-    @property
-    def runtime_mu(self) -> float:
-        """ln(median) = 6.7731 for Philly."""
-        return math.log(self.runtime_median_s)
-
-    @property
-    def runtime_sigma(self) -> float:
-        """sqrt(2 ln(mean / median)) = 2.4598 for Philly."""
-        return math.sqrt(2.0 * math.log(self.runtime_mean_s / self.runtime_median_s))
-
-    @property
-    def size_probs(self) -> np.ndarray:
-        if self.gpu_probs is not None:
-            return np.asarray(self.gpu_probs)
-        return power_law_probs(self.gpu_sizes, self.gpu_alpha)
-
-    @property
-    def mean_gpus(self) -> float:
-        return float(np.dot(self.size_probs, self.gpu_sizes))
-
-    def rate_at_h(self, t_h):
-        """Arrival rate (jobs/h) at ``t_h`` hours after the start."""
-        hour = self.start_hour + np.asarray(t_h, float)
-        return self.rate_per_h * (1.0 + self.daily_amplitude
-                                  * np.cos(2.0 * np.pi * (hour - self.daily_peak_hour) / 24.0))
 
 
 def _as_rng(rng):
@@ -708,9 +465,9 @@ def synthetic_training(n_jobs: Optional[int] = None, *, rate_per_h: Optional[flo
     if n_jobs is not None and (isinstance(n_jobs, bool) or n_jobs < 0
                                or not isinstance(n_jobs, (int, np.integer))):
         raise WorkloadError(f"n_jobs must be a non-negative integer, got {n_jobs!r}")
-    _check("synthetic_training", "duration_h", duration_h, lo=0, allow_none=True)
+    _number("synthetic_training", "duration_h", duration_h, lo=0, allow_none=True)
     rate = p.rate_per_h if rate_per_h is None else rate_per_h
-    _check("synthetic_training", "rate_per_h", rate, lo=0, lo_open=True)
+    _number("synthetic_training", "rate_per_h", rate, lo=0, lo_open=True)
     if n_jobs == 0:
         return Workload.empty()
 

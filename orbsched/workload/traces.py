@@ -51,16 +51,17 @@ import math
 import re
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
 from ..scenario.errors import DataFileError, WorkloadError
-from .jobs import JobParams, Workload, assign_job_attributes
+from ..scenario.workload_specs import ColumnMap, TraceOptions
+from .jobs import Workload, assign_job_attributes
 
 __all__ = [
     "ColumnMap",
@@ -77,57 +78,6 @@ _EPOCH = pd.Timestamp(0, tz="UTC")
 PAI_JOB_COLUMNS = ("job_name", "inst_id", "user", "status", "start_time", "end_time")
 PAI_TASK_COLUMNS = ("job_name", "task_name", "inst_num", "status", "start_time", "end_time",
                     "plan_cpu", "plan_mem", "plan_gpu", "gpu_type")
-
-
-@dataclass(frozen=True)
-class TraceOptions:
-    """Options common to all trace readers (see the module docstring for their meaning)."""
-
-    start: Union[float, str, None] = None
-    end: Union[float, str, None] = None
-    time_scale: float = 1.0
-    arrival_scale: float = 1.0
-    gpu_scale: float = 1.0
-    min_gpus: Optional[int] = None
-    max_gpus: Optional[int] = None
-    statuses: Optional[tuple] = None
-    sample_n: Optional[int] = None
-    on_bad_rows: str = "error"
-    unfinished: str = "clip"
-    trace_end: Union[float, str, None] = None
-    fractional_gpus: str = "whole"
-    chunksize: int = 100_000
-    job: JobParams = field(default_factory=JobParams)
-
-    def __post_init__(self):
-        def pos(name, v, integer=False, allow_none=False):
-            if v is None and allow_none:
-                return
-            ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-            if not ok or not math.isfinite(v) or v <= 0 or (integer and v != int(v)):
-                raise WorkloadError(f"TraceOptions.{name} must be a positive "
-                                    f"{'integer' if integer else 'number'}, got {v!r}")
-        for name in ("time_scale", "arrival_scale", "gpu_scale"):
-            pos(name, getattr(self, name))
-        for name in ("min_gpus", "max_gpus", "sample_n", "chunksize"):
-            pos(name, getattr(self, name), integer=True, allow_none=name != "chunksize")
-        if self.min_gpus and self.max_gpus and self.min_gpus > self.max_gpus:
-            raise WorkloadError(f"TraceOptions: min_gpus {self.min_gpus} > "
-                                f"max_gpus {self.max_gpus}")
-        for name, allowed in (("on_bad_rows", ("error", "skip")), ("unfinished", ("clip", "drop")),
-                              ("fractional_gpus", ("whole", "drop"))):
-            if getattr(self, name) not in allowed:
-                raise WorkloadError(f"TraceOptions.{name} must be one of {allowed}, "
-                                    f"got {getattr(self, name)!r}")
-        if self.statuses is not None:
-            st = (self.statuses,) if isinstance(self.statuses, str) else tuple(self.statuses)
-            if not st or not all(isinstance(s, str) for s in st):
-                raise WorkloadError(f"TraceOptions.statuses must be status names, "
-                                    f"got {self.statuses!r}")
-            object.__setattr__(self, "statuses", st)
-        if not isinstance(self.job, JobParams):
-            raise WorkloadError(f"TraceOptions.job must be a JobParams, "
-                                f"got {type(self.job).__name__}")
 
 
 def _options(options, overrides) -> TraceOptions:
@@ -622,56 +572,6 @@ def read_alibaba_pai(job_path, task_path, options: Optional[TraceOptions] = None
             keep &= ~no_task
         col.add(**{k: (v[keep] if isinstance(v, _ARRAYS) else v) for k, v in parsed.items()})
     return col.finish(_rng(rng))
-
-
-# =========================================================================== mapped CSV
-@dataclass(frozen=True)
-class ColumnMap:
-    """Which columns of an arbitrary CSV hold what.  ``submit`` and ``gpus`` are needed, and
-    ``duration`` (seconds) or ``end`` (a time; duration = end - ``start``, or end - submit).
-    Times are numbers (``time_format="seconds"``, times ``time_unit_s`` seconds per unit,
-    which also scales ``duration``) or ISO-8601 date-times; ``"auto"`` decides from the first
-    chunk's ``submit`` values.  ``job_type`` + ``job_types`` keep only rows of those types;
-    ``names`` gives the column names of a file without a header row."""
-
-    submit: str
-    gpus: str
-    duration: Optional[str] = None
-    end: Optional[str] = None
-    start: Optional[str] = None
-    name: Optional[str] = None
-    status: Optional[str] = None
-    checkpoint_gb: Optional[str] = None
-    job_type: Optional[str] = None
-    job_types: Optional[tuple] = None
-    time_format: str = "auto"
-    time_unit_s: float = 1.0
-    names: Optional[tuple] = None
-
-    def __post_init__(self):
-        if not self.submit or not self.gpus:
-            raise WorkloadError("ColumnMap needs the 'submit' and 'gpus' columns")
-        if not (self.duration or self.end):
-            raise WorkloadError("ColumnMap needs a 'duration' or an 'end' column")
-        if self.time_format not in ("auto", "seconds", "datetime"):
-            raise WorkloadError(f"ColumnMap.time_format must be auto, seconds or datetime, "
-                                f"got {self.time_format!r}")
-        if not (isinstance(self.time_unit_s, (int, float)) and self.time_unit_s > 0):
-            raise WorkloadError(f"ColumnMap.time_unit_s must be > 0, got {self.time_unit_s!r}")
-        if self.job_types is not None:
-            if not self.job_type:
-                raise WorkloadError("ColumnMap.job_types needs a 'job_type' column")
-            jt = (self.job_types,) if isinstance(self.job_types, str) else tuple(self.job_types)
-            object.__setattr__(self, "job_types", jt)
-        if self.names is not None:
-            object.__setattr__(self, "names", tuple(self.names))
-            absent = [c for c in self.columns() if c not in self.names]
-            if absent:
-                raise WorkloadError(f"ColumnMap: column(s) {absent} are not in names {self.names}")
-
-    def columns(self):
-        return tuple(c for c in (self.submit, self.gpus, self.duration, self.end, self.start,
-                                 self.name, self.status, self.checkpoint_gb, self.job_type) if c)
 
 
 def read_csv_mapped(path, column_map, options: Optional[TraceOptions] = None, *, rng=None,
