@@ -8,11 +8,16 @@ Public API (small on purpose):
   numpy twins)
 * :class:`OrbschedError` - root of every error orbsched raises for bad input
 """
-from ._version import __version__
 from ._kernels import ACCELERATED as accelerated
-from .scenario.errors import OrbschedError, ScenarioError, DataFileError, PropagationError
-from .scenario.schema import load_scenario, scenario_from_dict
+from ._version import __version__
 from .geometry.stage import compute_geometry
+from .scenario.errors import (
+           DataFileError,
+           OrbschedError,
+           PropagationError,
+           ScenarioError,
+)
+from .scenario.schema import load_scenario, scenario_from_dict
 
 __all__ = ["__version__", "accelerated", "load_scenario", "scenario_from_dict",
            "compute_geometry", "OrbschedError", "ScenarioError", "DataFileError",

@@ -17,7 +17,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import __version__
+from .analysis.economics import main_economics
+from .analysis.plots import plot_compare, plot_run
+from .analysis.report import main_report
+from .geometry.contacts import compute_contact_plan
+from .geometry.stage import compute_geometry
+from .policies import _REGISTRY
+from .results.folder import summary_text
+from .run import simulate
+from .scenario import schema as config
 from .scenario.errors import OrbschedError
+from .sweep.commands import add_commands
 
 
 def _common(p):
@@ -28,8 +39,6 @@ def _common(p):
 
 
 def build_parser():
-    from . import __version__
-
     parser = argparse.ArgumentParser(prog="orbsched", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"orbsched {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,7 +63,6 @@ def build_parser():
     p.add_argument("--out", help="figure folder (default RESULTS/plots; with several folders, "
                                  "comparison figures go to --out or ./compare)")
     sub.add_parser("policies", help="list the registered scheduling policies")
-    from .sweep.plan import add_commands
     add_commands(sub)
     for name, text in (("economics", "cost per useful GPU-hour in orbit against the ground "
                                      "for a run (orbsched economics --help)"),
@@ -67,7 +75,6 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from .scenario import schema as config
 
     try:
         if args.command in ("sweep", "compare"):
@@ -75,13 +82,10 @@ def main(argv=None):
         if args.command == "plot":
             return _plot(args)
         if args.command == "economics":
-            from .analysis.economics import main_economics
             return main_economics(args.rest)
         if args.command == "report":
-            from .analysis.report import main_report
             return main_report(args.rest)
         if args.command == "policies":
-            from .policies import _REGISTRY
             for name in sorted(_REGISTRY):
                 doc = (_REGISTRY[name].__module__ and
                        (__import__(_REGISTRY[name].__module__, fromlist=["x"]).__doc__ or ""))
@@ -102,9 +106,6 @@ def main(argv=None):
 
 
 def _geometry(scenario, args):
-    from .geometry.contacts import compute_contact_plan
-    from .geometry.stage import compute_geometry
-
     show = not args.quiet and sys.stderr.isatty()
     result = compute_geometry(scenario, progress=show)
     bar = None
@@ -135,9 +136,6 @@ def _geometry(scenario, args):
 def _run(scenario, args):
     from pathlib import Path
 
-    from .results.folder import summary_text
-    from .run import simulate
-
     out = Path(args.out) if args.out else Path("results") / scenario.name
     show = not args.quiet and sys.stderr.isatty()
     result = simulate(scenario, seed=args.seed, cache_dir=args.cache_dir, progress=show,
@@ -146,7 +144,6 @@ def _run(scenario, args):
     print(summary_text(result.summary()))
     print(f"  wrote        {', '.join(p.name for p in written)} in {out}")
     if args.plot:
-        from .analysis.plots import plot_run
 
         figs = plot_run(out)
         print(f"  plots        {len(figs)} files in {out / 'plots'}")
@@ -155,8 +152,6 @@ def _run(scenario, args):
 
 def _plot(args):
     from pathlib import Path
-
-    from .analysis.plots import plot_compare, plot_run
 
     for d in args.results:
         figs = plot_run(d, args.out if len(args.results) == 1 else None)

@@ -18,7 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .engine.core import Engine
+from .geometry.astro import sun_positions_km
+from .geometry.contacts import compute_contact_plan
+from .geometry.regions import cached_region_intervals, saa_region
+from .geometry.stage import compute_geometry
+from .geometry.visibility import EarthRotation
+from .policies import load_policy
+from .results.folder import summarize, write_results
 from .scenario.errors import ScenarioError
+from .workload import traces
+from .workload.jobs import Workload, synthetic_training
+from .workload.presets import preset_job
 
 __all__ = ["RunResult", "build_workload", "simulate", "STREAMS"]
 
@@ -33,14 +44,11 @@ def rng_streams(seed: int) -> dict:
 
 def build_workload(scenario, rng):
     """The scenario's jobs as a :class:`orbsched.workload.jobs.Workload`."""
-    from .workload import traces
-    from .workload.jobs import Workload, synthetic_training
 
     w = scenario.workload
     if w.type == "none":
         return Workload.empty()
     if w.type == "preset":
-        from .workload.presets import preset_job
         return Workload.from_jobs(
             preset_job(w.name, job_id=k, arrival_s=k * w.interval_h * 3600.0,
                        work_scale=w.work_scale, gpus=w.gpus,
@@ -76,21 +84,17 @@ class RunResult:
     _summary: dict = field(default=None, repr=False)
 
     def write(self, out_dir):
-        from .results.folder import write_results
         return write_results(self, out_dir)
 
     def summary(self):
         """The run's fleet metrics (computed once)."""
         if self._summary is None:
-            from .results.folder import summarize
             self._summary = summarize(self)
         return self._summary
 
 
 def _snapshot(result_geo, engine):
     """World-map snapshot: sub-satellite points, subsolar point, states and links."""
-    from .geometry.astro import sun_positions_km
-    from .geometry.visibility import EarthRotation
 
     snap = engine.rec.snapshot
     if snap is None:
@@ -119,11 +123,6 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     instance) overrides ``scenario.policy``; ``base_dir`` resolves ``file.py:Class`` policies
     (default: the current folder); ``cache_dir`` holds the geometry cache (see the module
     docstring; ``network.cache: false`` bypasses it)."""
-    from .geometry.contacts import compute_contact_plan
-    from .engine.core import Engine
-    from .geometry.stage import compute_geometry
-    from .policies import load_policy
-    from .geometry.regions import cached_region_intervals, saa_region
 
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": int(seed)})

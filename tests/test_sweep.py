@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from orbsched.scenario.errors import ScenarioError
-from orbsched.sweep.plan import add_commands, collect, load_sweep
+from orbsched.sweep import collect, load_sweep
+from orbsched.sweep.commands import add_commands
 from orbsched.sweep.execute import geometry_groups, run_sweep
 
 from conftest import REPO

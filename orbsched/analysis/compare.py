@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..scenario.errors import OrbschedError, RegistryError
 from ..files import atomic_write_csv
 from ..results.folder import RUN_FILE, run_status
+from ..scenario.errors import OrbschedError, RegistryError
 from ..scenario.schema import yaml_value
+from .plots import _check_formats, _save
 
 __all__ = ["DEFAULT_METRICS", "collect", "compare", "mean_ci", "sweep_parameters",
            "table_text"]
@@ -278,8 +279,6 @@ def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf")):
     "runs_done", "runs_failed"}``.
     """
     import pandas as pd
-
-    from .plots import _check_formats, _save
 
     out = Path(sweep_dir)
     fig_dir = Path(out_dir) if out_dir else out / "compare"

@@ -55,9 +55,20 @@ from pathlib import Path
 import numpy as np
 
 from ..scenario.checks import check_number
-from ..scenario.constants import (GROUND_ELECTRICITY_USD_PER_KWH,
-                                  GROUND_PUE, H100_SXM_W, HOURS_PER_YEAR)
-from ..scenario.errors import DataFileError, OrbschedError, ScenarioError, SubsystemError
+from ..scenario.constants import (
+    GROUND_ELECTRICITY_USD_PER_KWH,
+    GROUND_PUE,
+    H100_SXM_W,
+    HOURS_PER_YEAR,
+)
+from ..scenario.errors import (
+    DataFileError,
+    OrbschedError,
+    ScenarioError,
+    SubsystemError,
+)
+from ..scenario.sections import Hardware
+from .plots import _check_formats, _new_figure, _save
 
 __all__ = [
     "GroundEconomics",
@@ -284,8 +295,6 @@ def satellite_from_hardware(hardware) -> SatelliteSpec:
         return hardware
     if isinstance(hardware, dict):
         from pydantic import ValidationError
-
-        from ..scenario.sections import Hardware
 
         try:
             hardware = Hardware.model_validate(hardware)
@@ -552,13 +561,11 @@ def plot_launch_price_sweep(orbit: OrbitEconomics = None, ground: GroundEconomic
     ``(figure, paths)``: a :class:`matplotlib.figure.Figure` on the Agg canvas and the files
     written into ``out_dir`` (none when ``out_dir`` is None).
     """
-    from .plots import _check_formats, _new_figure, _save
 
     formats = _check_formats(formats)
     orbit = orbit or OrbitEconomics()
     ground = ground or GroundEconomics()
     if hardware is None:
-        from ..scenario.sections import Hardware
 
         hardware = Hardware()
     sat = hardware if isinstance(hardware, SatelliteSpec) else satellite_from_hardware(hardware)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scenario.errors import DataFileError, OrbschedError, RegistryError
 from ..files import atomic_write
+from ..scenario.errors import DataFileError, OrbschedError, RegistryError
 
 FORMATS = ("png", "pdf", "svg")
 PNG_DPI = 150

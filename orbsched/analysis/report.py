@@ -30,8 +30,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..scenario.errors import DataFileError, OrbschedError
+from .. import __version__
 from ..files import atomic_write_text
+from ..scenario.errors import DataFileError, OrbschedError
+from .economics import (
+    _run_inputs,
+    compare_run,
+    plot_launch_price_sweep,
+)
+from .plots import plot_run
 
 __all__ = ["flatten", "main_report", "write_report"]
 
@@ -179,7 +186,6 @@ def _page(title, subtitle, sections):
     nav = " ".join(f'<a href="#{sid}">{e(name)}</a>' for sid, name, _ in sections)
     body = "\n".join(f'<section id="{sid}"><h2>{e(name)}</h2>\n{content}\n</section>'
                      for sid, name, content in sections)
-    from .. import __version__
 
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -192,12 +198,6 @@ def _page(title, subtitle, sections):
 
 # ----------------------------------------------------------------------------- a run
 def _economics_section(folder, tmp):
-    from .economics import (
-        _run_inputs,
-        compare_run,
-        plot_launch_price_sweep,
-    )
-
     try:
         frame = compare_run(folder)
     except OrbschedError as exc:
@@ -248,8 +248,6 @@ def _presets_section(summary):
 
 
 def _run_report(folder):
-    from .plots import plot_run
-
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text())
     flat = flatten({k: v for k, v in summary.items() if k != "versions"})

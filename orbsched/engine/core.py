@@ -34,14 +34,25 @@ import time
 import numpy as np
 import simpy
 
-from .faults import FaultsMixin
-from .groups import GroupsMixin
-from .moves import MovesMixin
-from .state import (ILLUM_KIND_NAMES, K_ENTRY, K_EXIT, K_STEP,  # noqa: F401 (re-exported)
-                           LOSS_CAUSE, REDUNDANCY, Job, build_illumination_events)
 from ..network.laser import LaserNetwork
+from ..policies.base import Policy
+from .faults import FaultsMixin
+from .ground import GroundSite
+from .groups import GroupsMixin
+from .inference import Inference
+from .moves import MovesMixin
 from .recorder import Recorder
 from .satellite import Satellite
+from .state import (  # noqa: F401 (re-exported)
+    ILLUM_KIND_NAMES,
+    K_ENTRY,
+    K_EXIT,
+    K_STEP,
+    LOSS_CAUSE,
+    REDUNDANCY,
+    Job,
+    build_illumination_events,
+)
 from .view import View
 
 __all__ = ["Engine", "Job", "build_illumination_events"]
@@ -78,7 +89,6 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         self.sats = [Satellite(i, names[i], hw) for i in range(n)]
         # hosts by network node: the satellites, then every ground station (a data centre's
         # GPUs, or none): orbsched.engine.ground
-        from .ground import GroundSite
         dcs = {dc.station: dc for dc in getattr(scenario, "datacentres", ())}
         self.grounds = [GroundSite(n + k, g.name, dcs.get(g.name), hw)
                         for k, g in enumerate(scenario.ground_stations)]
@@ -118,7 +128,7 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
          self.il_state) = build_illumination_events(eclipse, umbra,
                                                     scenario.engine.penumbra_steps)
         self.il_soc = np.full(len(self.il_t), np.nan)
-        self._il_k = 0
+        self.il_applied = 0          # illumination events applied so far (the recorder reads it)
         # per satellite: its own illumination event times (thresholds and job finishes beyond
         # a satellite's next illumination event are not scheduled: that event re-applies)
         by_sat = np.lexsort((self.il_t, self.il_sat))
@@ -160,7 +170,6 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         self._init_faults(scenario.faults, saa, self._fault_rng)
         self.inference = None
         if scenario.inference.services:
-            from .inference import Inference
             st = scenario.start_utc
             hour = st.hour + st.minute / 60.0 + st.second / 3600.0 if hasattr(st, "hour") else 0.0
             self.inference = Inference(self, scenario.inference,
@@ -170,7 +179,6 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
                        ("on_job_arrival", "on_power_change", "on_job_end", "on_migration_end",
                         "on_link_change", "on_tick", "on_group_event")}
         self._init_groups()
-        from ..policies.base import Policy
         if type(policy).on_link_change is not Policy.on_link_change:
             self.net.listeners.append(self._on_link_change)
         self.stats = dict(events=0, illumination=0, thresholds=0, stale=0, decisions=0,
@@ -322,13 +330,13 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
     # ==================================================================== illumination
     def _on_illumination(self):
         t = self.env.now
-        k = self._il_k
+        k = self.il_applied
         il_t = self.il_t
         # all illumination events at this instant
         while k < len(il_t) and il_t[k] <= t:
             self._illumination_event(k, t)
             k += 1
-        self._il_k = k
+        self.il_applied = k
         if k < len(il_t):
             self._at(il_t[k], self._on_illumination)
 

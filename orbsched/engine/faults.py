@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..scenario.errors import ScenarioError
 from ..models.faults import FAULT_KINDS, draw_faults
+from ..scenario.errors import ScenarioError
 
 _S_PER_H = 3600.0
 SDC, HBM_UE, CRASH, HOST_REBOOT, GPU_FAIL, SAT_FAIL, TERM_FAIL, LINK_DOWN, LINK_UP = range(9)

@@ -12,9 +12,17 @@ import math
 
 import numpy as np
 
+from ..policies.base import (
+    Migrate,
+    MoveReplica,
+    Pause,
+    Place,
+    PlaceGroup,
+    Replace,
+    Reshape,
+    Shrink,
+)
 from ..scenario.errors import PolicyError
-from ..policies.base import (Migrate, MoveReplica, Pause, Place, PlaceGroup, Replace, Reshape,
-                           Shrink)
 
 __all__ = ["MovesMixin"]
 

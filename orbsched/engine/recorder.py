@@ -32,8 +32,9 @@ from array import array
 import numpy as np
 import pandas as pd
 
-from .satellite import STATE_NAMES, SUNLIT
 from ..models.thermal import temperatures_at_k
+from .satellite import STATE_NAMES, SUNLIT
+from .state import ILLUM_KIND_NAMES, K_STEP
 
 __all__ = ["Recorder", "EVENT_COLUMNS", "SAMPLE_COLUMNS", "JOB_COLUMNS"]
 
@@ -388,7 +389,6 @@ class Recorder:
         arrays), the recorded events, SAA entries and exits, link up/down, in that order at
         equal times.  Built from code arrays: no Python object per row."""
         eng = self.engine
-        from .core import ILLUM_KIND_NAMES, K_STEP
         kinds, details = list(ILLUM_KIND_NAMES), [""]      # code -> kind, code -> detail
         cols = {c: [] for c in EVENT_COLUMNS}
         dtypes = dict(t_s=np.float64, kind=np.intp, sat=np.int32, job_id=np.int64,
@@ -399,7 +399,7 @@ class Recorder:
                 cols[c].append(np.asarray(x, dtype=dtypes[c]) if np.ndim(x)
                                else np.full(n, x, dtype=dtypes[c]))
 
-        keep = (np.arange(len(eng.il_t)) < eng._il_k) & (eng.il_kind != K_STEP)
+        keep = (np.arange(len(eng.il_t)) < eng.il_applied) & (eng.il_kind != K_STEP)
         part(int(keep.sum()), t_s=eng.il_t[keep], kind=eng.il_kind[keep], sat=eng.il_sat[keep],
              job_id=-1, peer=-1, value=eng.il_soc[keep], detail=0)
         k0, d0 = len(kinds), len(details)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._kernels import nearest_hosts
 from ..scenario.errors import PolicyError
+from .groups import allreduce_s
 from .satellite import PENUMBRA, SUNLIT, UMBRA
 
 __all__ = ["JobInfo", "View"]
@@ -305,7 +306,6 @@ class View:
         r = self._e.ring_paths(list(sats))
         if isinstance(r, str):
             return None
-        from .groups import allreduce_s
         bw, hop = r[0], r[1]
         return bw, hop, allreduce_s(len(sats), gradient_gb, bw, hop)
 

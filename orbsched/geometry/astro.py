@@ -33,7 +33,6 @@ import numpy as np
 from ..scenario.constants import DAY_S
 
 
-
 @functools.lru_cache(maxsize=1)
 def timescale():
     """skyfield's timescale built from the data shipped inside skyfield (no download)."""
@@ -50,8 +49,8 @@ def ephemeris():
     path is taken; orbsched does not use that file (the timescale is skyfield's built-in one),
     so exactly that warning is silenced here.
     """
-    from skyfield.api import Loader
     import skyfield_data
+    from skyfield.api import Loader
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*finals2000A.*")

@@ -44,6 +44,7 @@ import numpy as np
 
 from .._version import __version__
 from ..scenario.errors import OrbschedError, ScenarioError
+from .illumination import Intervals
 
 #: The cached products, each in its own sub-folder of the cache root.
 KINDS = ("contacts", "geometry", "regions")
@@ -176,7 +177,6 @@ def load_intervals(folder, key, names, n_sats):
     """The dict ``{name: Intervals}`` cached in ``folder`` for ``key``, or None (a miss) when
     anything is missing, unreadable, of another key or not shaped as intervals of ``n_sats``
     satellites."""
-    from .illumination import Intervals
 
     if read_meta(folder, key) is None:
         return None

@@ -20,9 +20,9 @@ from statistics import median_low
 
 import numpy as np
 
+from ..scenario.errors import ScenarioError
 from . import formation, orbits
 from .astro import TimeBase
-from ..scenario.errors import ScenarioError
 
 CHECK_STEP_S = 600.0
 

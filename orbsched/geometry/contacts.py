@@ -48,12 +48,20 @@ from pathlib import Path
 import numpy as np
 
 from .. import _kernels
-from . import visibility
-from .cache import CacheError  # noqa: F401  (re-exported: orbsched.contacts.CacheError)
-from .links import isl_rate_gbps
-from .cache import cache_root, entry_folder, inputs_key, read_meta, save_entry, span_inputs
+from ..files import atomic_write_csv
 from ..scenario.errors import ScenarioError
+from . import visibility
+from .cache import (
+    CacheError,  # noqa: F401  (re-exported: orbsched.contacts.CacheError)
+    cache_root,
+    entry_folder,
+    inputs_key,
+    read_meta,
+    save_entry,
+    span_inputs,
+)
 from .illumination import _grid, crossings_to_intervals
+from .links import isl_rate_gbps
 from .search import find_roots, golden_max, hermite
 
 CONTACTS_FORMAT = 2          # bump when the tables' meaning or columns change (2: ISL rates)
@@ -129,7 +137,6 @@ class ContactPlan:
     def write_tables(self, out_dir):
         """Write ``isl_windows.csv``, ``ground_windows.csv`` and, with a distance-dependent
         ISL rate, ``isl_rate_changes.csv`` (atomically); return the paths."""
-        from ..files import atomic_write_csv
 
         out = Path(out_dir)
         paths = [atomic_write_csv(out / "isl_windows.csv", self.isl_table()),

@@ -29,9 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import astro, search
 from .._kernels import shadow_functions
-from ..scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM, SUN_RADIUS_KM
+from ..scenario.constants import (
+    EARTH_EQUATORIAL_RADIUS_KM,
+    EARTH_POLAR_RADIUS_KM,
+    SUN_RADIUS_KM,
+)
+from . import astro, search
 
 FUNCTIONS = ("point", "eclipse", "umbra")  # g_point, g_pen (penumbra or umbra), g_umb
 _GRAZING_MARGIN = 0.05  # cos-units; a shadow function changes by < 0.04 per minute in LEO

@@ -29,11 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import astro
 from ..scenario.constants import (
-    EARTH_EQUATORIAL_RADIUS_KM, J2_EARTH, MU_EARTH_KM3_S2, SUN_MEAN_MOTION_RAD_S)
+    EARTH_EQUATORIAL_RADIUS_KM,
+    J2_EARTH,
+    MU_EARTH_KM3_S2,
+    SUN_MEAN_MOTION_RAD_S,
+)
 from ..scenario.errors import DataFileError, PropagationError, ScenarioError
 from ..scenario.utc import parse_utc
+from . import astro
 
 _SGP4_EPOCH0 = datetime(1949, 12, 31, tzinfo=timezone.utc)
 _J2000_UTC = datetime(2000, 1, 1, 12, tzinfo=timezone.utc)  # JD 2451545.0 read as UTC, as sgp4 does
@@ -171,7 +175,7 @@ def _sgp4_epoch_days(dt):
 def circular_satrec(satnum, epoch_utc, altitude_km, inclination_deg, raan_deg, mean_anomaly_deg,
                     bstar=0.0):
     """A ``Satrec`` for a circular orbit whose SGP4 mean semi-major axis is R_eq + altitude."""
-    from sgp4.api import Satrec, WGS84
+    from sgp4.api import WGS84, Satrec
 
     if altitude_km <= 0:
         raise ScenarioError(f"altitude_km must be > 0, got {altitude_km}")

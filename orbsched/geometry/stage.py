@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write_csv, atomic_write_text, versions, write_json
 from . import cache as _cache
 from . import illumination
 from .constellation import build_constellation
-from ..files import atomic_write_csv, atomic_write_text, versions, write_json
 
 
 @dataclass

@@ -48,8 +48,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ..scenario.checks import check_number
-from ..scenario.hardware import BatterySpec
 from ..scenario.errors import SubsystemError
+from ..scenario.hardware import BatterySpec
 
 __all__ = ["EnergyLedger", "PowerBus", "PowerFlows"]
 

@@ -64,12 +64,12 @@ import math
 import numpy as np
 
 from .._kernels import temperature_after_k, time_between_k
+from ..scenario.checks import check_number
 from ..scenario.constants import (
     SOLAR_CONSTANT_W_M2,
 )
-from ..scenario.checks import check_number
-from ..scenario.hardware import ILLUMINATION_BOUNDS, ThermalSpec
 from ..scenario.errors import SubsystemError
+from ..scenario.hardware import ILLUMINATION_BOUNDS, ThermalSpec
 
 __all__ = [
     "ThermalNode",

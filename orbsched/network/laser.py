@@ -43,9 +43,11 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .._kernels import shortest_path
-from .adjacency import SlotAdjacency
 from ..scenario.constants import SPEED_OF_LIGHT_KM_S
 from ..scenario.errors import NetworkError
+from ..scenario.schema import NetworkOptions
+from .adjacency import SlotAdjacency
+from .flows import FlowManager
 
 #: Routing tie-breaker added to every edge's light time (1 ns ~ 0.3 m of range).
 HOP_COST_S = 1e-9
@@ -153,10 +155,8 @@ class LaserNetwork:
                  ground_bandwidth_gbps: Optional[float] = None, relay_via_ground: bool = False,
                  path_wait_s: float = 0.0, log_links: bool = True,
                  log_transfers: bool = True):
-        from .flows import FlowManager  # flows imports this module's helpers
 
         if options is None:
-            from ..scenario.schema import NetworkOptions
             options = NetworkOptions()
         self.env = env
         self.n_sats = int(n_sats)

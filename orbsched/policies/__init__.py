@@ -12,8 +12,20 @@ import inspect
 from pathlib import Path
 
 from ..scenario.errors import PolicyError, RegistryError
-from .base import (GROUP_ON_ECLIPSE, GROUP_ON_LOSS, Decision, Migrate, MoveReplica, Pause,
-                   Place, PlaceGroup, Policy, Replace, Reshape, Shrink)
+from .base import (
+    GROUP_ON_ECLIPSE,
+    GROUP_ON_LOSS,
+    Decision,
+    Migrate,
+    MoveReplica,
+    Pause,
+    Place,
+    PlaceGroup,
+    Policy,
+    Replace,
+    Reshape,
+    Shrink,
+)
 from .energy_aware import EnergyAware
 from .fifo_ground import FifoGround
 from .greedy_sunlit import GreedySunlit

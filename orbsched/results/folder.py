@@ -44,8 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scenario.errors import DataFileError
 from ..files import atomic_write, atomic_write_text, versions, write_json
+from ..scenario.errors import DataFileError
+from ..workload.presets import energy_comparison
 
 __all__ = ["RESULT_FILES", "load_results", "summarize", "summary_text", "write_results"]
 
@@ -203,7 +204,6 @@ def preset_summary(eng, sc, jobs, bus_kwh) -> list:
     for one job when arrays cover the load in sunlight, as sized by default)."""
     if getattr(sc.workload, "type", None) != "preset":
         return []
-    from ..workload.presets import energy_comparison
 
     busy = eng.rec.totals["busy_gpu_s"]           # GPU-s held by state: sunlit, penumbra, umbra
     share = float((busy[2] + 0.5 * busy[1]) / busy.sum()) if busy.sum() > 0 else 0.0

@@ -17,13 +17,30 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from .utc import parse_utc
-from .sections import (WORKLOAD_TAGS, Datacentre, EngineOptions, Faults, Hardware,
-                         InferenceOptions, NoWorkload, PolicySpec, RecordOptions, Workload)
 from .constants import OPTICAL_NEAR_FIELD_KM, SUNCATCHER_LINK_GBPS
 from .errors import ScenarioError
+from .sections import (
+    WORKLOAD_TAGS,
+    Datacentre,
+    EngineOptions,
+    Faults,
+    Hardware,
+    InferenceOptions,
+    NoWorkload,
+    PolicySpec,
+    RecordOptions,
+    Workload,
+)
+from .utc import parse_utc
 
 
 class _Strict(BaseModel):

@@ -15,8 +15,15 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .constants import (
+    BUS_BASE_W,
+    DEFAULT_HEAT_CAPACITY_J_K,
+    DEFAULT_MAX_RADIATOR_K,
     DOSE_RAD_PER_YEAR,
     GPU_ANNUAL_FAILURE_RATE,
+    GROUND_ELECTRICITY_USD_PER_KWH,
+    GROUND_PUE,
+    H100_IDLE_W,
+    H100_SXM_W,
     RAD_PER_CRASH,
     RAD_PER_HBM_UE,
     RAD_PER_HOST_REBOOT,
@@ -24,13 +31,6 @@ from .constants import (
     SAA_LAT_DEG,
     SAA_LON_DEG,
     SAA_MULTIPLIER,
-    BUS_BASE_W,
-    GROUND_ELECTRICITY_USD_PER_KWH,
-    GROUND_PUE,
-    DEFAULT_HEAT_CAPACITY_J_K,
-    DEFAULT_MAX_RADIATOR_K,
-    H100_IDLE_W,
-    H100_SXM_W,
 )
 from .hardware import BatterySpec, SolarArraySpec, ThermalSpec
 from .workload_specs import ColumnMap, SyntheticParams, TraceOptions

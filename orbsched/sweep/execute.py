@@ -3,7 +3,7 @@
 Folder ``OUT``::
 
     sweep.yaml            the sweep as expanded (runs, their overrides, seeds, geometries)
-    sweep.parquet         one row per run (:func:`orbsched.sweep.plan.collect`), written at the end
+    sweep.parquet         one row per run (:func:`orbsched.sweep.collect`), written at the end
     cache/                contact plans, shadow and SAA intervals shared by the runs
                           (:mod:`orbsched.geometry.cache`; ``--cache-dir`` to put it elsewhere)
     runs/<id>/run.json    the run's id, position, seed, swept values and overrides
@@ -56,9 +56,23 @@ from pathlib import Path
 
 import yaml
 
-from ..scenario.errors import OrbschedError, ScenarioError
+from ..analysis.compare import collect
 from ..files import atomic_write, atomic_write_text, write_json
+from ..geometry.cache import KINDS, inputs_key, is_cached
+from ..geometry.constellation import build_constellation
+from ..geometry.contacts import compute_contact_plan, plan_inputs, plan_key
+from ..geometry.regions import (
+    cached_region_intervals,
+    region_cache_inputs,
+    region_shape,
+    saa_region,
+)
+from ..geometry.stage import compute_geometry, geometry_inputs
 from ..results.folder import RUN_FILE, run_status
+from ..run import simulate
+from ..scenario.errors import OrbschedError, ScenarioError
+from ..scenario.schema import apply_overrides, scenario_from_dict
+from .plan import Sweep, load_sweep
 
 __all__ = ["DaskPool", "LocalPool", "execute_run", "expected_cost", "geometry_groups",
            "missing_cache_entries", "precompute_plan", "run_status", "run_sweep"]
@@ -81,15 +95,12 @@ _CHILD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 def _scenario(task):
     import copy
 
-    from ..scenario.schema import apply_overrides, scenario_from_dict
-
     data = apply_overrides(copy.deepcopy(task["base_raw"]), task["overrides"])
     return scenario_from_dict(data, task["source"], task["base_dir"])
 
 
 def execute_run(task):
     """Run one sweep run into ``task['run_dir']`` (in a worker process)."""
-    from ..run import simulate
 
     folder = Path(task["run_dir"])
     if (folder / "summary.json").is_file():
@@ -113,10 +124,6 @@ def precompute_plan(task):
     """Fill one entry of the shared cache (in a worker process): ``task['kind']`` is
     ``contacts`` (the contact plan; the default), ``geometry`` (the shadow intervals) or
     ``regions`` (the SAA intervals) of the task's scenario."""
-    from ..geometry.constellation import build_constellation
-    from ..geometry.contacts import compute_contact_plan
-    from ..geometry.stage import compute_geometry
-    from ..geometry.regions import cached_region_intervals
 
     kind = task.get("kind", "contacts")
     t0 = time.perf_counter()
@@ -412,11 +419,6 @@ def geometry_groups(sweep, sizes=None, keys=None):
     the cache keys of each run's contact plan, shadow intervals and SAA intervals (``regions``
     None when the run has no SAA).  The fleet is built once per distinct set of geometry
     fields."""
-    from ..geometry.cache import inputs_key
-    from ..geometry.constellation import build_constellation
-    from ..geometry.contacts import plan_inputs, plan_key
-    from ..geometry.stage import geometry_inputs
-    from ..geometry.regions import region_cache_inputs, region_shape, saa_region
 
     by_fields = {}
     for run in sweep.runs:
@@ -450,7 +452,6 @@ def missing_cache_entries(runs, keys, cache_dir):
     ``keys``) that ``cache_dir`` lacks, each once with the first run that needs it, contact
     plans first, then shadow intervals, then SAA intervals.  Runs with ``network.cache:
     false`` need none."""
-    from ..geometry.cache import KINDS, is_cached
 
     found = {kind: {} for kind in KINDS}
     for run in runs:
@@ -521,8 +522,6 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
     (``runs``, ``done``, ``failed``, ``skipped``, ``geometries``...) and ``frame`` (the
     content of ``sweep.parquet``; None with ``dry_run``).
     """
-    from ..analysis.compare import collect
-    from .plan import Sweep, load_sweep
 
     log = log or (lambda *a, **k: None)
     if retries < 0:

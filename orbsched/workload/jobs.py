@@ -47,11 +47,17 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 import pandas as pd
 
-from ..scenario.errors import DataFileError, WorkloadError
-from ..scenario.workload_specs import (BYTES_PER_PARAM_ADAM, GRADIENT_BYTES_PER_PARAM, PROTECTIONS,
-                                       STEP_S, JobParams, SyntheticParams)
-from ..scenario.workload_specs import workload_number as _number
 from ..files import atomic_write
+from ..scenario.errors import DataFileError, WorkloadError
+from ..scenario.workload_specs import (
+    BYTES_PER_PARAM_ADAM,
+    GRADIENT_BYTES_PER_PARAM,
+    PROTECTIONS,
+    STEP_S,
+    JobParams,
+    SyntheticParams,
+)
+from ..scenario.workload_specs import workload_number as _number
 
 __all__ = [
     "TrainingJob",

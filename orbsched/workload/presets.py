@@ -30,9 +30,13 @@ import math
 from dataclasses import dataclass
 
 from ..scenario.errors import WorkloadError
-from ..scenario.workload_specs import (BYTES_PER_PARAM_ADAM, CHECKPOINT_INTERVAL_S,
-                                       CHECKPOINT_READ_GB_S, CHECKPOINT_WRITE_GB_S,
-                                       GRADIENT_BYTES_PER_PARAM)
+from ..scenario.workload_specs import (
+    BYTES_PER_PARAM_ADAM,
+    CHECKPOINT_INTERVAL_S,
+    CHECKPOINT_READ_GB_S,
+    CHECKPOINT_WRITE_GB_S,
+    GRADIENT_BYTES_PER_PARAM,
+)
 from .jobs import TrainingJob
 
 __all__ = ["Preset", "PRESETS", "preset_job", "energy_comparison", "GROUND_PUE_RANGE"]
