@@ -12,8 +12,8 @@ times) is left out: it is the one file that differs between two runs of one scen
 
 Re-record (only when an issue allows results to change, and say why in its note)::
 
-    python tests/golden_files.py            # all configs
-    python tests/golden_files.py demo       # one
+    python tests/golden_files.py                    # all
+    python tests/golden_files.py demo demo@stay     # some (a config name takes its variants)
 """
 from __future__ import annotations
 
@@ -31,6 +31,14 @@ HOURS = 3.0
 SEED = 1
 #: Keys of JSON files that describe the machine or package versions, not the simulation.
 VOLATILE = ("versions",)
+
+
+#: Every built-in policy but a config's own, on configs that exercise it: (config, policy).
+#: suncatcher-formation runs jobs spanning satellites (each policy's group defaults), demo
+#: single-satellite jobs.
+POLICY_VARIANTS = [(c, p) for c in ("demo", "suncatcher-formation")
+                   for p in ("stay", "lookahead", "energy-aware", "fifo-ground", "random",
+                             "hybrid")]
 
 
 def shipped_configs() -> list[Path]:
@@ -80,31 +88,40 @@ def folder_digests(folder: Path) -> dict:
             if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")}
 
 
-def run_config(path: Path, out: Path) -> Path:
-    """Run a shipped config for HOURS at SEED into ``out`` (the package's own entry points)."""
+def run_config(path: Path, out: Path, policy: str | None = None) -> Path:
+    """Run a shipped config for HOURS at SEED into ``out`` (the package's own entry points),
+    with ``policy`` instead of the config's own when given."""
     import orbsched
     from orbsched.run import simulate
 
-    sc = orbsched.load_scenario(path, [f"duration_h={HOURS}", f"seed={SEED}"])
+    extra = [f"policy={policy}"] if policy else []
+    sc = orbsched.load_scenario(path, [f"duration_h={HOURS}", f"seed={SEED}", *extra])
     simulate(sc, base_dir=path.parent).write(out)
     return out
 
 
+def golden_name(config: str, policy: str | None = None) -> str:
+    return config if policy is None else f"{config}@{policy}"
+
+
 def record(names=None) -> None:
     GOLDEN.mkdir(exist_ok=True)
-    for path in shipped_configs():
-        if names and path.stem not in names:
+    cases = [(p, None) for p in shipped_configs()]
+    cases += [(REPO / "configs" / f"{c}.yaml", pol) for c, pol in POLICY_VARIANTS]
+    for path, policy in cases:
+        name = golden_name(path.stem, policy)
+        if names and name not in names and path.stem not in names:
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            out = run_config(path, Path(tmp) / path.stem)
-            entry = {"config": path.name, "hours": HOURS, "seed": SEED,
+            out = run_config(path, Path(tmp) / path.stem, policy)
+            entry = {"config": path.name, "policy": policy, "hours": HOURS, "seed": SEED,
                      "files": folder_digests(out),
                      "summary": {k: v for k, v in
                                  json.loads((out / "summary.json").read_text()).items()
                                  if k not in VOLATILE}}
-        (GOLDEN / f"{path.stem}.json").write_text(json.dumps(entry, indent=1, sort_keys=True)
-                                                  + "\n")
-        print(f"recorded {path.stem}: {len(entry['files'])} files")
+        (GOLDEN / f"{name}.json").write_text(json.dumps(entry, indent=1, sort_keys=True)
+                                             + "\n")
+        print(f"recorded {name}: {len(entry['files'])} files")
 
 
 if __name__ == "__main__":

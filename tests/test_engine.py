@@ -93,13 +93,13 @@ class _MoveAtEclipse(Policy):
 
     name = "move-at-eclipse"
 
-    def choose_site(self, job, view):
+    def place(self, job, view):
         return 0 if view.can_host(0, job.gpus) else None
 
-    def on_power_change(self, sat, kind, view):
-        if kind == "eclipse_entry" and sat == 0:
+    def on_shadow(self, sats, view):
+        if 0 in sats:
             return [Migrate(j.job_id, 1) for j in view.jobs_on(0)]
-        return super().on_power_change(sat, kind, view)
+        return None
 
 
 def test_migration_over_one_link_takes_size_over_bandwidth_plus_light_time_and_acquisition():
@@ -159,8 +159,8 @@ def test_failed_transfer_leaves_the_job_safe_at_its_source():
 class _Bad(Policy):
     name = "bad"
 
-    def on_job_arrival(self, job, view):
-        return [Place(job.job_id, 5)]
+    def place(self, job, view):
+        return 5
 
 
 def test_impossible_decision_names_policy_and_decision():
@@ -172,10 +172,13 @@ def test_impossible_decision_names_policy_and_decision():
 
 
 class _TooMany(Policy):
+    """Every queued job on satellite 0, whether it has room or not."""
+
     name = "too-many"
 
-    def on_job_arrival(self, job, view):
-        return [Place(job.job_id, 0)]
+    def schedule(self, view):
+        for job in view.queued():
+            yield Place(job.job_id, 0)
 
 
 def test_decision_without_free_gpus_is_rejected():

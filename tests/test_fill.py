@@ -1,21 +1,55 @@
-"""Policy.fill's shortcuts for jobs waiting on their own satellite (the `blocked` sizes, one
+"""Policy.schedule's shortcuts for jobs waiting on their own satellite (the `blocked` sizes, one
 vectorised power test per size, and leaving jobs on satellites with no free GPU or no power
-out of the scan) give exactly the decisions of the plain scan."""
+out of the scan) give exactly the decisions of the plain scan, written out here as the
+oracle."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orbsched.policies import EnergyAware, FifoGround, GreedySunlit, RandomPolicy, Stay
+from orbsched.policies import EnergyAware, FifoGround, GreedySunlit, Place, RandomPolicy, Stay
 
 from engine_helpers import check_invariants, job, make_engine, scenario
 
 
+def _plain_schedule(self, view):
+    """The queue pass of the policy API (FCFS with backfill; a pinned job resumes only on its
+    own satellite) written plainly: every queued job looked at, no shortcut."""
+    skipped = 0
+    for job in view.queued():
+        if view.free_gpus_total() <= 0:
+            return
+        if job.is_group:
+            d = self.groups.place(job, view)
+            if d is not None:
+                yield d
+            else:
+                skipped += 1
+                if skipped > self.backfill:
+                    return
+            continue
+        sat, g = job.sat, job.gpus
+        if sat >= 0 and not self.moves_queued:
+            if view.capacity(sat) >= g:
+                if view.can_host(sat, g):
+                    yield Place(job.job_id, sat)
+                continue
+            site = self.place(job, view)
+            if site is not None:
+                yield Place(job.job_id, site)
+            continue
+        site = self.place(job, view)
+        if site is not None:
+            yield Place(job.job_id, site)
+        else:
+            skipped += 1
+            if skipped > self.backfill:
+                return
+
+
 def _plain(cls):
-    """The same policy with its resume_site re-declared (the same method): fill then takes
-    no shortcut (they apply only while resume_site is the base class's own)."""
+    """The same policy with the plain queue pass."""
     class Plain(cls):
-        def resume_site(self, job, view):
-            return cls.resume_site(self, job, view)
+        schedule = _plain_schedule
     Plain.name = cls.name
     return Plain
 

@@ -7,9 +7,12 @@ import json
 import pytest
 
 from conftest import SHARED_DATA
-from golden_files import GOLDEN, folder_digests, run_config, shipped_configs
+from golden_files import (GOLDEN, POLICY_VARIANTS, REPO, folder_digests, golden_name,
+                          run_config, shipped_configs)
 
 CONFIGS = shipped_configs()
+CASES = [(p, None) for p in CONFIGS] + [(REPO / "configs" / f"{c}.yaml", pol)
+                                        for c, pol in POLICY_VARIANTS]
 
 
 def test_every_config_has_a_golden_record():
@@ -17,15 +20,16 @@ def test_every_config_has_a_golden_record():
     assert not missing, f"no golden record for {missing}: run python tests/golden_files.py NAME"
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_results_match_golden(path, tmp_path):
+@pytest.mark.parametrize("path, policy", CASES,
+                         ids=[golden_name(p.stem, pol) for p, pol in CASES])
+def test_results_match_golden(path, policy, tmp_path):
     if "shared/data" in path.read_text() and not SHARED_DATA.is_dir():
         pytest.skip(f"{path.name} reads ../shared/data, absent here")
-    gold = json.loads((GOLDEN / f"{path.stem}.json").read_text())
-    out = run_config(path, tmp_path / path.stem)
+    gold = json.loads((GOLDEN / f"{golden_name(path.stem, policy)}.json").read_text())
+    out = run_config(path, tmp_path / path.stem, policy)
     got = folder_digests(out)
     summary = json.loads((out / "summary.json").read_text())
     moved = sorted(k for k, v in gold["summary"].items() if summary.get(k) != v)
     changed = sorted(k for k in set(got) | set(gold["files"])
                      if got.get(k) != gold["files"].get(k))
-    assert not changed, f"{path.name}: result files changed: {changed}; summary keys: {moved}"
+    assert not changed, f"{golden_name(path.stem, policy)}: result files changed: {changed}; summary keys: {moved}"

@@ -178,11 +178,10 @@ class _AskNearest(Stay):
         self.asked = []
         self.mask_len = mask_len
 
-    def on_power_change(self, sat, kind, view):
-        if kind == "eclipse_entry" and sat == 0:
+    def on_shadow(self, sats, view):
+        if 0 in sats:
             mask = np.ones(self.mask_len or len(view.free), bool)
             self.asked.append((view.nearest(0, mask, k=3), view.nearest(0, mask, max_hops=1)))
-        return super().on_power_change(sat, kind, view)
 
 
 def test_view_nearest_in_the_engine_walks_usable_links_by_light_time():

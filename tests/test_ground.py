@@ -29,14 +29,14 @@ class _ToGround(Policy):
         super().__init__()
         self.dc, self.orbit = dc, orbit
 
-    def choose_site(self, job, view):
+    def place(self, job, view):
         site = 0 if self.orbit else self.dc
         return site if view.can_host(site, job.gpus) else None
 
-    def on_power_change(self, sat, kind, view):
-        if kind == "eclipse_entry" and sat == 0:
+    def on_shadow(self, sats, view):
+        if 0 in sats:
             return [Migrate(j.job_id, self.dc) for j in view.jobs_on(0)]
-        return super().on_power_change(sat, kind, view)
+        return None
 
 
 def test_job_on_a_datacentre_energy_cost_and_carbon_by_hand():
@@ -97,8 +97,9 @@ class _PlaceOn(Policy):
         super().__init__()
         self.target = target
 
-    def on_job_arrival(self, job, view):
-        return [Place(job.job_id, self.target)]
+    def schedule(self, view):
+        for job in view.queued():
+            yield Place(job.job_id, self.target)
 
 
 def test_datacentre_decisions_are_checked():

@@ -7,7 +7,7 @@ import pytest
 from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
 from orbsched.engine.groups import allreduce_s
 from orbsched.scenario.errors import PolicyError
-from orbsched.policies import PlaceGroup, Policy
+from orbsched.policies import GroupStrategy, PlaceGroup, Policy
 
 from engine_helpers import check_invariants, job, make_engine, scenario
 
@@ -27,9 +27,17 @@ class _Ring(Policy):
 
     def __init__(self, sats=(0, 1, 2, 3), gpus=(4, 4, 4, 4)):
         super().__init__()
+        self.groups = _RingGroups(self, sats, gpus)
+
+
+class _RingGroups(GroupStrategy):
+    """Groups go on the fixed ring ``sats`` (``gpus`` each) when all can host and are lit."""
+
+    def __init__(self, policy, sats, gpus):
+        super().__init__(policy)
         self.sats, self.gpus = sats, gpus
 
-    def place_group(self, job, view):
+    def place(self, job, view):
         if all(view.can_host(s, g) and view.sunlit[s] for s, g in zip(self.sats, self.gpus)) \
                 and view.ring(self.sats) is not None:
             return PlaceGroup(job.job_id, self.sats, self.gpus)
@@ -75,7 +83,7 @@ def test_four_satellite_ring_step_time_by_hand():
 def test_member_eclipse_pauses_or_shrinks_the_group_as_the_policy_says(action):
     # Satellite 2 is in shadow from 1,000 s to 1,600 s.  The job may shrink to 12 GPUs.
     pol = _Ring()
-    pol.group_on_eclipse = action
+    pol.groups.on_eclipse = action
     sc = scenario(4, 1.0, hardware=NO_THERMAL, network=NET)
     eng = make_engine(sc, pol, isl=RING, eclipse=[(2, 1000.0, 1600.0)],
                       jobs=[_group_job(arrival_s=100.0, min_gpus=12, checkpoint_gb=40.0,
@@ -116,7 +124,7 @@ def test_member_brownout_stops_the_group_and_it_goes_on_without_that_member():
     # 10 s to write, from its start at 100 s) loses the compute since its last checkpoint, then
     # goes on with 12 GPUs on 0-1-3 ('shrink' after a loss) after the 8 s restore.
     pol = _Ring()
-    pol.group_on_loss = "shrink"
+    pol.groups.on_loss = "shrink"
     sc = scenario(4, 1.5, hardware=NO_THERMAL, network=NET)
     eng = make_engine(sc, pol, isl=RING, eclipse=[(2, 1000.0, 4000.0)],
                       jobs=[_group_job(arrival_s=100.0, min_gpus=12, checkpoint_gb=40.0,
@@ -152,7 +160,7 @@ def test_ring_link_requirements_and_bad_members_are_rejected():
     with pytest.raises(PolicyError, match="give 14 GPUs.*between 16"):
         eng.run()
     blind = _Ring()
-    blind.place_group = lambda job, view: PlaceGroup(job.job_id, (0, 1, 2, 3))
+    blind.groups.place = lambda job, view: PlaceGroup(job.job_id, (0, 1, 2, 3))
     eng = make_engine(sc, blind, isl=RING[:2], jobs=[_group_job(arrival_s=1.0)])
     with pytest.raises(PolicyError, match="no usable laser path from satellite 2 to 3"):
         eng.run()
@@ -246,8 +254,10 @@ def test_reshaping_a_job_that_runs_on_one_satellite_is_rejected():
     class _One(Policy):
         name = "one"
 
-        def on_job_arrival(self, job, view):
-            return [Place(job.job_id, 0), Replace(job.job_id, 0, 1)]
+        def schedule(self, view):
+            for job in view.queued():
+                yield Place(job.job_id, 0)
+                yield Replace(job.job_id, 0, 1)
     sc = scenario(2, 1.0, hardware=NO_THERMAL, network=NET)
     eng = make_engine(sc, _One(), isl=RING[:1], jobs=[job(gpus=4)])
     with pytest.raises(PolicyError, match="runs on one satellite, not as a group"):

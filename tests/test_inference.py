@@ -6,7 +6,7 @@ import pytest
 
 from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
 from orbsched.engine.inference import erlang_c, mmc_mean_wait_s
-from orbsched.policies import MoveReplica, Policy
+from orbsched.policies import MoveReplica, Policy, ReplicaStrategy
 
 from engine_helpers import check_invariants, make_engine, scenario
 
@@ -18,11 +18,17 @@ def test_erlang_c_closed_form():
     assert mmc_mean_wait_s(0.7, 1.0, 1) == pytest.approx(0.7 / 0.3, rel=1e-12)   # rho/(mu-lam)
 
 
+class _OnZero(ReplicaStrategy):
+    def place(self, service, count, gpus, view):
+        return [0] * count
+
+
 class _AllOnZero(Policy):
     name = "all-on-zero"
 
-    def place_replicas(self, service, count, gpus, view):
-        return [0] * count
+    def __init__(self):
+        super().__init__()
+        self.replicas = _OnZero()
 
 
 def _mmc(seed, lam, mu, c, span_s):
@@ -88,11 +94,12 @@ def test_no_coverage_when_the_station_sees_nothing():
 class _MoveAt(Policy):
     name = "move-at"
 
-    def place_replicas(self, service, count, gpus, view):
-        return [0]
+    def __init__(self):
+        super().__init__()
+        self.replicas = _OnZero()
 
-    def on_power_change(self, sat, kind, view):
-        if kind == "eclipse_entry" and sat == 0:
+    def on_shadow(self, sats, view):
+        if 0 in sats:
             return [MoveReplica("svc", 0, 1)]
         return None
 

@@ -138,7 +138,7 @@ def test_user_policy_from_a_file_and_a_module(tmp_path, demo, monkeypatch):
             """Place new jobs on the highest-numbered host."""
             name = "last"
 
-            def choose_site(self, job, view):
+            def place(self, job, view):
                 hosts = view.hosts(job.gpus)
                 return int(hosts[-1]) if len(hosts) else None
     '''))

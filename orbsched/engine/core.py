@@ -16,7 +16,7 @@ simulated day costs its events.  Stale timers (a job's finish time moved by thro
 satellite's threshold moved by a load change) are ignored by a token check.
 
 Policies (:mod:`orbsched.policies`) are called at the hooks described in
-:mod:`orbsched.policies.base` with a read-only :class:`orbsched.engine.view.View`; every decision is
+:mod:`orbsched.policies.api` with a read-only :class:`orbsched.engine.view.View`; every decision is
 validated and applied here.
 
 Penumbra model (SIMPLIFICATION): the illumination fraction across a penumbra of duration P is
@@ -35,7 +35,6 @@ import numpy as np
 import simpy
 
 from ..network.laser import LaserNetwork
-from ..policies.base import Policy
 from .faults import FaultsMixin
 from .ground import GroundSite
 from .groups import GroupsMixin
@@ -72,7 +71,7 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         isl_rate_changes: the contact plan's rate-change table (distance-dependent link
             rates, ``network.isl_rate``), or None.
         workload: :class:`orbsched.workload.jobs.Workload`.
-        policy: a :class:`orbsched.policies.base.Policy` instance.
+        policy: a :class:`orbsched.policies.api.Policy` instance.
         policy_rng: the policy's numpy Generator.
         progress: optional callable ``progress(t_s)`` called at each sample.
     """
@@ -175,11 +174,8 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
             self.inference = Inference(self, scenario.inference,
                                        inference_rng if inference_rng is not None
                                        else np.random.default_rng(0), hour)
-        self._hooks = {name: getattr(policy, name, None) for name in
-                       ("on_job_arrival", "on_power_change", "on_job_end", "on_migration_end",
-                        "on_link_change", "on_tick", "on_group_event")}
         self._init_groups()
-        if type(policy).on_link_change is not Policy.on_link_change:
+        if policy.link_events:
             self.net.listeners.append(self._on_link_change)
         self.stats = dict(events=0, illumination=0, thresholds=0, stale=0, decisions=0,
                           brownouts=0, throttles=0, wall_s=0.0)
@@ -325,18 +321,33 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
                 job.brownouts += 1
                 self.rec.event(t, "brownout", sat=sat.idx, job=job.job_id, value=lost)
             self._sync_supply(sat)
-            self._call("on_power_change", sat.idx, "brownout")
+            self._schedule()
 
     # ==================================================================== illumination
     def _on_illumination(self):
         t = self.env.now
         k = self.il_applied
         il_t = self.il_t
-        # all illumination events at this instant
+        # all illumination events at this instant, then the policy hears of them at once
+        entries, exits = [], False
         while k < len(il_t) and il_t[k] <= t:
-            self._illumination_event(k, t)
+            kind = self._illumination_event(k, t)
+            if kind == K_ENTRY:
+                entries.append(int(self.il_sat[k]))
+            elif kind == K_EXIT:
+                exits = True
             k += 1
         self.il_applied = k
+        if entries:
+            self._shadow(entries)
+            for i in entries:
+                sat = self.hosts[i]
+                for job in [j for _, j in sorted(sat.jobs.items())
+                            if j.group is not None and j.phase == "running"
+                            and i in j.group.sats]:
+                    self._fire_group_event(job, i, "eclipse_entry", job.token)
+        if exits:
+            self._schedule()
         if k < len(il_t):
             self._at(il_t[k], self._on_illumination)
 
@@ -366,12 +377,7 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
                 self._schedule_finish(job)
         if kind != K_STEP:
             self.il_soc[k] = sat.bus.state_of_charge
-            self._call("on_power_change", i, ILLUM_KIND_NAMES[kind])
-            if kind == K_ENTRY:
-                for job in [j for _, j in sorted(sat.jobs.items())
-                            if j.group is not None and j.phase == "running"
-                            and i in j.group.sats]:
-                    self._fire_group_event(job, i, "eclipse_entry", job.token)
+        return kind
 
     # ============================================================================== jobs
     def _on_arrival(self):
@@ -396,7 +402,7 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
                 self.rec.event(t, "job_end", job=job.job_id, detail="failed: too_large")
                 continue
             self._enqueue(job)
-            self._call("on_job_arrival", job.job_id)
+            self._schedule()
         if k < len(arr):
             self._at(arr[k].arrival_s, self._on_arrival)
 
@@ -496,7 +502,7 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         else:
             self._release(sat, job, True, t)
             self._apply(sat, t)
-        self._call("on_job_end", job.job_id)
+        self._schedule()
 
     @staticmethod
     def _lose_unsaved(job, t, cause):
@@ -542,11 +548,11 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
     # ========================================================================== others
     def _on_link_change(self, up, a, b):
         if a < self.n_sats and b < self.n_sats:
-            self._call("on_link_change", a, b, up)
+            self._run("on_link_change", self.policy.on_link_change(a, b, up, self.view))
 
     def _on_tick(self):
         self.stats["events"] += 1
-        self._call("on_tick")
+        self._run("on_tick", self.policy.on_tick(self.view))
         t = self.env.now + self.scenario.policy.tick_s
         if t < self.duration_s:
             self._at(t, self._on_tick)

@@ -231,7 +231,7 @@ class FaultsMixin:
                 if sat.free >= self.inference.services[k].gpus_per_replica:
                     self.inference.add_replica(k, sat.idx, t)
         self._apply(sat, t)
-        self._call("on_power_change", sat.idx, "reboot_end")
+        self._schedule()
 
     def _gpu_fail(self, sat, gpu, t):
         job = self._job_on_gpu(sat, gpu)
@@ -248,7 +248,7 @@ class FaultsMixin:
         self.free[sat.idx] = sat.free
         self.rec.event(t, "gpu_fail", sat=sat.idx, value=gpu)
         self._apply(sat, t)
-        self._call("on_power_change", sat.idx, "gpu_failed")
+        self._schedule()
 
     def _satellite_fail(self, sat, t):
         i = sat.idx
@@ -293,7 +293,7 @@ class FaultsMixin:
         self.free[i] = 0
         self.rec.event(t, "satellite_fail", sat=i)
         self._apply(sat, t)
-        self._call("on_power_change", i, "satellite_failed")
+        self._schedule()
 
     def _lose_checkpoint(self, job, t):
         """The job's checkpoint was on a satellite that failed."""

@@ -1,7 +1,7 @@
 """Training jobs spread over several satellites (a *group*), for :class:`orbsched.engine.core.Engine`.
 
 A job larger than one satellite (or any job a policy places with
-:class:`~orbsched.policies.base.PlaceGroup`) runs data-parallel on its members, which form a
+:class:`~orbsched.policies.groups.PlaceGroup`) runs data-parallel on its members, which form a
 ring in the order the policy gave.  Each training step is
 
     compute:  c = step_s * G / (g * s)          (the job's global batch on g of its G GPUs,
@@ -18,11 +18,11 @@ ring's links are re-read when a link of a hop changes rate or goes down (a hop w
 is re-routed; no path stops the group: ``link_lost``).
 
 Events on members affect the whole group: a member entering eclipse calls the policy's
-``on_group_event`` (the group keeps running on that member's battery unless the policy pauses,
+``groups.on_event`` (the group keeps running on that member's battery unless the policy pauses,
 shrinks or reshapes it); a member that stops abruptly (brownout, radiation crash or reboot,
 GPU or satellite failure, a lost ring link) stops the whole group, which loses the work since
 its last checkpoint and is queued with its checkpoint shards on its members, and the policy is
-told.  Planned changes (:class:`~orbsched.policies.base.Reshape`, ``Shrink``, ``Replace``,
+told.  Planned changes (:class:`~orbsched.policies.groups.Reshape`, ``Shrink``, ``Replace``,
 ``Pause``) checkpoint first and lose nothing.
 
 Checkpoint shards: a group's checkpoint (``checkpoint_gb``) is split over its members in
@@ -50,13 +50,14 @@ from __future__ import annotations
 
 import math
 
-from ..policies.base import Pause, PlaceGroup, Replace, Shrink
+from ..policies.decisions import Pause
+from ..policies.groups import PlaceGroup, Replace, Shrink
 from .satellite import SUNLIT
 
 __all__ = ["Group", "GroupsMixin", "allreduce_s", "GROUP_LOSS_CAUSE"]
 
 _S_PER_H = 3600.0
-#: The cause a policy's ``on_group_event`` hears for each abrupt stop of a member.
+#: The cause a policy's ``groups.on_event`` hears for each abrupt stop of a member.
 GROUP_LOSS_CAUSE = {"brownout": "brownout", "host_reboot": "radiation", "radiation": "radiation",
                     "gpu_fail": "failure", "satellite_fail": "failure", "failure": "failure",
                     "link_lost": "link_lost"}
@@ -378,7 +379,7 @@ class GroupsMixin:
         self._enqueue(job)
         for sat in touched:
             self._apply(sat, t)
-        self._call("on_migration_end", job.job_id, False)
+        self._schedule()
 
     def _group_restore(self, job, t):
         for s in job.group.sats:
@@ -431,7 +432,7 @@ class GroupsMixin:
     def _stop_group(self, job, t, why, at):
         """A member stopped abruptly: the whole group stops (work since the last checkpoint
         is lost), is queued with its checkpoint shards on its members, and the policy hears
-        ``on_group_event`` at the same instant.  Returns the work lost (GPU-h)."""
+        ``groups.on_event`` at the same instant.  Returns the work lost (GPU-h)."""
         cause = GROUP_LOSS_CAUSE.get(why, why)
         lost = self._lose_unsaved(job, t, {"link_lost": "failure"}.get(cause, cause))
         job.pauses_by[cause] = job.pauses_by.get(cause, 0) + 1
@@ -479,7 +480,7 @@ class GroupsMixin:
         job.token += 1
         for sat in touched:
             self._apply(sat, t)
-        self._call("on_power_change", job.sat, "gpus_freed")
+        self._schedule()
 
     def _finish_group(self, job, t):
         touched = self._release_all(job, t)
@@ -490,10 +491,11 @@ class GroupsMixin:
     def _fire_group_event(self, job, sat, cause, token=None):
         if token is not None and token != job.token:
             return                      # the job changed since (placed again, ended)
-        if self._hooks.get("on_group_event") is None:
-            return
         self.group_stats["group_events"] += 1
-        self._call("on_group_event", job.job_id, sat, cause)
+        out = self.policy.groups.on_event(self.view.job(job.job_id), sat, cause, self.view)
+        if out is None and cause != "eclipse_entry":
+            out = self.policy.schedule(self.view)
+        self._run("groups.on_event", out)
 
     def _member_slots(self, job, i):
         """GPUs job holds drawing on satellite i as a running member (0 if none)."""

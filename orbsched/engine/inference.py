@@ -22,7 +22,7 @@ Queue
     which the tests check against Erlang C).
 
 Replicas
-    Placed at the start by the policy (``place_replicas``) and moved by ``MoveReplica``
+    Placed at the start by the policy (``policy.replicas.place``) and moved by ``MoveReplica``
     decisions (the weights, ``replica_gb``, cross the laser network; the source keeps serving
     until the copy has arrived).  A replica holds ``gpus_per_replica`` GPUs that draw active
     power whenever it is placed (SIMPLIFICATION: a replica idle between requests would draw
@@ -186,17 +186,17 @@ class Inference:
     # ------------------------------------------------------------------------- replicas
     def place_initial(self):
         e = self.e
-        fn = getattr(e.policy, "place_replicas", None)
+        fn = e.policy.replicas.place
         for k, svc in enumerate(self.services):
             if svc.replicas <= 0:
                 continue
-            sats = fn(svc.name, svc.replicas, svc.gpus_per_replica, e.view) if fn else None
+            sats = fn(svc.name, svc.replicas, svc.gpus_per_replica, e.view)
             sats = list(sats or [])
             if len(sats) != svc.replicas:
-                e._reject(f"place_replicas({svc.name!r}, {svc.replicas})",
+                e._reject(f"replicas.place({svc.name!r}, {svc.replicas})",
                           f"returned {len(sats)} satellites, expected {svc.replicas}")
             for s in sats:
-                e._check_host(f"place_replicas({svc.name!r}) -> {s}", s,
+                e._check_host(f"replicas.place({svc.name!r}) -> {s}", s,
                               svc.gpus_per_replica, "a replica")
                 self.add_replica(k, int(s), 0.0)
 

@@ -12,16 +12,9 @@ import math
 
 import numpy as np
 
-from ..policies.base import (
-    Migrate,
-    MoveReplica,
-    Pause,
-    Place,
-    PlaceGroup,
-    Replace,
-    Reshape,
-    Shrink,
-)
+from ..policies.decisions import Migrate, Pause, Place
+from ..policies.groups import PlaceGroup, Replace, Reshape, Shrink
+from ..policies.replicas import MoveReplica
 from ..scenario.errors import PolicyError
 
 __all__ = ["MovesMixin"]
@@ -31,17 +24,27 @@ class MovesMixin:
     """Decisions and moves of the engine (see the module docstring)."""
 
     # ====================================================================== decisions
-    def _call(self, hook, *args):
-        fn = self._hooks[hook]
-        if fn is None:
-            return
-        if hook in ("on_job_arrival", "on_job_end", "on_migration_end", "on_group_event"):
-            args = (self.view.job(args[0]),) + args[1:]
-        out = fn(*args, self.view)
+    def _run(self, hook, out):
+        """Apply the decisions a policy hook returned (an iterable, or a generator whose
+        decisions are applied as it yields them; None: none).  ``hook`` names it in errors."""
         if out is None:
             return
+        self._hook = hook
         for d in out:
             self._decide(d)
+
+    def _schedule(self):
+        """Queued jobs might start now: the policy's queue pass."""
+        self._run("schedule", self.policy.schedule(self.view))
+
+    def _shadow(self, sats):
+        """Satellites entering shadow at this instant, all at once: the policy's
+        ``on_shadow``, then its replica strategy's (when the scenario serves inference)."""
+        arr = np.asarray(sats, dtype=np.int64)
+        arr.flags.writeable = False
+        self._run("on_shadow", self.policy.on_shadow(arr, self.view))
+        if self.inference is not None:
+            self._run("replicas.on_shadow", self.policy.replicas.on_shadow(arr, self.view))
 
     def _reject(self, d, why):
         raise PolicyError(f"policy '{self.policy_name}': decision {d!r} at t = "
@@ -176,7 +179,7 @@ class MovesMixin:
             self.rec.event(t, "migration_end", sat=self._mig_src.pop(job.job_id, -1),
                            job=job.job_id, peer=sat.idx, value=t - job.down_since)
             job.dst = -1
-            self._call("on_migration_end", job.job_id, True)
+            self._schedule()
 
     # ===================================================================== migrations
     def _begin_migration(self, job, src, dst, t, *, checkpoint):
@@ -216,7 +219,7 @@ class MovesMixin:
         paused = job.dst < 0
         self._apply(src, t)
         if paused:
-            self._call("on_power_change", src.idx, "gpus_freed")
+            self._schedule()
 
     def _start_transfer(self, job, src, dst, t):
         job.phase = "transferring"
@@ -245,7 +248,7 @@ class MovesMixin:
             self._migration_failed(job, t, rec.reason or "transfer failed")
             self._enqueue(job)
             self._apply(dst, t)
-            self._call("on_migration_end", job.job_id, False)
+            self._schedule()
 
     def _migration_failed(self, job, t, why):
         job.migration_failures += 1

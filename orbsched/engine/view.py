@@ -180,9 +180,15 @@ class View:
                                   & (array + e.max_discharge_w >= need)
                                   & (above * 3600.0 >= (need - array) * self._start_s))
 
+    def first_host(self, gpus: int, *, sunlit_only: bool = False):
+        """The lowest-index satellite that can take a job of ``gpus`` GPUs now (free GPUs and
+        power; ``sunlit_only``: in full sunlight), or None."""
+        hosts = self.hosts(gpus, sunlit_only=sunlit_only)
+        return int(hosts[0]) if len(hosts) else None
+
     def hosts(self, gpus: int, *, sunlit_only: bool = False) -> np.ndarray:
         """Satellites that can take a job of ``gpus`` GPUs now (free GPUs and power), by
-        index."""
+        index (O(N))."""
         mask = (self._e.free >= gpus) & self.powered(gpus)
         if sunlit_only:
             mask &= self._e.state == SUNLIT
@@ -263,7 +269,7 @@ class View:
     def _queued_except(self, closed):
         """:meth:`queued` without the single-satellite jobs whose checkpoint is on a satellite
         where ``closed`` (a boolean array over satellites) is set, unless that satellite lost
-        GPUs or failed (a job there may have to move).  For :meth:`Policy.fill`."""
+        GPUs or failed (a job there may have to move).  For :meth:`Policy.schedule`."""
         e = self._e
         env, sats, full = e.env, e.sats, e.hw.gpus
         skip = closed.tolist()
@@ -314,13 +320,23 @@ class View:
         return (job.checkpoint_s + self.transfer_time_s(job.sat, sat, job.checkpoint_gb)
                 + job.restore_s)
 
-    def nearest(self, src: int, mask, *, k: int = 1, max_hops=None):
+    def nearest(self, src: int, mask=None, *, gpus=None, sunlit: bool = False, k: int = 1,
+                max_hops=None):
         """The ``k`` satellites closest to ``src`` in light time over usable laser links
-        among those where ``mask`` is True (``src`` itself excluded): a list of
-        ``(sat, light_time_s, hops)``, nearest first.  Dijkstra that stops as soon as ``k``
-        are found (:func:`orbsched._kernels.nearest_hosts`, compiled when
+        among those that qualify (``src`` itself excluded): a list of ``(sat, light_time_s,
+        hops)``, nearest first.  A satellite qualifies when ``mask`` is True there (a boolean
+        array over satellites), or, with ``gpus``, when it has ``gpus`` free GPUs and the
+        power for them (and, with ``sunlit``, is in full sunlight).  Dijkstra that stops as
+        soon as ``k`` are found (:func:`orbsched._kernels.nearest_hosts`, compiled when
         ``orbsched.accelerated``), over the network's slot arrays."""
         e = self._e
+        if mask is None:
+            if gpus is None:
+                raise PolicyError(f"policy '{e.policy_name}': view.nearest({src}, ...) needs "
+                                  f"a mask or gpus=")
+            mask = (e.free >= gpus) & self.powered(gpus)
+            if sunlit:
+                mask &= e.state == SUNLIT
         sl = e.net.slots
         dist, pred = e.reach_buf
         try:

@@ -1,4 +1,6 @@
-"""Scheduling policies: the API (:mod:`orbsched.policies.base`), the built-ins and a registry.
+"""Scheduling policies: the API (:mod:`orbsched.policies.api`, with the group-job and inference
+extensions in :mod:`orbsched.policies.groups` and :mod:`orbsched.policies.replicas`), the
+built-ins and a registry.
 
 ``load_policy(spec)`` turns the scenario's ``policy`` section into an instance: a registered
 name (:func:`available` lists them), ``package.module:Class``, or ``path/to/file.py:Class``
@@ -12,31 +14,23 @@ import inspect
 from pathlib import Path
 
 from ..scenario.errors import PolicyError, RegistryError
-from .base import (
-    GROUP_ON_ECLIPSE,
-    GROUP_ON_LOSS,
-    Decision,
-    Migrate,
-    MoveReplica,
-    Pause,
-    Place,
-    PlaceGroup,
-    Policy,
-    Replace,
-    Reshape,
-    Shrink,
-)
+from .api import JobInfo, Policy, View, _option_names
+from .decisions import Decision, Migrate, Pause, Place
 from .energy_aware import EnergyAware
 from .fifo_ground import FifoGround
 from .greedy_sunlit import GreedySunlit
+from .groups import (GROUP_ON_ECLIPSE, GROUP_ON_LOSS, GroupStrategy, PlaceGroup, Replace,
+                     Reshape, Shrink)
 from .hybrid import Hybrid
 from .lookahead import Lookahead
 from .random_policy import RandomPolicy
+from .replicas import FollowSun, MoveReplica, ReplicaStrategy
 from .stay import Stay
 
-__all__ = ["Decision", "EnergyAware", "FifoGround", "GreedySunlit", "Hybrid", "Lookahead",
-           "Migrate", "MoveReplica", "Pause", "Place", "PlaceGroup", "Policy", "RandomPolicy",
-           "Replace", "Reshape", "Shrink", "Stay", "available", "load_policy", "register"]
+__all__ = ["Decision", "EnergyAware", "FifoGround", "FollowSun", "GreedySunlit", "GroupStrategy",
+           "Hybrid", "JobInfo", "Lookahead", "Migrate", "MoveReplica", "Pause", "Place",
+           "PlaceGroup", "Policy", "RandomPolicy", "Replace", "ReplicaStrategy", "Reshape",
+           "Shrink", "Stay", "View", "available", "load_policy", "register"]
 
 _REGISTRY = {cls.name: cls for cls in (Stay, GreedySunlit, Lookahead, EnergyAware, FifoGround,
                                        Hybrid, RandomPolicy)}
@@ -116,9 +110,12 @@ def load_policy(spec, base_dir=None) -> Policy:
     try:
         policy = cls(**options)
     except TypeError as exc:
-        raise PolicyError(f"policy '{name}': bad options {options}: {exc}") from None
+        own = _option_names(cls)
+        raise PolicyError(f"policy '{name}': bad options {options}: {exc}; its options are "
+                          f"{', '.join(own) if own else '(none)'}, and every policy takes "
+                          f"group_on_eclipse, group_on_loss, group_lookahead_s") from None
     except ValueError as exc:
         raise PolicyError(f"policy '{name}': {exc}") from None
     for k, v in group.items():
-        setattr(policy, k, v)
+        setattr(policy.groups, k.removeprefix("group_"), v)
     return policy

@@ -10,10 +10,16 @@ the nearest sunlit host when staying would cost more GPU-hours than moving:
 * moving: its GPUs stop for checkpoint + transfer + restore.
 
 Each move takes the job's power off the satellite, so the policy stops moving jobs once the
-remaining load fits the battery.  New jobs go to sunlit hosts first (as greedy-sunlit).
+remaining load fits the battery.  New jobs go to sunlit hosts first (as greedy-sunlit);
+inference replicas stay where they are.
 """
-from .base import Migrate
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from .decisions import Decision, Migrate
 from .greedy_sunlit import GreedySunlit
+from .replicas import ReplicaStrategy
 
 
 class EnergyAware(GreedySunlit):
@@ -21,7 +27,15 @@ class EnergyAware(GreedySunlit):
 
     name = "energy-aware"
 
-    def on_eclipse_entry(self, sat, view):
+    def __init__(self, max_hops: Optional[int] = None) -> None:
+        super().__init__(max_hops=max_hops)
+        self.replicas = ReplicaStrategy()
+
+    def on_shadow(self, sats: Any, view: Any) -> Iterator[Decision]:
+        for sat in sats:
+            yield from self._shed_load(int(sat), view)
+
+    def _shed_load(self, sat: int, view: Any) -> Iterator[Decision]:
         eclipse_s = view.eclipse_left_s(sat)
         load_w = view.load_w(sat)
         usable_wh = view.payload_energy_wh(sat)      # what GPU work may use before shedding

@@ -1,16 +1,21 @@
 """``fifo-ground``: a ground-data-centre-like baseline.  Strict first come, first served (no
 backfill: the head of the queue blocks the jobs behind it), first-fit placement, no migration
 and no notion of sunlight: jobs simply wait for GPUs, as in a FIFO ground cluster."""
-from .base import Policy
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .api import Policy
 
 
 class FifoGround(Policy):
-    """Strict FIFO (``backfill = 0``), first-fit placement, never migrates."""
+    """Strict FIFO (``backfill = 0``), first-fit placement by index, never migrates."""
 
     name = "fifo-ground"
     backfill = 0
 
-    def choose_site(self, job, view):
-        """First fit by satellite index, blind to sunlight (as on the ground)."""
-        hosts = view.hosts(job.gpus)
-        return int(hosts[0]) if len(hosts) else None
+    def place(self, job: Any, view: Any) -> Optional[int]:
+        site = view.first_host(job.gpus)
+        if site is not None and job.sat >= 0 and not view.reachable(job.sat, site):
+            return None                       # its checkpoint cannot reach that host now
+        return site

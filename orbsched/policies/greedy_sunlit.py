@@ -6,9 +6,16 @@
   none stays and runs on battery.
 * A queued job whose checkpoint sits on a satellite that cannot run it moves to the nearest
   sunlit host.
-* Inference replicas on a satellite entering eclipse move to the nearest sunlit host too.
+* Inference replicas on a satellite entering eclipse move to the nearest sunlit host too, and
+  a group job replaces members entering shadow by sunlit ones.
 """
-from .base import Policy
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from .api import Policy
+from .decisions import Decision, Migrate
+from .replicas import FollowSun
 
 
 class GreedySunlit(Policy):
@@ -16,24 +23,28 @@ class GreedySunlit(Policy):
 
     name = "greedy-sunlit"
     moves_queued = True
-    group_on_eclipse = "replace"   # a member entering shadow hands over to a sunlit one
-    group_on_loss = "replace"
 
-    def __init__(self, max_hops=None):
+    def __init__(self, max_hops: Optional[int] = None) -> None:
         super().__init__()
         self.max_hops = max_hops
+        self.groups.on_eclipse = self.groups.on_loss = "replace"
+        self.replicas = FollowSun(max_hops)
 
-    def nearest_sunlit(self, sat, gpus, view):
-        found = view.nearest(sat, self.sunlit_hosts(view, gpus), max_hops=self.max_hops)
+    def nearest_sunlit(self, sat: int, gpus: int, view: Any) -> Optional[int]:
+        found = view.nearest(sat, gpus=gpus, sunlit=True, max_hops=self.max_hops)
         return found[0][0] if found else None
 
-    def destination(self, job, sat, view):
-        return self.nearest_sunlit(sat, job.gpus, view)
+    def on_shadow(self, sats: Any, view: Any) -> Iterator[Decision]:
+        for sat in sats:
+            for job in view.jobs_on(int(sat)):
+                if job.phase == "running" and not job.is_group:
+                    dst = self.nearest_sunlit(int(sat), job.gpus, view)
+                    if dst is not None:
+                        yield Migrate(job.job_id, dst)
 
-    def replica_destination(self, service, gpus, sat, view):
-        return self.nearest_sunlit(sat, gpus, view)
-
-    def resume_site(self, job, view):
+    def place(self, job: Any, view: Any) -> Optional[int]:
+        if job.sat < 0:
+            return super().place(job, view)
         if view.state[job.sat] == view.SUNLIT and view.can_host(job.sat, job.gpus):
             return job.sat
         dst = self.nearest_sunlit(job.sat, job.gpus, view)

@@ -12,6 +12,11 @@
 * Jobs on the ground stay there until they finish: grid power never runs out.
 Without data centres in the scenario it behaves as ``greedy-sunlit``.
 """
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from .decisions import Decision, Migrate
 from .greedy_sunlit import GreedySunlit
 
 
@@ -20,13 +25,13 @@ class Hybrid(GreedySunlit):
 
     name = "hybrid"
 
-    def __init__(self, max_hops=None, min_ground_h=1.0):
+    def __init__(self, max_hops: Optional[int] = None, min_ground_h: float = 1.0) -> None:
         super().__init__(max_hops=max_hops)
         if not float(min_ground_h) >= 0.0:
             raise ValueError(f"min_ground_h must be >= 0, got {min_ground_h!r}")
         self.min_ground_h = float(min_ground_h)
 
-    def datacentres_by_price(self, view, gpus, src=None):
+    def datacentres_by_price(self, view: Any, gpus: int, src: Optional[int] = None) -> list:
         """Data centres with ``gpus`` free (and reachable from ``src`` now, if given),
         cheapest electricity first."""
         out = []
@@ -36,33 +41,31 @@ class Hybrid(GreedySunlit):
                 out.append((info["price_usd_per_kwh"], h))
         return [h for _, h in sorted(out)]
 
-    def choose_site(self, job, view):
-        hosts = view.hosts(job.gpus, sunlit_only=True)
-        if len(hosts):
-            return int(hosts[0])
-        dcs = self.datacentres_by_price(view, job.gpus)
-        if dcs:
-            return dcs[0]
-        hosts = view.hosts(job.gpus)
-        return int(hosts[0]) if len(hosts) else None
+    def on_shadow(self, sats: Any, view: Any) -> Iterator[Decision]:
+        for sat in sats:
+            for job in view.jobs_on(int(sat)):
+                if job.phase != "running" or job.is_group:
+                    continue
+                dst = self.nearest_sunlit(int(sat), job.gpus, view)
+                if dst is None and job.remaining_gpu_h / max(job.work_gpus, 1) \
+                        >= self.min_ground_h:
+                    dcs = self.datacentres_by_price(view, job.gpus, src=int(sat))
+                    dst = dcs[0] if dcs else None
+                if dst is not None:
+                    yield Migrate(job.job_id, dst)
 
-    def destination(self, job, sat, view):
-        dst = self.nearest_sunlit(sat, job.gpus, view)
-        if dst is not None:
-            return dst
-        if job.remaining_gpu_h / max(job.work_gpus, 1) >= self.min_ground_h:
-            dcs = self.datacentres_by_price(view, job.gpus, src=sat)
-            if dcs:
-                return dcs[0]
-        return None
-
-    def resume_site(self, job, view):
+    def place(self, job: Any, view: Any) -> Optional[int]:
+        if job.sat < 0:
+            site = view.first_host(job.gpus, sunlit_only=True)
+            if site is not None:
+                return site
+            dcs = self.datacentres_by_price(view, job.gpus)
+            return dcs[0] if dcs else view.first_host(job.gpus)
         if view.is_datacentre(job.sat):
             if view.can_host(job.sat, job.gpus):
                 return job.sat
-            dst = self.nearest_sunlit(job.sat, job.gpus, view)
-            return dst
-        site = super().resume_site(job, view)
+            return self.nearest_sunlit(job.sat, job.gpus, view)
+        site = super().place(job, view)
         if site is not None:
             return site
         dcs = self.datacentres_by_price(view, job.gpus, src=job.sat)

@@ -1,15 +1,20 @@
 """``lookahead``: move work to where the sunlight lasts longest, using the predicted eclipses.
 
-Eclipse times come from the contact plan, so the view knows when every satellite will next
+Eclipse times come from the geometry stage, so the view knows when every satellite will next
 enter shadow.  At a satellite's eclipse entry each running job considers the ``candidates``
 nearest sunlit hosts (within ``max_hops``) and moves to the one with the most sunlight left
 after the move, ``sunlight_left - migration_time``; it stays if no destination gives at least
 ``min_gain_s`` of sunlight.  New and displaced queued jobs go to the host with the most
 sunlight left.
 """
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
 import numpy as np
 
-from .base import Policy
+from .api import Policy
+from .decisions import Decision, Migrate
 
 
 class Lookahead(Policy):
@@ -17,24 +22,17 @@ class Lookahead(Policy):
 
     name = "lookahead"
     moves_queued = True
-    group_on_eclipse = "replace"   # a member entering shadow hands over to a sunlit one
-    group_on_loss = "replace"
 
-    def __init__(self, candidates=16, max_hops=None, min_gain_s=600.0):
+    def __init__(self, candidates: int = 16, max_hops: Optional[int] = None,
+                 min_gain_s: float = 600.0) -> None:
         super().__init__()
         self.candidates = int(candidates)
         self.max_hops = max_hops
         self.min_gain_s = float(min_gain_s)
+        self.groups.on_eclipse = self.groups.on_loss = "replace"
 
-    def choose_site(self, job, view):
-        hosts = view.hosts(job.gpus)
-        if not len(hosts):
-            return None
-        left = view.sunlight_left_s()[hosts]
-        return int(hosts[int(np.argmax(left))])  # first of the longest (ties: lowest index)
-
-    def _best(self, job, src, view):
-        found = view.nearest(src, self.sunlit_hosts(view, job.gpus), k=self.candidates,
+    def _best(self, job: Any, src: int, view: Any) -> Optional[int]:
+        found = view.nearest(src, gpus=job.gpus, sunlit=True, k=self.candidates,
                              max_hops=self.max_hops)
         left = view.sunlight_left_s()
         best, best_gain = None, self.min_gain_s
@@ -44,10 +42,21 @@ class Lookahead(Policy):
                 best, best_gain = sat, gain
         return best
 
-    def destination(self, job, sat, view):
-        return self._best(job, sat, view)
+    def on_shadow(self, sats: Any, view: Any) -> Iterator[Decision]:
+        for sat in sats:
+            for job in view.jobs_on(int(sat)):
+                if job.phase == "running" and not job.is_group:
+                    dst = self._best(job, int(sat), view)
+                    if dst is not None:
+                        yield Migrate(job.job_id, dst)
 
-    def resume_site(self, job, view):
+    def place(self, job: Any, view: Any) -> Optional[int]:
+        if job.sat < 0:
+            hosts = view.hosts(job.gpus)
+            if not len(hosts):
+                return None
+            left = view.sunlight_left_s()[hosts]
+            return int(hosts[int(np.argmax(left))])   # first of the longest (ties: lowest)
         if view.state[job.sat] == view.SUNLIT and view.can_host(job.sat, job.gpus):
             return job.sat
         best = self._best(job, job.sat, view)

@@ -1,6 +1,12 @@
 """``random``: a control.  New jobs go to a random host; at eclipse entry each running job
-moves with probability ``p_migrate`` to a random reachable host (sunlit or not)."""
-from .base import Policy
+moves with probability ``p_migrate`` to one of the eight nearest hosts with room and power,
+at random (sunlit or not)."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from .api import Policy
+from .decisions import Decision, Migrate
 
 
 class RandomPolicy(Policy):
@@ -9,19 +15,28 @@ class RandomPolicy(Policy):
     name = "random"
     moves_queued = True
 
-    def __init__(self, p_migrate=0.5):
+    def __init__(self, p_migrate: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= float(p_migrate) <= 1.0:
             raise ValueError(f"p_migrate must be in [0, 1], got {p_migrate!r}")
         self.p_migrate = float(p_migrate)
 
-    def choose_site(self, job, view):
+    def place(self, job: Any, view: Any) -> Optional[int]:
+        if job.sat >= 0 and view.can_host(job.sat, job.gpus):
+            return job.sat
         hosts = view.hosts(job.gpus)
-        return int(self.rng.choice(hosts)) if len(hosts) else None
-
-    def destination(self, job, sat, view):
-        if self.rng.random() >= self.p_migrate:
+        site = int(self.rng.choice(hosts)) if len(hosts) else None
+        if site is not None and job.sat >= 0 and not view.reachable(job.sat, site):
             return None
-        mask = (view.free >= job.gpus) & view.powered(job.gpus)
-        found = view.nearest(sat, mask, k=8)
-        return found[int(self.rng.integers(len(found)))][0] if found else None
+        return site
+
+    def on_shadow(self, sats: Any, view: Any) -> Iterator[Decision]:
+        for sat in sats:
+            for job in view.jobs_on(int(sat)):
+                if job.phase != "running" or job.is_group:
+                    continue
+                if self.rng.random() >= self.p_migrate:
+                    continue
+                found = view.nearest(int(sat), gpus=job.gpus, k=8)
+                if found:
+                    yield Migrate(job.job_id, found[int(self.rng.integers(len(found)))][0])
