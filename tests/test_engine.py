@@ -177,8 +177,8 @@ class _TooMany(Policy):
     name = "too-many"
 
     def schedule(self, view):
-        for job in view.queued():
-            yield Place(job.job_id, 0)
+        for j in view.queued():
+            yield Place(j.job_id, 0)
 
 
 def test_decision_without_free_gpus_is_rejected():

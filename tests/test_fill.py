@@ -12,14 +12,14 @@ from engine_helpers import check_invariants, job, make_engine, scenario
 
 
 def _plain_schedule(self, view):
-    """The queue pass of the policy API (FCFS with backfill; a pinned job resumes only on its
-    own satellite) written plainly: every queued job looked at, no shortcut."""
+    """The queue pass of the policy API (FCFS with backfill; a pinned jb resumes only on its
+    own satellite) written plainly: every queued jb looked at, no shortcut."""
     skipped = 0
-    for job in view.queued():
+    for jb in view.queued():
         if view.free_gpus_total() <= 0:
             return
-        if job.is_group:
-            d = self.groups.place(job, view)
+        if jb.is_group:
+            d = self.groups.place(jb, view)
             if d is not None:
                 yield d
             else:
@@ -27,19 +27,19 @@ def _plain_schedule(self, view):
                 if skipped > self.backfill:
                     return
             continue
-        sat, g = job.sat, job.gpus
+        sat, g = jb.sat, jb.gpus
         if sat >= 0 and not self.moves_queued:
             if view.capacity(sat) >= g:
                 if view.can_host(sat, g):
-                    yield Place(job.job_id, sat)
+                    yield Place(jb.job_id, sat)
                 continue
-            site = self.place(job, view)
+            site = self.place(jb, view)
             if site is not None:
-                yield Place(job.job_id, site)
+                yield Place(jb.job_id, site)
             continue
-        site = self.place(job, view)
+        site = self.place(jb, view)
         if site is not None:
-            yield Place(job.job_id, site)
+            yield Place(jb.job_id, site)
         else:
             skipped += 1
             if skipped > self.backfill:

@@ -98,8 +98,8 @@ class _PlaceOn(Policy):
         self.target = target
 
     def schedule(self, view):
-        for job in view.queued():
-            yield Place(job.job_id, self.target)
+        for j in view.queued():
+            yield Place(j.job_id, self.target)
 
 
 def test_datacentre_decisions_are_checked():

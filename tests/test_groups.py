@@ -255,9 +255,9 @@ def test_reshaping_a_job_that_runs_on_one_satellite_is_rejected():
         name = "one"
 
         def schedule(self, view):
-            for job in view.queued():
-                yield Place(job.job_id, 0)
-                yield Replace(job.job_id, 0, 1)
+            for j in view.queued():
+                yield Place(j.job_id, 0)
+                yield Replace(j.job_id, 0, 1)
     sc = scenario(2, 1.0, hardware=NO_THERMAL, network=NET)
     eng = make_engine(sc, _One(), isl=RING[:1], jobs=[job(gpus=4)])
     with pytest.raises(PolicyError, match="runs on one satellite, not as a group"):

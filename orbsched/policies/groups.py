@@ -27,14 +27,11 @@ when ``on_event`` returns nothing the engine runs the policy's queue pass).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from .decisions import Decision, Pause
-
-if TYPE_CHECKING:     # the policy class imports this module
-    from .api import Policy
 
 __all__ = ["GROUP_ON_ECLIPSE", "GROUP_ON_LOSS", "GroupStrategy", "PlaceGroup", "Replace",
            "Reshape", "Shrink"]
@@ -90,8 +87,10 @@ def _sunlit_hosts(view: Any, gpus: int) -> np.ndarray:
 class GroupStrategy:
     """How a policy places and reshapes group jobs (module docstring)."""
 
-    def __init__(self, policy: Policy, on_eclipse: str = "continue", on_loss: str = "wait",
+    def __init__(self, policy: Any, on_eclipse: str = "continue", on_loss: str = "wait",
                  lookahead_s: float = 600.0) -> None:
+        """``policy``: the :class:`~orbsched.policies.api.Policy` this strategy serves (its
+        ``moves_queued`` knob applies to groups too)."""
         self.policy = policy
         self.on_eclipse = on_eclipse
         self.on_loss = on_loss

@@ -69,8 +69,7 @@ from ..scenario.schema import (
     yaml_value,
 )
 
-__all__ = ["Sweep", "SweepRun", "load_sweep", "collect", "add_commands", "main_sweep",
-           "main_compare", "run_sweep"]
+__all__ = ["Sweep", "SweepRun", "load_sweep"]
 
 _PATH = re.compile(r"^[A-Za-z_]\w*(\[\d+\])*(\.[A-Za-z_]\w*(\[\d+\])*)*$")
 ID_LEN = 12
