@@ -35,14 +35,19 @@ from __future__ import annotations
 import base64
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .config import load_scenario
+from .astro import TimeBase, parse_utc
+from .config import GeometryOptions, GroundStation, NetworkOptions, load_scenario
+from .config_sim import Datacentre, Hardware, RecordOptions
 from .constellation import build_constellation
 from .contacts import compute_contact_plan
 from .errors import DataFileError, OrbschedError
@@ -118,18 +123,57 @@ def _read(folder, name, columns=None):
         raise DataFileError(path, None, f"not a readable Parquet table ({exc})") from None
 
 
+@dataclass
+class _Fleet:
+    """The fleet as far as a positions table tells it (names are not recorded there)."""
+
+    names: list
+    timebase: TimeBase
+
+    def __len__(self):
+        return len(self.names)
+
+
+def _light_scenario(path, n_sats):
+    """The sections of ``scenario.yaml`` the replay needs, each validated, and a fleet of
+    ``n_sats`` numbered satellites: for a folder with ``positions.parquet`` whose scenario no
+    longer loads whole (an element-set file moved).  No contact plan can be made from it."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        sc = SimpleNamespace(
+            name=str(doc.get("name", "scenario")),
+            duration_s=float(doc["duration_h"]) * 3600.0,
+            record=RecordOptions(**(doc.get("record") or {})),
+            network=NetworkOptions(**(doc.get("network") or {})),
+            geometry=GeometryOptions(**(doc.get("geometry") or {})),
+            hardware=Hardware(**(doc.get("hardware") or {})),
+            ground_stations=[GroundStation(**g) for g in doc.get("ground_stations") or []],
+            datacentres=[Datacentre(**d) for d in doc.get("datacentres") or []])
+        start = parse_utc(doc["start_utc"], "start_utc")
+    except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        raise DataFileError(path, None, f"cannot read the run's scenario for the replay "
+                                        f"({exc})") from None
+    return _Fleet([f"sat {i}" for i in range(n_sats)], TimeBase(start)), sc
+
+
 def _fleet_and_scenario(folder):
+    """The fleet and the resolved scenario, or (with a positions table) what of them the
+    results folder itself holds; the second value says which ('scenario' or 'results')."""
     path = folder / "scenario.yaml"
     if not path.is_file():
         raise DataFileError(path, None, "missing: the replay needs the run's scenario")
-    scenario = load_scenario(path)
     try:
-        fleet, scenario = build_constellation(scenario)
+        fleet, scenario = build_constellation(load_scenario(path))
+        return fleet, scenario, "scenario"
     except OrbschedError as exc:
-        raise OrbschedError(f"{path}: cannot rebuild the fleet for the replay ({exc}); rerun "
-                            f"with --set record.positions_s=60 to record positions.parquet "
-                            f"in the results folder") from None
-    return fleet, scenario
+        table = folder / "positions.parquet"
+        if not table.is_file():
+            raise OrbschedError(f"{path}: cannot rebuild the fleet for the replay ({exc}); "
+                                f"rerun with --set record.positions_s=60 to record "
+                                f"positions.parquet in the results folder") from None
+        sats = _read(folder, "positions.parquet", ["sat"])["sat"]
+        fleet, scenario = _light_scenario(path, int(sats.max()) + 1 if len(sats) else 0)
+        return fleet, scenario, "results"
 
 
 def _positions(folder, fleet, scenario, t):
@@ -146,6 +190,11 @@ def _positions(folder, fleet, scenario, t):
             lat = pos["lat_deg"].to_numpy(np.float64).reshape(len(times), n)[k].T
             lon = pos["lon_deg"].to_numpy(np.float64).reshape(len(times), n)[k].T
             return lat, lon, "positions.parquet"
+    if isinstance(fleet, _Fleet):
+        raise DataFileError(path, None, f"has not every frame every {t[1] - t[0]:g} s, and "
+                                        f"the fleet cannot be rebuilt from scenario.yaml to "
+                                        f"recompute them: use --frame-s with a multiple of "
+                                        f"record.positions_s")
     lat, lon = subpoints(fleet, t, scenario.geometry.frame_node_s)
     return lat, lon, "recomputed from scenario.yaml"
 
@@ -171,6 +220,9 @@ def _links(events, fleet, scenario, duration_s):
         return arr, "link events (record.link_events)"
     if scenario.network.topology == "none":
         return np.zeros((0, 4)), "none (network.topology: none)"
+    if isinstance(fleet, _Fleet):
+        return np.zeros((0, 4)), ("none (record.link_events is off and the contact plan "
+                                  "cannot be made without the scenario's element sets)")
     plan = compute_contact_plan(fleet, scenario)
     w = plan.isl_windows
     arr = np.column_stack([w["sat_a"].to_numpy(float), w["sat_b"].to_numpy(float),
@@ -298,13 +350,15 @@ def replay_data(folder, frame_s=None) -> dict:
         raise DataFileError(folder, None, "not a complete orbsched results folder (no "
                                           "summary.json)")
     summary = json.loads(summary_path.read_text())
-    fleet, scenario = _fleet_and_scenario(folder)
+    fleet, scenario, fleet_src = _fleet_and_scenario(folder)
     n = len(fleet)
     if summary.get("n_sats") not in (None, n):
         raise DataFileError(folder / "scenario.yaml", None,
                             f"rebuilds {n} satellites, the run had {summary['n_sats']}")
     duration_s = scenario.duration_s
-    notes = []
+    notes = [] if fleet_src == "scenario" else [
+        "the scenario's fleet could not be rebuilt (an element-set file is missing): "
+        "satellites are numbered, positions come from positions.parquet"]
     if frame_s is None:
         frame_s = choose_frame_s(duration_s, n, scenario.record.positions_s or 60.0)
     t = frame_times(duration_s, frame_s)
