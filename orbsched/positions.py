@@ -104,8 +104,8 @@ def positions_frame(fleet, duration_s: float, frame_s: float,
 
 def write_positions(path, frame: pd.DataFrame):
     """Write a :func:`positions_frame` table to ``path``: zstd, the float columns byte-stream
-    split and not dictionary-encoded (6.6 bytes per row: 15 MB for 1,584 satellites x 24 h at
-    60 s, against 27 MB with pandas' defaults)."""
+    split and not dictionary-encoded (measured: 9.5 MiB for 1,584 satellites x 24 h at 60 s,
+    4.4 bytes per row, against 17.8 MiB with pandas' defaults)."""
     frame.to_parquet(path, index=False, compression="zstd", use_dictionary=["t_s", "sat"],
                      column_encoding={"lat_deg": "BYTE_STREAM_SPLIT",
                                       "lon_deg": "BYTE_STREAM_SPLIT"})

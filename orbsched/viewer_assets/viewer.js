@@ -91,6 +91,7 @@
     view.ox *= ratio; view.oy *= ratio;
     map.width = Math.round(W * dpr); map.height = Math.round(H * dpr);
     map.style.width = W + "px"; map.style.height = H + "px";
+    $("info").style.maxHeight = H + "px";
     clampView();
     panels.forEach(function (p) { p.resize(); });
     draw();
@@ -307,7 +308,7 @@
     }
   }
   var satPanel = null;
-  function fmtT(t) { return isFinite(t) ? hours(t) : "-"; }
+  function fmtT(t) { return isFinite(t) ? (t / 3600).toFixed(2) : "-"; }
   function selectSat(i) {
     state.sel = i; indexJobs();
     var box = $("info");
@@ -316,16 +317,16 @@
     var h = "<h3>" + esc(D.names[i]) + " <span class='sub'>(satellite " + i + ")</span></h3>";
     h += "<p>" + ["sunlit", "penumbra", "umbra"][STATE[fi * N + i]] + " at this frame; lat " + cur.lat[i].toFixed(2) + ", lon " + cur.lon[i].toFixed(2) + "</p>";
     if (SAT_UTIL) { h += "<canvas id='satchart' class='panel'></canvas>"; } else { h += "<p class='note'>No per-satellite time series (record.per_satellite: false).</p>"; }
-    h += "<p>" + ids.length + " jobs ran here" + (ids.length > 200 ? " (first 200 listed)" : "") + ":</p><table><tr><th>job</th><th>GPUs</th><th>status</th><th>arrival</th><th>start</th><th>end</th></tr>";
+    h += "<p>" + ids.length + " jobs ran here" + (ids.length > 200 ? " (first 200 listed)" : "") + ":</p><table><tr><th>job</th><th>GPUs</th><th>status</th><th>arrival h</th><th>start h</th><th>end h</th></tr>";
     ids.slice(0, 200).forEach(function (j) {
       var row = jobRow[j];
       h += "<tr class='job' data-job='" + j + "'><td>" + j + "</td><td>" + JOBS[4 * row + 1] + "</td><td>" + M.status[JOBS[4 * row + 2]] + "</td><td>" + fmtT(JOB_T[3 * row]) + "</td><td>" + fmtT(JOB_T[3 * row + 1]) + "</td><td>" + fmtT(JOB_T[3 * row + 2]) + "</td></tr>";
     });
     box.innerHTML = h + "</table><div id='jobinfo'></div>";
-    satPanel = SAT_UTIL ? new Panel($("satchart"), "satellite " + i + ": utilisation (black) and state of charge (blue)", function (p) {
+    satPanel = SAT_UTIL ? new Panel($("satchart"), "utilisation (black), state of charge (blue)", function (p) {
       var u = [], s = [];
       for (var k = 0; k < NS; k++) { u.push(SAT_UTIL[k * N + i] / 250); s.push(SAT_SOC[k * N + i] / 250); }
-      p.frame(ST, 0, 1.02); p.line(ST, u, "#111", true); p.line(ST, s, "#1f77b4", true);
+      p.frame(ST, 0, 1.0); p.line(ST, u, "#111", true); p.line(ST, s, "#1f77b4", true);
     }) : null;
     if (satPanel) { satPanel.resize(); }
     Array.prototype.forEach.call(box.querySelectorAll("tr.job"), function (tr) {
@@ -336,7 +337,7 @@
   function selectJob(j) {
     indexJobs(); state.job = j;
     var row = jobRow[j], h = "<h3>Job " + j + "</h3>";
-    if (row !== undefined) { h += "<p>" + JOBS[4 * row + 1] + " GPUs, " + M.status[JOBS[4 * row + 2]] + "; arrived " + fmtT(JOB_T[3 * row]) + ", ended " + fmtT(JOB_T[3 * row + 2]) + "</p>"; }
+    if (row !== undefined) { h += "<p>" + JOBS[4 * row + 1] + " GPUs, " + M.status[JOBS[4 * row + 2]] + "; arrived at " + fmtT(JOB_T[3 * row]) + " h" + (isFinite(JOB_T[3 * row + 2]) ? ", ended at " + fmtT(JOB_T[3 * row + 2]) + " h" : "") + ". Its satellites, in order, are numbered on the map.</p>"; }
     h += "<ol>";
     (jevByJob[j] || []).forEach(function (e) {
       var kind = M.job_kinds[JEV[4 * e + 1]], s = JEV[4 * e + 2], p = JEV[4 * e + 3];
@@ -400,7 +401,7 @@
     var x = this.px(t); c.strokeStyle = COL.sel; c.lineWidth = 1.5;
     c.beginPath(); c.moveTo(x, 18); c.lineTo(x, this.h - 16); c.stroke();
   };
-  function fmtNum(v) { return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2); }
+  function fmtNum(v) { return Math.abs(v) >= 10 ? v.toFixed(0) : v.toFixed(2); }
   function col(k) { var a = []; for (var i = 0; i < NS; i++) { a.push(SF[5 * i + k]); } return a; }
   var panels = [];
   function addPanels() {
