@@ -25,7 +25,9 @@ Where each piece comes from (all from the results folder unless said):
   reconstructed as the shortest path by ground-track angle over the links up at the frame of
   the start.  The engine routes by light time over usable links (acquired) and may re-route
   a transfer, so a drawn route can differ from the engine's when two paths are nearly equal
-  or a link changed during the transfer;
+  or a link changed during the transfer.  A migration to or from a ground data centre (host
+  index >= the number of satellites: the ground stations in order) is drawn straight between
+  the satellite and the station;
 * marks: brownouts, battery floors, faults and failed migrations at their satellite;
 * panels: the fleet rows of ``timeseries.parquet``; the queue (waiting, running, migrating)
   replayed from the job events at each frame; migrations started per sample interval.
@@ -38,10 +40,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Optional, Union
 
 import numpy as np
 import pandas as pd
 import yaml
+from numpy.typing import ArrayLike
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
@@ -85,7 +89,7 @@ def choose_frame_s(duration_s: float, n_sats: int, base_s: float = 60.0,
     return base_s * k
 
 
-def illumination_states(events: pd.DataFrame, n_sats: int, t_s) -> np.ndarray:
+def illumination_states(events: pd.DataFrame, n_sats: int, t_s: ArrayLike) -> np.ndarray:
     """Illumination at the instants ``t_s`` from the edges in ``events``: uint8 (len(t_s),
     n_sats), 0 sunlit, 1 penumbra, 2 umbra.  An edge at exactly t counts as done at t."""
     t_s = np.asarray(t_s, float)
@@ -257,8 +261,8 @@ def _migrations(events, links, lat, lon, t_frames, duration_s):
     for f in np.unique(frame):
         todo = np.flatnonzero(frame == f)
         t = t_frames[f]
-        up = links[(links[:, 2] <= t) & (links[:, 3] > t)].astype(np.int64) \
-            if len(links) else np.zeros((0, 4), np.int64)
+        up = links[(links[:, 2] <= t) & (links[:, 3] > t), :2].astype(np.int64) \
+            if len(links) else np.zeros((0, 2), np.int64)
         src = np.unique(mig[todo, 2].astype(np.int64))
         src = src[(src >= 0) & (src < n)]
         if len(up) == 0 or len(src) == 0:
@@ -339,7 +343,7 @@ def _q8(x, scale=250.0):
     return np.where(np.isfinite(x), q, LOAD_UNKNOWN).astype(np.uint8)
 
 
-def replay_data(folder, frame_s=None) -> dict:
+def replay_data(folder: Union[str, Path], frame_s: Optional[float] = None) -> dict:
     """The replay of a results folder (module docstring) as a JSON-able dict.
 
     ``frame_s``: the frame period in s (default: the positions table's period, else 60 s,
@@ -376,6 +380,7 @@ def replay_data(folder, frame_s=None) -> dict:
         load = np.full((len(t), n), LOAD_UNKNOWN, np.uint8)
         notes.append("per-satellite load not recorded (record.per_satellite: false): no rings")
     links, link_src = _links(events, fleet, scenario, duration_s)
+    links[links[:, 3] >= duration_s, 3] = np.inf      # still up at the end: drawn at the last frame
     mig, route, route_off, n_routed = _migrations(events, links, lat, lon, t, duration_s)
     queue = _queue(events, t)
 

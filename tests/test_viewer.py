@@ -189,6 +189,9 @@ def test_replay_data_is_consistent_with_the_results(run_dir, data):
     ups = events[(kind == "link_up") & (events["sat"] < n) & (events["peer"] < n)]
     assert len(links) == len(ups) > 0
     assert (links < n).all()
+    # links still up when the run ends are drawn at the last frame (not cut at the end)
+    last = (link_t[:, 0] <= t[-1]) & (link_t[:, 1] > t[-1])
+    assert last.sum() == (link_t[:, 1] == np.inf).sum() > 96
     # the queue replayed from the job events ends as the job table does
     q = _arr(data, "queue").reshape(len(t), 3)
     status = jobs["status"].value_counts()
@@ -391,7 +394,7 @@ def test_replay_in_headless_chromium(browser, html_file, run_dir, data, tmp_path
     crop.save(tmp_path / "map.png")
 
     # a click on a satellite lists its jobs; a click on a job draws its path
-    b.eval(f"window.orbview.setFrame({nf - 1})")
+    assert b.eval(f"window.orbview.setFrame({nf - 1})")["links"] > 96
     busy = np.flatnonzero(_arr(data, "load").reshape(nf, n)[-1] > 0)
     sat = int(busy[0])
     x, yy = b.eval(f"(function(){{var la={_arr(data, 'pos')[2 * ((nf - 1) * n + sat)] / 100},"

@@ -123,14 +123,20 @@
   }
 
   // ---------------------------------------------------------------- drawing helpers
-  function seg(c, i, j) {  // a link or route leg between satellites i and j (split at the antimeridian)
-    var lo1 = cur.lon[i], lo2 = cur.lon[j], la1 = cur.lat[i], la2 = cur.lat[j];
-    if (Math.abs(lo2 - lo1) <= 180) { c.moveTo(cur.x[i], cur.y[i]); c.lineTo(cur.x[j], cur.y[j]); return; }
+  // network nodes: satellites 0..N-1, then the ground stations (the engine's host indices)
+  function known(i) { return i >= 0 && i < N + D.stations.length; }
+  function lonOf(i) { return i < N ? cur.lon[i] : D.stations[i - N].lon; }
+  function latOf(i) { return i < N ? cur.lat[i] : D.stations[i - N].lat; }
+  function xy(i) { return i < N ? [cur.x[i], cur.y[i]] : proj(lonOf(i), latOf(i)); }
+  function seg(c, i, j) {  // a link or route leg between nodes i and j (split at the antimeridian)
+    if (!known(i) || !known(j)) { return; }
+    var lo1 = lonOf(i), lo2 = lonOf(j), la1 = latOf(i), la2 = latOf(j), a = xy(i), b = xy(j);
+    if (Math.abs(lo2 - lo1) <= 180) { c.moveTo(a[0], a[1]); c.lineTo(b[0], b[1]); return; }
     var edge = lo1 > 0 ? 180 : -180, lo2u = lo2 + (edge > 0 ? 360 : -360);
     var f = (edge - lo1) / (lo2u - lo1), lat = la1 + (la2 - la1) * f;
     var p = proj(edge, lat), q = proj(-edge, lat);
-    c.moveTo(cur.x[i], cur.y[i]); c.lineTo(p[0], p[1]);
-    c.moveTo(q[0], q[1]); c.lineTo(cur.x[j], cur.y[j]);
+    c.moveTo(a[0], a[1]); c.lineTo(p[0], p[1]);
+    c.moveTo(q[0], q[1]); c.lineTo(b[0], b[1]);
   }
   function mark(c, shape, x, y, s) {
     c.beginPath();
@@ -145,20 +151,22 @@
     var want = p * tot;
     for (k = a; k < b - 1; k++) {
       var i = ROUTE[k], j = ROUTE[k + 1], l = legLen(i, j);
+      if (!known(i) || !known(j)) { return null; }
       if (want <= l || k === b - 2) {
         var w = l > 0 ? Math.min(1, want / l) : 1;
-        var dl = cur.lon[j] - cur.lon[i];
+        var dl = lonOf(j) - lonOf(i);
         if (dl > 180) { dl -= 360; } else if (dl < -180) { dl += 360; }
-        var lon = cur.lon[i] + dl * w; if (lon >= 180) { lon -= 360; } else if (lon < -180) { lon += 360; }
-        return proj(lon, cur.lat[i] + (cur.lat[j] - cur.lat[i]) * w);
+        var lon = lonOf(i) + dl * w; if (lon >= 180) { lon -= 360; } else if (lon < -180) { lon += 360; }
+        return proj(lon, latOf(i) + (latOf(j) - latOf(i)) * w);
       }
       want -= l;
     }
-    return [cur.x[ROUTE[a]], cur.y[ROUTE[a]]];
+    return known(ROUTE[a]) ? xy(ROUTE[a]) : null;
   }
   function legLen(i, j) {
-    var dl = Math.abs(cur.lon[j] - cur.lon[i]); if (dl > 180) { dl = 360 - dl; }
-    return Math.hypot(dl, cur.lat[j] - cur.lat[i]);
+    if (!known(i) || !known(j)) { return 0; }
+    var dl = Math.abs(lonOf(j) - lonOf(i)); if (dl > 180) { dl = 360 - dl; }
+    return Math.hypot(dl, latOf(j) - latOf(i));
   }
 
   // ---------------------------------------------------------------- the map at frame f
@@ -243,7 +251,7 @@
       c.stroke();
       var pt = routePoint(m, (t - t0) / (t1 - t0));
       c.setLineDash([]); c.fillStyle = COL.mig;
-      c.beginPath(); c.arc(pt[0], pt[1], 3.5, 0, 2 * Math.PI); c.fill();
+      if (pt) { c.beginPath(); c.arc(pt[0], pt[1], 3.5, 0, 2 * Math.PI); c.fill(); }
     }
     c.setLineDash([]);
     // marks: brownouts, faults, failed migrations in the last MARK_PERSIST_S
@@ -284,7 +292,7 @@
     var out = [];
     (jevByJob[j] || []).forEach(function (e) {
       var kind = M.job_kinds[JEV[4 * e + 1]], s = kind === "job_start" ? JEV[4 * e + 2] : (kind === "migration_end" ? JEV[4 * e + 3] : -1);
-      if (s >= 0 && s < N && out[out.length - 1] !== s) { out.push(s); }
+      if (known(s) && out[out.length - 1] !== s) { out.push(s); }
     });
     return out;
   }
@@ -295,8 +303,9 @@
       for (var k = 0; k < path.length - 1; k++) { seg(c, path[k], path[k + 1]); }
       c.stroke();
       path.forEach(function (s, k) {
-        c.fillStyle = COL.sel; c.beginPath(); c.arc(cur.x[s], cur.y[s], r + 3, 0, 2 * Math.PI); c.fill();
-        c.fillStyle = "#fff"; c.font = "bold 10px sans-serif"; c.fillText(String(k + 1), cur.x[s] - 3, cur.y[s] + 3);
+        var p = xy(s);
+        c.fillStyle = COL.sel; c.beginPath(); c.arc(p[0], p[1], r + 3, 0, 2 * Math.PI); c.fill();
+        c.fillStyle = "#fff"; c.font = "bold 10px sans-serif"; c.fillText(String(k + 1), p[0] - 3, p[1] + 3);
       });
       stats.job_path = path.length;
     }
@@ -341,7 +350,7 @@
     h += "<ol>";
     (jevByJob[j] || []).forEach(function (e) {
       var kind = M.job_kinds[JEV[4 * e + 1]], s = JEV[4 * e + 2], p = JEV[4 * e + 3];
-      var where = kind.indexOf("migration") === 0 ? (s >= 0 ? D.names[s] : "?") + " &rarr; " + (p >= 0 && p < N ? D.names[p] : "ground " + p) : (s >= 0 && s < N ? D.names[s] : (s >= N ? "ground " + s : ""));
+      var where = kind.indexOf("migration") === 0 ? nodeName(s) + " &rarr; " + nodeName(p) : nodeName(s);
       h += "<li><a href='#' data-t='" + JEV_T[e] + "'>" + hours(JEV_T[e]) + "</a> " + kind.replace("_", " ") + " " + where + "</li>";
     });
     var info = $("jobinfo") || $("info");
@@ -350,6 +359,11 @@
       a.addEventListener("click", function (ev) { ev.preventDefault(); seek(frameOf(Number(a.getAttribute("data-t")))); });
     });
     draw();
+  }
+  function nodeName(i) {
+    if (i >= 0 && i < N) { return esc(D.names[i]); }
+    if (known(i)) { var g = D.stations[i - N]; return esc(g.dc ? g.dc + " (ground)" : g.name + " (ground)"); }
+    return "";
   }
   function esc(s) { return String(s).replace(/[&<>"']/g, function (ch) { return "&#" + ch.charCodeAt(0) + ";"; }); }
 
