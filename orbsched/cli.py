@@ -89,6 +89,7 @@ def main(argv=None):
             from .report import main_report
             return main_report(args.rest)
         if args.command == "view":
+            # deferred as the other subcommands' modules are: each command imports its own
             from .viewer import main_view
             return main_view(args.rest)
         if args.command == "policies":

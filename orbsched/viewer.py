@@ -41,6 +41,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
+from ._version import __version__
 from .errors import OrbschedError
 from .results_io import atomic_write_text
 from .viewer_data import replay_data
@@ -111,8 +112,6 @@ def _script_json(obj) -> str:
 
 def render_html(data: dict) -> str:
     """The replay page of :func:`orbsched.viewer_data.replay_data`'s ``data``."""
-    from . import __version__
-
     title = html.escape(f"orbsched replay: {data['meta']['title']}")
     land = _asset("land_110m.json").strip().replace("</", "<\\/")
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
