@@ -8,7 +8,8 @@
     orbsched sweep SWEEP.yaml --out DIR [--workers N] [--dask ADDR|local]
     orbsched compare SWEEP_DIR [--metric M ...]
     orbsched economics RESULTS [--set orbit.X=V ...]
-    orbsched report RESULTS_OR_SWEEP_DIR [--out FILE]
+    orbsched report RESULTS_OR_SWEEP_DIR [--out FILE] [--no-replay]
+    orbsched view RESULTS [--out FILE.html] [--frame-s S]
 
 Errors orbsched knows about (bad scenario, bad data file) print one clear message and exit 2.
 """
@@ -21,6 +22,7 @@ from . import __version__
 from .analysis.economics import main_economics
 from .analysis.plots import plot_compare, plot_run
 from .analysis.report import main_report
+from .analysis.viewer import main_view
 from .geometry.contacts import compute_contact_plan
 from .geometry.stage import compute_geometry
 from .policies import _REGISTRY
@@ -67,14 +69,21 @@ def build_parser():
     for name, text in (("economics", "cost per useful GPU-hour in orbit against the ground "
                                      "for a run (orbsched economics --help)"),
                        ("report", "one self-contained HTML page for a run or a sweep "
-                                  "(orbsched report --help)")):
+                                  "(orbsched report --help)"),
+                       ("view", "an interactive replay of a run in one self-contained HTML "
+                                "file (orbsched view --help)")):
         p = sub.add_parser(name, help=text, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("economics", "report", "view"):
+        # these parse their own arguments (argparse's REMAINDER would take '--help' itself)
+        args = argparse.Namespace(command=argv[0], rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
 
     try:
         if args.command in ("sweep", "compare"):
@@ -85,6 +94,8 @@ def main(argv=None):
             return main_economics(args.rest)
         if args.command == "report":
             return main_report(args.rest)
+        if args.command == "view":
+            return main_view(args.rest)
         if args.command == "policies":
             for name in sorted(_REGISTRY):
                 doc = (_REGISTRY[name].__module__ and

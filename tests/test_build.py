@@ -35,3 +35,23 @@ def test_without_a_compiler_the_build_warns_and_keeps_the_twins(repo, tmp_path):
 def test_compile_always_makes_a_failed_compile_an_error(repo, tmp_path):
     proc, _ = _build(repo, tmp_path, "always")
     assert proc.returncode != 0
+
+
+def test_the_wheel_ships_the_viewer_assets(repo, tmp_path):
+    """orbsched view reads its script and land outline as package data: a wheel without them
+    would install an 'orbsched view' that fails on first use."""
+    import zipfile
+
+    pytest.importorskip("setuptools")
+    src = tmp_path / "src"
+    shutil.copytree(repo, src, ignore=shutil.ignore_patterns(
+        ".git", "*.so", "*.c", "build", "*.egg-info", "__pycache__", ".venv*", "results"))
+    env = {**os.environ, "ORBSCHED_COMPILE": "never"}
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                           "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src)],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    wheel = next((tmp_path / "dist").glob("orbsched-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for asset in ("orbsched/analysis/viewer_assets/viewer.js", "orbsched/analysis/viewer_assets/land_110m.json"):
+        assert asset in names, f"{asset} missing from {wheel.name}"

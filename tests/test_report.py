@@ -121,7 +121,13 @@ def test_run_report_draws_missing_plots_without_touching_the_folder(run_dir, tmp
     before = sorted(p.name for p in bare.iterdir())
     out = report.write_report(bare)
     assert out == bare / "report.html"
-    assert sorted(p.name for p in bare.iterdir()) == sorted(before + ["report.html"])
+    # the report and the replay it links to, nothing else
+    assert sorted(p.name for p in bare.iterdir()) == sorted(before + ["report.html",
+                                                                      "report-replay.html"])
+    assert 'href="report-replay.html"' in out.read_text(encoding="utf-8")
+    out = report.write_report(bare, bare / "again.html", replay=False)
+    assert "replay" not in out.read_text(encoding="utf-8").lower()
+    assert not (bare / "again-replay.html").exists()
     page = _parse(out)
     assert len(page.imgs) == 8
     for src in page.imgs:

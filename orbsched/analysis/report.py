@@ -9,7 +9,9 @@ A results folder (``summary.json``, written by ``orbsched run``) gives: the key 
 figures of :func:`orbsched.analysis.plots.plot_run` (taken from ``plots/`` when present, else drawn into
 a temporary folder: the results folder is not modified), the orbit-vs-ground economics of
 :func:`orbsched.analysis.economics.compare_run` with its launch-price figure, the whole summary as a
-flat table, the scenario YAML and the package versions.
+flat table, the scenario YAML and the package versions; and a link to the replay of the run
+(:mod:`orbsched.analysis.viewer`), written beside the report as ``<report name>-replay.html`` (a
+separate self-contained file: at Starlink scale it is tens of MB, too much to inline).
 
 A sweep folder (any folder with ``runs/*/summary.json``) gives: one table row per run with its
 key metrics, the runs that have no summary yet (incomplete or failed), ``sweep.parquet`` as a
@@ -39,6 +41,7 @@ from .economics import (
     plot_launch_price_sweep,
 )
 from .plots import plot_run
+from .viewer import write_viewer
 
 __all__ = ["flatten", "main_report", "write_report"]
 
@@ -247,7 +250,22 @@ def _presets_section(summary):
     return note + _table(head, rows)
 
 
-def _run_report(folder):
+def _replay_section(folder, out):
+    """Write the replay of ``folder`` beside the report (``<report>-replay.html``) and return
+    the section that links to it (a note when it cannot be built)."""
+    target = out.with_name(f"{out.stem}-replay.html")
+    try:
+        path = write_viewer(folder, target)
+    except OrbschedError as exc:
+        return f'<p class="note">Replay unavailable: {html.escape(str(exc))}</p>'
+    size = path.stat().st_size / 2**20
+    return (f'<p><a href="{html.escape(path.name)}">Open the replay ({html.escape(path.name)}'
+            f", {size:,.1f} MiB)</a>: the constellation over the run, the terminator, links, "
+            f"migrations and faults, with linked panels; one self-contained file beside this "
+            f"report (<code>orbsched view</code>).</p>")
+
+
+def _run_report(folder, replay=None):
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text())
     flat = flatten({k: v for k, v in summary.items() if k != "versions"})
@@ -281,8 +299,10 @@ def _run_report(folder):
                 f"{summary.get('gpus_per_sat')} GPUs, {fmt(summary.get('duration_h'))} h from "
                 f"{summary.get('start_utc', '?')}")
     presets = _presets_section(summary)
-    sections = [("key", "Key metrics", key), ("figures", "Figures", figures),
-                ("economics", "Economics", economics)]
+    sections = [("key", "Key metrics", key)]
+    if replay:
+        sections.append(("replay", "Replay", replay))
+    sections += [("figures", "Figures", figures), ("economics", "Economics", economics)]
     if presets:
         sections.append(("presets", "Headline training runs: energy", presets))
     sections += [("summary", "Summary (summary.json)", full),
@@ -333,21 +353,23 @@ def _sweep_report(folder, summaries):
 
 
 # ----------------------------------------------------------------------------- public API
-def write_report(path_in, out_html=None) -> Path:
+def write_report(path_in, out_html=None, replay=True) -> Path:
     """Write the HTML report of a results folder or a sweep folder (module docstring) to
-    ``out_html`` (default ``path_in/report.html``) and return its path."""
+    ``out_html`` (default ``path_in/report.html``) and return its path.  For a results folder
+    and ``replay`` true, the replay (:mod:`orbsched.viewer`) is written beside the report as
+    ``<report name>-replay.html`` and linked from it."""
     folder = Path(path_in)
     if not folder.is_dir():
         raise DataFileError(folder, None, "not a folder (expected a results or sweep folder)")
+    out = Path(out_html) if out_html is not None else folder / "report.html"
     if (folder / "summary.json").is_file():
-        text, _ = _run_report(folder)
+        text, _ = _run_report(folder, _replay_section(folder, out) if replay else None)
     else:
         summaries = sorted(folder.glob("runs/*/summary.json"))
         if not summaries:
             raise DataFileError(folder, None, "neither a results folder (summary.json) nor a "
                                               "sweep folder (runs/*/summary.json)")
         text, _ = _sweep_report(folder, summaries)
-    out = Path(out_html) if out_html is not None else folder / "report.html"
     atomic_write_text(out, text)
     return out
 
@@ -358,6 +380,8 @@ def build_parser():
                                             "folder or a sweep folder.")
     p.add_argument("folder", help="results folder (orbsched run) or sweep folder (runs/*/)")
     p.add_argument("--out", help="HTML file to write (default FOLDER/report.html)")
+    p.add_argument("--no-replay", action="store_true",
+                   help="do not write the replay (REPORT-replay.html) beside a run's report")
     return p
 
 
@@ -365,7 +389,7 @@ def main_report(argv=None) -> int:
     """``orbsched report DIR [--out FILE]``."""
     args = build_parser().parse_args(argv)
     try:
-        out = write_report(args.folder, args.out)
+        out = write_report(args.folder, args.out, replay=not args.no_replay)
     except OrbschedError as exc:
         print(f"orbsched: error: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,9 @@ Files (every one written atomically: a temporary file renamed into place):
     With inference services: one row per request (``t_s, service, region, sat, propagation_s,
     wait_s, service_s, status, latency_s``); ``summary.json`` has the latency distribution and
     the objective attainment per service and region under ``inference``.
+``positions.parquet``
+    With ``record.positions_s``: every satellite's sub-satellite point every ``positions_s``
+    (``t_s, sat, lat_deg, lon_deg``; :mod:`orbsched.geometry.positions`), for ``orbsched view``.
 ``snapshot.json``
     The world-map instant: sub-satellite points, subsolar point, states, busy GPUs, links.
 ``manifest.json``
@@ -47,6 +50,7 @@ import numpy as np
 from ..files import atomic_write, atomic_write_text, versions, write_json
 from ..scenario.errors import DataFileError
 from ..workload.presets import energy_comparison
+from ..geometry.positions import positions_frame, write_positions
 
 __all__ = ["RESULT_FILES", "load_results", "summarize", "summary_text", "write_results"]
 
@@ -357,6 +361,13 @@ def write_results(result, out_dir):
         written.append(atomic_write(out / "requests.parquet",
                                     lambda tmp: req.to_parquet(tmp, index=False)))
     written.append(write_json(out / "snapshot.json", result.snapshot))
+    pos_s = result.scenario.record.positions_s
+    if pos_s is not None:
+        geo = result.geometry
+        pos = positions_frame(geo.constellation, result.scenario.duration_s, pos_s,
+                              result.scenario.geometry.frame_node_s)
+        written.append(atomic_write(out / "positions.parquet",
+                                    lambda tmp: write_positions(tmp, pos)))
     eng = result.engine
     written.append(write_json(out / "manifest.json", {
         "timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},

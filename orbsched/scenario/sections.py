@@ -229,6 +229,9 @@ class RecordOptions(_Strict):
     link_events: bool = Field(False, description="link up/down rows in events.parquet")
     snapshot_s: Optional[float] = Field(None, ge=0, description="instant of the world-map "
                                         "snapshot, s from the start; default mid-run")
+    positions_s: Optional[float] = Field(None, gt=0, description="period of positions.parquet "
+                                         "(sub-satellite points for orbsched view), s; default "
+                                         "none: the viewer recomputes them from the scenario")
 
 
 class InferenceService(_Strict):
