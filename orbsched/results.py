@@ -29,7 +29,8 @@ Files (every one written atomically: a temporary file renamed into place):
     wait_s, service_s, status, latency_s``); ``summary.json`` has the latency distribution and
     the objective attainment per service and region under ``inference``.
 ``snapshot.json``
-    The world-map instant: sub-satellite points, subsolar point, states, busy GPUs, links.
+    The world-map instant: sub-satellite points (geocentric ``lat_deg``, ``lon_deg`` and
+    ``radius_km``), the subsolar point and ``sun_distance_km``, states, busy GPUs, links.
 ``manifest.json``
     Wall-clock timings, engine counters and package versions: the only file that differs
     between two runs of the same scenario and seed.
