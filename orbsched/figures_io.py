@@ -52,7 +52,7 @@ def series_style(i: int) -> dict:
 def t_interval(values, axis=0, level=0.95):
     """Mean, and half-width of the Student-t interval, of ``values`` along ``axis`` (NaNs left
     out); the half-width is NaN where fewer than two values are finite."""
-    from scipy import stats
+    from scipy.special import stdtrit   # the t quantile; scipy.stats takes seconds to import
 
     x = np.asarray(values, dtype=float)
     n = np.sum(np.isfinite(x), axis=axis)
@@ -60,7 +60,7 @@ def t_interval(values, axis=0, level=0.95):
         mean = np.nansum(x, axis=axis) / n
         dev = np.where(np.isfinite(x), x - np.expand_dims(mean, axis), 0.0)
         sd = np.sqrt(np.sum(dev * dev, axis=axis) / (n - 1))
-        half = stats.t.ppf(0.5 + level / 2.0, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+        half = stdtrit(np.maximum(n - 1, 1), 0.5 + level / 2.0) * sd / np.sqrt(n)
     return np.where(n > 0, mean, np.nan), np.where(n > 1, half, np.nan)
 
 

@@ -344,28 +344,31 @@ def fig_world_map(run: RunFolder):
     handles.append(Line2D([], [], color=LINK_COLOUR, lw=0.8, label=f"laser links ({shown})"))
     n = len(sat)
     is_busy = sat["busy_gpus"].to_numpy() > 0
-    s_idle = float(np.clip(900.0 / max(n, 1), 3.0, 30.0))
+    size = float(np.clip(2500.0 / max(n, 1), 4.0, 40.0))
     for k in ("sunlit", "penumbra", "umbra"):
         m = (sat["state"] == k).to_numpy()
         idle, busy = m & ~is_busy, m & is_busy
-        ax.scatter(sat["lon_deg"][idle], sat["lat_deg"][idle], s=s_idle, c=STATE_COLOURS[k],
-                   alpha=0.45, linewidths=0, zorder=3)
-        ax.scatter(sat["lon_deg"][busy], sat["lat_deg"][busy], s=3.0 * s_idle + 4,
+        # idle: hollow rings in the state's colour; busy: filled, black-edged, drawn on top
+        ax.scatter(sat["lon_deg"][idle], sat["lat_deg"][idle], s=size, facecolors="none",
+                   edgecolors=STATE_COLOURS[k], linewidths=0.7, alpha=0.8, zorder=3)
+        ax.scatter(sat["lon_deg"][busy], sat["lat_deg"][busy], s=1.6 * size + 4,
                    c=STATE_COLOURS[k], edgecolors="k", linewidths=0.5, zorder=4)
         handles.append(Line2D([], [], marker="o", ls="", color=STATE_COLOURS[k],
-                              markeredgecolor="k", label=f"{k}: {int(busy.sum())} busy, "
-                              f"{int(idle.sum())} idle"))
+                              markeredgecolor="k", label=f"{k}: {int(busy.sum())} busy"))
+        handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="none",
+                              markeredgecolor=STATE_COLOURS[k],
+                              label=f"{k}: {int(idle.sum())} idle"))
     sub = data[data["layer"] == "subsolar"]
     ax.plot(sub["lon_deg"], sub["lat_deg"], marker="*", markersize=15, ls="",
             color=OKABE_ITO["yellow"], markeredgecolor=OKABE_ITO["orange"], zorder=5)
     handles.append(Line2D([], [], marker="*", ls="", color=OKABE_ITO["yellow"],
                           markeredgecolor=OKABE_ITO["orange"], markersize=10,
                           label="subsolar point"))
-    fig.legend(handles=handles, fontsize=7.5, loc="outside lower center", ncols=4,
+    fig.legend(handles=handles, fontsize=7.5, loc="outside lower center", ncols=5,
                frameon=False)
     when = snap.get("utc") or f"t = {float(snap.get('t_s', 0.0)) / 3600.0:.2f} h"
-    ax.set_title(f"Constellation at {when} ({n} satellites, {int(is_busy.sum())} busy; big "
-                 f"black-edged markers busy) - {title}", fontsize=9.5)
+    ax.set_title(f"Constellation at {when} ({n} satellites, {int(is_busy.sum())} busy: filled; "
+                 f"idle: rings) - {title}", fontsize=9.5)
     if n == 0:
         note(ax, "no satellites in snapshot")
     return fig, data
