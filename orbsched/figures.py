@@ -124,12 +124,12 @@ def draw_paths(paths, out_dir=None, formats=("png", "pdf"), warmup_h=None,
     paths = [Path(p) for p in paths]
     cache = {}
     written = {}
-    singles = [p for p in paths if (p / "summary.json").is_file()]
+    singles = list(dict.fromkeys(p for p in paths if (p / "summary.json").is_file()))
     for p in singles:
         own = out_dir if (out_dir is not None and len(paths) == 1) else None
         written[p] = draw_run(p, own, formats, warmup_h, seasons, cache)
     runs = find_runs(paths)
-    if len(runs) > 1 or len(singles) < len(paths):
+    if len(paths) > 1 or len(singles) < len(paths):
         if out_dir is not None:
             out = Path(out_dir)
         elif len(paths) == 1:

@@ -250,9 +250,13 @@ def group_runs(runs) -> dict:
         seeds = [m.seed for m in members]
         if len(set(map(str, seeds))) == len(seeds):
             out[k] = members
-        else:
-            for m in members:
-                out[f"{k} [{m.dir.name}]"] = [m]
+            continue
+        for m in members:
+            label = f"{k} [{m.dir.name}]"
+            n = 2
+            while label in out:                      # folders of the same name elsewhere
+                label, n = f"{k} [{m.dir.name} #{n}]", n + 1
+            out[label] = [m]
     return out
 
 
