@@ -247,19 +247,17 @@ def phase_table(groups: dict, warmup_h=None, bin_s=None):
     periods = [orbit_period_s(r.events(("eclipse_entry",))) for r in runs]
     periods = [p for p in periods if math.isfinite(p)]
     period = float(np.median(periods)) if periods else float("nan")
-    info = {"bin_s": bin_s, "period_s": period, "t0_s": {}, "bands": {}}
+    info = {"bin_s": bin_s, "period_s": period, "bands": {},
+            "t0_s": {label: [steady_start_s(r, warmup_h) for r in members]
+                     for label, members in groups.items()}}
     rows = []
     if not periods:
         return pd.DataFrame(rows, columns=_COLUMNS), info
     n_bins = int(math.ceil(period / bin_s))
     lo = np.arange(n_bins) * bin_s
     for label, members in groups.items():
-        per_run, t0s = [], []
-        for r in members:
-            t0 = steady_start_s(r, warmup_h)
-            t0s.append(t0)
-            per_run.append((_run_bins(r, t0, bin_s, n_bins), shadow_bands(r, t0)))
-        info["t0_s"][label] = t0s
+        per_run = [(_run_bins(r, t0, bin_s, n_bins), shadow_bands(r, t0))
+                   for r, t0 in zip(members, info["t0_s"][label])]
         names = [q for q, *_ in QUANTITIES if any(q in b for b, _ in per_run)]
         for q in names:
             runs_q = [b[q] for b, _ in per_run if q in b]
@@ -334,9 +332,11 @@ def fig_phase(groups: dict, warmup_h=None, bin_s=None):
         ax.set_ylabel(ylabel, fontsize=8)
         if q in ("util", "kept", "soc"):
             ax.set_ylim(-0.02, 1.05)
-        if not len(data):
-            note(ax, "no per-satellite samples or no shadow entries in the steady window "
-                     "(needs record.per_satellite and eclipses)")
+        if not math.isfinite(info["period_s"]):
+            note(ax, "no satellite entered shadow twice in these runs: nothing to fold\n(an "
+                     "orbit out of its eclipse season, or a run shorter than two orbits)")
+        elif not len(data):
+            note(ax, "no samples in the steady window")
     axes[-1].set_xlabel("time since the satellite's last shadow entry (min)")
     if math.isfinite(info["period_s"]):
         axes[-1].set_xlim(0, math.ceil(info["period_s"] / info["bin_s"]) * info["bin_s"] / 60)
@@ -353,7 +353,7 @@ def fig_phase(groups: dict, warmup_h=None, bin_s=None):
     over = "seeds" if any(len(v) > 1 for v in groups.values()) else "satellites"
     runs = [r for rs in groups.values() for r in rs]
     scen = sorted({str(r.summary.get("scenario")) for r in runs})
-    fig.suptitle(f"Phase-folded over satellites and orbits - {', '.join(scen)}; steady state "
+    fig.suptitle(f"Phase-folded over satellites and orbits - {', '.join(scen)}\nsteady state "
                  f"from {', '.join(f'{w:g}' for w in warm)} h; {info['bin_s']:g} s bins "
                  f"(samples every {', '.join(sorted({f'{r.sample_s:g}' for r in runs}))} s); "
                  f"95 % intervals over {over}", fontsize=9)

@@ -53,7 +53,7 @@ CAPTIONS = {
                     "averaged over satellites and orbits in the steady state (penumbra and "
                     "umbra shaded; 95 % intervals)",
     "world_map": "World map at the snapshot instant: the shadow cut at the satellites' shell, "
-                 "laser links as great-circle arcs, busy satellites large and black-edged",
+                 "laser links as great-circle arcs, busy satellites filled (idle ones as rings)",
     "policies_side_by_side": "Policies side by side in the steady state: utilisation by "
                              "illumination, lost work by cause, utilisation over time (mean "
                              "over seeds, 95 % t intervals)",

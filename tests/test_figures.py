@@ -282,6 +282,29 @@ def test_figures_from_a_sweep_folder(sweep_dir, capsys):
     assert set(data["ci_over"]) == {"seeds"} and (data["n_runs"] == 3).all()
     seasons = pd.read_csv(out / "eclipse_seasons.csv")
     assert {"geometry", "stay", "greedy-sunlit"} <= set(seasons["source"])
+    # the report of the sweep folder shows them (taken from figures/)
+    from orbsched.report import write_report
+
+    text = write_report(sweep_dir).read_text(encoding="utf-8")
+    assert text.count("<img ") == 6 and "Drawn for this report" not in text
+    for caption in ("Phase-folded", "Policies side by side", "World map", "Eclipse seasons"):
+        assert caption in text
+
+
+def test_seasons_command(tmp_path, capsys):
+    from conftest import REPO
+
+    from orbsched.cli import main
+
+    assert main(["seasons", str(REPO / "configs" / "suncatcher-dawn-dusk.yaml"), "--out",
+                 str(tmp_path), "--sats", "2", "--day-step", "7"]) == 0
+    said = capsys.readouterr().out
+    assert "53 days sampled: eclipses on" in said and "min per orbit" in said
+    table = pd.read_csv(tmp_path / "eclipse_seasons.csv")
+    assert len(table) == 53 and (table["source"] == "geometry").all()
+    assert (tmp_path / "eclipse_seasons.png").is_file()
+    assert main(["seasons", str(REPO / "configs" / "demo.yaml"), "--out", str(tmp_path),
+                 "--days", "0"]) == 2
 
 
 def test_steady_metrics_against_direct_computation(sweep_dir):
