@@ -178,7 +178,11 @@ def _job_changes(run: RunFolder):
 def fold_kept(run: RunFolder, t0_s: float, bin_s: float, n_bins: int):
     """Work kept running (module docstring) by phase bin: ``(running, alive)`` GPU counts,
     each (n_sats, n_bins), summed over the shadow entries at or after ``t0_s`` whose bin
-    centre falls inside the run; ``None`` when the run has no job events."""
+    centre falls inside the run; ``None`` when the run has no job events.
+
+    A job's host is the satellite its ``job_start`` (or the destination of its
+    ``migration_end``) names; a job spanning several satellites is counted, with all its
+    GPUs, on that one (its first member) only."""
     ch = _job_changes(run)
     n = run.n_sats
     if ch.empty or n <= 0:
