@@ -36,7 +36,8 @@ OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
              "purple": "#CC79A7", "black": "#000000", "grey": "#999999"}
 STATE_COLOURS = {"sunlit": OKABE_ITO["orange"], "penumbra": OKABE_ITO["grey"],
                  "umbra": OKABE_ITO["blue"]}
-_SERIES = ("blue", "vermillion", "green", "purple", "orange", "sky_blue", "black", "yellow")
+# runs: the colours the illumination states do not use first (orange = sunlit, blue = umbra)
+_SERIES = ("vermillion", "green", "purple", "black", "sky_blue", "blue", "orange", "yellow")
 _LINESTYLES = ("-", "--", "-.", ":")
 #: Default warm-up: this share of the run, at most MAX_WARMUP_H.
 WARMUP_SHARE = 1.0 / 3.0
