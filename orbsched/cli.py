@@ -3,7 +3,9 @@
     orbsched validate SCENARIO [--set path=value ...]
     orbsched geometry SCENARIO --out DIR [--set path=value ...] [--quiet]
     orbsched run SCENARIO [--out DIR] [--set path=value ...] [--seed N] [--plot] [--quiet]
-    orbsched plot RESULTS_DIR [RESULTS_DIR ...] [--out DIR]
+    orbsched plot RESULTS_OR_SWEEP_DIR [...] [--out DIR] [--warmup-h H] [--formats png,pdf]
+                  [--no-seasons]
+    orbsched seasons SCENARIO [--out DIR] [--days N] [--day-step N] [--sats N] [--set ...]
     orbsched policies
     orbsched sweep SWEEP.yaml --out DIR [--workers N] [--dask ADDR|local]
     orbsched compare SWEEP_DIR [--metric M ...]
@@ -20,7 +22,9 @@ import sys
 
 from . import __version__
 from .analysis.economics import main_economics
-from .analysis.plots import plot_compare, plot_run
+from .analysis.figures import draw_paths, draw_run
+from .analysis.figures_io import save_figure
+from .analysis.figures_seasons import eclipse_season, fig_seasons
 from .analysis.report import main_report
 from .analysis.viewer import main_view
 from .geometry.contacts import compute_contact_plan
@@ -60,10 +64,25 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--cache-dir", help="contact-plan cache (default $ORBSCHED_CACHE or "
                                        "~/.cache/orbsched)")
-    p = sub.add_parser("plot", help="draw the figures of one or more results folders")
-    p.add_argument("results", nargs="+", help="results folder(s) written by 'orbsched run'")
-    p.add_argument("--out", help="figure folder (default RESULTS/plots; with several folders, "
-                                 "comparison figures go to --out or ./compare)")
+    p = sub.add_parser("plot", help="draw the figures of results folders or a sweep folder "
+                                    "(PNG, PDF and the data as CSV)")
+    p.add_argument("results", nargs="+", help="results folder(s) written by 'orbsched run', or "
+                                              "a sweep folder (its runs/*)")
+    p.add_argument("--out", help="figure folder (default RESULTS/plots for one run; for a "
+                                 "sweep folder SWEEP/figures; for several folders ./compare)")
+    p.add_argument("--warmup-h", type=float, default=None,
+                   help="hours left out of the steady-state figures (default: a third of the "
+                        "run, at most 24 h)")
+    p.add_argument("--formats", default="png,pdf", help="comma-separated: png, pdf, svg")
+    p.add_argument("--no-seasons", action="store_true",
+                   help="skip the eclipse-seasons figure (a year of geometry, ~1-4 s)")
+    p = sub.add_parser("seasons", help="eclipse seasons of a scenario's fleet over a year, "
+                                       "from geometry alone (figure and CSV)")
+    _common(p)
+    p.add_argument("--out", default="seasons", help="figure folder (default ./seasons)")
+    p.add_argument("--days", type=int, default=365, help="days, centred on the start")
+    p.add_argument("--day-step", type=int, default=1, help="one orbit every N days")
+    p.add_argument("--sats", type=int, default=48, help="satellites sampled at most")
     sub.add_parser("policies", help="list the registered scheduling policies")
     add_commands(sub)
     for name, text in (("economics", "cost per useful GPU-hour in orbit against the ground "
@@ -103,6 +122,8 @@ def main(argv=None):
                 print(f"{name:15s} {doc.strip().splitlines()[0] if doc.strip() else ''}")
             return 0
         scenario = config.load_scenario(args.scenario, args.overrides)
+        if args.command == "seasons":
+            return _seasons(scenario, args)
         if args.command == "validate":
             print(f"# {args.scenario}: valid\n" + scenario.to_yaml(), end="")
             return 0
@@ -156,7 +177,7 @@ def _run(scenario, args):
     print(f"  wrote        {', '.join(p.name for p in written)} in {out}")
     if args.plot:
 
-        figs = plot_run(out)
+        figs = draw_run(out)
         print(f"  plots        {len(figs)} files in {out / 'plots'}")
     return 0
 
@@ -164,13 +185,22 @@ def _run(scenario, args):
 def _plot(args):
     from pathlib import Path
 
-    for d in args.results:
-        figs = plot_run(d, args.out if len(args.results) == 1 else None)
-        print(f"{d}: {len(figs)} files in {Path(figs[0]).parent if figs else d}")
-    if len(args.results) > 1:
-        out = Path(args.out or "compare")
-        figs = plot_compare(args.results, out)
-        print(f"comparison: {len(figs)} files in {out}")
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    written = draw_paths(args.results, args.out, formats, args.warmup_h,
+                         seasons=not args.no_seasons)
+    for where, figs in written.items():
+        print(f"{where}: {len(figs)} files in {Path(figs[0]).parent if figs else where}")
+    return 0
+
+
+def _seasons(scenario, args):
+    season = eclipse_season(scenario, days=args.days, day_step=args.day_step,
+                            max_sats=args.sats)
+    figs = save_figure(*fig_seasons(season, title=scenario.name), args.out, "eclipse_seasons")
+    dark = season[season["sats_with_eclipse"] > 0]
+    print(f"orbsched seasons: {scenario.name}, {len(season)} days sampled: eclipses on "
+          f"{len(dark)} of them, up to {season['eclipse_min_per_orbit_max'].max():.1f} min per "
+          f"orbit; wrote {', '.join(p.name for p in figs)} in {args.out}")
     return 0
 
 

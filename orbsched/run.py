@@ -94,7 +94,8 @@ class RunResult:
 
 
 def _snapshot(result_geo, engine):
-    """World-map snapshot: sub-satellite points, subsolar point, states and links."""
+    """World-map snapshot: sub-satellite points (geocentric latitude, longitude and radius),
+    subsolar point and Sun distance, states and links."""
 
     snap = engine.rec.snapshot
     if snap is None:
@@ -110,8 +111,11 @@ def _snapshot(result_geo, engine):
     out = dict(snap)
     out.update(utc=fleet.timebase.iso_utc(np.array([t]))[0],
                subsolar_lat_deg=float(np.degrees(np.arctan2(sun[2], np.hypot(sun[0], sun[1])))),
-               subsolar_lon_deg=float(np.degrees(np.arctan2(sun[1], sun[0]))))
+               subsolar_lon_deg=float(np.degrees(np.arctan2(sun[1], sun[0]))),
+               sun_distance_km=float(np.linalg.norm(sun)))
+    # geocentric latitude and radius: the world map cuts the shadow cones at each shell
     out["sats"] = {"lat_deg": np.round(lat, 4).tolist(), "lon_deg": np.round(lon, 4).tolist(),
+                   "radius_km": np.round(np.linalg.norm(x, axis=1), 3).tolist(),
                    "state": snap["state"], "busy_gpus": snap["busy_gpus"]}
     del out["state"], out["busy_gpus"]
     return out

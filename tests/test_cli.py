@@ -76,4 +76,4 @@ def test_readme_main_command_runs(repo, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "results" / "demo"
     assert (out / "summary.json").is_file()
-    assert len(list((out / "plots").glob("*.png"))) == 7
+    assert len(list((out / "plots").glob("*.png"))) == 9      # orbsched.analysis.figures.draw_run

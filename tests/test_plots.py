@@ -11,7 +11,7 @@ from orbsched.analysis import plots
 from orbsched.scenario.errors import DataFileError, OrbschedError
 
 RUN_FIGURES = ("utilisation_vs_eclipse", "utilisation_by_state", "battery", "job_timeline",
-               "world_map", "migrations", "gpu_hours")
+               "migrations", "gpu_hours")
 COMPARE_FIGURES = ("compare_utilisation_by_state", "compare_utilisation_over_time")
 
 EVENT_DTYPES = {"t_s": "float64", "kind": "object", "sat": "int32", "job_id": "int64",
@@ -161,11 +161,14 @@ def write_empty_run(path, policy="idle"):
 
 
 def _check_files(paths, names, out_dir, formats=("png", "pdf")):
-    expected = {out_dir / f"{n}.{f}" for n in names for f in formats}
+    expected = {out_dir / f"{n}.{f}" for n in names for f in formats + ("csv",)}
     assert set(paths) == expected
     for p in paths:
         data = p.read_bytes()
-        if p.suffix == ".png":
+        if p.suffix == ".csv":                 # the data behind the figure, with a header
+            frame = pd.read_csv(p)
+            assert len(frame.columns) >= 2, p
+        elif p.suffix == ".png":
             assert data[:8] == b"\x89PNG\r\n\x1a\n"
             assert len(data) > 10_000, p
         else:

@@ -89,14 +89,18 @@ def run_dir(tmp_path_factory):
     return out
 
 
-def test_run_report_is_self_contained(run_dir, tmp_path):
-    from orbsched.analysis.plots import plot_run
+N_RUN_FIGURES = 10     # six of plots.plot_run, phase-folded, world map, seasons, economics
 
-    plot_run(run_dir, formats=("png",))
+
+def test_run_report_is_self_contained(run_dir, tmp_path):
+    from orbsched.analysis.figures import draw_run
+
+    draw_run(run_dir, formats=("png",))
     out = report.write_report(run_dir, tmp_path / "r.html")
     text = out.read_text(encoding="utf-8")
     page = _parse(out)
-    assert len(page.imgs) == 8                   # seven run figures + the economics figure
+    assert len(page.imgs) == N_RUN_FIGURES
+    assert "Phase-folded" in text and "shadow cut at the satellites" in text
     for src in page.imgs:
         _check_png_uri(src)
     _check_offline(page, text)
@@ -129,7 +133,7 @@ def test_run_report_draws_missing_plots_without_touching_the_folder(run_dir, tmp
     assert "replay" not in out.read_text(encoding="utf-8").lower()
     assert not (bare / "again-replay.html").exists()
     page = _parse(out)
-    assert len(page.imgs) == 8
+    assert len(page.imgs) == N_RUN_FIGURES
     for src in page.imgs:
         _check_png_uri(src)
 
@@ -159,7 +163,10 @@ def test_sweep_report_lists_runs_and_embeds_compare_figures(run_dir, tmp_path):
     assert "Runs (2)" in text and "0000-greedy" in text and "0001-stay" in text
     assert "0002-crashed" in text                # listed as incomplete
     assert "sweep.parquet" in text and ">0.125<" in text
-    assert len(page.imgs) == 2                   # compare/ figures
+    # drawn for the report (no figures/): phase-folded, side by side, two compare_*,
+    # seasons, world map; and the two of compare/
+    assert len(page.imgs) == 6 + 2
+    assert "Policies side by side" in text and "Drawn for this report" in text
     for src in page.imgs:
         _check_png_uri(src)
     _check_offline(page, text)

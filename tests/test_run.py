@@ -117,7 +117,7 @@ def test_cli_run_and_plot(demo, tmp_path):
     assert "utilisation" in done.stdout and "policy greedy-sunlit" in done.stdout
     for name in RESULT_FILES:
         assert (out / name).is_file()
-    assert len(list((out / "plots").glob("*.png"))) == 7
+    assert len(list((out / "plots").glob("*.png"))) == 9      # orbsched.analysis.figures.draw_run
     cmd = [sys.executable, "-m", "orbsched.cli", "plot", str(out), str(out), "--out",
            str(tmp_path / "cmp")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -174,4 +174,4 @@ def test_openb_trace_replay_runs_end_to_end_with_plots(repo, tmp_path):
     assert jobs["work_gpu_h"].sum() == pytest.approx(3357.4, abs=0.05)
     assert jobs["arrival_s"].max() < 24 * 3600
     assert r["summary"]["jobs"]["failed"] == 0
-    assert len(list((out / "plots").glob("*.png"))) == 7
+    assert len(list((out / "plots").glob("*.png"))) == 9      # orbsched.analysis.figures.draw_run

@@ -2,15 +2,19 @@
 
 :func:`plot_run` draws six figures for one run, :func:`plot_compare` two figures across runs
 (typically one per policy).  Both read only the files the engine writes (``summary.json``,
-``timeseries.parquet``, ``events.parquet``, ``jobs.parquet``, ``snapshot.json``); any of the
-tables may be empty or absent, in which case the panel says so instead of failing.
+``timeseries.parquet``, ``events.parquet``, ``jobs.parquet``); any of the tables may be empty
+or absent, in which case the panel says so instead of failing.  Each figure is written with
+the data it draws as a CSV beside it, in the colour-blind-safe Okabe-Ito palette
+(:mod:`orbsched.figures_io`).  The paper figures (phase-folded utilisation, the world map,
+eclipse seasons, policies side by side) are in the ``figures_*`` modules, and
+:mod:`orbsched.figures` draws everything.
 
 matplotlib is imported inside the functions and used through :class:`matplotlib.figure.Figure`
 with the Agg canvas, so no pyplot state or interactive backend is touched.  PDFs are written
 without a creation date, so the same results give the same bytes.
 
 :func:`terminator_latlon` is a small pure function (the day/night boundary on a spherical
-Earth) used by the world map.
+Earth) used by the world map (:mod:`orbsched.figures_map`).
 """
 from __future__ import annotations
 
@@ -20,19 +24,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write
+from ..files import atomic_write, atomic_write_csv
 from ..scenario.errors import DataFileError, OrbschedError, RegistryError
+from .figures_io import OKABE_ITO, series_style
+from .figures_io import STATE_COLOURS as _PALETTE_STATES
 
 FORMATS = ("png", "pdf", "svg")
 PNG_DPI = 150
 MAX_TIMELINE_JOBS = 20
 STATES = ("sunlit", "penumbra", "umbra")
-STATE_COLOURS = {"sunlit": "#f2a900", "penumbra": "#8c8c8c", "umbra": "#1f3a93"}
+STATE_COLOURS = dict(_PALETTE_STATES)
 TOTAL_COLOUR = "#444444"
-ECLIPSE_COLOUR = "#1f3a93"
-ECLIPSE_LINE_COLOUR = "#7b2cbf"
+ECLIPSE_COLOUR = OKABE_ITO["blue"]
+ECLIPSE_LINE_COLOUR = OKABE_ITO["purple"]
 MIN_BAR_FRACTION = 0.004  # migrating bars drawn at least this share of the time axis
-MIGRATING_COLOUR = "#d62728"
+MIGRATING_COLOUR = OKABE_ITO["vermillion"]
 QUEUED_COLOUR = "#d9d9d9"
 
 _TS_COLUMNS = ("t_s", "sat", "util", "util_sunlit", "util_penumbra", "util_umbra",
@@ -259,7 +265,11 @@ def _new_figure(w, h, ncols=1, **kw):
     return fig, axes
 
 
-def _save(fig, out_dir, name, formats):
+def _save(fig, out_dir, name, formats, data=None):
+    """Write ``fig`` once per format and, when given, ``data`` (the numbers it draws, a
+    DataFrame) as ``name.csv`` beside it."""
+    if isinstance(fig, tuple):
+        fig, data = fig
     paths = []
     for fmt in formats:
         path = Path(out_dir) / f"{name}.{fmt}"
@@ -271,6 +281,8 @@ def _save(fig, out_dir, name, formats):
         atomic_write(path, lambda tmp: fig.savefig(tmp, **opts))
         fig.set_layout_engine("none")  # laid out once; the other formats reuse the positions
         paths.append(path)
+    if data is not None:
+        paths.append(atomic_write_csv(Path(out_dir) / f"{name}.csv", data))
     return paths
 
 
@@ -337,6 +349,12 @@ def _draw_state_bars(ax, runs):
     ax.set_ylim(0, min(1.12, max(0.05, 1.3 * top)))  # low utilisation stays readable
     ax.set_ylabel("fraction of total GPU capacity busy")
     ax.legend(ncols=4, fontsize=8, loc="upper right")
+    import pandas as pd
+
+    return pd.DataFrame([{"run": r.dir.name, "label": lab.replace("\n", " "),
+                          **{f"utilisation_{k}": v[k] for k in keys},
+                          "eclipse_fraction": _num(r.summary.get("eclipse_fraction"))}
+                         for r, lab, v in zip(runs, _run_labels(runs), values)])
 
 
 # ----------------------------------------------------------------------------- the six figures
@@ -371,22 +389,34 @@ def _fig_utilisation_vs_eclipse(run):
     ax.set_xlabel("time since start (h)")
     ax.set_ylabel("fraction")
     ax.set_title(f"Fleet GPU utilisation and eclipse - {_title(run)}", fontsize=10)
-    return fig
+    cols = ["t_s", "util", "util_sunlit", "util_penumbra", "util_umbra", "eclipse_frac"]
+    return fig, run.fleet[cols].assign(t_start_h=edges[:-1] if edges.size >= 2 else [],
+                                       t_end_h=edges[1:] if edges.size >= 2 else [])
 
 
 def _fig_utilisation_by_state(runs, title):
     fig, ax = _new_figure(max(6.5, 1.6 + 1.6 * len(runs)), 4.2)
-    _draw_state_bars(ax, runs)
+    data = _draw_state_bars(ax, runs)
     ax.set_title(title, fontsize=10)
-    return fig
+    return fig, data
+
+
+def _hist_rows(panel, values, bins):
+    counts, edges = np.histogram(values, bins)
+    return [{"panel": panel, "bin_lo": a, "bin_hi": b, "count": int(c)}
+            for a, b, c in zip(edges[:-1], edges[1:], counts)]
 
 
 def _fig_battery(run):
+    import pandas as pd
+
     fig, (ax_soc, ax_dod) = _new_figure(10, 4, ncols=2)
     soc, which = run.soc_samples()
     floor = _floor_soc(run.summary)
+    rows = []
     if soc.size:
-        ax_soc.hist(soc, bins=np.linspace(0, 1, 41), color="#2ca02c", alpha=0.8)
+        rows += _hist_rows("state_of_charge", soc, np.linspace(0, 1, 41))
+        ax_soc.hist(soc, bins=np.linspace(0, 1, 41), color=OKABE_ITO["green"], alpha=0.8)
         ax_soc.set_ylabel("samples")
     else:
         _note(ax_soc, "no state-of-charge samples")
@@ -405,6 +435,7 @@ def _fig_battery(run):
         top = max(0.05, float(dod.max()) * 1.1)
         if floor is not None:
             top = max(top, (1.0 - floor) * 1.1)
+        rows += _hist_rows("depth_of_discharge", dod, np.linspace(0, top, 31))
         ax_dod.hist(dod, bins=np.linspace(0, top, 31), color=ECLIPSE_COLOUR, alpha=0.8)
         ax_dod.set_ylabel("eclipses")
         _integer_y(ax_dod)
@@ -420,7 +451,7 @@ def _fig_battery(run):
         ax_dod.set_title("Depth of discharge per eclipse", fontsize=10)
     ax_dod.set_xlabel("1 - SoC at eclipse exit")
     fig.suptitle(_title(run), fontsize=9)
-    return fig
+    return fig, pd.DataFrame(rows, columns=["panel", "bin_lo", "bin_hi", "count"])
 
 
 def select_timeline_jobs(jobs, k=MAX_TIMELINE_JOBS):
@@ -485,9 +516,11 @@ def job_segments(job, job_events, t_end_s):
 
 
 def _fig_job_timeline(run):
+    import pandas as pd
     from matplotlib.patches import Patch
 
     ids = select_timeline_jobs(run.jobs)
+    rows = []
     fig, ax = _new_figure(10, 1.8 + 0.32 * max(len(ids), 4))
     if not ids:
         _note(ax, "no jobs")
@@ -495,9 +528,10 @@ def _fig_job_timeline(run):
         if run.t_end_s > 0:
             ax.set_xlim(0, run.t_end_s / 3600.0)
     else:
-        import matplotlib
+        from matplotlib.colors import ListedColormap
 
-        cmap = matplotlib.colormaps["tab20"]
+        cmap = ListedColormap([OKABE_ITO[k] for k in ("blue", "orange", "green", "purple",
+                                                      "sky_blue", "yellow", "black")])
         jobs = run.jobs.set_index("job_id", drop=False)
         ev = run.events[run.events["job_id"].isin(ids)]
         by_job = dict(tuple(ev.groupby("job_id", sort=False)))
@@ -512,16 +546,19 @@ def _fig_job_timeline(run):
             job = job.iloc[0] if job.ndim > 1 else job
             jev = by_job.get(jid, empty)
             for state, t0, t1, sat in job_segments(job, jev, t_end):
+                rows.append((jid, state, t0, t1, sat))
                 ys, lefts, widths = bars[state]
                 ys.append(y)
                 lefts.append(t0 / 3600.0)
                 widths.append((t1 - t0) / 3600.0)
                 if state == "running":
-                    run_colours.append(cmap(sat % 20) if sat >= 0 else "0.3")
+                    run_colours.append(cmap(sat % cmap.N) if sat >= 0 else "0.3")
             b = jev.loc[jev["kind"] == "brownout", "t_s"].to_numpy(float) / 3600.0
             brown_t.extend(b)
             brown_y.extend([y] * len(b))
+            rows += [(jid, "brownout", tb * 3600.0, tb * 3600.0, -1) for tb in b]
             if str(job["status"]) == "failed" and np.isfinite(job["end_s"]):
+                rows.append((jid, "failed", float(job["end_s"]), float(job["end_s"]), -1))
                 fail_t.append(float(job["end_s"]) / 3600.0)
                 fail_y.append(y)
             name = str(job["name"])[:16]
@@ -554,80 +591,14 @@ def _fig_job_timeline(run):
     n = len(run.jobs)
     ax.set_title(f"Job timeline ({len(ids)} of {n} jobs; migrated jobs first) - {_title(run)}",
                  fontsize=10)
-    return fig
-
-
-def _fig_world_map(run):
-    from matplotlib.collections import LineCollection
-    from matplotlib.lines import Line2D
-
-    fig, ax = _new_figure(11, 6.6)
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-90, 90)
-    ax.set_aspect("equal")
-    ax.set_xticks(range(-180, 181, 30))
-    ax.set_yticks(range(-90, 91, 30))
-    ax.grid(color="0.85", linewidth=0.5)
-    ax.set_xlabel("longitude (deg)")
-    ax.set_ylabel("latitude (deg)")
-    snap = run.snapshot
-    if not snap:
-        _note(ax, "no snapshot")
-        ax.set_title(f"Constellation snapshot - {_title(run)}", fontsize=10)
-        return fig
-    slat, slon = float(snap["subsolar_lat_deg"]), float(snap["subsolar_lon_deg"])
-    # night side: angle from the subsolar point > 90 deg
-    glon, glat = np.meshgrid(np.linspace(-180, 180, 361), np.linspace(-90, 90, 181))
-    cos_zen = (np.sin(np.radians(glat)) * math.sin(math.radians(slat))
-               + np.cos(np.radians(glat)) * math.cos(math.radians(slat))
-               * np.cos(np.radians(glon - slon)))
-    ax.contourf(glon, glat, cos_zen, levels=[-2.0, 0.0], colors=[ECLIPSE_COLOUR], alpha=0.12)
-    for lo, la in _terminator_pieces(slat, slon):
-        ax.plot(lo, la, color=ECLIPSE_COLOUR, linewidth=1.0)
-    ax.plot([(slon + 180) % 360 - 180], [slat], marker="*", markersize=16, color="#ffd700",
-            markeredgecolor="#e67e00", zorder=4)
-
-    sats = snap.get("sats") or {}
-    lat = np.asarray(sats.get("lat_deg", []), float)
-    lon = (np.asarray(sats.get("lon_deg", []), float) + 180.0) % 360.0 - 180.0
-    n = lat.size
-    links = [l for l in (snap.get("links") or []) if 0 <= l[0] < n and 0 <= l[1] < n]
-    segs = []
-    for a, b in links:
-        for lo, la in split_at_antimeridian([lon[a], lon[b]], [lat[a], lat[b]]):
-            segs.append(np.column_stack([lo, la]))
-    if segs:
-        ax.add_collection(LineCollection(segs, colors="#2ca02c", linewidths=0.4, alpha=0.6,
-                                         zorder=2))
-    state = np.asarray(sats.get("state", ["sunlit"] * n), dtype=object)
-    busy = np.asarray(sats.get("busy_gpus", [0] * n), float) > 0
-    size = float(np.clip(3000.0 / max(n, 1), 6, 60))
-    for k in STATES:
-        m = state == k
-        if m.any():
-            ax.scatter(lon[m], lat[m], s=size, c=STATE_COLOURS[k],
-                       edgecolors=np.where(busy[m], "k", "none").tolist(), linewidths=0.8,
-                       zorder=3)
-    handles = [Line2D([], [], marker="o", linestyle="", color=STATE_COLOURS[k], label=k)
-               for k in STATES]
-    handles += [Line2D([], [], marker="o", linestyle="", color="w", markeredgecolor="k",
-                       label="busy (black edge)"),
-                Line2D([], [], color="#2ca02c", linewidth=0.8, label=f"link ({len(links)})"),
-                Line2D([], [], color=ECLIPSE_COLOUR, linewidth=1.0, label="terminator"),
-                Line2D([], [], marker="*", linestyle="", color="#ffd700",
-                       markeredgecolor="#e67e00", markersize=10, label="subsolar point")]
-    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=len(handles),
-               frameon=False)
-    if n == 0:
-        _note(ax, "no satellites in snapshot")
-    when = snap.get("utc") or f"t = {float(snap.get('t_s', 0.0)) / 3600.0:.2f} h"
-    ax.set_title(f"Constellation at {when} ({n} sats, {int(busy.sum())} busy) - {_title(run)}",
-                 fontsize=10)
-    return fig
+    return fig, pd.DataFrame(rows, columns=["job_id", "state", "t_start_s", "t_end_s", "sat"])
 
 
 def _fig_migrations(run):
+    import pandas as pd
+
     fig, (ax, ax_dt) = _new_figure(11, 4, ncols=2, width_ratios=[3, 1])
+    rows = []
     ev = run.events
     started = ev.loc[ev["kind"] == "migration_start", "t_s"].to_numpy(float)
     failed = ev.loc[ev["kind"] == "migration_failed", "t_s"].to_numpy(float)
@@ -637,7 +608,10 @@ def _fig_migrations(run):
         edges = np.linspace(0.0, max(t_end_h, 1e-3), 101)
     if started.size or failed.size:
         bin_min = float(np.median(np.diff(edges))) * 60.0
-        ax.stairs(np.histogram(started / 3600.0, edges)[0], edges, fill=True, color="#1f77b4",
+        rows += _hist_rows("started_per_bin_h", started / 3600.0, edges)
+        rows += _hist_rows("failed_per_bin_h", failed / 3600.0, edges)
+        ax.stairs(np.histogram(started / 3600.0, edges)[0], edges, fill=True,
+                  color=OKABE_ITO["blue"],
                   alpha=0.7, label=f"started ({started.size})")
         ax.stairs(np.histogram(failed / 3600.0, edges)[0], edges, color=MIGRATING_COLOUR,
                   linewidth=1.2, label=f"failed ({failed.size})")
@@ -652,7 +626,8 @@ def _fig_migrations(run):
     down = ev.loc[ev["kind"] == "migration_end", "value"].to_numpy(float)
     down = down[np.isfinite(down)]
     if down.size:
-        ax_dt.hist(down, bins=30, color="#1f77b4", alpha=0.7)
+        rows += _hist_rows("downtime_s", down, 30)
+        ax_dt.hist(down, bins=30, color=OKABE_ITO["blue"], alpha=0.7)
         ax_dt.set_ylabel("migrations")
         _integer_y(ax_dt)
         ax_dt.set_title(f"Downtime (mean {down.mean():.3g} s)", fontsize=10)
@@ -660,7 +635,7 @@ def _fig_migrations(run):
         _note(ax_dt, "no completed migrations")
         ax_dt.set_title("Downtime", fontsize=10)
     ax_dt.set_xlabel("downtime per migration (s)")
-    return fig
+    return fig, pd.DataFrame(rows, columns=["panel", "bin_lo", "bin_hi", "count"])
 
 
 # ----------------------------------------------------------------------------- public API
@@ -669,7 +644,9 @@ def plot_run(results_dir, out_dir=None, formats=("png", "pdf")):
 
     Reads ``results_dir`` (``summary.json`` is required; the other files may be empty or
     absent) and writes into ``out_dir`` (default ``results_dir/plots``), each figure once per
-    format (PNG at 150 dpi):
+    format (PNG at 150 dpi) with the data it draws as ``<name>.csv`` beside it.
+    (:func:`orbsched.figures.draw_run` adds the phase-folded figure, the world map and the
+    eclipse seasons.)
 
     * ``utilisation_vs_eclipse``: fleet GPU utilisation over time (stacked by the illumination
       state the busy GPUs were in) with the fraction of the fleet in eclipse, on one 0-1 axis.
@@ -681,9 +658,6 @@ def plot_run(results_dir, out_dir=None, formats=("png", "pdf")):
     * ``job_timeline``: up to 20 jobs (those that migrated first, by job id) as bars: queued or
       paused (light grey), running (coloured by satellite), migrating (red, hatched), with
       brownouts and failures marked.
-    * ``world_map``: longitude/latitude map at the snapshot instant: satellites coloured by
-      illumination (sunlit orange, penumbra grey, umbra dark blue; busy ones edged black),
-      active links, the terminator with the night side shaded, and the subsolar point.
     * ``migrations``: migrations started and failed per sample interval over time, and the
       distribution of downtime per completed migration.
     * ``gpu_hours``: where the GPU-hours went (``summary.json`` ``gpu_hours``): useful, lost by
@@ -699,7 +673,6 @@ def plot_run(results_dir, out_dir=None, formats=("png", "pdf")):
             [run], f"Utilisation by illumination state - {_title(run)}")),
         ("battery", lambda: _fig_battery(run)),
         ("job_timeline", lambda: _fig_job_timeline(run)),
-        ("world_map", lambda: _fig_world_map(run)),
         ("migrations", lambda: _fig_migrations(run)),
         ("gpu_hours", lambda: _fig_gpu_hours(run)),
     ]
@@ -710,38 +683,46 @@ def plot_run(results_dir, out_dir=None, formats=("png", "pdf")):
 
 
 def _fig_gpu_hours(run):
+    import pandas as pd
+
     g = run.summary.get("gpu_hours") or {}
     fig, ax = _new_figure(8.0, 4.2)
+    rows = []
     if not g:
         _note(ax, "no GPU-hour accounting in this summary")
-        return fig
+        return fig, pd.DataFrame(rows, columns=["bar", "part", "gpu_h"])
     lost = g.get("lost") or {}
-    parts = [("useful", g.get("useful"), "#2ca02c"),
-             ("lost: brownout", lost.get("brownout"), "#d62728"),
-             ("lost: radiation", lost.get("radiation"), "#9467bd"),
-             ("lost: failure", lost.get("failure"), "#8c564b"),
-             ("redundant copies", g.get("redundant"), "#17becf"),
-             ("overhead", g.get("overhead"), "#bcbd22"),
-             ("replicas", g.get("replicas"), "#1f77b4"),
+    parts = [("useful", g.get("useful"), OKABE_ITO["green"]),
+             ("lost: brownout", lost.get("brownout"), OKABE_ITO["vermillion"]),
+             ("lost: radiation", lost.get("radiation"), OKABE_ITO["purple"]),
+             ("lost: failure", lost.get("failure"), OKABE_ITO["black"]),
+             ("redundant copies", g.get("redundant"), OKABE_ITO["sky_blue"]),
+             ("overhead", g.get("overhead"), OKABE_ITO["yellow"]),
+             ("replicas", g.get("replicas"), OKABE_ITO["blue"]),
              ("idle", g.get("idle"), "#d9d9d9")]
     left = 0.0
     for name, v, colour in parts:
         v = max(_num(v) or 0.0, 0.0)
+        rows.append(("capacity", name, v))
         ax.barh([0], [v], left=left, color=colour, label=f"{name} {v:,.1f}")
         left += v
     side = [("eclipse waits", g.get("eclipse_wait")),
             ("migration downtime", g.get("migration_downtime"))]
-    ax.barh([1, 2], [max(_num(v) or 0.0, 0.0) for _, v in side], color=["#1f3a93", "#ff7f0e"])
+    ax.barh([1, 2], [max(_num(v) or 0.0, 0.0) for _, v in side],
+            color=[OKABE_ITO["blue"], OKABE_ITO["orange"]])
     ax.set_yticks([0, 1, 2], ["capacity", side[0][0], side[1][0]])
     ax.set_xlabel("GPU-hours")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8,
               frameon=False)
     ax.set_title(f"Where the GPU-hours went - {_title(run)}", fontsize=10)
-    return fig
+    rows += [(name, name, max(_num(v) or 0.0, 0.0)) for name, v in side]
+    return fig, pd.DataFrame(rows, columns=["bar", "part", "gpu_h"])
 
 
 def plot_compare(results_dirs, out_dir, formats=("png", "pdf")):
     """Draw figures comparing several runs (e.g. one per policy) and return the paths written.
+
+    Each figure is written with its data as ``<name>.csv`` beside it.
 
     * ``compare_utilisation_by_state``: one bar group per run (total, sunlit, penumbra, umbra
       utilisation), labelled by ``summary["policy"]`` (with the seed where policies repeat).
@@ -755,13 +736,21 @@ def plot_compare(results_dirs, out_dir, formats=("png", "pdf")):
     paths = _save(_fig_utilisation_by_state(runs, "Utilisation by illumination state"),
                   out_dir, "compare_utilisation_by_state", formats)
 
+    import pandas as pd
+
     fig, ax = _new_figure(10, 4)
     drawn, t_max = False, 0.0
-    for run, label in zip(runs, _run_labels(runs)):
+    rows = []
+    for i, (run, label) in enumerate(zip(runs, _run_labels(runs))):
         edges = run.edges_h()
         if edges.size >= 2:
-            ax.stairs(np.nan_to_num(run.fleet["util"].to_numpy(float)), edges, baseline=None,
-                      linewidth=1.0, label=label.replace("\n", " "))
+            util = run.fleet["util"].to_numpy(float)
+            ax.stairs(np.nan_to_num(util), edges, baseline=None, linewidth=1.0,
+                      label=label.replace("\n", " "), **series_style(i))
+            rows.append(pd.DataFrame({"run": run.dir.name, "label": label.replace("\n", " "),
+                                      "t_start_h": edges[:-1], "t_end_h": edges[1:],
+                                      "util": util,
+                                      "eclipse_frac": run.fleet["eclipse_frac"].to_numpy(float)}))
             drawn = True
             t_max = max(t_max, edges[-1])
     ref = next((r for r in runs if r.edges_h().size >= 2), None)
@@ -778,4 +767,6 @@ def plot_compare(results_dirs, out_dir, formats=("png", "pdf")):
     ax.set_xlabel("time since start (h)")
     ax.set_ylabel("fleet GPU utilisation")
     ax.set_title("Utilisation over time", fontsize=10)
-    return paths + _save(fig, out_dir, "compare_utilisation_over_time", formats)
+    data = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["run", "label", "t_start_h", "t_end_h", "util", "eclipse_frac"])
+    return paths + _save(fig, out_dir, "compare_utilisation_over_time", formats, data)

@@ -6,8 +6,8 @@ sheet and the one small script are inline, and nothing refers to a remote resour
 web fonts), so the page can be mailed or archived alone.
 
 A results folder (``summary.json``, written by ``orbsched run``) gives: the key metrics, the
-figures of :func:`orbsched.analysis.plots.plot_run` (taken from ``plots/`` when present, else drawn into
-a temporary folder: the results folder is not modified), the orbit-vs-ground economics of
+figures of :func:`orbsched.analysis.figures.draw_run` (taken from ``plots/`` when present, else drawn
+into a temporary folder: the results folder is not modified), the orbit-vs-ground economics of
 :func:`orbsched.analysis.economics.compare_run` with its launch-price figure, the whole summary as a
 flat table, the scenario YAML and the package versions; and a link to the replay of the run
 (:mod:`orbsched.analysis.viewer`), written beside the report as ``<report name>-replay.html`` (a
@@ -15,7 +15,9 @@ separate self-contained file: at Starlink scale it is tens of MB, too much to in
 
 A sweep folder (any folder with ``runs/*/summary.json``) gives: one table row per run with its
 key metrics, the runs that have no summary yet (incomplete or failed), ``sweep.parquet`` as a
-table when present, and the figures in ``compare/`` when present.
+table when present, the comparison figures of :func:`orbsched.figures.draw_comparison` (from
+``figures/`` when present, else drawn into a temporary folder) and the figures in
+``compare/`` when present.
 
 The page carries a tiny inline script that, once loaded, writes the number of images that
 decoded (``naturalWidth > 0``) into ``<body data-images-ok>``: a headless browser's
@@ -40,15 +42,33 @@ from .economics import (
     compare_run,
     plot_launch_price_sweep,
 )
-from .plots import plot_run
+from .figures import draw_comparison, draw_run
+from .figures_io import find_runs
 from .viewer import write_viewer
 
 __all__ = ["flatten", "main_report", "write_report"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Figures of a run in the order they appear (others in plots/ follow, by name).
-RUN_FIGURES = ("utilisation_vs_eclipse", "utilisation_by_state", "battery", "job_timeline",
-               "world_map", "migrations")
+RUN_FIGURES = ("phase_folded", "world_map", "utilisation_vs_eclipse", "utilisation_by_state",
+               "battery", "job_timeline", "migrations", "gpu_hours", "eclipse_seasons")
+#: Comparison figures of a sweep in the order they appear.
+SWEEP_FIGURES = ("phase_folded", "policies_side_by_side", "compare_utilisation_over_time",
+                 "compare_utilisation_by_state", "eclipse_seasons", "world_map")
+#: Captions of the figures that need more than their name.
+CAPTIONS = {
+    "phase_folded": "Phase-folded: GPU utilisation, work kept running, power, state of charge "
+                    "and temperature against the time since each satellite's shadow entry, "
+                    "averaged over satellites and orbits in the steady state (penumbra and "
+                    "umbra shaded; 95 % intervals)",
+    "world_map": "World map at the snapshot instant: the shadow cut at the satellites' shell, "
+                 "laser links as great-circle arcs, busy satellites filled (idle ones as rings)",
+    "policies_side_by_side": "Policies side by side in the steady state: utilisation by "
+                             "illumination, lost work by cause, utilisation over time (mean "
+                             "over seeds, 95 % t intervals)",
+    "eclipse_seasons": "Eclipse seasons: eclipse per orbit and fleet in shadow over a year "
+                       "from geometry, with the runs' own days",
+}
 ECONOMICS_FIGURE = "economics_launch_price"
 #: Rows of sweep.parquet shown at most.
 MAX_SWEEP_ROWS = 500
@@ -163,6 +183,11 @@ def _png_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def _caption(path):
+    stem = Path(path).stem
+    return CAPTIONS.get(stem, stem.replace("_", " "))
+
+
 def _figure(path, caption):
     data = Path(path).read_bytes()
     if not data.startswith(PNG_SIGNATURE):
@@ -274,10 +299,10 @@ def _run_report(folder, replay=None):
         pngs = [p for p in pngs if p.stem != ECONOMICS_FIGURE]
         drawn = ""
         if not pngs:
-            plot_run(folder, out_dir=tmp, formats=("png",))
+            draw_run(folder, out_dir=tmp, formats=("png",))
             pngs = _ordered_pngs(tmp, RUN_FIGURES)
             drawn = "<p class=\"sub\">Drawn for this report (the folder has no plots/).</p>"
-        figures = drawn + "\n".join(_figure(p, p.stem.replace("_", " ")) for p in pngs)
+        figures = drawn + "\n".join(_figure(p, _caption(p)) for p in pngs)
         economics = _economics_section(folder, Path(tmp) / "economics")
 
     key = _table(("metric", "value"), [(label, flat.get(path)) for label, path in KEY_METRICS])
@@ -339,17 +364,30 @@ def _sweep_report(folder, summaries):
                 if len(frame) > MAX_SWEEP_ROWS else "")
         body = _table(list(shown.columns), shown.itertuples(index=False, name=None))
         sections.append(("table", "sweep.parquet", note + f'<div class="wide">{body}</div>'))
+    with tempfile.TemporaryDirectory(prefix="orbsched-report-") as tmp:
+        pngs = _ordered_pngs(folder / "figures", SWEEP_FIGURES)
+        drawn = ""
+        if not pngs:
+            draw_comparison(find_runs([folder]), tmp, formats=("png",))
+            pngs = _ordered_pngs(tmp, SWEEP_FIGURES)
+            drawn = ("<p class=\"sub\">Drawn for this report (the folder has no figures/: "
+                     "<code>orbsched plot SWEEP_DIR</code> writes them with PDFs and CSVs)."
+                     "</p>")
+        sections.append(("figures", "Figures", drawn + "\n".join(_figure(p, _caption(p))
+                                                                for p in pngs)))
+    n_figs = len(pngs)
     pngs = _ordered_pngs(folder / "compare")
     if pngs:
         sections.append(("compare", "Comparison figures (compare/)",
-                         "\n".join(_figure(p, p.stem.replace("_", " ")) for p in pngs)))
+                         "\n".join(_figure(p, _caption(p)) for p in pngs)))
     for name in ("sweep.yaml", "sweep.yml"):
         if (folder / name).is_file():
             sections.append(("sweepfile", name,
                              f"<pre>{html.escape((folder / name).read_text())}</pre>"))
             break
     title = f"orbsched sweep: {folder.resolve().name}"
-    return _page(title, f"{len(rows)} completed runs in {folder.resolve()}", sections), len(pngs)
+    return (_page(title, f"{len(rows)} completed runs in {folder.resolve()}", sections),
+            n_figs + len(pngs))
 
 
 # ----------------------------------------------------------------------------- public API

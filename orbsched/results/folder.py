@@ -32,7 +32,8 @@ Files (every one written atomically: a temporary file renamed into place):
     With ``record.positions_s``: every satellite's sub-satellite point every ``positions_s``
     (``t_s, sat, lat_deg, lon_deg``; :mod:`orbsched.geometry.positions`), for ``orbsched view``.
 ``snapshot.json``
-    The world-map instant: sub-satellite points, subsolar point, states, busy GPUs, links.
+    The world-map instant: sub-satellite points (geocentric ``lat_deg``, ``lon_deg`` and
+    ``radius_km``), the subsolar point and ``sun_distance_km``, states, busy GPUs, links.
 ``manifest.json``
     Wall-clock timings, engine counters and package versions: the only file that differs
     between two runs of the same scenario and seed.
