@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from .constants import (
     DOSE_RAD_PER_YEAR,
@@ -32,13 +32,14 @@ from .constants import (
 )
 from .economics import GROUND_ELECTRICITY_USD_PER_KWH, GROUND_PUE
 from .power import BatterySpec, SolarArraySpec
+from .schema_base import StrictModel
 from .thermal import ThermalSpec
 from .traces import ColumnMap, TraceOptions
 from .workload import SyntheticParams
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Frozen, unknown keys rejected; NaN, infinities and booleans refused for numbers."""
 
 
 #: Default array: 17 m^2 of 30 % cells at 90 % packing, sun-tracking = 6.25 kW in full Sun,

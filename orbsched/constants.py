@@ -132,3 +132,11 @@ OPTICAL_NEAR_FIELD_KM = 5.0
 SUNCATCHER_CLUSTER_SATS = 81
 SUNCATCHER_CLUSTER_RADIUS_M = 1000.0
 SUNCATCHER_NEIGHBOUR_SPACING_M = (100.0, 200.0)
+
+# --- Dates the Sun's ephemeris covers ----------------------------------------------------------
+#: JPL DE421 (skyfield-data's de421.bsp) spans JD 2414864.5 .. 2471184.5 TDB, i.e. 1899-07-29 to
+#: 2053-10-09 (skyfield: "ephemeris segment only covers dates 1899-07-29 through 2053-10-09").
+#: A run must lie inside, one day clear of each end (TDB - UTC is about a minute; the day is a
+#: margin for interpolation nodes beyond the span's ends).
+EPHEMERIS_FIRST_UTC = "1899-07-30T00:00:00Z"
+EPHEMERIS_LAST_UTC = "2053-10-08T00:00:00Z"

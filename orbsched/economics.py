@@ -57,6 +57,7 @@ import numpy as np
 from .checks import check_number
 from .constants import H100_SXM_W
 from .errors import DataFileError, OrbschedError, ScenarioError, SubsystemError
+from .strict_yaml import parse_value
 
 __all__ = [
     "GroundEconomics",
@@ -619,8 +620,6 @@ def plot_launch_price_sweep(orbit: OrbitEconomics = None, ground: GroundEconomic
 # ----------------------------------------------------------------------------- command line
 def _apply_sets(orbit, ground, sets):
     """``orbit.FIELD=VALUE`` / ``ground.FIELD=VALUE`` overrides of the economics parameters."""
-    import yaml
-
     objs = {"orbit": orbit, "ground": ground}
     for item in sets:
         path, eq, value = item.partition("=")
@@ -633,7 +632,7 @@ def _apply_sets(orbit, ground, sets):
             raise ScenarioError(f"--set {item!r}: {side} has no field {field!r}; valid: "
                                 f"{', '.join(names)}")
         try:
-            objs[side] = dataclasses.replace(objs[side], **{field: yaml.safe_load(value)})
+            objs[side] = dataclasses.replace(objs[side], **{field: parse_value(value)})
         except OrbschedError as exc:
             raise ScenarioError(f"--set {item!r}: {exc}") from None
     return objs["orbit"], objs["ground"]

@@ -55,6 +55,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
     field_validator, model_validator
 
 from .config import _yaml_lines, apply_overrides, scenario_from_dict
+from .strict_yaml import load_yaml, read_text
 from .errors import OrbschedError, PolicyError, RegistryError, ScenarioError
 
 __all__ = ["Sweep", "SweepRun", "load_sweep", "collect", "add_commands", "main_sweep",
@@ -284,17 +285,10 @@ class Sweep:
 
 
 def _read_yaml(path, what):
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read {what} ({exc.strerror})") from None
-    try:
-        return text, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") \
-            from None
+    """``(text, data)`` of a sweep or base scenario file, read strictly and within bounds
+    (:mod:`orbsched.strict_yaml`: duplicate keys, anchor bombs, binary files refused)."""
+    text = read_text(path, what)
+    return text, load_yaml(text, str(path))[0]
 
 
 def _axes(spec):

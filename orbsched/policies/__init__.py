@@ -11,6 +11,7 @@ import importlib.util
 import inspect
 from pathlib import Path
 
+from ..checks import number_problem
 from ..errors import PolicyError, RegistryError
 from .base import (GROUP_ON_ECLIPSE, GROUP_ON_LOSS, Decision, Migrate, MoveReplica, Pause,
                    Place, PlaceGroup, Policy, Replace, Reshape, Shrink)
@@ -93,9 +94,10 @@ def load_policy(spec, base_dir=None) -> Policy:
                                          "group_lookahead_s") if k in options}
     for k, v in group.items():
         if k == "group_lookahead_s":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                raise PolicyError(f"policy '{name}': option group_lookahead_s must be a "
-                                  f"number >= 0 (seconds), got {v!r}")
+            problem = number_problem(v, lo=0.0)
+            if problem is not None:
+                raise PolicyError(f"policy '{name}': option group_lookahead_s (seconds): "
+                                  f"{problem}")
             continue
         allowed = GROUP_ON_ECLIPSE if k == "group_on_eclipse" else GROUP_ON_LOSS
         if v not in allowed:

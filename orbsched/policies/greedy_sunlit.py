@@ -8,6 +8,7 @@
   sunlit host.
 * Inference replicas on a satellite entering eclipse move to the nearest sunlit host too.
 """
+from ..checks import check_number
 from .base import Policy
 
 
@@ -21,6 +22,7 @@ class GreedySunlit(Policy):
 
     def __init__(self, max_hops=None):
         super().__init__()
+        check_number("options", "max_hops", max_hops, lo=1, allow_none=True, integer=True)
         self.max_hops = max_hops
 
     def nearest_sunlit(self, sat, gpus, view):

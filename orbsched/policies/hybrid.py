@@ -12,6 +12,7 @@
 * Jobs on the ground stay there until they finish: grid power never runs out.
 Without data centres in the scenario it behaves as ``greedy-sunlit``.
 """
+from ..checks import check_number
 from .greedy_sunlit import GreedySunlit
 
 
@@ -22,8 +23,7 @@ class Hybrid(GreedySunlit):
 
     def __init__(self, max_hops=None, min_ground_h=1.0):
         super().__init__(max_hops=max_hops)
-        if not float(min_ground_h) >= 0.0:
-            raise ValueError(f"min_ground_h must be >= 0, got {min_ground_h!r}")
+        check_number("options", "min_ground_h", min_ground_h, lo=0.0)
         self.min_ground_h = float(min_ground_h)
 
     def datacentres_by_price(self, view, gpus, src=None):

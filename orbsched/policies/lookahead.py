@@ -9,6 +9,7 @@ sunlight left.
 """
 import numpy as np
 
+from ..checks import check_number
 from .base import Policy
 
 
@@ -22,6 +23,9 @@ class Lookahead(Policy):
 
     def __init__(self, candidates=16, max_hops=None, min_gain_s=600.0):
         super().__init__()
+        check_number("options", "candidates", candidates, lo=1, integer=True)
+        check_number("options", "max_hops", max_hops, lo=1, allow_none=True, integer=True)
+        check_number("options", "min_gain_s", min_gain_s)
         self.candidates = int(candidates)
         self.max_hops = max_hops
         self.min_gain_s = float(min_gain_s)

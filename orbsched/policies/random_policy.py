@@ -1,5 +1,6 @@
 """``random``: a control.  New jobs go to a random host; at eclipse entry each running job
 moves with probability ``p_migrate`` to a random reachable host (sunlit or not)."""
+from ..checks import check_number
 from .base import Policy
 
 
@@ -11,8 +12,7 @@ class RandomPolicy(Policy):
 
     def __init__(self, p_migrate=0.5):
         super().__init__()
-        if not 0.0 <= float(p_migrate) <= 1.0:
-            raise ValueError(f"p_migrate must be in [0, 1], got {p_migrate!r}")
+        check_number("options", "p_migrate", p_migrate, lo=0.0, hi=1.0)
         self.p_migrate = float(p_migrate)
 
     def choose_site(self, job, view):
