@@ -212,8 +212,13 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
             ev.callbacks.append(lambda _e: fn())
         return ev
 
-    def _finish(self):
-        t = self.duration_s
+    def finish_at(self, t):
+        """Close the run's state at ``t`` (the instant it stopped on an error), so the
+        recorder's tables of a partial run can be written."""
+        self._finish(t)
+
+    def _finish(self, t=None):
+        t = self.duration_s if t is None else t
         for g in self.grounds:
             g.touch(t)
         for s in self.sats:

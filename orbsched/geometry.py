@@ -182,15 +182,18 @@ def geometry_inputs(fleet, scenario):
             "earth_shape": opts.earth_shape, "refine_tol_s": float(opts.refine_tol_s)}
 
 
-def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None):
+def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None, fleet=None):
     """Run the geometry stage for a validated scenario (see the module docstring).
 
     ``cache=True`` uses the on-disk cache (under ``cache_dir``, ``$ORBSCHED_CACHE`` or
     ``~/.cache/orbsched``) when ``scenario.network.cache`` is true; the default computes
-    (``orbsched geometry`` and the geometry benchmark measure the computation).
+    (``orbsched geometry`` and the geometry benchmark measure the computation).  ``fleet``:
+    the fleet :func:`~orbsched.constellation.build_constellation` built for ``scenario`` (then
+    ``scenario`` must be the resolved one it returned), instead of building it again.
     """
     t0 = time.perf_counter()
-    fleet, scenario = build_constellation(scenario)
+    if fleet is None:
+        fleet, scenario = build_constellation(scenario)
     t1 = time.perf_counter()
     key, folder = "", None
     if cache and scenario.network.cache:

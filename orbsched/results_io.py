@@ -11,9 +11,12 @@ import platform
 import tempfile
 from pathlib import Path
 
+from .results_folder import umask
+
 
 def atomic_write(path, write):
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place
+    with the permissions the umask gives a new file.
 
     On any error the temporary file is removed and ``path`` is left as it was.
     """
@@ -23,10 +26,13 @@ def atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask())     # mkstemp made it 0600: the umask decides
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not exc.filename:
+            exc.filename = str(path)          # a failed write() names no file: say which
         raise
     return path
 
