@@ -200,7 +200,7 @@ def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None, f
         inputs = geometry_inputs(fleet, scenario)
         key = _cache.inputs_key(inputs)
         folder = _cache.entry_folder(_cache.cache_root(cache_dir), "geometry", key)
-        hit = _cache.load_intervals(folder, key, _KINDS, len(fleet))
+        hit = _cache.load_intervals(folder, key, _KINDS, len(fleet), "geometry")
         if hit is not None:
             return GeometryResult(scenario, fleet, *(hit[k] for k in _KINDS),
                                   {"fleet": t1 - t0, "load": time.perf_counter() - t1},
