@@ -208,6 +208,9 @@ class PolicySpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="keyword arguments of the policy's constructor")
     tick_s: Optional[float] = Field(None, gt=0, description="period of on_tick calls, s")
+    hook_budget_s: Optional[float] = Field(
+        60.0, gt=0, description="wall-clock seconds one hook call may take before the run "
+                                "stops with an error naming the hook (null: no limit)")
 
     @model_validator(mode="before")
     @classmethod

@@ -39,6 +39,7 @@ from .engine_groups import GroupsMixin
 from .engine_moves import MovesMixin
 from .engine_state import (ILLUM_KIND_NAMES, K_ENTRY, K_EXIT, K_STEP,  # noqa: F401 (re-exported)
                            LOSS_CAUSE, REDUNDANCY, Job, build_illumination_events)
+from .hookguard import HookGuard, HookTimeout
 from .network import LaserNetwork
 from .recorder import Recorder
 from .satellite import Satellite
@@ -92,6 +93,8 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         self.policy = policy
         policy.rng = policy_rng if policy_rng is not None else np.random.default_rng(0)
         self.policy_name = getattr(policy, "name", type(policy).__name__)
+        self._guard = HookGuard(self.policy_name, getattr(scenario.policy, "hook_budget_s",
+                                                          None), lambda: self.env.now)
         self.progress = progress
 
         # arrays the view reads (updated at every change)
@@ -199,7 +202,12 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
             self.inference.start()
         self._start_faults()
         t0 = time.perf_counter()
-        env.run(until=self.duration_s)
+        try:
+            env.run(until=self.duration_s)
+        except HookTimeout:
+            raise self._guard.timeout_error() from None
+        finally:
+            self._guard.close()
         self.stats["wall_s"] = time.perf_counter() - t0
         self._finish()
         return self

@@ -29,11 +29,8 @@ class MovesMixin:
             return
         if hook in ("on_job_arrival", "on_job_end", "on_migration_end", "on_group_event"):
             args = (self.view.job(args[0]),) + args[1:]
-        out = fn(*args, self.view)
-        if out is None:
-            return
-        for d in out:
-            self._decide(d)
+        # budget, exceptions and return values checked by the guard (orbsched.hookguard)
+        self._guard.call(hook, fn, args + (self.view,), self._decide)
 
     def _reject(self, d, why):
         raise PolicyError(f"policy '{self.policy_name}': decision {d!r} at t = "

@@ -190,7 +190,11 @@ class Inference:
         for k, svc in enumerate(self.services):
             if svc.replicas <= 0:
                 continue
-            sats = fn(svc.name, svc.replicas, svc.gpus_per_replica, e.view) if fn else None
+            sats = e._guard.value("place_replicas", fn, svc.name, svc.replicas,
+                                  svc.gpus_per_replica, e.view) if fn else None
+            if sats is not None and (isinstance(sats, (str, bytes, dict))
+                                     or not hasattr(sats, "__iter__")):
+                raise e._guard.bad_value("place_replicas", sats, "a list of satellites")
             sats = list(sats or [])
             if len(sats) != svc.replicas:
                 e._reject(f"place_replicas({svc.name!r}, {svc.replicas})",
