@@ -61,10 +61,10 @@ def _one_run(folder):
     return seed, digests
 
 
-def test_two_runs_into_one_folder_never_mix_nor_crash(tiny, tmp_path):
+def _two_runs_at_once(tiny, tmp_path, attempts):
     env = {**os.environ, "ORBSCHED_CACHE": str(tiny["cache"])}
     out = tmp_path / "out"
-    for attempt in range(2):
+    for attempt in range(attempts):
         procs = [subprocess.Popen([sys.executable, "-m", "orbsched.cli", "run",
                                    str(tiny["path"]), "--out", str(out), "--seed", str(seed),
                                    "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -75,6 +75,17 @@ def test_two_runs_into_one_folder_never_mix_nor_crash(tiny, tmp_path):
         seed, digests = _one_run(out)
         assert digests == tiny["refs"][seed], attempt
         assert _temporaries(out) == []
+
+
+def test_two_runs_into_one_folder_never_mix_nor_crash(tiny, tmp_path):
+    """Two ``orbsched run`` processes (seeds 1 and 2) into one folder at once: both succeed
+    and the folder equals one of the two runs file for file."""
+    _two_runs_at_once(tiny, tmp_path, 1)
+
+
+@pytest.mark.slow
+def test_two_runs_into_one_folder_many_times(tiny, tmp_path):
+    _two_runs_at_once(tiny, tmp_path, 8)
 
 
 def test_many_writers_in_threads(tiny, tmp_path):
@@ -273,9 +284,12 @@ _NAMESPACE_SCRIPT = textwrap.dedent("""\
 """)
 
 
+@pytest.mark.slow
 def test_full_disk_on_a_tiny_tmpfs(tiny, tmp_path):
     """The real thing where the machine allows it: a tmpfs of 40 KB (then of 8 MB nearly
-    filled) in a private mount namespace (``unshare -rm``; skipped where it is refused)."""
+    filled) in a private mount namespace (``unshare -rm``; skipped where it is refused).
+    Slow (~25 s: five CLI processes, two of them sweeps); the injected-ENOSPC tests above
+    cover the same paths in CI."""
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-rm", "true"],
                                          capture_output=True).returncode != 0:
