@@ -60,6 +60,9 @@ from .results_folder import umask
 
 #: The cached products, each in its own sub-folder of the cache root.
 KINDS = ("contacts", "geometry", "regions")
+#: Format of an entry folder, in every key: 2 = entries end with SHA256SUMS (entries written
+#: before have other keys, so an upgrade computes them again instead of reporting them bad).
+ENTRY_FORMAT = 2
 _INTERVAL_FIELDS = {"sat": np.int64, "start_s": np.float64, "end_s": np.float64,
                     "start_clipped": np.bool_, "end_clipped": np.bool_}
 
@@ -114,12 +117,13 @@ def constellation_inputs(scenario, what="contact-plan"):
 
 
 def span_inputs(fleet, scenario, what="contact-plan"):
-    """What every geometry product depends on: the versions of orbsched, sgp4 and skyfield,
-    the constellations, the satellites' names (the fleet after exclusions), the resolved start,
-    the span, the grid step and the spacing of exact frame rotations."""
+    """What every geometry product depends on: the entry format, the versions of orbsched,
+    sgp4 and skyfield, the constellations, the satellites' names (the fleet after exclusions),
+    the resolved start, the span, the grid step and the spacing of exact frame rotations."""
     from importlib.metadata import version
 
     return {
+        "entry_format": ENTRY_FORMAT,
         "orbsched": __version__, "sgp4": version("sgp4"), "skyfield": version("skyfield"),
         "constellations": constellation_inputs(scenario, what),
         "sat_names": list(fleet.names),
