@@ -483,6 +483,8 @@ def apply_overrides(data, overrides):
             else:
                 if not isinstance(cur, dict):
                     raise ScenarioError(f"--set {path}: {_loc_str(parts[:i])} is not a mapping")
+                if part == "policy" and i == 0 and isinstance(cur.get(part), str):
+                    cur[part] = {"name": cur[part]}       # the 'policy: NAME' shorthand
                 cur = cur.setdefault(part, [] if isinstance(nxt, int) else {})
         last = parts[-1]
         if isinstance(last, int):

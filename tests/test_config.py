@@ -128,3 +128,10 @@ def test_validate_command_prints_resolved_scenario(tmp_path, capsys):
     assert "valid" in out and "planes: 6" in out and "earth_shape: wgs84" in out
     assert main(["validate", str(_write(tmp_path, GOOD.replace("planes: 4", "planes: 0"), "b.yaml"))]) == 2
     assert "constellations[0].planes" in capsys.readouterr().err
+
+
+def test_set_into_the_policy_shorthand(tmp_path):
+    """``policy: NAME`` is shorthand for ``{name: NAME}``: --set policy.X still works."""
+    p = _write(tmp_path, GOOD + "policy: stay\n", "s.yaml")
+    sc = load_scenario(p, ["policy.hook_budget_s=5", "policy.tick_s=600"])
+    assert (sc.policy.name, sc.policy.hook_budget_s, sc.policy.tick_s) == ("stay", 5.0, 600.0)
