@@ -473,19 +473,28 @@ def read_ephemeris_csv(path):
 
 
 def _read_ephemeris_rows(path, fh):
-    """The rows of an open ephemeris CSV as an :class:`InterpolatedSet`."""
-    reader = csv.DictReader(line for line in fh if not line.lstrip().startswith("#"))
+    """The rows of an open ephemeris CSV as an :class:`InterpolatedSet` (errors name the
+    file's own line numbers, comment lines counted)."""
+    last = [0]
+
+    def lines():
+        for number, line in enumerate(fh, 1):
+            if not line.lstrip().startswith("#"):
+                last[0] = number
+                yield line
+
+    reader = csv.DictReader(lines())
     cols = [c.strip() for c in (reader.fieldnames or [])]
     reader.fieldnames = cols
     missing = [c for c in _EPH_COLUMNS if c not in cols]
     if missing:
-        raise DataFileError(path, 1, f"missing column(s) {', '.join(missing)}; expected "
-                                     f"{', '.join(_EPH_COLUMNS)} [, {', '.join(_EPH_VEL)}] "
-                                     f"[, name]")
+        raise DataFileError(path, last[0] or 1,
+                            f"missing column(s) {', '.join(missing)}; expected "
+                            f"{', '.join(_EPH_COLUMNS)} [, {', '.join(_EPH_VEL)}] [, name]")
     has_v = all(c in cols for c in _EPH_VEL)
     per_sat = {}
-    for i, row in enumerate(reader):
-        lineno = i + 2
+    for row in reader:
+        lineno = last[0]
         name = (row.get("name") or path.stem).strip()
         try:
             t = _parse_eph_time(row["time_utc"] or "")

@@ -105,7 +105,10 @@ def _sweep_leftovers(out):
     """Remove temporary folders beside ``out`` left by killed writers on this host."""
     for kind in ("tmp", "old"):
         prefix = _temp_prefix(out, kind)
-        for p in out.parent.glob(prefix + "*"):
+        for name in os.listdir(out.parent):      # not glob: a name may hold [ ] * ?
+            if not name.startswith(prefix):
+                continue
+            p = out.parent / name
             try:
                 pid = int(p.name[len(prefix):].split("-", 1)[0])
             except ValueError:

@@ -133,9 +133,11 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     except BaseException as exc:
         timings.update(prepare=t1 - t0, geometry=t2 - t1, contact_plan=t3 - t2,
                        engine=time.perf_counter() - t4)
-        exc.partial_result = RunResult(scenario, engine, geo, plan, prep.workload, timings,
-                                       incomplete=f"{type(exc).__name__}: {exc}"
-                                       if not str(exc) else str(exc))
+        try:
+            exc.partial_result = RunResult(scenario, engine, geo, plan, prep.workload,
+                                           timings, incomplete=str(exc) or type(exc).__name__)
+        except AttributeError:                    # an exception type without a __dict__
+            pass
         raise
     finally:
         if bar is not None:

@@ -295,6 +295,9 @@ CASES = {
     "ephemeris-nan": _with(files={"e.csv": _ephemeris(bad=(5, 0, "nan"))},
                            text=_fleet("ephemeris", "e.csv"),
                            expect=["e.csv", "line 7", "x_km", "nan"]),
+    "ephemeris-nan-after-comments": _with(
+        files={"e.csv": "# GMAT export\n# frame: EME2000\n#\n" + _ephemeris(bad=(5, 1, "nan"))},
+        text=_fleet("ephemeris", "e.csv"), expect=["e.csv", "line 10", "y_km", "nan"]),
     "ephemeris-inf": _with(files={"e.csv": _ephemeris(bad=(9, 4, "-inf"))},
                            text=_fleet("ephemeris", "e.csv"),
                            expect=["e.csv", "line 11", "vy_km_s"]),
