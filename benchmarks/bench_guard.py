@@ -19,6 +19,8 @@ Ratios against references measured in the same run; the machine may be shared.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
 import tempfile
 import threading
@@ -132,7 +134,10 @@ def main(argv=None):
     p.add_argument("--hours", type=float, default=3.0)
     p.add_argument("--skip-run", action="store_true", help="parts 1 and 2 only")
     args = p.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, numpy {np.__version__}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {platform.machine()}, "
+          f"{os.cpu_count()} CPUs, load average {load:.2f} at the start (shared machines: "
+          f"compare the ratios)")
     view_arrays()
     hook_guard()
     if not args.skip_run:
