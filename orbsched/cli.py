@@ -13,14 +13,19 @@
     orbsched report RESULTS_OR_SWEEP_DIR [--out FILE] [--no-replay]
     orbsched view RESULTS [--out FILE.html] [--frame-s S]
 
-Errors orbsched knows about (bad scenario, bad data file) print one clear message and exit 2.
+Errors orbsched knows about (bad scenario, bad data file) print one clear line and exit 2;
+``--debug`` anywhere on the line adds the traceback.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
+import warnings
+from pathlib import Path
 
-from . import __version__
+from . import __version__, preflight
 from .analysis.economics import main_economics
 from .analysis.figures import draw_paths, draw_run
 from .analysis.figures_io import save_figure
@@ -30,10 +35,12 @@ from .analysis.viewer import main_view
 from .geometry.contacts import compute_contact_plan
 from .geometry.stage import compute_geometry
 from .policies import _REGISTRY
-from .results.folder import summary_text
+from .results.folder import fleet_notes, summary_text
+from .results.writing import check_target
 from .run import simulate
 from .scenario import schema as config
-from .scenario.errors import OrbschedError
+from .scenario.bounds import check_work
+from .scenario.errors import OrbschedError, OrbschedWarning, describe
 from .sweep.commands import add_commands
 
 
@@ -97,47 +104,99 @@ def build_parser():
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """The ``orbsched`` command.  Every failure is one line on stderr, ``orbsched: error:``
+    naming what and where (an error orbsched knows: exit 2; anything else, an internal error:
+    exit 1), followed at most by indented detail lines the message itself carries (a TLE
+    template, the list of a scenario's problems); ``--debug`` (anywhere on the line, or
+    ``ORBSCHED_DEBUG=1``) adds the traceback.  An interrupt exits 130."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("ORBSCHED_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     if argv and argv[0] in ("economics", "report", "view"):
         # these parse their own arguments (argparse's REMAINDER would take '--help' itself)
         args = argparse.Namespace(command=argv[0], rest=argv[1:])
     else:
         args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", OrbschedWarning)
+        _show = warnings.showwarning
+        warnings.showwarning = _one_line_warning(_show)
+        try:
+            return _dispatch(args)
+        except KeyboardInterrupt as exc:
+            print(f"orbsched: interrupted{getattr(exc, 'orbsched_note', '')}", file=sys.stderr)
+            return 130
+        except BaseException as exc:          # SystemExit from argparse passes through
+            if isinstance(exc, SystemExit):
+                raise
+            print(error_line(exc), file=sys.stderr)
+            if debug:
+                traceback.print_exception(exc)
+            return 2 if isinstance(exc, (OrbschedError, OSError, MemoryError)) else 1
+        finally:
+            warnings.showwarning = _show
 
-    try:
-        if args.command in ("sweep", "compare"):
-            return args.handler(args)
-        if args.command == "plot":
-            return _plot(args)
-        if args.command == "economics":
-            return main_economics(args.rest)
-        if args.command == "report":
-            return main_report(args.rest)
-        if args.command == "view":
-            return main_view(args.rest)
-        if args.command == "policies":
-            for name in sorted(_REGISTRY):
-                doc = (_REGISTRY[name].__module__ and
-                       (__import__(_REGISTRY[name].__module__, fromlist=["x"]).__doc__ or ""))
-                print(f"{name:15s} {doc.strip().splitlines()[0] if doc.strip() else ''}")
-            return 0
-        scenario = config.load_scenario(args.scenario, args.overrides)
-        if args.command == "seasons":
-            return _seasons(scenario, args)
-        if args.command == "validate":
-            print(f"# {args.scenario}: valid\n" + scenario.to_yaml(), end="")
-            return 0
-        if args.command == "geometry":
-            return _geometry(scenario, args)
-        if args.command == "run":
-            return _run(scenario, args)
-    except OrbschedError as exc:
-        print(f"orbsched: error: {exc}", file=sys.stderr)
-        return 2
+
+def _one_line_warning(show):
+    def emit(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, OrbschedWarning):
+            print(f"orbsched: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return emit
+
+
+def error_line(exc) -> str:
+    """The one-line report of ``exc`` (with the detail lines its message carries)."""
+    return f"orbsched: error: {describe(exc)}{getattr(exc, 'orbsched_note', '')}"
+
+
+def _dispatch(args):
+    if args.command in ("sweep", "compare"):
+        return args.handler(args)
+    if args.command == "plot":
+        return _plot(args)
+    if args.command == "economics":
+        return main_economics(args.rest)
+    if args.command == "report":
+        return main_report(args.rest)
+    if args.command == "view":
+        return main_view(args.rest)
+    if args.command == "policies":
+        for name in sorted(_REGISTRY):
+            doc = (_REGISTRY[name].__module__ and
+                   (__import__(_REGISTRY[name].__module__, fromlist=["x"]).__doc__ or ""))
+            print(f"{name:15s} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+        return 0
+    scenario = config.load_scenario(args.scenario, args.overrides)
+    if args.command == "seasons":
+        return _seasons(scenario, args)
+    if args.command == "validate":
+        return _validate(scenario, args)
+    if args.command == "geometry":
+        return _geometry(scenario, args)
+    if args.command == "run":
+        return _run(scenario, args)
     return 1  # pragma: no cover
 
 
+def _validate(scenario, args):
+    """``orbsched validate``: every check ``run`` makes before its first event
+    (:func:`orbsched.preflight.validate`), then the resolved scenario."""
+    prep = preflight.validate(scenario, base_dir=Path(args.scenario).resolve().parent,
+                              source=args.scenario)
+    fleet, work = prep.fleet, prep.work
+    print(f"# {args.scenario}: valid ({len(fleet)} satellites, {len(prep.workload)} jobs, "
+          f"{work['grid_points']:,.0f} grid points, {work['samples']:,.0f} samples; policy "
+          f"{getattr(prep.policy, 'name', type(prep.policy).__name__)})")
+    for line in fleet_notes(fleet, prep.scenario.geometry.max_epoch_age_days):
+        print("#" + line[1:])
+    print(prep.scenario.to_yaml(), end="")
+    return 0
+
+
 def _geometry(scenario, args):
+    check_work(scenario, source=args.scenario)     # refuse a run-away grid before any work
     show = not args.quiet and sys.stderr.isatty()
     result = compute_geometry(scenario, progress=show)
     bar = None
@@ -166,25 +225,46 @@ def _geometry(scenario, args):
 
 
 def _run(scenario, args):
-    from pathlib import Path
-
     out = Path(args.out) if args.out else Path("results") / scenario.name
+    check_target(out)                    # a foreign folder is refused before simulating
     show = not args.quiet and sys.stderr.isatty()
-    result = simulate(scenario, seed=args.seed, cache_dir=args.cache_dir, progress=show,
-                      base_dir=Path(args.scenario).resolve().parent)
-    written = result.write(out)
+    try:
+        result = simulate(scenario, seed=args.seed, cache_dir=args.cache_dir, progress=show,
+                          base_dir=Path(args.scenario).resolve().parent, source=args.scenario)
+    except BaseException as exc:
+        _save_partial(exc, out)
+        raise
+    figs = []
+    written = result.write(out, after=(lambda d: figs.extend(draw_run(d)))
+                           if args.plot else None)
     print(summary_text(result.summary()))
+    for line in fleet_notes(result.geometry.constellation,
+                            result.scenario.geometry.max_epoch_age_days):
+        print(line)
     print(f"  wrote        {', '.join(p.name for p in written)} in {out}")
     if args.plot:
-
-        figs = draw_run(out)
         print(f"  plots        {len(figs)} files in {out / 'plots'}")
     return 0
 
 
-def _plot(args):
-    from pathlib import Path
+def _save_partial(exc, out):
+    """Write what a failed run computed (``exc.partial_result``), marked incomplete, and say
+    so at the end of the error's line."""
+    partial = getattr(exc, "partial_result", None)
+    if partial is None:
+        return
+    t = float(partial.engine.env.now)
+    try:
+        partial.write(out)
+    except BaseException as werr:      # the error that stopped the run stays the one reported
+        exc.orbsched_note = (f" (stopped at t = {t:.3f} s; partial results could not be "
+                             f"written: {type(werr).__name__}: {werr})")
+    else:
+        exc.orbsched_note = (f" (stopped at t = {t:.3f} s; partial results in {out}, "
+                             f"marked incomplete: incomplete.json)")
 
+
+def _plot(args):
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     written = draw_paths(args.results, args.out, formats, args.warmup_h,
                          seasons=not args.no_seasons)

@@ -16,8 +16,24 @@ from ._kernels import ACCELERATED
 from ._version import __version__
 
 
+def umask() -> int:
+    """The process's umask (read from /proc on Linux, which does not change it; elsewhere
+    set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write):
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place
+    with the permissions the umask gives a new file.
 
     On any error the temporary file is removed and ``path`` is left as it was.
     """
@@ -27,10 +43,13 @@ def atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask())     # mkstemp made it 0600: the umask decides
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not exc.filename:
+            exc.filename = str(path)          # a failed write() names no file: say which
         raise
     return path
 

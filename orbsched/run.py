@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -24,52 +23,12 @@ from .geometry.contacts import compute_contact_plan
 from .geometry.regions import cached_region_intervals, saa_region
 from .geometry.stage import compute_geometry
 from .geometry.visibility import EarthRotation
-from .policies import load_policy
+# STREAMS, build_workload and rng_streams live in preflight; re-exported from here
+from .preflight import STREAMS, build_workload, named, prepare, rng_streams  # noqa: F401
 from .results.folder import summarize, write_results
 from .scenario.errors import ScenarioError
-from .workload import traces
-from .workload.jobs import Workload, synthetic_training
-from .workload.presets import preset_job
 
-__all__ = ["RunResult", "build_workload", "simulate", "STREAMS"]
-
-#: Names of the random streams split from the scenario seed, in spawn order.
-STREAMS = ("workload", "policy", "faults", "inference")
-
-
-def rng_streams(seed: int) -> dict:
-    children = np.random.SeedSequence(int(seed)).spawn(len(STREAMS))
-    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children)}
-
-
-def build_workload(scenario, rng):
-    """The scenario's jobs as a :class:`orbsched.workload.jobs.Workload`."""
-
-    w = scenario.workload
-    if w.type == "none":
-        return Workload.empty()
-    if w.type == "preset":
-        return Workload.from_jobs(
-            preset_job(w.name, job_id=k, arrival_s=k * w.interval_h * 3600.0,
-                       work_scale=w.work_scale, gpus=w.gpus,
-                       min_gpus_fraction=w.min_gpus_fraction,
-                       checkpoint_interval_s=w.checkpoint_interval_s)
-            for k in range(w.count))
-    if w.type == "synthetic":
-        if w.n_jobs is not None:
-            return synthetic_training(w.n_jobs, rate_per_h=w.rate_per_h, rng=rng,
-                                      params=w.params)
-        return synthetic_training(rate_per_h=w.rate_per_h, duration_h=scenario.duration_h,
-                                  rng=rng, params=w.params)
-    readers = {"philly-csv": traces.read_philly_csv, "philly-json": traces.read_philly_json,
-               "alibaba-openb": traces.read_alibaba_openb, "helios": traces.read_helios}
-    if not Path(w.path).is_file():
-        raise ScenarioError(f"workload.path: trace file not found: {w.path}")
-    if w.format in readers:
-        return readers[w.format](w.path, w.options, rng=rng)
-    if w.format == "alibaba-pai":
-        return traces.read_alibaba_pai(w.path, w.task_path, w.options, rng=rng)
-    return traces.read_csv_mapped(w.path, w.columns, w.options, rng=rng)
+__all__ = ["RunResult", "build_workload", "rng_streams", "simulate", "STREAMS"]
 
 
 @dataclass
@@ -82,9 +41,12 @@ class RunResult:
     timings_s: dict = field(default_factory=dict)
     snapshot: dict = field(default_factory=dict)
     _summary: dict = field(default=None, repr=False)
+    #: The error that stopped the engine (a partial result, written marked incomplete).
+    incomplete: str = None
 
-    def write(self, out_dir):
-        return write_results(self, out_dir)
+    def write(self, out_dir, **kwargs):
+        """Write the results folder (:func:`orbsched.results.folder.write_results`)."""
+        return write_results(self, out_dir, **kwargs)
 
     def summary(self):
         """The run's fleet metrics (computed once)."""
@@ -122,24 +84,24 @@ def _snapshot(result_geo, engine):
 
 
 def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False,
-             base_dir=None) -> RunResult:
+             base_dir=None, source="scenario") -> RunResult:
     """Run a validated scenario.  ``seed`` overrides ``scenario.seed``; ``policy`` (an
     instance) overrides ``scenario.policy``; ``base_dir`` resolves ``file.py:Class`` policies
     (default: the current folder); ``cache_dir`` holds the geometry cache (see the module
-    docstring; ``network.cache: false`` bypasses it)."""
+    docstring; ``network.cache: false`` bypasses it); ``source`` names the scenario in errors.
 
-    if seed is not None:
-        scenario = scenario.model_copy(update={"seed": int(seed)})
+    Every check that needs no geometry runs first (:func:`orbsched.preflight.prepare`, the
+    same function ``orbsched validate`` calls).  When the engine stops on an error, the
+    exception carries ``partial_result``: a :class:`RunResult` with ``incomplete`` set, whose
+    ``write`` saves what was computed, marked incomplete."""
     timings = {}
     t0 = time.perf_counter()
-    geo = compute_geometry(scenario, cache=True, cache_dir=cache_dir)
-    scenario = geo.scenario                       # 'epoch' start resolved
+    prep = prepare(scenario, seed=seed, policy=policy, base_dir=base_dir, source=source)
+    scenario = prep.scenario                      # 'epoch' start resolved, seed applied
     t1 = time.perf_counter()
-    plan = compute_contact_plan(geo.constellation, scenario, cache_dir=cache_dir)
+    geo = compute_geometry(scenario, cache=True, cache_dir=cache_dir, fleet=prep.fleet)
     t2 = time.perf_counter()
-    rngs = rng_streams(scenario.seed)
-    workload = build_workload(scenario, rngs["workload"])
-    pol = policy if policy is not None else load_policy(scenario.policy, base_dir)
+    plan = compute_contact_plan(geo.constellation, scenario, cache_dir=cache_dir)
     t3 = time.perf_counter()
     bar = None
     if progress:
@@ -158,18 +120,34 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     region = saa_region(scenario)
     if region is not None:
         saa, _ = cached_region_intervals(geo.constellation, scenario, region, cache_dir)
-    engine = Engine(scenario, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
-                    plan.ground_windows, workload, pol, policy_rng=rngs["policy"],
-                    isl_rate_changes=getattr(plan, "isl_rate_changes", None),
-                    progress=tick, inference_rng=rngs["inference"], saa=saa,
-                    fault_rng=rngs["faults"])
+    rngs = prep.rngs
+    try:
+        engine = Engine(scenario, geo.constellation.names, geo.eclipse, geo.umbra,
+                        plan.isl_windows, plan.ground_windows, prep.workload, prep.policy,
+                        policy_rng=rngs["policy"],
+                        isl_rate_changes=getattr(plan, "isl_rate_changes", None),
+                        progress=tick, inference_rng=rngs["inference"], saa=saa,
+                        fault_rng=rngs["faults"])
+    except ScenarioError as exc:                  # as validate reports it (preflight)
+        raise ScenarioError(named(exc, source)) from None
+    t4 = time.perf_counter()
     try:
         engine.run()
+    except BaseException as exc:
+        timings.update(prepare=t1 - t0, geometry=t2 - t1, contact_plan=t3 - t2,
+                       engine=time.perf_counter() - t4)
+        try:
+            exc.partial_result = RunResult(scenario, engine, geo, plan, prep.workload,
+                                           timings, incomplete=str(exc) or type(exc).__name__)
+        except AttributeError:                    # an exception type without a __dict__
+            pass
+        raise
     finally:
         if bar is not None:
             bar.close()
-    t4 = time.perf_counter()
-    timings.update(geometry=t1 - t0, contact_plan=t2 - t1, workload=t3 - t2, engine=t4 - t3)
-    res = RunResult(scenario, engine, geo, plan, workload, timings)
+    t5 = time.perf_counter()
+    timings.update(prepare=t1 - t0, geometry=t2 - t1, contact_plan=t3 - t2,
+                   engine=t5 - t3)
+    res = RunResult(scenario, engine, geo, plan, prep.workload, timings)
     res.snapshot = _snapshot(geo, engine)
     return res

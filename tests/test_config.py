@@ -128,3 +128,26 @@ def test_validate_command_prints_resolved_scenario(tmp_path, capsys):
     assert "valid" in out and "planes: 6" in out and "earth_shape: wgs84" in out
     assert main(["validate", str(_write(tmp_path, GOOD.replace("planes: 4", "planes: 0"), "b.yaml"))]) == 2
     assert "constellations[0].planes" in capsys.readouterr().err
+
+
+def test_set_into_the_policy_shorthand(tmp_path):
+    """``policy: NAME`` is shorthand for ``{name: NAME}``: --set policy.X still works."""
+    p = _write(tmp_path, GOOD + "policy: stay\n", "s.yaml")
+    sc = load_scenario(p, ["policy.hook_budget_s=5", "policy.tick_s=600"])
+    assert (sc.policy.name, sc.policy.hook_budget_s, sc.policy.tick_s) == ("stay", 5.0, 600.0)
+
+
+def test_every_shipped_config_round_trips_through_its_resolved_yaml(repo):
+    """A run writes its scenario as resolved (every default spelled out, infinities included:
+    ``max_link_latency_s: .inf``); ``orbsched plot`` and sweeps load it again, so the strict
+    schema must accept what it writes."""
+    import yaml
+
+    from orbsched.scenario.schema import load_scenario, scenario_from_dict
+
+    for path in sorted((repo / "configs").glob("*.yaml")):
+        if path.read_text().startswith("base:") or "\nbase:" in path.read_text():
+            continue
+        sc = load_scenario(path)
+        again = scenario_from_dict(yaml.safe_load(sc.to_yaml()))
+        assert again == sc, path.name

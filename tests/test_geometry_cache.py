@@ -15,6 +15,7 @@ from orbsched.scenario.schema import load_scenario, scenario_from_dict
 from orbsched.geometry.constellation import build_constellation
 from orbsched.geometry.stage import compute_geometry, geometry_inputs
 from orbsched.geometry.regions import cached_region_intervals, region_cache_inputs, region_intervals
+from orbsched.scenario.errors import CacheWarning
 
 from conftest import REPO
 from test_contacts import walker
@@ -208,7 +209,8 @@ def test_damaged_or_foreign_geometry_entries_are_recomputed(tmp_path):
     other_folder = tmp_path / "geometry" / other.key[:32]
     for name, damage in _damage_geometry(folder, other_folder).items():
         damage()
-        again = compute_geometry(sc, cache=True, cache_dir=tmp_path)
+        with pytest.warns(CacheWarning, match="removed, computing it again"):   # reported
+            again = compute_geometry(sc, cache=True, cache_dir=tmp_path)
         assert not again.from_cache, name
         for k in KINDS:
             assert_same_intervals(getattr(good, k), getattr(again, k))
@@ -221,7 +223,8 @@ def test_damaged_saa_entry_is_recomputed(tmp_path):
     good, _ = cached_region_intervals(fleet, sc, region, tmp_path)
     (folder,) = (tmp_path / "regions").iterdir()
     (folder / "intervals.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    again, hit = cached_region_intervals(fleet, sc, region, tmp_path)
+    with pytest.warns(CacheWarning, match="SAA-interval cache entry"):
+        again, hit = cached_region_intervals(fleet, sc, region, tmp_path)
     assert not hit
     assert_same_intervals(good, again)
     assert cached_region_intervals(fleet, sc, region, tmp_path)[1]

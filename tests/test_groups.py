@@ -262,3 +262,31 @@ def test_reshaping_a_job_that_runs_on_one_satellite_is_rejected():
     eng = make_engine(sc, _One(), isl=RING[:1], jobs=[job(gpus=4)])
     with pytest.raises(PolicyError, match="runs on one satellite, not as a group"):
         eng.run()
+
+
+def test_a_group_is_not_placed_where_its_checkpoint_shards_cannot_reach():
+    """Found by tests/test_random_scenarios.py: the random policy (queued jobs may move) asked
+    to place a group whose checkpoint is on satellite 0 on members with no laser path from
+    0, which the engine rightly rejects; the group strategy now waits instead."""
+    from orbsched.run import simulate
+    from orbsched.scenario.schema import scenario_from_dict
+
+    from engine_helpers import check_invariants
+
+    sc = scenario_from_dict({
+        "name": "random", "start_utc": "2024-03-20T00:00:00Z", "duration_h": 1.5,
+        "step_s": 30.0, "seed": 1,
+        "constellations": [{"type": "walker", "name": "w", "planes": 2, "sats_per_plane": 2,
+                            "phasing": 1, "altitude_km": 1200.0, "inclination_deg": 97.6}],
+        "network": {"topology": "nearest-k", "terminals": 1, "max_range_km": 6000.0},
+        "hardware": {"gpus": 1, "gpu_active_w": 300.0, "gpu_idle_w": 30.0, "bus_w": 50.0,
+                     "solar": {"area_m2": 3.0},
+                     "battery": {"capacity_wh": 2000.0, "max_depth_of_discharge": 0.2},
+                     "initial_soc": 0.8, "payload_reserve_wh": 0.0},
+        "workload": {"type": "synthetic", "n_jobs": 4, "rate_per_h": 200.0,
+                     "params": {"gpu_sizes": [1, 2, 4, 8, 16]}},
+        "policy": {"name": "random", "options": {"group_on_eclipse": "pause",
+                                                 "group_on_loss": "wait"}},
+        "engine": {"penumbra_steps": 1}, "record": {"sample_s": 120.0}})
+    res = simulate(sc)
+    check_invariants(res.engine)

@@ -94,18 +94,25 @@ def test_results_folder_contents(demo, tmp_path):
     assert snap["subsolar_lat_deg"] == pytest.approx(23.44, abs=0.05)
 
 
-def test_interrupted_write_leaves_no_summary(demo, tmp_path, monkeypatch):
+def test_interrupted_write_leaves_the_previous_folder_as_it_was(demo, tmp_path, monkeypatch):
+    """A results folder is written in a private temporary folder and swapped in whole
+    (orbsched.results.writing): an interrupted write leaves the earlier complete folder
+    untouched and no temporary behind."""
+    out = tmp_path / "out"
     res = simulate(load_scenario(demo, SHORT))
-    res.write(tmp_path)
+    res.write(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     def boom():
         raise KeyboardInterrupt      # interrupted while computing the summary, written last
     monkeypatch.setattr(res, "summary", boom)
     with pytest.raises(KeyboardInterrupt):
-        res.write(tmp_path)
-    assert not (tmp_path / "summary.json").exists()
-    assert not list(tmp_path.glob(".*.tmp"))
+        res.write(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert not list(out.glob(".*"))
+    (out / "summary.json").unlink()
     with pytest.raises(DataFileError, match="no summary.json"):
-        load_results(tmp_path)
+        load_results(out)
 
 
 def test_cli_run_and_plot(demo, tmp_path):

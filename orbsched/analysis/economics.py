@@ -68,6 +68,7 @@ from ..scenario.errors import (
     SubsystemError,
 )
 from ..scenario.sections import Hardware
+from ..scenario.strict_yaml import parse_value
 from .plots import _check_formats, _new_figure, _save
 
 __all__ = [
@@ -616,8 +617,6 @@ def plot_launch_price_sweep(orbit: OrbitEconomics = None, ground: GroundEconomic
 # ----------------------------------------------------------------------------- command line
 def _apply_sets(orbit, ground, sets):
     """``orbit.FIELD=VALUE`` / ``ground.FIELD=VALUE`` overrides of the economics parameters."""
-    import yaml
-
     objs = {"orbit": orbit, "ground": ground}
     for item in sets:
         path, eq, value = item.partition("=")
@@ -630,7 +629,7 @@ def _apply_sets(orbit, ground, sets):
             raise ScenarioError(f"--set {item!r}: {side} has no field {field!r}; valid: "
                                 f"{', '.join(names)}")
         try:
-            objs[side] = dataclasses.replace(objs[side], **{field: yaml.safe_load(value)})
+            objs[side] = dataclasses.replace(objs[side], **{field: parse_value(value)})
         except OrbschedError as exc:
             raise ScenarioError(f"--set {item!r}: {exc}") from None
     return objs["orbit"], objs["ground"]

@@ -40,6 +40,7 @@ from .ground import GroundSite
 from .groups import GroupsMixin
 from .inference import Inference
 from .moves import MovesMixin
+from .hookguard import HookGuard, HookTimeout
 from .recorder import Recorder
 from .satellite import Satellite
 from .state import (  # noqa: F401 (re-exported)
@@ -101,6 +102,8 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         self.policy = policy
         policy.rng = policy_rng if policy_rng is not None else np.random.default_rng(0)
         self.policy_name = getattr(policy, "name", type(policy).__name__)
+        self._guard = HookGuard(self.policy_name, getattr(scenario.policy, "hook_budget_s",
+                                                          None), lambda: self.env.now)
         self.progress = progress
 
         # arrays the view reads (updated at every change)
@@ -203,7 +206,12 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
             self.inference.start()
         self._start_faults()
         t0 = time.perf_counter()
-        env.run(until=self.duration_s)
+        try:
+            env.run(until=self.duration_s)
+        except HookTimeout:
+            raise self._guard.timeout_error() from None
+        finally:
+            self._guard.close()
         self.stats["wall_s"] = time.perf_counter() - t0
         self._finish()
         return self
@@ -216,8 +224,13 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
             ev.callbacks.append(lambda _e: fn())
         return ev
 
-    def _finish(self):
-        t = self.duration_s
+    def finish_at(self, t):
+        """Close the run's state at ``t`` (the instant it stopped on an error), so the
+        recorder's tables of a partial run can be written."""
+        self._finish(t)
+
+    def _finish(self, t=None):
+        t = self.duration_s if t is None else t
         for g in self.grounds:
             g.touch(t)
         for s in self.sats:
@@ -548,11 +561,11 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
     # ========================================================================== others
     def _on_link_change(self, up, a, b):
         if a < self.n_sats and b < self.n_sats:
-            self._run("on_link_change", self.policy.on_link_change(a, b, up, self.view))
+            self._run("on_link_change", self.policy.on_link_change, a, b, up, self.view)
 
     def _on_tick(self):
         self.stats["events"] += 1
-        self._run("on_tick", self.policy.on_tick(self.view))
+        self._run("on_tick", self.policy.on_tick, self.view)
         t = self.env.now + self.scenario.policy.tick_s
         if t < self.duration_s:
             self._at(t, self._on_tick)

@@ -492,10 +492,16 @@ class GroupsMixin:
         if token is not None and token != job.token:
             return                      # the job changed since (placed again, ended)
         self.group_stats["group_events"] += 1
-        out = self.policy.groups.on_event(self.view.job(job.job_id), sat, cause, self.view)
+        self._run("groups.on_event", self._group_hook, self.view.job(job.job_id), sat, cause,
+                  self.view)
+
+    def _group_hook(self, job, sat, cause, view):
+        """The policy's group strategy on a member's event; when it decides nothing after a
+        member stopped, the policy's queue pass (the group is queued)."""
+        out = self.policy.groups.on_event(job, sat, cause, view)
         if out is None and cause != "eclipse_entry":
-            out = self.policy.schedule(self.view)
-        self._run("groups.on_event", out)
+            out = self.policy.schedule(view)
+        return out
 
     def _member_slots(self, job, i):
         """GPUs job holds drawing on satellite i as a running member (0 if none)."""

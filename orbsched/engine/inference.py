@@ -190,7 +190,11 @@ class Inference:
         for k, svc in enumerate(self.services):
             if svc.replicas <= 0:
                 continue
-            sats = fn(svc.name, svc.replicas, svc.gpus_per_replica, e.view)
+            sats = e._guard.value("replicas.place", fn, svc.name, svc.replicas,
+                                  svc.gpus_per_replica, e.view)
+            if sats is not None and (isinstance(sats, (str, bytes, dict))
+                                     or not hasattr(sats, "__iter__")):
+                raise e._guard.bad_value("replicas.place", sats, "a list of satellites")
             sats = list(sats or [])
             if len(sats) != svc.replicas:
                 e._reject(f"replicas.place({svc.name!r}, {svc.replicas})",

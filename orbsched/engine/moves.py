@@ -24,27 +24,25 @@ class MovesMixin:
     """Decisions and moves of the engine (see the module docstring)."""
 
     # ====================================================================== decisions
-    def _run(self, hook, out):
-        """Apply the decisions a policy hook returned (an iterable, or a generator whose
-        decisions are applied as it yields them; None: none).  ``hook`` names it in errors."""
-        if out is None:
-            return
-        self._hook = hook
-        for d in out:
-            self._decide(d)
+    def _run(self, hook, fn, *args):
+        """Call a policy hook ``fn(*args)`` through the guard (:mod:`orbsched.engine.hookguard`:
+        a wall-clock budget, exceptions and return values checked) and apply the decisions it
+        returns (an iterable, or a generator whose decisions are applied as it yields them;
+        None: none); ``hook`` names it in errors."""
+        self._guard.call(hook, fn, args, self._decide)
 
     def _schedule(self):
         """Queued jobs might start now: the policy's queue pass."""
-        self._run("schedule", self.policy.schedule(self.view))
+        self._run("schedule", self.policy.schedule, self.view)
 
     def _shadow(self, sats):
         """Satellites entering shadow at this instant, all at once: the policy's
         ``on_shadow``, then its replica strategy's (when the scenario serves inference)."""
         arr = np.asarray(sats, dtype=np.int64)
         arr.flags.writeable = False
-        self._run("on_shadow", self.policy.on_shadow(arr, self.view))
+        self._run("on_shadow", self.policy.on_shadow, arr, self.view)
         if self.inference is not None:
-            self._run("replicas.on_shadow", self.policy.replicas.on_shadow(arr, self.view))
+            self._run("replicas.on_shadow", self.policy.replicas.on_shadow, arr, self.view)
 
     def _reject(self, d, why):
         raise PolicyError(f"policy '{self.policy_name}': decision {d!r} at t = "

@@ -21,10 +21,20 @@ digits (the contact plan's cache has always behaved so).  Every folder has a ``m
 with the key and those inputs.
 
 Writes are atomic: the files go to a temporary folder beside the entry, renamed into place
-with ``os.replace`` (a race with another process writing the same entry is harmless: one of
-them wins, both hold the same content).  Reads never fail: a folder that is missing, a file
-that is unreadable, truncated or of another key, or arrays of the wrong type or shape are a
-miss, and the caller computes the product again.
+(a race with another process writing the same entry is harmless: one of them wins, both hold
+the same content).
+
+Entries verify themselves: the last file written into an entry is ``SHA256SUMS``, the SHA-256
+of every other file (``meta.json`` included), one ``<hex>  <name>`` line each.  Loading an
+entry checks it first (:func:`open_entry`): a missing or malformed ``SHA256SUMS``, a file
+missing, added or whose bytes differ (one flipped byte is enough) makes the entry *bad*: it is
+reported once (a :class:`~orbsched.errors.CacheWarning`, printed by the command line as
+``orbsched: warning: ...``), moved aside and removed, and the caller computes the product
+again and saves a good entry, so the run's results equal those of a run with a clean cache.
+A verified entry whose files still cannot be read as the product (written by an incompatible
+version) is discarded the same way.  A folder of another key (a 128-bit prefix collision) is
+a plain miss.  Verifying costs one SHA-256 pass over the entry's bytes per load (~0.2 s per
+100 MB).
 
 Switch: ``network.cache`` of the scenario (default true); when it is false nothing is read or
 written.  Intervals are stored losslessly (``.npz`` of the float64/int64/bool arrays), so a
@@ -35,19 +45,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .._version import __version__
-from ..scenario.errors import OrbschedError, ScenarioError
+from ..files import umask
+from ..scenario.errors import CacheWarning, OrbschedError, ScenarioError
 from .illumination import Intervals
 
 #: The cached products, each in its own sub-folder of the cache root.
 KINDS = ("contacts", "geometry", "regions")
+#: Format of an entry folder, in every key: 2 = entries end with SHA256SUMS (entries written
+#: before have other keys, so an upgrade computes them again instead of reporting them bad).
+ENTRY_FORMAT = 2
 _INTERVAL_FIELDS = {"sat": np.int64, "start_s": np.float64, "end_s": np.float64,
                     "start_clipped": np.bool_, "end_clipped": np.bool_}
 
@@ -102,12 +118,13 @@ def constellation_inputs(scenario, what="contact-plan"):
 
 
 def span_inputs(fleet, scenario, what="contact-plan"):
-    """What every geometry product depends on: the versions of orbsched, sgp4 and skyfield,
-    the constellations, the satellites' names (the fleet after exclusions), the resolved start,
-    the span, the grid step and the spacing of exact frame rotations."""
+    """What every geometry product depends on: the entry format, the versions of orbsched,
+    sgp4 and skyfield, the constellations, the satellites' names (the fleet after exclusions),
+    the resolved start, the span, the grid step and the spacing of exact frame rotations."""
     from importlib.metadata import version
 
     return {
+        "entry_format": ENTRY_FORMAT,
         "orbsched": __version__, "sgp4": version("sgp4"), "skyfield": version("skyfield"),
         "constellations": constellation_inputs(scenario, what),
         "sat_names": list(fleet.names),
@@ -117,8 +134,96 @@ def span_inputs(fleet, scenario, what="contact-plan"):
     }
 
 
+SUMS = "SHA256SUMS"
+_SUM_LINE = re.compile(r"([0-9a-f]{64})  ([A-Za-z0-9._-]+)")
+
+
+def _write_sums(folder):
+    """Write ``SHA256SUMS`` (every other file of ``folder``), last."""
+    names = sorted(p.name for p in Path(folder).iterdir() if p.is_file() and p.name != SUMS)
+    text = "".join(f"{file_sha256(Path(folder) / n)}  {n}\n" for n in names)
+    with open(Path(folder) / SUMS, "w", encoding="ascii", newline="\n") as fh:
+        fh.write(text)
+
+
+def verify_entry(folder):
+    """None when every file of the cache entry ``folder`` matches its ``SHA256SUMS``, else
+    what is wrong (see the module docstring)."""
+    folder = Path(folder)
+    try:
+        raw = (folder / SUMS).read_bytes()
+    except FileNotFoundError:
+        return f"no {SUMS} (the entry was not finished, or predates checksums)"
+    except OSError as exc:
+        return f"{SUMS} unreadable ({exc.strerror})"
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return f"{SUMS} is not a checksum list"
+    lines = text.split("\n")
+    if lines[-1] != "" or len(lines) < 2:
+        return f"{SUMS} is not a checksum list"
+    want = {}
+    for line in lines[:-1]:
+        m = _SUM_LINE.fullmatch(line)
+        if m is None or m.group(2) in want or m.group(2) == SUMS:
+            return f"{SUMS} is not a checksum list (line {line[:40]!r})"
+        want[m.group(2)] = m.group(1)
+    try:
+        have = {p.name for p in folder.iterdir() if p.name != SUMS}
+    except OSError as exc:
+        return f"cannot list the entry ({exc.strerror})"
+    if have != set(want):
+        diff = sorted(set(want) ^ have)
+        return f"files {', '.join(diff)} missing or not listed in {SUMS}"
+    for name, digest in want.items():
+        try:
+            if file_sha256(folder / name) != digest:
+                return f"{name} does not match its checksum"
+        except OSError as exc:
+            return f"{name} unreadable ({exc.strerror})"
+    return None
+
+
+def discard_entry(folder, what, reason):
+    """Report a bad cache entry once (:class:`CacheWarning`) and remove it (moved aside
+    first, so another process sees the whole entry or none)."""
+    folder = Path(folder)
+    warnings.warn(f"{what} cache entry {folder} is bad ({reason}): removed, computing it "
+                  f"again", CacheWarning, stacklevel=3)
+    try:
+        trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.bad-", dir=folder.parent))
+        os.rename(folder, trash / "entry")
+    except OSError:
+        trash = folder                      # already gone, or cannot be moved: remove in place
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def open_entry(folder, key, what="contact-plan"):
+    """``meta.json`` of the cache entry ``folder`` as a dict when the entry exists, verifies
+    (:func:`verify_entry`) and holds ``key``; else None (a miss).  A bad entry is discarded
+    (:func:`discard_entry`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    reason = verify_entry(folder)
+    if reason is not None and folder.is_dir():
+        reason = verify_entry(folder)   # another process may have replaced it meanwhile
+    if reason is not None:
+        if folder.is_dir():
+            discard_entry(folder, what, reason)
+        return None
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        discard_entry(folder, what, f"meta.json unreadable: {exc}")
+        return None
+    return meta if isinstance(meta, dict) and meta.get("key") == key else None
+
+
 def read_meta(folder, key):
-    """``meta.json`` of ``folder`` as a dict when it holds ``key``, else None (a miss)."""
+    """``meta.json`` of ``folder`` as a dict when it holds ``key`` (not verified: see
+    :func:`open_entry`), else None."""
     try:
         meta = json.loads((Path(folder) / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -127,17 +232,17 @@ def read_meta(folder, key):
 
 
 def is_cached(root, kind, key):
-    """True when the cache under ``root`` has an entry of ``kind`` for ``key`` (by its
-    ``meta.json``; the data files are checked when they are loaded)."""
-    return read_meta(entry_folder(root, kind, key), key) is not None
+    """True when the cache under ``root`` has a verified entry of ``kind`` for ``key`` (a
+    bad one is discarded)."""
+    return open_entry(entry_folder(root, kind, key), key, kind) is not None
 
 
 def save_entry(folder, key, inputs, write_files, what="contact-plan", **meta):
     """Write one cache entry atomically: ``write_files(tmp_folder)`` writes the data files,
-    then ``meta.json`` (``key``, ``inputs`` and ``meta``) is added and the folder renamed
-    into place.  Raises :class:`CacheError` when the cache folder cannot be created; any
-    other failure to write (another process won the race, a full disk) leaves the cache as
-    it was."""
+    then ``meta.json`` (``key``, ``inputs`` and ``meta``) and, last, ``SHA256SUMS`` are added
+    and the folder renamed into place (an entry already there that verifies is kept: another
+    process won the race).  Raises :class:`CacheError` when the cache folder cannot be
+    created; any other failure to write (a full disk) leaves the cache as it was."""
     folder = Path(folder)
     parent = folder.parent
     try:
@@ -150,11 +255,25 @@ def save_entry(folder, key, inputs, write_files, what="contact-plan", **meta):
         write_files(tmp)
         (tmp / "meta.json").write_text(json.dumps({"key": key, "inputs": inputs, **meta},
                                                   indent=1, default=str), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        _write_sums(tmp)
+        os.chmod(tmp, 0o777 & ~umask())
+        for _ in range(3):
+            try:
+                os.rename(tmp, folder)
+                return
+            except OSError:
+                if not folder.is_dir() or verify_entry(folder) is None:
+                    break                   # another process won with a good entry
+                aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=parent))
+                try:
+                    os.rename(folder, aside / "entry")
+                except OSError:
+                    pass
+                shutil.rmtree(aside, ignore_errors=True)
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: fine
+        pass                                # a full disk: the cache stays as it was
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ intervals
@@ -173,24 +292,25 @@ def save_intervals(folder, key, inputs, intervals, what):
     save_entry(folder, key, inputs, write, what, intervals=sorted(intervals))
 
 
-def load_intervals(folder, key, names, n_sats):
-    """The dict ``{name: Intervals}`` cached in ``folder`` for ``key``, or None (a miss) when
-    anything is missing, unreadable, of another key or not shaped as intervals of ``n_sats``
-    satellites."""
+def load_intervals(folder, key, names, n_sats, what="interval"):
+    """The dict ``{name: Intervals}`` cached in ``folder`` for ``key``, or None (a miss:
+    no entry, another key, or a bad entry, discarded) (``what`` names the cache in a
+    report)."""
 
-    if read_meta(folder, key) is None:
+    if open_entry(folder, key, what) is None:
         return None
     out = {}
     try:
         with np.load(Path(folder) / "intervals.npz", allow_pickle=False) as z:
             if str(z["key"]) != key:
-                return None
+                raise ValueError("the arrays are of another key")
             for name in names:
                 cols = {f: z[f"{name}.{f}"] for f in _INTERVAL_FIELDS}
                 if not _valid_intervals(cols, n_sats):
-                    return None
+                    raise ValueError(f"{name}: not intervals of {n_sats} satellites")
                 out[name] = Intervals(**cols)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        discard_entry(folder, what, f"verified, but intervals.npz unreadable: {exc}")
         return None
     return out
 

@@ -51,15 +51,9 @@ from .. import _kernels
 from ..files import atomic_write_csv
 from ..scenario.errors import ScenarioError
 from . import visibility
-from .cache import (
-    CacheError,  # noqa: F401  (re-exported: orbsched.contacts.CacheError)
-    cache_root,
-    entry_folder,
-    inputs_key,
-    read_meta,
-    save_entry,
-    span_inputs,
-)
+from .cache import CacheError  # noqa: F401  (re-exported: orbsched.geometry.contacts.CacheError)
+from .cache import (cache_root, discard_entry, entry_folder, inputs_key, open_entry,
+                    save_entry, span_inputs)
 from .illumination import _grid, crossings_to_intervals
 from .links import isl_rate_gbps
 from .search import find_roots, golden_max, hermite
@@ -177,7 +171,7 @@ def plan_key(inputs):
 def _cache_load(folder, key):
     import pandas as pd
 
-    meta = read_meta(folder, key)
+    meta = open_entry(folder, key, "contact-plan")
     if meta is None:
         return None
     try:
@@ -185,7 +179,8 @@ def _cache_load(folder, key):
         ground = pd.read_parquet(folder / "ground_windows.parquet")
         rates = (pd.read_parquet(folder / "isl_rate_changes.parquet")
                  if meta.get("rate_changes") else None)
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        discard_entry(folder, "contact-plan", f"verified, but a table is unreadable: {exc}")
         return None
     return isl, ground, rates
 

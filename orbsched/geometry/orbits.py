@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..scenario.checks import number_problem, parse_number
 from ..scenario.constants import (
     EARTH_EQUATORIAL_RADIUS_KM,
     J2_EARTH,
@@ -146,6 +147,11 @@ class InterpolatedSet(OrbitSet):
             sp = CubicHermiteSpline(t, r, v, axis=0) if v is not None else CubicSpline(t, r, axis=0)
             splines.append((t[0], t[-1], sp))
         self._splines = (timebase.start_utc, splines)
+
+    def coverage_utc(self):
+        """``[(name, first, last), ...]``: the instants (datetimes) each table spans."""
+        return [(n, t0, t0 + timedelta(seconds=float(dt[-1])))
+                for n, ((t0, dt), _, _) in zip(self.names, self._tables)]
 
     def propagate(self, timebase, t_s, frame_node_s=3600.0):
         if self._splines is None or self._splines[0] != timebase.start_utc:
@@ -295,6 +301,25 @@ def _check_tle_line(path, lineno, line, number):
                               f"{tle_checksum(line)}")
 
 
+#: Elements of a Satrec, by the name the OMM standard (and so the error message) gives them.
+_SATREC_FIELDS = (("no_kozai", "MEAN_MOTION"), ("ecco", "ECCENTRICITY"),
+                  ("inclo", "INCLINATION"), ("nodeo", "RA_OF_ASC_NODE"),
+                  ("argpo", "ARG_OF_PERICENTER"), ("mo", "MEAN_ANOMALY"), ("bstar", "BSTAR"),
+                  ("ndot", "MEAN_MOTION_DOT"), ("nddot", "MEAN_MOTION_DDOT"),
+                  ("jdsatepoch", "EPOCH"), ("jdsatepochF", "EPOCH"))
+
+
+def _check_elements(sat, path, line, name):
+    """Raise DataFileError when an element of ``sat`` is not a finite number (a NaN mean
+    motion propagates to NaN positions that no check downstream would catch: a satellite
+    sunlit for the whole run).  Values SGP4 cannot propagate (decayed orbits, e >= 1, zero
+    mean motion) are left to the propagation check, which excludes and reports them."""
+    for attr, label in _SATREC_FIELDS:
+        problem = number_problem(getattr(sat, attr))
+        if problem is not None:
+            raise DataFileError(path, line, f"{name}: {label}: {problem}")
+
+
 def read_tle(path):
     """Read a 2-line or 3-line TLE file into an :class:`Sgp4Set`.
 
@@ -335,6 +360,7 @@ def read_tle(path):
             sat = Satrec.twoline2rv(line[:69], line2[:69])
         except Exception as exc:  # sgp4 raises ValueError on unparsable fields
             raise DataFileError(path, lineno, f"cannot parse TLE: {exc}") from None
+        _check_elements(sat, path, lineno, name or f"NORAD {line[2:7].strip()}")
         sats.append(sat)
         names.append(name or f"NORAD {line[2:7].strip()}")
         k += 2
@@ -366,8 +392,9 @@ def _omm_satrec(fields, path, where):
     sat = Satrec()
     try:
         omm.initialize(sat, f)
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise DataFileError(path, where, f"OMM record {f.get('OBJECT_NAME')!r}: {exc}") from None
+    _check_elements(sat, path, where, f"OMM record {f.get('OBJECT_NAME')!r}")
     return sat
 
 
@@ -382,6 +409,9 @@ def read_omm(path):
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DataFileError(path, None, f"cannot read OMM file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(path, None, f"not a UTF-8 text file (byte at offset {exc.start}): "
+                                        f"OMM is JSON or CSV text") from None
     sats, names = [], []
     if text.lstrip().startswith("[") or text.lstrip().startswith("{"):
         try:
@@ -437,37 +467,52 @@ def read_ephemeris_csv(path):
         fh = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise DataFileError(path, None, f"cannot read ephemeris file: {exc.strerror}") from None
-    with fh:
-        reader = csv.DictReader(line for line in fh if not line.lstrip().startswith("#"))
-        cols = [c.strip() for c in (reader.fieldnames or [])]
-        reader.fieldnames = cols
-        missing = [c for c in _EPH_COLUMNS if c not in cols]
-        if missing:
-            raise DataFileError(path, 1, f"missing column(s) {', '.join(missing)}; expected "
-                                         f"{', '.join(_EPH_COLUMNS)} [, {', '.join(_EPH_VEL)}] "
-                                         f"[, name]")
-        has_v = all(c in cols for c in _EPH_VEL)
-        per_sat = {}
-        for i, row in enumerate(reader):
-            lineno = i + 2
-            name = (row.get("name") or path.stem).strip()
-            try:
-                t = _parse_eph_time(row["time_utc"])
-            except ScenarioError:
-                raise DataFileError(path, lineno, f"column time_utc: cannot read time "
-                                                  f"{row['time_utc']!r}") from None
-            vals = []
-            for c in _EPH_COLUMNS[1:] + (_EPH_VEL if has_v else ()):
-                try:
-                    vals.append(float(row[c]))
-                except (TypeError, ValueError):
-                    raise DataFileError(path, lineno, f"column {c}: expected a number, got "
-                                                      f"{row[c]!r}") from None
-            rows = per_sat.setdefault(name, [])
-            if rows and t <= rows[-1][0]:
-                raise DataFileError(path, lineno, f"times of {name} must increase strictly: "
-                                                  f"{t.isoformat()} follows {rows[-1][0].isoformat()}")
-            rows.append((t, vals))
+    try:
+        with fh:
+            return _read_ephemeris_rows(path, fh)
+    except UnicodeDecodeError as exc:
+        raise DataFileError(path, None, f"not a UTF-8 text file (byte at offset {exc.start}): "
+                                        f"an ephemeris is CSV text") from None
+    except csv.Error as exc:
+        raise DataFileError(path, None, f"not a readable CSV file: {exc}") from None
+
+
+def _read_ephemeris_rows(path, fh):
+    """The rows of an open ephemeris CSV as an :class:`InterpolatedSet` (errors name the
+    file's own line numbers, comment lines counted)."""
+    last = [0]
+
+    def lines():
+        for number, line in enumerate(fh, 1):
+            if not line.lstrip().startswith("#"):
+                last[0] = number
+                yield line
+
+    reader = csv.DictReader(lines())
+    cols = [c.strip() for c in (reader.fieldnames or [])]
+    reader.fieldnames = cols
+    missing = [c for c in _EPH_COLUMNS if c not in cols]
+    if missing:
+        raise DataFileError(path, last[0] or 1,
+                            f"missing column(s) {', '.join(missing)}; expected "
+                            f"{', '.join(_EPH_COLUMNS)} [, {', '.join(_EPH_VEL)}] [, name]")
+    has_v = all(c in cols for c in _EPH_VEL)
+    per_sat = {}
+    for row in reader:
+        lineno = last[0]
+        name = (row.get("name") or path.stem).strip()
+        try:
+            t = _parse_eph_time(row["time_utc"] or "")
+        except (ScenarioError, AttributeError, TypeError):
+            raise DataFileError(path, lineno, f"column time_utc: cannot read time "
+                                              f"{row['time_utc']!r}") from None
+        vals = [parse_number(row[c], path, lineno, c)
+                for c in _EPH_COLUMNS[1:] + (_EPH_VEL if has_v else ())]
+        rows = per_sat.setdefault(name, [])
+        if rows and t <= rows[-1][0]:
+            raise DataFileError(path, lineno, f"times of {name} must increase strictly: "
+                                              f"{t.isoformat()} follows {rows[-1][0].isoformat()}")
+        rows.append((t, vals))
     if not per_sat:
         raise DataFileError(path, None, "no ephemeris rows")
     names, tables = [], []

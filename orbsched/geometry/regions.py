@@ -153,7 +153,7 @@ def cached_region_intervals(fleet, scenario, region, cache_dir=None):
     inputs = region_cache_inputs(fleet, scenario, region)
     key = _cache.inputs_key(inputs)
     folder = _cache.entry_folder(_cache.cache_root(cache_dir), "regions", key)
-    hit = _cache.load_intervals(folder, key, ("inside",), len(fleet))
+    hit = _cache.load_intervals(folder, key, ("inside",), len(fleet), "SAA-interval")
     if hit is not None:
         return hit["inside"], True
     iv = region_intervals(fleet, scenario, region)

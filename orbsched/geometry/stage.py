@@ -182,22 +182,25 @@ def geometry_inputs(fleet, scenario):
             "earth_shape": opts.earth_shape, "refine_tol_s": float(opts.refine_tol_s)}
 
 
-def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None):
+def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None, fleet=None):
     """Run the geometry stage for a validated scenario (see the module docstring).
 
     ``cache=True`` uses the on-disk cache (under ``cache_dir``, ``$ORBSCHED_CACHE`` or
     ``~/.cache/orbsched``) when ``scenario.network.cache`` is true; the default computes
-    (``orbsched geometry`` and the geometry benchmark measure the computation).
+    (``orbsched geometry`` and the geometry benchmark measure the computation).  ``fleet``:
+    the fleet :func:`~orbsched.constellation.build_constellation` built for ``scenario`` (then
+    ``scenario`` must be the resolved one it returned), instead of building it again.
     """
     t0 = time.perf_counter()
-    fleet, scenario = build_constellation(scenario)
+    if fleet is None:
+        fleet, scenario = build_constellation(scenario)
     t1 = time.perf_counter()
     key, folder = "", None
     if cache and scenario.network.cache:
         inputs = geometry_inputs(fleet, scenario)
         key = _cache.inputs_key(inputs)
         folder = _cache.entry_folder(_cache.cache_root(cache_dir), "geometry", key)
-        hit = _cache.load_intervals(folder, key, _KINDS, len(fleet))
+        hit = _cache.load_intervals(folder, key, _KINDS, len(fleet), "geometry")
         if hit is not None:
             return GeometryResult(scenario, fleet, *(hit[k] for k in _KINDS),
                                   {"fleet": t1 - t0, "load": time.perf_counter() - t1},

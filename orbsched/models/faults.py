@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scenario.constants import YEAR_S
+
 __all__ = ["FAULT_KINDS", "draw_faults"]
 
-YEAR_S = 365.25 * 86400.0
 #: fault kinds (index = code in the arrays)
 FAULT_KINDS = ("sdc", "hbm_ue", "crash", "host_reboot", "gpu_fail", "satellite_fail",
                "terminal_fail", "link_down", "link_up")

@@ -13,14 +13,22 @@ import importlib.util
 import inspect
 from pathlib import Path
 
+from ..scenario.checks import number_problem
 from ..scenario.errors import PolicyError, RegistryError
 from .api import JobInfo, Policy, View, _option_names
 from .decisions import Decision, Migrate, Pause, Place
 from .energy_aware import EnergyAware
 from .fifo_ground import FifoGround
 from .greedy_sunlit import GreedySunlit
-from .groups import (GROUP_ON_ECLIPSE, GROUP_ON_LOSS, GroupStrategy, PlaceGroup, Replace,
-                     Reshape, Shrink)
+from .groups import (
+    GROUP_ON_ECLIPSE,
+    GROUP_ON_LOSS,
+    GroupStrategy,
+    PlaceGroup,
+    Replace,
+    Reshape,
+    Shrink,
+)
 from .hybrid import Hybrid
 from .lookahead import Lookahead
 from .random_policy import RandomPolicy
@@ -99,9 +107,10 @@ def load_policy(spec, base_dir=None) -> Policy:
                                          "group_lookahead_s") if k in options}
     for k, v in group.items():
         if k == "group_lookahead_s":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                raise PolicyError(f"policy '{name}': option group_lookahead_s must be a "
-                                  f"number >= 0 (seconds), got {v!r}")
+            problem = number_problem(v, lo=0.0)
+            if problem is not None:
+                raise PolicyError(f"policy '{name}': option group_lookahead_s (seconds): "
+                                  f"{problem}")
             continue
         allowed = GROUP_ON_ECLIPSE if k == "group_on_eclipse" else GROUP_ON_LOSS
         if v not in allowed:

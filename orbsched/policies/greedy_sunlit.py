@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+from ..scenario.checks import check_number
 from .api import Policy
 from .decisions import Decision, Migrate
 from .replicas import FollowSun
@@ -26,6 +27,7 @@ class GreedySunlit(Policy):
 
     def __init__(self, max_hops: Optional[int] = None) -> None:
         super().__init__()
+        check_number("options", "max_hops", max_hops, lo=1, allow_none=True, integer=True)
         self.max_hops = max_hops
         self.groups.on_eclipse = self.groups.on_loss = "replace"
         self.replicas = FollowSun(max_hops)

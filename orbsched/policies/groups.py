@@ -215,7 +215,9 @@ class GroupStrategy:
         back on its former members when they can all host it (and, if the policy pauses
         groups for eclipses, are all sunlit; else those in shadow have the battery to reach
         the end of their eclipse); else (when the policy moves
-        queued jobs, the job never ran, or a member lost its GPUs) :meth:`choose_group`."""
+        queued jobs, the job never ran, or a member lost its GPUs) :meth:`choose`, when every
+        new member can receive its checkpoint shard from the job's checkpoint now (a laser
+        path from ``job.sat``)."""
         f = job.gpus // job.work_gpus
         if job.members:
             if self.on_eclipse == "pause" and not view.sunlit[list(job.members)].all():
@@ -228,7 +230,13 @@ class GroupStrategy:
                                              zip(job.members, job.member_gpus))):
                 return None
         found = self.choose(job, view)
-        return None if found is None else PlaceGroup(job.job_id, *found)
+        if found is None:
+            return None
+        if job.has_checkpoint and job.sat >= 0:
+            old = set(job.members) | {job.sat}
+            if any(s not in old and not view.reachable(job.sat, s) for s in found[0]):
+                return None               # a shard could not get there now: wait
+        return PlaceGroup(job.job_id, *found)
 
     def choose(self, job, view, min_sunlight_s=0.0):
         """``(sats, gpus)`` for a job spanning satellites, or None.  Default: from the sunlit

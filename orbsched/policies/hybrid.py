@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+from ..scenario.checks import check_number
 from .decisions import Decision, Migrate
 from .greedy_sunlit import GreedySunlit
 
@@ -27,8 +28,7 @@ class Hybrid(GreedySunlit):
 
     def __init__(self, max_hops: Optional[int] = None, min_ground_h: float = 1.0) -> None:
         super().__init__(max_hops=max_hops)
-        if not float(min_ground_h) >= 0.0:
-            raise ValueError(f"min_ground_h must be >= 0, got {min_ground_h!r}")
+        check_number("options", "min_ground_h", min_ground_h, lo=0.0)
         self.min_ground_h = float(min_ground_h)
 
     def datacentres_by_price(self, view: Any, gpus: int, src: Optional[int] = None) -> list:

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from ..scenario.checks import check_number
 from .api import Policy
 from .decisions import Decision, Migrate
 
@@ -26,6 +27,9 @@ class Lookahead(Policy):
     def __init__(self, candidates: int = 16, max_hops: Optional[int] = None,
                  min_gain_s: float = 600.0) -> None:
         super().__init__()
+        check_number("options", "candidates", candidates, lo=1, integer=True)
+        check_number("options", "max_hops", max_hops, lo=1, allow_none=True, integer=True)
+        check_number("options", "min_gain_s", min_gain_s)
         self.candidates = int(candidates)
         self.max_hops = max_hops
         self.min_gain_s = float(min_gain_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
+from ..scenario.checks import check_number
 from .api import Policy
 from .decisions import Decision, Migrate
 
@@ -17,8 +18,7 @@ class RandomPolicy(Policy):
 
     def __init__(self, p_migrate: float = 0.5) -> None:
         super().__init__()
-        if not 0.0 <= float(p_migrate) <= 1.0:
-            raise ValueError(f"p_migrate must be in [0, 1], got {p_migrate!r}")
+        check_number("options", "p_migrate", p_migrate, lo=0.0, hi=1.0)
         self.p_migrate = float(p_migrate)
 
     def place(self, job: Any, view: Any) -> Optional[int]:

@@ -39,6 +39,15 @@ Files (every one written atomically: a temporary file renamed into place):
     between two runs of the same scenario and seed.
 ``summary.json``
     Fleet metrics (see :func:`summarize`).  Written last: a folder without it is incomplete.
+``excluded.csv``, ``stale_elements.csv``
+    Only when the fleet has such satellites: those SGP4 could not propagate over the span
+    (left out of the run) and element sets far from the span (:func:`fleet_notes`).
+``incomplete.json``
+    Instead of ``summary.json`` when the engine stopped on an error: the error, the simulated
+    instant, and which tables (up to that instant) could be written.
+
+The folder is written in a private temporary folder and swapped in whole
+(:mod:`orbsched.results.writing`): it holds one run's files and nothing else.
 """
 from __future__ import annotations
 
@@ -52,6 +61,7 @@ from ..files import atomic_write, atomic_write_text, versions, write_json
 from ..scenario.errors import DataFileError
 from ..workload.presets import energy_comparison
 from ..geometry.positions import positions_frame, write_positions
+from .writing import replace_folder
 
 __all__ = ["RESULT_FILES", "load_results", "summarize", "summary_text", "write_results"]
 
@@ -340,15 +350,44 @@ def run_status(folder):
     return "failed" if (folder / "error.txt").is_file() else "pending"
 
 
-def write_results(result, out_dir):
-    """Write the results folder (module docstring); returns the written paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    marker = out / "summary.json"
-    if marker.exists():
-        marker.unlink()          # the folder is incomplete until the new summary lands
-    for stale in out.glob(".*.tmp"):
-        stale.unlink(missing_ok=True)   # left by a writer that was killed (not just interrupted)
+def fleet_notes(fleet, max_age_days=None) -> list:
+    """Lines for the one-screen summary about satellites SGP4 could not propagate (excluded
+    from the run) and element sets far from the span; empty when there are none."""
+    lines = []
+    if fleet.excluded:
+        names = ", ".join(n for n, _, _ in fleet.excluded[:3])
+        more = f" and {len(fleet.excluded) - 3} more" if len(fleet.excluded) > 3 else ""
+        lines.append(f"  excluded     {len(fleet.excluded)} satellite"
+                     f"{'s' if len(fleet.excluded) > 1 else ''} SGP4 could not propagate over "
+                     f"the span ({names}{more}): excluded.csv")
+    if fleet.stale:
+        names = ", ".join(f"{n} {a:g} d" for n, _, a in fleet.stale[:3])
+        more = f" and {len(fleet.stale) - 3} more" if len(fleet.stale) > 3 else ""
+        limit = f" more than {max_age_days:g} d" if max_age_days is not None else ""
+        lines.append(f"  stale        {len(fleet.stale)} element set"
+                     f"{'s' if len(fleet.stale) > 1 else ''}{limit} from the span ({names}"
+                     f"{more}; SGP4 errors grow by km per day): stale_elements.csv")
+    return lines
+
+
+def _fleet_files(result, out):
+    """``excluded.csv`` and ``stale_elements.csv`` when the fleet has such satellites."""
+    import pandas as pd
+
+    fleet = result.geometry.constellation
+    written = []
+    if fleet.excluded:
+        written.append(atomic_write(out / "excluded.csv", lambda tmp: pd.DataFrame(
+            fleet.excluded, columns=["name", "source", "reason"]).to_csv(tmp, index=False)))
+    if fleet.stale:
+        written.append(atomic_write(out / "stale_elements.csv", lambda tmp: pd.DataFrame(
+            fleet.stale, columns=["name", "source", "epoch_age_days"]).to_csv(tmp,
+                                                                              index=False)))
+    return written
+
+
+def _write_files(result, out):
+    """Every file of a finished run into ``out`` (summary.json last); the written paths."""
     rec = result.engine.rec
     written = [atomic_write_text(out / "scenario.yaml", result.scenario.to_yaml()),
                # streamed in row groups (bounded memory); the bytes of to_parquet of the table
@@ -361,6 +400,7 @@ def write_results(result, out_dir):
         req = result.engine.inference.requests_frame()
         written.append(atomic_write(out / "requests.parquet",
                                     lambda tmp: req.to_parquet(tmp, index=False)))
+    written += _fleet_files(result, out)
     written.append(write_json(out / "snapshot.json", result.snapshot))
     pos_s = result.scenario.record.positions_s
     if pos_s is not None:
@@ -369,17 +409,87 @@ def write_results(result, out_dir):
                               result.scenario.geometry.frame_node_s)
         written.append(atomic_write(out / "positions.parquet",
                                     lambda tmp: write_positions(tmp, pos)))
+    written.append(write_json(out / "manifest.json", _manifest(result, written,
+                                                               "summary.json")))
+    written.append(write_json(out / "summary.json", result.summary()
+                              if hasattr(result, "summary") else summarize(result)))
+    return written
+
+
+def _manifest(result, written, last):
     eng = result.engine
-    written.append(write_json(out / "manifest.json", {
+    fleet = result.geometry.constellation
+    return {
         "timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},
         "engine": {k: (round(v, 3) if isinstance(v, float) else v)
                    for k, v in eng.stats.items()},
         "network": dict(eng.net.stats),
+        "fleet": {"satellites": len(fleet), "excluded": len(fleet.excluded),
+                  "stale_element_sets": len(fleet.stale)},
         "versions": versions(),
-        "files": [p.name for p in written] + ["summary.json"]}))
-    written.append(write_json(marker, result.summary() if hasattr(result, "summary")
-                              else summarize(result)))
+        "files": [p.name for p in written] + [last]}
+
+
+def _write_partial(result, out):
+    """What an interrupted run had computed, marked incomplete: the tables up to the instant
+    the engine stopped (each written if it can be built from the engine's state), and
+    ``incomplete.json`` (the error, that instant) instead of ``summary.json``."""
+    eng = result.engine
+    t = float(eng.env.now)
+    written, problems = [], []
+    try:
+        eng.finish_at(t)
+    except Exception as exc:                  # the state the error left cannot be closed
+        problems.append(f"closing the engine's state at t = {t:.3f} s: "
+                        f"{type(exc).__name__}: {exc}")
+    else:
+        steps = [("scenario.yaml", lambda: atomic_write_text(out / "scenario.yaml",
+                                                             result.scenario.to_yaml())),
+                 ("timeseries.parquet", lambda: atomic_write(out / "timeseries.parquet",
+                                                             eng.rec.write_timeseries)),
+                 ("jobs.parquet", lambda: atomic_write(
+                     out / "jobs.parquet",
+                     lambda tmp: eng.rec.jobs_frame().to_parquet(tmp, index=False))),
+                 ("events.parquet", lambda: atomic_write(
+                     out / "events.parquet",
+                     lambda tmp: eng.rec.events_frame().to_parquet(tmp, index=False)))]
+        for name, step in steps:
+            try:
+                written.append(step())
+            except OSError:
+                raise
+            except Exception as exc:
+                problems.append(f"{name}: {type(exc).__name__}: {exc}")
+    written += _fleet_files(result, out)
+    written.append(write_json(out / "manifest.json", _manifest(result, written,
+                                                               "incomplete.json")))
+    written.append(write_json(out / "incomplete.json", {
+        "complete": False, "error": result.incomplete, "stopped_at_s": t,
+        "duration_s": eng.duration_s, "files": [p.name for p in written],
+        "not_written": problems}))
     return written
+
+
+def write_results(result, out_dir, *, carry=(), after=None):
+    """Write the results folder (module docstring) through a private temporary folder
+    swapped into place (:func:`orbsched.results.writing.replace_folder`: the folder holds this
+    run's files and nothing else).  ``after(folder)`` runs in the temporary folder once the
+    files are written (``--plot`` draws there); ``carry`` names files kept from the folder
+    being replaced.  A result with ``incomplete`` set (the engine stopped on an error) gets
+    its partial tables and ``incomplete.json`` instead of ``summary.json``.  Returns the
+    written paths (in ``out_dir``)."""
+    out = Path(out_dir)
+    names = []
+
+    def fill(tmp):
+        written = (_write_partial(result, tmp) if getattr(result, "incomplete", None)
+                   else _write_files(result, tmp))
+        names.extend(p.name for p in written)
+        if after is not None:
+            after(tmp)
+
+    replace_folder(out, fill, carry=carry)
+    return [out / name for name in names]
 
 
 def load_results(folder) -> dict:
@@ -389,6 +499,15 @@ def load_results(folder) -> dict:
 
     folder = Path(folder)
     if not (folder / "summary.json").is_file():
+        note = folder / "incomplete.json"
+        if note.is_file():
+            try:
+                info = json.loads(note.read_text(encoding="utf-8"))
+                why = f"stopped at t = {float(info['stopped_at_s']):.3f} s: {info['error']}"
+            except (OSError, ValueError, KeyError, TypeError):
+                why = "see incomplete.json"
+            raise DataFileError(folder, None, f"incomplete results (no summary.json): the run "
+                                              f"{why}")
         raise DataFileError(folder, None, "not a complete orbsched results folder (no "
                                           "summary.json: the run did not finish writing)")
     out = {"summary": json.loads((folder / "summary.json").read_text())}

@@ -36,6 +36,8 @@ SPEED_OF_LIGHT_KM_S = 299792.458
 
 # --- Time -----------------------------------------------------------------------------------
 DAY_S = 86400.0
+#: A Julian year (365.25 days), s: the unit of annual rates (radiation dose, failure rates).
+YEAR_S = 365.25 * DAY_S
 
 # --- Radiation physics ------------------------------------------------------------------------
 #: Stefan-Boltzmann constant sigma, W m^-2 K^-4 (CODATA 2018; exact since the 2019 SI).
@@ -146,3 +148,10 @@ GROUND_PUE = 1.35
 #: data-centre electricity (arXiv:2511.19468; ../shared/CONTEXT.md), = 570 / 8,766 h =
 #: $0.065/kWh.  The high end, $3,000/kW-yr, is $0.34/kWh.
 GROUND_ELECTRICITY_USD_PER_KWH = GROUND_ELECTRICITY_USD_PER_KW_YEAR[0] / HOURS_PER_YEAR
+# --- Dates the Sun's ephemeris covers ----------------------------------------------------------
+#: JPL DE421 (skyfield-data's de421.bsp) spans JD 2414864.5 .. 2471184.5 TDB, i.e. 1899-07-29 to
+#: 2053-10-09 (skyfield: "ephemeris segment only covers dates 1899-07-29 through 2053-10-09").
+#: A run must lie inside, one day clear of each end (TDB - UTC is about a minute; the day is a
+#: margin for interpolation nodes beyond the span's ends).
+EPHEMERIS_FIRST_UTC = "1899-07-30T00:00:00Z"
+EPHEMERIS_LAST_UTC = "2053-10-08T00:00:00Z"

@@ -5,6 +5,11 @@ with one ``except``.  Messages name the file, line or field at fault and say wha
 """
 from __future__ import annotations
 
+import errno
+import os
+import traceback
+from pathlib import Path
+
 
 class OrbschedError(Exception):
     """Root of all errors raised by orbsched for bad input or impossible requests."""
@@ -58,3 +63,34 @@ class WorkloadError(OrbschedError, ValueError):
 class PolicyError(OrbschedError, RuntimeError):
     """A scheduling policy returned a decision the engine cannot carry out (the message names
     the policy, the decision and why), or a policy could not be loaded."""
+
+
+class OrbschedWarning(UserWarning):
+    """Something orbsched repaired or worked around and the user should know (the command
+    line prints it as one ``orbsched: warning:`` line)."""
+
+
+class CacheWarning(OrbschedWarning):
+    """A cache entry failed its verification: it was removed and its product recomputed."""
+
+
+def describe(exc) -> str:
+    """What went wrong, for ``orbsched: error: ...``: the message of an orbsched error (with
+    the detail lines it carries), ``FILE: reason (errno N, ENAME)`` for an OSError, and for
+    anything else (an internal error) its type, message and innermost line, on one line."""
+    if isinstance(exc, OrbschedError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        what = exc.strerror or (os.strerror(exc.errno) if exc.errno
+                                else " ".join(str(exc).split()))
+        code = f" (errno {exc.errno}, {errno.errorcode.get(exc.errno, '?')})" if exc.errno \
+            else ""
+        return f"{where}{what}{code}"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    text = " ".join(str(exc).split())
+    return (f"internal error: {type(exc).__name__}{': ' + text if text else ''}{at} (run "
+            f"with --debug for the traceback; please report it)")

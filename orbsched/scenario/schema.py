@@ -12,22 +12,17 @@ import dataclasses
 import difflib
 import re
 import typing
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .constants import OPTICAL_NEAR_FIELD_KM, SUNCATCHER_LINK_GBPS
+from .constants import (EPHEMERIS_FIRST_UTC, EPHEMERIS_LAST_UTC, OPTICAL_NEAR_FIELD_KM,
+                        SUNCATCHER_LINK_GBPS)
 from .errors import ScenarioError
+from .schema_base import StrictModel
 from .sections import (
     WORKLOAD_TAGS,
     Datacentre,
@@ -40,11 +35,12 @@ from .sections import (
     RecordOptions,
     Workload,
 )
+from .strict_yaml import load_yaml, parse_value, read_text
 from .utc import parse_utc
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Frozen, unknown keys rejected; NaN, infinities and booleans refused for numbers."""
 
 
 # ---------------------------------------------------------------------------- constellations
@@ -266,10 +262,24 @@ class Scenario(_Strict):
     def _start(cls, v):
         if isinstance(v, str) and v.strip().lower() == "epoch":
             return "epoch"
-        return parse_utc(v, "start_utc")
+        start = parse_utc(v, "start_utc")
+        check_span_dates(start, 0.0, "start_utc")
+        return start
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        # the default results folder is results/<name>: a name must not leave it
+        bad = sorted({c for c in v if c in '/\\' or ord(c) < 32 or ord(c) == 127})
+        if bad or v.startswith(".") or ".." in v:
+            raise ValueError("a scenario name is a name, not a path: no '/', '\\', control "
+                             "characters, '..' or leading '.'")
+        return v
 
     @model_validator(mode="after")
     def _cross(self):
+        if self.start_utc != "epoch":
+            check_span_dates(self.start_utc, self.duration_s, "duration_h")
         if self.step_s >= self.duration_h * 3600:
             raise ValueError(f"step_s ({self.step_s}) must be shorter than the span "
                              f"(duration_h = {self.duration_h} h)")
@@ -307,6 +317,18 @@ class Scenario(_Strict):
 
     def to_yaml(self):
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def check_span_dates(start, duration_s, field="start_utc"):
+    """Raise ValueError unless [start, start + duration_s] lies inside the dates the Sun's
+    ephemeris covers (:data:`orbsched.constants.EPHEMERIS_FIRST_UTC` .. ``_LAST_UTC``)."""
+    first, last = parse_utc(EPHEMERIS_FIRST_UTC), parse_utc(EPHEMERIS_LAST_UTC)
+    end = start + timedelta(seconds=duration_s)
+    if start < first or end > last:
+        prefix = f"{field}: " if field != "start_utc" else ""
+        raise ValueError(f"{prefix}the run spans {start:%Y-%m-%d} .. {end:%Y-%m-%d}, outside "
+                         f"the dates of the Sun's ephemeris (DE421: {first:%Y-%m-%d} .. "
+                         f"{last:%Y-%m-%d})")
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -367,41 +389,33 @@ def _model_at(loc):
 
 
 def _yaml_lines(text):
-    """Map field paths (tuples) to 1-based line numbers of the YAML text."""
-    lines = {}
+    """Map field paths (tuples) to 1-based line numbers of the YAML text (empty when the
+    text does not load: :func:`orbsched.strict_yaml.load_yaml` reports why)."""
     try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node, path):
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                lines[path + (k.value,)] = k.start_mark.line + 1
-                walk(v, path + (k.value,))
-                lines[path + (k.value,)] = k.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                walk(v, path + (i,))
-
-    if root is not None:
-        walk(root, ())
-    return lines
+        return load_yaml(text, "<text>")[1]
+    except ScenarioError:
+        return {}
 
 
 def _format_errors(exc, source, line_map):
+    """One line for one problem (``source, line N, field: what was expected``); several
+    problems: a first line naming each field, then one line per problem.  A field set by
+    ``--set`` (``line_map`` value ``"--set"``) is named as such instead of a line."""
     problems = []
     for err in exc.errors():
         raw_loc = tuple(err["loc"])
         loc = _clean_loc(raw_loc)
+        msg = err["msg"]
+        named = re.match(r"(?:Value error, )?([A-Za-z_][\w.\[\]]*): ", msg) if not loc else None
+        if named:                    # a cross-field check that names its field: use it
+            loc = tuple(_parse_path(named.group(1)))
+            msg = msg[named.end():]
         field = _loc_str(loc) or "(top level)"
         line = None
-        for n in range(len(loc), -1, -1):
+        for n in range(len(loc), 0, -1):     # the document's own line (1) would say nothing
             if loc[:n] in line_map:
                 line = line_map[loc[:n]]
                 break
-        msg = err["msg"]
         if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             model = _model_at(raw_loc)
             valid = sorted(_field_names(model)) if model else []
@@ -419,12 +433,19 @@ def _format_errors(exc, source, line_map):
         else:
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, "):]
-            if err["type"] != "missing" and "input" in err and not isinstance(err["input"], dict):
-                msg += f" (got {err['input']!r})"
-        where = f"line {line}, " if line else ""
-        problems.append(f"  {where}{field}: {msg}")
-    n = len(problems)
-    return f"{source}: {n} problem{'s' if n > 1 else ''} in the scenario\n" + "\n".join(problems)
+            if loc and msg.startswith(f"{loc[-1]}: "):
+                msg = msg[len(f"{loc[-1]}: "):]
+            got = err.get("input")
+            if err["type"] != "missing" and "input" in err and not isinstance(got, dict) \
+                    and not isinstance(got, datetime) and f"got {got!r}" not in msg:
+                msg += f" (got {got!r})"
+        where = "--set " if line == "--set" else (f"line {line}, " if line else "")
+        problems.append((f"{where}{field}", msg))
+    if len(problems) == 1:
+        return f"{source}, {problems[0][0]}: {problems[0][1]}"
+    return (f"{source}: {len(problems)} problems in the scenario ("
+            + "; ".join(p[0] for p in problems) + ")\n"
+            + "\n".join(f"  {where}: {msg}" for where, msg in problems))
 
 
 def _parse_path(path):
@@ -454,10 +475,7 @@ def apply_overrides(data, overrides):
         if "=" not in item:
             raise ScenarioError(f"--set {item!r}: expected path.to.field=value")
         path, value = item.split("=", 1)
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            pass
+        value = parse_value(value)
         parts = _parse_path(path.strip())
         cur = data
         for i, part in enumerate(parts[:-1]):
@@ -470,6 +488,8 @@ def apply_overrides(data, overrides):
             else:
                 if not isinstance(cur, dict):
                     raise ScenarioError(f"--set {path}: {_loc_str(parts[:i])} is not a mapping")
+                if part == "policy" and i == 0 and isinstance(cur.get(part), str):
+                    cur[part] = {"name": cur[part]}       # the 'policy: NAME' shorthand
                 cur = cur.setdefault(part, [] if isinstance(nxt, int) else {})
         last = parts[-1]
         if isinstance(last, int):
@@ -508,25 +528,18 @@ def scenario_from_dict(data, source="<dict>", base_dir=".", line_map=None):
     for i, c in enumerate(scenario.constellations):
         if getattr(c, "path", None) and not Path(c.path).is_file():
             line = (line_map or {}).get(("constellations", i, "path"))
-            where = f"line {line}, " if line else ""
-            raise ScenarioError(f"{source}: {where}constellations[{i}].path: file not found: "
+            where = "--set " if line == "--set" else (f"line {line}, " if line else "")
+            raise ScenarioError(f"{source}, {where}constellations[{i}].path: file not found: "
                                 f"{c.path}")
     return scenario
 
 
 def load_scenario(path, overrides=()):
-    """Load, override and validate a scenario YAML file."""
+    """Load, override and validate a scenario YAML file (read strictly and within bounds:
+    :mod:`orbsched.strict_yaml`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read scenario ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") \
-            from None
+    data, lines = load_yaml(read_text(path, "scenario"), str(path))
     data = apply_overrides(data if data is not None else {}, overrides)
-    return scenario_from_dict(data, str(path), path.parent, _yaml_lines(text))
+    for item in overrides or ():
+        lines[tuple(_parse_path(item.split("=", 1)[0].strip()))] = "--set"
+    return scenario_from_dict(data, str(path), path.parent, lines)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from .constants import (
     BUS_BASE_W,
@@ -34,10 +34,11 @@ from .constants import (
 )
 from .hardware import BatterySpec, SolarArraySpec, ThermalSpec
 from .workload_specs import ColumnMap, SyntheticParams, TraceOptions
+from .schema_base import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """Frozen, unknown keys rejected; NaN, infinities and booleans refused for numbers."""
 
 
 #: Default array: 17 m^2 of 30 % cells at 90 % packing, sun-tracking = 6.25 kW in full Sun,
@@ -206,6 +207,9 @@ class PolicySpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="keyword arguments of the policy's constructor")
     tick_s: Optional[float] = Field(None, gt=0, description="period of on_tick calls, s")
+    hook_budget_s: Optional[float] = Field(
+        60.0, gt=0, description="wall-clock seconds one hook call may take before the run "
+                                "stops with an error naming the hook (null: no limit)")
 
     @model_validator(mode="before")
     @classmethod

@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Annotated, Optional, Union
 
 import numpy as np
+from pydantic import Field
 
 from .checks import check_number
 from .errors import WorkloadError
@@ -26,6 +27,10 @@ __all__ = [
     "PROTECTIONS", "PHILLY_GPU_ALPHA", "ColumnMap", "JobParams", "SyntheticParams",
     "TraceOptions", "lognormal_capped_mean_s", "power_law_probs", "workload_number",
 ]
+
+#: A float that may be infinite ("never" / "no limit"): the scenario schema refuses infinities
+#: elsewhere (orbsched.scenario.schema_base); these fields' own checks allow them.
+_MaybeInf = Annotated[float, Field(allow_inf_nan=True)]
 
 #: Radiation-protection modes of a job (issue 6): none, duplex (2 copies compare, a corruption
 #: rolls back to the last checkpoint), tmr (3 copies vote, a single corruption is masked).
@@ -141,13 +146,13 @@ class JobParams:
     gpu_memory_gb: Optional[float] = GPU_MEMORY_GB
     write_gb_s: float = CHECKPOINT_WRITE_GB_S
     read_gb_s: float = CHECKPOINT_READ_GB_S
-    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
+    checkpoint_interval_s: _MaybeInf = CHECKPOINT_INTERVAL_S
     young_mtbf_gpu_h: Optional[float] = None
     min_gpus_fraction: float = 1.0
     protection: str = "none"
     step_s: float = STEP_S
     min_link_gbps: float = 0.0
-    max_link_latency_s: float = math.inf
+    max_link_latency_s: _MaybeInf = math.inf
 
     def __post_init__(self):
         o = "JobParams"

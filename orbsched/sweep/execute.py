@@ -36,8 +36,10 @@ held against the run that was alone in the pool.  Workers that die as they start
 without ``if __name__ == '__main__':``) stop the sweep with an error.  On Dask a death shows as
 ``KilledWorker`` for that task (``--dask local`` sets the scheduler's ``allowed-failures`` to 0
 so each death is reported at once; a remote scheduler applies its own first).  A run whose
-worker died more than ``retries`` times is recorded failed.  A run that raises writes its
-traceback to ``error.txt`` and the sweep goes on.
+worker died more than ``retries`` times is recorded failed.  A run that raises writes
+``error.txt`` (what went wrong on one line, then the traceback; partial results marked
+incomplete when its engine had started) and the sweep goes on; a run that cannot even write
+that (a full disk) is reported, stays pending, and runs again when the sweep is resumed.
 
 Determinism: a run's inputs (base scenario, overrides, seed, contact plan) come from the sweep
 file alone; each worker builds its scenario and simulates it from them, so neither the
@@ -70,7 +72,7 @@ from ..geometry.regions import (
 from ..geometry.stage import compute_geometry, geometry_inputs
 from ..results.folder import RUN_FILE, run_status
 from ..run import simulate
-from ..scenario.errors import OrbschedError, ScenarioError
+from ..scenario.errors import OrbschedError, ScenarioError, describe
 from ..scenario.schema import apply_overrides, scenario_from_dict
 from .plan import Sweep, load_sweep
 
@@ -100,7 +102,10 @@ def _scenario(task):
 
 
 def execute_run(task):
-    """Run one sweep run into ``task['run_dir']`` (in a worker process)."""
+    """Run one sweep run into ``task['run_dir']`` (in a worker process).  A failure writes
+    ``error.txt`` (one line saying what went wrong, then the traceback) and, when the engine
+    had started, the partial results marked incomplete; a failure to write those (a full
+    disk) is reported in the returned error instead of raising."""
 
     folder = Path(task["run_dir"])
     if (folder / "summary.json").is_file():
@@ -110,13 +115,25 @@ def execute_run(task):
     t0 = time.perf_counter()
     try:
         res = simulate(_scenario(task), seed=task["seed"], cache_dir=task["cache_dir"],
-                       base_dir=task["base_dir"])
-        res.write(folder)
-    except Exception:
+                       base_dir=task["base_dir"], source=task["source"])
+        res.write(folder, carry=(RUN_FILE,))
+    except Exception as exc:
         tb = traceback.format_exc()
-        atomic_write_text(folder / "error.txt", f"run {task['id']} failed "
-                          f"({', '.join(task['overrides'])}; seed {task['seed']}):\n{tb}")
-        return {"status": "failed", "error": tb.strip().splitlines()[-1]}
+        line = describe(exc)
+        partial = getattr(exc, "partial_result", None)
+        if partial is not None:
+            try:
+                partial.write(folder, carry=(RUN_FILE,))
+            except Exception as werr:
+                line += f" (partial results not written: {describe(werr)})"
+        try:
+            atomic_write_text(folder / "error.txt", f"run {task['id']} failed "
+                              f"({', '.join(task['overrides'])}; seed {task['seed']}): "
+                              f"{line}\n\n{tb}")
+        except OSError as werr:
+            return {"status": "failed", "traceback": tb,
+                    "error": f"{line} (error.txt not written: {describe(werr)})"}
+        return {"status": "failed", "error": line}
     return {"status": "done", "wall_s": time.perf_counter() - t0}
 
 
@@ -609,10 +626,17 @@ def _execute(pool, sweep, todo, out, cache, retries, progress, on_result):
             if res["status"] != "done":
                 failed += 1
                 err = Path(task["run_dir"]) / "error.txt"
-                if not err.is_file():      # the worker could not write it (died, unpickling)
-                    atomic_write_text(err, f"run {task['id']} failed "
-                                      f"({', '.join(task['overrides'])}; seed {task['seed']}):"
-                                      f"\n{res.get('traceback') or res['error']}\n")
+                if not err.is_file():      # the worker could not write it (died, full disk)
+                    try:
+                        atomic_write_text(err, f"run {task['id']} failed "
+                                          f"({', '.join(task['overrides'])}; seed "
+                                          f"{task['seed']}):\n"
+                                          f"{res.get('traceback') or res['error']}\n")
+                    except OSError as exc:
+                        bar.write(f"orbsched: warning: run {task['id']} failed "
+                                  f"({res['error']}) and its error.txt cannot be written "
+                                  f"({describe(exc)}); the sweep will run it again when "
+                                  f"resumed")
                 bar.set_postfix(failed=failed)
             bar.update(1)
             if on_result is not None:

@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -68,6 +67,7 @@ from ..scenario.schema import (
     scenario_from_dict,
     yaml_value,
 )
+from ..scenario.strict_yaml import load_yaml, read_text
 
 __all__ = ["Sweep", "SweepRun", "load_sweep"]
 
@@ -287,17 +287,10 @@ class Sweep:
 
 
 def _read_yaml(path, what):
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read {what} ({exc.strerror})") from None
-    try:
-        return text, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") \
-            from None
+    """``(text, data)`` of a sweep or base scenario file, read strictly and within bounds
+    (:mod:`orbsched.strict_yaml`: duplicate keys, anchor bombs, binary files refused)."""
+    text = read_text(path, what)
+    return text, load_yaml(text, str(path))[0]
 
 
 def _axes(spec):

@@ -1,0 +1,105 @@
+"""The guard around policy hooks (orbsched.engine.hookguard) and the view's read-only arrays."""
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from orbsched.scenario.errors import PolicyError
+from orbsched.engine.hookguard import HookGuard
+from orbsched.policies import Place, Policy
+
+from engine_helpers import job, make_engine, scenario
+
+
+def _loop(job, view):
+    while True:
+        pass
+
+
+def test_a_looping_hook_is_stopped_with_the_hook_and_time_named():
+    g = HookGuard("p", 0.3, lambda: 1234.5)
+    t0 = time.perf_counter()
+    with pytest.raises(PolicyError, match=r"policy 'p', hook on_tick at t = 1234.500 s "
+                                          r"\(simulated\): ran longer than its budget of 0.3 s"):
+        g.call("on_tick", _loop, (None, None), lambda d: None)
+    assert time.perf_counter() - t0 < 3.0
+    g.close()
+
+
+def test_the_watchdog_thread_fallback_stops_a_loop_outside_the_main_thread():
+    out = {}
+
+    def run():
+        g = HookGuard("p", 0.3, lambda: 7.0)
+        out["mode"] = g.mode
+        try:
+            g.call("on_job_arrival", _loop, (None, None), lambda d: None)
+        except PolicyError as exc:
+            out["error"] = str(exc)
+        finally:
+            g.close()
+    th = threading.Thread(target=run)
+    th.start()
+    th.join(10)
+    assert not th.is_alive()
+    assert out["mode"] == "thread" and "budget of 0.3 s" in out["error"]
+
+
+def test_sigalrm_handler_is_restored_and_no_timer_is_left():
+    before = signal.getsignal(signal.SIGALRM)
+    g = HookGuard("p", 5.0, lambda: 0.0)
+    g.call("on_tick", lambda v: [Place(0, 1)], (None,), lambda d: None)
+    assert signal.getsignal(signal.SIGALRM) is not before
+    g.close()
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_the_engine_s_rejections_pass_through_unchanged():
+    g = HookGuard("p", 5.0, lambda: 0.0)
+    boom = PolicyError("policy 'p': decision Place(job_id=0, sat=1) rejected: no job 0")
+
+    def apply(d):
+        raise boom
+    with pytest.raises(PolicyError) as info:
+        g.call("on_tick", lambda v: [Place(0, 1)], (None,), apply)
+    assert info.value is boom
+    g.close()
+
+
+def test_a_policy_exception_names_its_line():
+    def hook(view):
+        return {}["missing"]
+    g = HookGuard("p", None, lambda: 3.0)
+    with pytest.raises(PolicyError, match=r"hook on_tick at t = 3.000 s .*raised KeyError: "
+                                          r"'missing' \(test_hookguard.py:\d+\)"):
+        g.call("on_tick", hook, (None,), lambda d: None)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (42, "returned 42 (int)"), ("Place", "returned 'Place' (str)"),
+    ({"a": 1}, "(dict)"), (Place(0, 1), "put a single decision in a list")])
+def test_bad_return_values_are_rejected_like_bad_decisions(value, expected):
+    g = HookGuard("p", 5.0, lambda: 0.0)
+    with pytest.raises(PolicyError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        g.call("on_tick", lambda v: value, (None,), lambda d: None)
+    g.close()
+
+
+def test_view_arrays_cannot_be_made_writable_and_follow_the_engine():
+    sc = scenario(3)
+    eng = make_engine(sc, Policy(), jobs=[job(0, gpus=2, work_gpu_h=1.0)])
+    view = eng.view
+    for name in ("free", "state", "next_eclipse_entry_s", "eclipse_exit_s"):
+        arr = getattr(view, name)
+        with pytest.raises(ValueError):
+            arr.flags.writeable = True
+        with pytest.raises(ValueError):
+            arr[0] = 0
+        with pytest.raises(ValueError):
+            np.copyto(arr, 0)
+    eng.run()
+    assert np.array_equal(view.free, eng.free)        # zero-copy: the engine's own memory
+    assert view.free.__array_interface__["data"][0] == eng.free.__array_interface__["data"][0]
