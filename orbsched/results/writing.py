@@ -63,9 +63,7 @@ def check_target(out):
     """Raise :class:`ResultsFolderError` unless ``out`` is absent, empty, or a folder holding
     only what orbsched writes (see the module docstring)."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ResultsFolderError(f"{out}: not a folder (a file is in the way of the results)")
-    try:
+    try:                            # one system call: the folder may move between two
         names = os.listdir(out)
     except FileNotFoundError:       # absent, or another writer just moved it aside
         return
