@@ -7,7 +7,10 @@ What is cached, and where (``<root>`` is :func:`cache_root`: ``cache_dir``, else
 * ``<root>/geometry/<key[:32]>/``: the shadow intervals (eclipse, umbra, penumbra, point Sun)
   of :func:`orbsched.geometry.compute_geometry` (``intervals.npz``);
 * ``<root>/regions/<key[:32]>/``: the intervals a fleet spends inside a region (the South
-  Atlantic Anomaly) of :func:`orbsched.regions.cached_region_intervals` (``intervals.npz``).
+  Atlantic Anomaly) of :func:`orbsched.regions.cached_region_intervals` (``intervals.npz``);
+* ``<root>/ephemeris/<key[:32]>/``: positions and velocities on the grid for the links'
+  lengths (:mod:`orbsched.ephemeris`: ``r.npy``, ``v.npy``, float32, with a SHA-256 of their
+  bytes in ``meta.json``).
 
 The key is the SHA-256 of the canonical JSON of everything that determines the product and
 nothing else (:func:`inputs_key`); each product builds its inputs from :func:`span_inputs`
@@ -46,7 +49,7 @@ from ._version import __version__
 from .errors import OrbschedError, ScenarioError
 
 #: The cached products, each in its own sub-folder of the cache root.
-KINDS = ("contacts", "geometry", "regions")
+KINDS = ("contacts", "geometry", "regions", "ephemeris")
 _INTERVAL_FIELDS = {"sat": np.int64, "start_s": np.float64, "end_s": np.float64,
                     "start_clipped": np.bool_, "end_clipped": np.bool_}
 

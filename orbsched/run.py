@@ -5,7 +5,11 @@ results folder (:mod:`orbsched.results`).  Randomness: one :class:`numpy.random.
 from ``scenario.seed``, split into independent streams for the workload and the policy (and,
 later, faults), so changing the policy does not change the jobs.
 
-Cache: the shadow intervals, the contact plan and the SAA intervals go through the on-disk
+Links' lengths follow the orbits: the grid ephemeris (:mod:`orbsched.ephemeris`) goes to the
+engine's network (:mod:`orbsched.linkranges`).
+
+Cache: the shadow intervals, the contact plan, the grid ephemeris and the SAA intervals go
+through the on-disk
 cache (``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``; :mod:`orbsched.cache`,
 each keyed by a SHA-256 of what determines it) when ``network.cache`` is true: a repeated
 run, or every run of a sweep after the first, loads them, with bit-identical results.
@@ -121,6 +125,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     docstring; ``network.cache: false`` bypasses it)."""
     from .contacts import compute_contact_plan
     from .engine import Engine
+    from .ephemeris import compute_ephemeris
     from .geometry import compute_geometry
     from .policies import load_policy
     from .regions import cached_region_intervals, saa_region
@@ -133,6 +138,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     scenario = geo.scenario                       # 'epoch' start resolved
     t1 = time.perf_counter()
     plan = compute_contact_plan(geo.constellation, scenario, cache_dir=cache_dir)
+    eph = compute_ephemeris(geo.constellation, scenario, cache_dir=cache_dir)
     t2 = time.perf_counter()
     rngs = rng_streams(scenario.seed)
     workload = build_workload(scenario, rngs["workload"])
@@ -159,7 +165,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
                     plan.ground_windows, workload, pol, policy_rng=rngs["policy"],
                     isl_rate_changes=getattr(plan, "isl_rate_changes", None),
                     progress=tick, inference_rng=rngs["inference"], saa=saa,
-                    fault_rng=rngs["faults"])
+                    fault_rng=rngs["faults"], ephemeris=eph)
     try:
         engine.run()
     finally:

@@ -293,7 +293,9 @@ class View:
 
     def light_times(self, sats) -> np.ndarray:
         """Matrix of route light times (s, plus a tiny per-hop cost) between the satellites
-        ``sats`` over usable links (inf where unreachable): one bulk Dijkstra."""
+        ``sats`` over usable links (inf where unreachable): one bulk Dijkstra over the routing
+        weights (links' lengths at the start of the current ``network.range_update_s``
+        period; ``transfer_time_s`` times a route exactly)."""
         sats = [int(s) for s in sats]
         table = self._e.net.routes_from(sats)
         return table.dist_s[:, sats]
@@ -317,10 +319,12 @@ class View:
     def nearest(self, src: int, mask, *, k: int = 1, max_hops=None):
         """The ``k`` satellites closest to ``src`` in light time over usable laser links
         among those where ``mask`` is True (``src`` itself excluded): a list of
-        ``(sat, light_time_s, hops)``, nearest first.  Dijkstra that stops as soon as ``k``
+        ``(sat, light_time_s, hops)``, nearest first (light times over the routing weights,
+        see :meth:`light_times`).  Dijkstra that stops as soon as ``k``
         are found (:func:`orbsched._kernels.nearest_hosts`, compiled when
         ``orbsched.accelerated``), over the network's slot arrays."""
         e = self._e
+        e.net.sync_ranges()
         sl = e.net.slots
         dist, pred = e.reach_buf
         try:
