@@ -9,6 +9,7 @@
     orbsched compare SWEEP_DIR [--metric M ...]
     orbsched economics RESULTS [--set orbit.X=V ...]
     orbsched report RESULTS_OR_SWEEP_DIR [--out FILE]
+    orbsched paths SCENARIO --pair A B [--pair C D ...] --step-s S [--duration-s D] --out FILE
 
 Errors orbsched knows about (bad scenario, bad data file) print one clear message and exit 2.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import OrbschedError
+from .errors import OrbschedError, ScenarioError
 
 
 def _common(p):
@@ -48,6 +49,19 @@ def build_parser():
     p.add_argument("--plot", action="store_true", help="also draw the figures (plots/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--cache-dir", help="contact-plan cache (default $ORBSCHED_CACHE or "
+                                       "~/.cache/orbsched)")
+    p = sub.add_parser("paths", help="routes and round-trip times between node pairs over "
+                                     "time (.parquet or .csv)")
+    _common(p)
+    p.add_argument("--pair", nargs=2, action="append", required=True, metavar=("A", "B"),
+                   help="two nodes: ground-station names, satellite names or node numbers "
+                        "(satellites 0..N-1, stations N..); repeatable")
+    p.add_argument("--step-s", type=float, required=True, help="time between instants, s")
+    p.add_argument("--duration-s", type=float, help="instants before this (default the span)")
+    p.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    p.add_argument("--relay-via-ground", action="store_true",
+                   help="let routes pass through ground stations (default: endpoints only)")
+    p.add_argument("--cache-dir", help="geometry cache (default $ORBSCHED_CACHE or "
                                        "~/.cache/orbsched)")
     p = sub.add_parser("plot", help="draw the figures of one or more results folders")
     p.add_argument("results", nargs="+", help="results folder(s) written by 'orbsched run'")
@@ -95,6 +109,8 @@ def main(argv=None):
             return _geometry(scenario, args)
         if args.command == "run":
             return _run(scenario, args)
+        if args.command == "paths":
+            return _paths(scenario, args)
     except OrbschedError as exc:
         print(f"orbsched: error: {exc}", file=sys.stderr)
         return 2
@@ -150,6 +166,26 @@ def _run(scenario, args):
 
         figs = plot_run(out)
         print(f"  plots        {len(figs)} files in {out / 'plots'}")
+    return 0
+
+
+def _paths(scenario, args):
+    from .pathseries import paths, write_paths
+
+    if not str(args.out).lower().endswith((".parquet", ".csv")):
+        raise ScenarioError(f"--out {args.out}: expected a .parquet or .csv file name")
+    table = paths(scenario, args.pair, args.step_s, args.duration_s, cache_dir=args.cache_dir,
+                  relay_via_ground=args.relay_via_ground)
+    out = write_paths(table, args.out)
+    ok = table["reachable"]
+    print(f"orbsched paths: {scenario.name}: {table['t_s'].nunique()} instants x "
+          f"{len(args.pair)} pairs, {int(ok.sum())} of {len(table)} reachable")
+    for (a, b), g in table.groupby(["src", "dst"], sort=False):
+        r = g["rtt_ms"][g["reachable"]]
+        span = (f"RTT {r.min():.3f} .. {r.max():.3f} ms, {g['path_ids'][g['reachable']].nunique()}"
+                f" distinct paths") if len(r) else "never reachable"
+        print(f"  {a} - {b}: {span}")
+    print(f"  wrote        {out}")
     return 0
 
 
