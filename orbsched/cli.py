@@ -144,6 +144,9 @@ def _geometry(scenario, args):
     print(f"  links        {len(plan.isl_windows)} ISL windows ({net.topology}), "
           f"{len(plan.ground_windows)} ground windows ({len(result.scenario.ground_stations)} "
           f"stations), {how}")
+    if plan.grid_misfits:
+        print(f"  +grid        {len(plan.grid_misfits)} satellites fit no plane and have no grid "
+              f"links (grid_misfits.csv)")
     print(f"  wrote        {', '.join(p.name for p in written)} in {args.out}")
     return 0
 
