@@ -11,7 +11,8 @@ open (and neither the link nor an endpoint has been failed by :meth:`LaserNetwor
 or :meth:`LaserNetwork.set_node_failed`).  A new edge is *acquiring* (``usable=False``) for
 ``acquisition_s`` after its window opened, then *usable*; only usable edges are routed over.
 
-Edge attributes: ``rate_gbps``, ``range_km``, ``light_s`` (= range_km / c), ``usable``,
+Edge attributes: ``rate_gbps``, ``range_km`` and ``light_s`` (= range_km / c; without
+``ranges`` only, see below), ``usable``,
 ``up_s`` (when the edge appeared), ``usable_at_s``, ``kind`` (``"isl"`` or ``"ground"``).
 
 Rates that follow distance: with ``network.isl_rate.model: near_far`` the contact plan carries
@@ -23,11 +24,11 @@ Lengths that follow the orbits: given ``ranges`` (a :class:`orbsched.linkranges.
 as the engine does), light times (:meth:`LaserNetwork.path_light_s`, transfers' arrival,
 :meth:`LaserNetwork.range_km`) are exact at the instant asked, and the routing weights are
 refreshed every ``network.range_update_s`` (:meth:`LaserNetwork.sync_ranges`; see
-:mod:`orbsched.linkranges` for both errors).  An edge's ``range_km`` and ``light_s``
-attributes then hold its routing weight's length when the edge appeared (the length at the
-start of that ``range_update_s`` period); ask :meth:`LaserNetwork.range_km` /
-:meth:`LaserNetwork.light_s` for the live ones.  Without ``ranges`` a link keeps the length
-its window opened with (a rate-table row or :meth:`update_ranges` changes it).
+:mod:`orbsched.linkranges` for both errors).  Edges then carry no ``range_km`` and
+``light_s`` attributes (a length frozen in an attribute would be wrong a moment later): ask
+:meth:`LaserNetwork.range_km` / :meth:`LaserNetwork.light_s`.  Without ``ranges`` a link
+keeps the length its window opened with (a rate-table row or :meth:`update_ranges` changes
+it).
 
 Routing weight is ``light_s + HOP_COST_S`` per edge: the 1 ns per hop breaks ties between
 equal light times (e.g. ranges unknown, all zero) in favour of fewer hops, and keeps csgraph
@@ -410,13 +411,19 @@ class LaserNetwork:
         usable_at = since_s + self.acquisition_s
         self._gen += 1
         usable = usable_at <= now
-        if self.ranges is not None:   # the routing weight's length, as the other links'
-            rng = self.ranges.range_km(p[0], p[1], self.ranges.weight_time_s(now))
-        self.graph.add_edge(p[0], p[1], rate_gbps=rate, range_km=rng,
-                            light_s=light_time_s(rng), usable=usable, up_s=now,
-                            usable_at_s=usable_at, kind=kind, gen=self._gen)
-        self._edges[p] = d = self.graph.adj[p[0]][p[1]]
-        self.slots.add(p[0], p[1], d["light_s"], usable)
+        if self.ranges is None:
+            self.graph.add_edge(p[0], p[1], rate_gbps=rate, range_km=rng,
+                                light_s=light_time_s(rng), usable=usable, up_s=now,
+                                usable_at_s=usable_at, kind=kind, gen=self._gen)
+            weight_s = light_time_s(rng)
+        else:   # no static length: ask range_km(); the weight as the other links' period
+            self.graph.add_edge(p[0], p[1], rate_gbps=rate, usable=usable, up_s=now,
+                                usable_at_s=usable_at, kind=kind, gen=self._gen)
+            weight_s = 0.0          # set by the period's refresh if it has not run yet
+            if self._weights_t <= now < self._weights_end:
+                weight_s = light_time_s(self.ranges.range_km(p[0], p[1], self._weights_t))
+        self._edges[p] = self.graph.adj[p[0]][p[1]]
+        self.slots.add(p[0], p[1], weight_s, usable)
         self._version += 1
         self.stats["edges_added"] += 1
         if self.log_links:
@@ -476,7 +483,7 @@ class LaserNetwork:
         d = self.link(a, b)
         if self.ranges is None:
             return float(d["range_km"])
-        return self.ranges.range_km(a, b, self.env.now)
+        return self.ranges.range_km(a, b, self.env.now)   # exact now (checked: a link)
 
     def light_s(self, a, b) -> float:
         """One-way light time of link a-b now (s), see :meth:`range_km`."""

@@ -69,16 +69,19 @@ def test_ephemeris_cache_loads_bit_identical_and_rejects_a_flipped_byte(tmp_path
     e1 = compute_ephemeris(fleet, sc, tmp_path)
     e2 = compute_ephemeris(fleet, sc, tmp_path)
     assert not e1.from_cache and e2.from_cache
+    assert isinstance(e2.r, np.memmap)                    # mapped, not read into memory
     assert np.array_equal(e1.r, e2.r) and np.array_equal(e1.v, e2.v)
+    r1 = np.array(e1.r)                                   # a copy: the maps see the file
     (folder,) = (tmp_path / "ephemeris").iterdir()
     raw = bytearray((folder / "r.npy").read_bytes())
     raw[-5] ^= 0x01
     (folder / "r.npy").write_bytes(bytes(raw))
     e3 = compute_ephemeris(fleet, sc, tmp_path)
-    assert not e3.from_cache and np.array_equal(e3.r, e1.r)
+    assert not e3.from_cache and np.array_equal(e3.r, r1)
     off = compute_ephemeris(fleet, sc.model_copy(update={"network": sc.network.model_copy(
         update={"cache": False})}), tmp_path / "off")
-    assert not (tmp_path / "off").exists() and np.array_equal(off.r, e1.r)
+    assert not (tmp_path / "off").exists() and np.array_equal(off.r, r1)
+    assert not isinstance(off.r, np.memmap)
     assert "ephemeris" in cache.KINDS
 
 
