@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from ._kernels import slot_lengths
 from .constants import SPEED_OF_LIGHT_KM_S
 from .errors import NetworkError
 
@@ -77,15 +76,7 @@ class LinkRanges:
 
     def refresh(self, slots, t_s: float):
         """Set the light time of every link in ``slots`` (a
-        :class:`orbsched.adjacency.SlotAdjacency`) to its length at ``t_s``, vectorised."""
-        deg = slots.deg
-        width = slots.nbr.shape[1]
-        row = np.repeat(np.arange(len(deg)), deg)   # the used slots only: j < deg[u]
-        flat = np.arange(len(row)) + np.repeat(np.arange(len(deg)) * width
-                                                - (np.cumsum(deg) - deg), deg)
-        nbr = np.take(slots.nbr, flat)
-        px, py, pz = np.ascontiguousarray(self.ephemeris.positions(t_s).T)
-        dx = px.take(row) - px.take(nbr)
-        dy = py.take(row) - py.take(nbr)
-        dz = pz.take(row) - pz.take(nbr)
-        np.put(slots.light, flat, np.sqrt(dx * dx + dy * dy + dz * dz) / SPEED_OF_LIGHT_KM_S)
+        :class:`orbsched.adjacency.SlotAdjacency`) to its length at ``t_s``: all positions at
+        once (numpy), then :func:`orbsched._kernels.slot_lengths` (compiled, or its twin)."""
+        slot_lengths(slots.nbr, slots.deg, self.ephemeris.positions(t_s), slots.light,
+                     SPEED_OF_LIGHT_KM_S)

@@ -233,6 +233,11 @@ def test_paths_python_api_and_errors(tmp_path):
     # two in-plane neighbours of a 34-satellite plane at 630 km: 2 (R + h) sin(pi / 34)
     chord = 2 * (6378.137 + 630) * math.sin(math.pi / 34)
     assert np.allclose(sat["rtt_ms"], 2 * chord / C_KM_S * 1e3, rtol=3e-3)
+    # letting routes pass through stations adds links, so no route gets longer
+    relay = orbsched.paths(path, [("Manila", "Istanbul")], step_s=20.0, duration_s=200.0,
+                           relay_via_ground=True)
+    plain = orbsched.paths(path, [("Manila", "Istanbul")], step_s=20.0, duration_s=200.0)
+    assert relay.reachable.all() and (relay.rtt_ms <= plain.rtt_ms + 1e-9).all()
     with pytest.raises(orbsched.ScenarioError, match="neither a ground station"):
         orbsched.paths(path, [("Paris", "Dalian")], step_s=10.0)
     with pytest.raises(orbsched.ScenarioError, match="duration-s must be in"):
