@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from .errors import OrbschedError, ScenarioError
+from .pathseries import paths, write_paths
 
 
 def _common(p):
@@ -173,8 +174,6 @@ def _run(scenario, args):
 
 
 def _paths(scenario, args):
-    from .pathseries import paths, write_paths
-
     if not str(args.out).lower().endswith((".parquet", ".csv")):
         raise ScenarioError(f"--out {args.out}: expected a .parquet or .csv file name")
     table = paths(scenario, args.pair, args.step_s, args.duration_s, cache_dir=args.cache_dir,

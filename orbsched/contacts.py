@@ -56,7 +56,8 @@ from .cache import CacheError  # noqa: F401  (re-exported: orbsched.contacts.Cac
 from .cache import (cache_root, entry_folder, file_sha256, inputs_key, read_meta, save_entry,
                     span_inputs)
 from .errors import ScenarioError
-from .ground_passes import GroundSearch, ground_search_margin  # noqa: F401  (re-exported)
+from .ground_passes import (GROUND_COLUMNS, GroundSearch,  # noqa: F401  (re-exported)
+                            ground_search_margin)
 from .illumination import _grid
 from .search import find_roots, hermite
 
@@ -71,8 +72,6 @@ ISL_COLUMNS = ["sat_a", "sat_b", "start_s", "end_s", "range_start_km", "range_mi
                "rate_gbps", "start_clipped", "end_clipped"]
 #: Rate changes of ISLs inside their windows (``network.isl_rate.model: near_far``).
 RATE_COLUMNS = ["t_s", "sat_a", "sat_b", "rate_gbps", "range_km"]
-GROUND_COLUMNS = ["station", "station_id", "sat", "start_s", "end_s", "max_elevation_deg",
-                  "start_clipped", "end_clipped"]
 
 
 # ------------------------------------------------------------------------------------ plan

@@ -23,7 +23,11 @@ from . import _kernels
 from .illumination import crossings_to_intervals
 from .search import find_roots, golden_max, hermite
 
-__all__ = ["GroundSearch", "RANGE_SCALE_KM", "ground_search_margin"]
+__all__ = ["GroundSearch", "GROUND_COLUMNS", "RANGE_SCALE_KM", "ground_search_margin"]
+
+#: Columns of the contact plan's ground-window table.
+GROUND_COLUMNS = ["station", "station_id", "sat", "start_s", "end_s", "max_elevation_deg",
+                  "start_clipped", "end_clipped"]
 
 #: Normalisation of the slant-range margin, so that it changes about as fast as
 #: sin(elevation) (a LEO satellite's range changes by up to ~7.5 km/s, i.e. ~0.06 per minute).
@@ -190,8 +194,6 @@ class GroundSearch:
     def windows(self, duration):
         """The ground window table (:data:`orbsched.contacts.GROUND_COLUMNS`)."""
         import pandas as pd
-
-        from .contacts import GROUND_COLUMNS
 
         stations, n = self.stations, self.n
         if not stations:

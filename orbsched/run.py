@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ephemeris import compute_ephemeris
 from .errors import ScenarioError
 
 __all__ = ["RunResult", "build_workload", "simulate", "STREAMS"]
@@ -125,7 +126,6 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     docstring; ``network.cache: false`` bypasses it)."""
     from .contacts import compute_contact_plan
     from .engine import Engine
-    from .ephemeris import compute_ephemeris
     from .geometry import compute_geometry
     from .policies import load_policy
     from .regions import cached_region_intervals, saa_region

@@ -56,6 +56,7 @@ from pathlib import Path
 
 import yaml
 
+from .ephemeris import compute_ephemeris, ephemeris_inputs
 from .errors import OrbschedError, ScenarioError
 from .results_io import atomic_write, atomic_write_text, write_json
 from .sweep import RUN_FILE
@@ -117,7 +118,6 @@ def precompute_plan(task):
     scenario."""
     from .constellation import build_constellation
     from .contacts import compute_contact_plan
-    from .ephemeris import compute_ephemeris
     from .geometry import compute_geometry
     from .regions import cached_region_intervals
 
@@ -428,7 +428,6 @@ def geometry_groups(sweep, sizes=None, keys=None):
     from .cache import inputs_key
     from .constellation import build_constellation
     from .contacts import plan_inputs, plan_key
-    from .ephemeris import ephemeris_inputs
     from .geometry import geometry_inputs
     from .regions import region_cache_inputs, region_shape, saa_region
 

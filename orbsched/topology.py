@@ -48,6 +48,7 @@ import numpy as np
 
 from .constants import EARTH_EQUATORIAL_RADIUS_KM, MU_EARTH_KM3_S2
 from .errors import DataFileError, ScenarioError
+from .visibility import walker_grid_pairs
 
 __all__ = ["GridLinks", "grid_links", "infer_grid", "read_isl_file", "PLANE_TOL_DEG",
            "SMA_TOL_KM", "SHELL_INCLINATION_TOL_DEG", "SHELL_ALTITUDE_TOL_KM"]
@@ -298,8 +299,6 @@ def infer_grid(r_km, v_km_s, names, grid_shift=0, mean_sma_km=None, offset=0) ->
 def grid_links(fleet, scenario, grid_shift=0) -> GridLinks:
     """+grid links of a whole fleet: Walker shells by their layout, every other constellation
     by :func:`infer_grid` on its states at the start of the run."""
-    from .visibility import walker_grid_pairs
-
     parts_a, parts_b, misfits = [], [], []
     base = 0
     r0 = v0 = None
