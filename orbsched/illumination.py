@@ -12,6 +12,14 @@ Model
     The point-Sun test of skyfield's ``is_sunlit`` (the Sun's centre behind the Earth) is also
     computed (``eclipse_model: point``) so results can be compared with skyfield directly.
 
+    Options that match other tools: the sphere's radius (``geometry.earth_radius_km``, sphere
+    only; Orekit's eclipse tests use 6,400 km; only the shadow uses it: station sites stay
+    WGS84 and lines of sight clear the equatorial radius) and the Sun's *apparent* direction
+    (``geometry.sun_direction: apparent``: light time and annual aberration, 20 arcsec, as
+    GMAT applies them; edges move by 0.002-0.24 s depending on how the orbit crosses the
+    terminator, ``tests/test_eclipse_references.py``).  The default is the geometric
+    direction, as skyfield's ``is_sunlit``.
+
 Eclipse intervals
     The three signed shadow functions of :func:`orbsched._kernels.shadow_functions` are evaluated
     on the scenario's grid (``step_s``), chunk by chunk.  Each sign change is bracketed and then
