@@ -95,7 +95,10 @@ def _pairs_array(pairs, n_sats):
 def read_isl_file(path, names) -> GridLinks:
     """Links of ``network.isl_file`` (see the module docstring) for a fleet named ``names``."""
     path = Path(path)
-    index = {str(n): i for i, n in enumerate(names)}
+    index, twice = {}, set()
+    for i, name in enumerate(names):
+        (twice.add if str(name) in index else lambda _: None)(str(name))
+        index[str(name)] = i
     n = len(names)
     try:
         text = path.read_text(encoding="utf-8")
@@ -115,6 +118,9 @@ def read_isl_file(path, names) -> GridLinks:
 
     def sat(value, col, lineno):
         v = (value or "").strip()
+        if v in twice:
+            raise DataFileError(path, lineno, f"{col}: {v!r} names several satellites of the "
+                                              f"fleet; give its index instead")
         if v in index:
             return index[v]
         if v.lstrip("-").isdigit():

@@ -155,6 +155,19 @@ def test_isl_file_errors_name_the_line(tmp_path, text, match):
     assert str(f) in str(exc.value)
 
 
+def test_isl_file_rejects_an_ambiguous_name(tmp_path):
+    """Two satellites of one name (possible in a TLE file): the name is an error naming the
+    line; their indices work."""
+    names = ["A", "B", "B", "C"]
+    f = tmp_path / "l.csv"
+    f.write_text("sat_a,sat_b\nB,3\n")
+    with pytest.raises(DataFileError, match="'B' names several satellites"):
+        topology.read_isl_file(f, names)
+    f.write_text("sat_a,sat_b\n2,C\n1,A\n")
+    links = topology.read_isl_file(f, names)
+    assert list(zip(links.a.tolist(), links.b.tolist())) == [(0, 1), (2, 3)]
+
+
 def test_file_topology_links_only_the_listed_pairs(tmp_path):
     """The links of an ISL file, up while visible like +grid links, rates from the file."""
     cons = [{"type": "walker", "name": "w", "planes": 6, "sats_per_plane": 12, "phasing": 1,
