@@ -1,12 +1,15 @@
 """Engine benchmark: events per second against a bare SimPy loop, and a Starlink-scale day.
 
-Run:  python benchmarks/bench_engine.py [--hours H] [--policy NAME] [--scale]
+Run:  python benchmarks/bench_engine.py [--hours H] [--policy NAME] [--repeat N] [--scale]
 
 1. ``configs/starlink-shell1.yaml`` (72 x 22 at 550 km, 4 GPUs per satellite, 10,000 training
    jobs over 24 h), each stage timed in this process: geometry (shadow intervals), contact
-   plan and SAA intervals (each computed into a fresh cache folder, then loaded from it, as
-   a repeated run or every run of a sweep after the first does), workload, engine.  The
-   engine's SimPy events are counted exactly (the environment's event ids).
+   plan, grid ephemeris and SAA intervals (each computed into a fresh cache folder, then
+   loaded from it, as a repeated run or every run of a sweep after the first does),
+   workload, engine.  The engine's SimPy events are counted exactly (the environment's
+   event ids).  The engine runs twice in the same process: links' lengths frozen at each
+   window's opening (the engine before issue 15, no ephemeris) and following the orbits (the
+   engine as ``simulate`` runs it); the ratio of their times is the cost of moving ranges.
 2. A bare SimPy loop processing the same number of timeout events (one process yielding
    ``env.timeout(1)``, best of three), measured in the same run: the ratio engine time /
    bare-loop time is the engine's cost per event relative to SimPy's own.  For scale, the
@@ -76,10 +79,11 @@ def _how(from_cache):
     return "from the cache" if from_cache else "computed"
 
 
-def _stages(overrides, cache_dir, policy):
+def _stages(overrides, cache_dir, policy, repeat=1):
     from orbsched.scenario.schema import load_scenario
     from orbsched.geometry.contacts import compute_contact_plan
     from orbsched.engine.core import Engine
+    from orbsched.geometry.ephemeris import compute_ephemeris
     from orbsched.geometry.stage import compute_geometry
     from orbsched.policies import load_policy
     from orbsched.geometry.regions import cached_region_intervals
@@ -105,6 +109,15 @@ def _stages(overrides, cache_dir, policy):
     plan = compute_contact_plan(geo.constellation, sc, cache_dir=cache_dir)
     out["contact_plan_cached_s"] = time.perf_counter() - t
     out["contact_plan_hit_2"] = plan.from_cache
+    t = time.perf_counter()
+    eph = compute_ephemeris(geo.constellation, sc, cache_dir)
+    out["ephemeris_s"] = time.perf_counter() - t
+    out["ephemeris_hit"] = eph.from_cache
+    t = time.perf_counter()
+    eph = compute_ephemeris(geo.constellation, sc, cache_dir)
+    out["ephemeris_cached_s"] = time.perf_counter() - t
+    out["ephemeris_hit_2"] = eph.from_cache
+    out["ephemeris_mb"] = eph.nbytes / 1e6
     rngs = rng_streams(sc.seed)
     t = time.perf_counter()
     wl = build_workload(sc, rngs["workload"])
@@ -117,13 +130,32 @@ def _stages(overrides, cache_dir, policy):
     saa, out["saa_hit_2"] = cached_region_intervals(geo.constellation, sc,
                                                     sc.faults.radiation.saa, cache_dir)
     out["saa_cached_s"] = time.perf_counter() - t
-    eng = Engine(sc, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
-                 plan.ground_windows, wl, load_policy(sc.policy), policy_rng=rngs["policy"],
-                 inference_rng=rngs["inference"], saa=saa, fault_rng=rngs["faults"])
-    eid0 = next(eng.env._eid)
-    t = time.perf_counter()
-    eng.run()
-    out["engine_s"] = time.perf_counter() - t
+
+    def engine(ephemeris):
+        r = rng_streams(sc.seed)
+        return Engine(sc, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
+                      plan.ground_windows, wl, load_policy(sc.policy), policy_rng=r["policy"],
+                      inference_rng=r["inference"], saa=saa, fault_rng=r["faults"],
+                      isl_rate_changes=plan.isl_rate_changes, ephemeris=ephemeris)
+
+    frozen_s, moving_s, frozen_cpu, moving_cpu = [], [], [], []
+    for _ in range(repeat):                    # alternated, best of each: a shared machine
+        frozen = engine(None)                  # lengths frozen at each window's opening
+        t, c = time.perf_counter(), time.process_time()
+        frozen.run()
+        frozen_s.append(time.perf_counter() - t)
+        frozen_cpu.append(time.process_time() - c)
+        del frozen
+        eng = engine(eph)                      # lengths that follow the orbits
+        eid0 = next(eng.env._eid)
+        t, c = time.perf_counter(), time.process_time()
+        eng.run()
+        moving_s.append(time.perf_counter() - t)
+        moving_cpu.append(time.process_time() - c)
+    out["engine_frozen_s"], out["engine_s"] = min(frozen_s), min(moving_s)
+    out["engine_frozen_all_s"], out["engine_all_s"] = frozen_s, moving_s
+    out["engine_frozen_cpu_s"], out["engine_cpu_s"] = min(frozen_cpu), min(moving_cpu)
+    out["range_updates"] = eng.net.stats["range_updates"]
     out["simpy_events"] = next(eng.env._eid) - eid0 - 1
     out["engine_events"] = eng.stats["events"]
     out["sats"] = eng.n_sats
@@ -140,14 +172,14 @@ def _stages(overrides, cache_dir, policy):
     return out
 
 
-def _child(q, overrides, cache_dir, policy):
-    q.put(_stages(overrides, cache_dir, policy))
+def _child(q, overrides, cache_dir, policy, repeat):
+    q.put(_stages(overrides, cache_dir, policy, repeat))
 
 
-def in_fresh_process(overrides, cache_dir, policy=None):
+def in_fresh_process(overrides, cache_dir, policy=None, repeat=1):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(q, overrides, cache_dir, policy))
+    p = ctx.Process(target=_child, args=(q, overrides, cache_dir, policy, repeat))
     p.start()
     out = q.get()
     p.join()
@@ -159,6 +191,8 @@ def main(argv=None):
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--policy", default=None, help="default: the config's (greedy-sunlit)")
     ap.add_argument("--scale", action="store_true", help="also the 10,000-satellite run")
+    ap.add_argument("--repeat", type=int, default=1, help="engine runs of each kind "
+                    "(frozen and moving lengths, alternated; the best of each is kept)")
     args = ap.parse_args(argv)
     cache = tempfile.mkdtemp(prefix="orbsched-bench-cache-")
     try:
@@ -172,20 +206,32 @@ def _report(args, cache):
     print(f"orbsched engine benchmark: starlink-shell1, {args.hours:g} h, "
           f"policy {args.policy or 'greedy-sunlit'}  (python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores)")
-    r = in_fresh_process(over, cache, args.policy)
+    r = in_fresh_process(over, cache, args.policy, args.repeat)
     bare = min(bare_simpy(r["simpy_events"]) for _ in range(3))
     one_bus = simpy_with_one_bus_update(r["simpy_events"])
-    total_uncached = (r["geometry_s"] + r["contact_plan_s"] + r["workload_s"] + r["saa_s"]
-                      + r["engine_s"])
-    total_cached = (r["geometry_cached_s"] + r["contact_plan_cached_s"] + r["workload_s"]
-                    + r["saa_cached_s"] + r["engine_s"])
+    total_uncached = (r["geometry_s"] + r["contact_plan_s"] + r["ephemeris_s"] + r["workload_s"]
+                      + r["saa_s"] + r["engine_s"])
+    total_cached = (r["geometry_cached_s"] + r["contact_plan_cached_s"]
+                    + r["ephemeris_cached_s"] + r["workload_s"] + r["saa_cached_s"]
+                    + r["engine_s"])
     print(f"  fleet            {r['sats']} satellites x 4 GPUs, {r['jobs']} jobs, "
           f"utilisation {r['utilisation']:.3f}, {r['migrations']} migrations")
     for label, k in (("geometry", "geometry"), ("contact plan", "contact_plan"),
-                     ("SAA intervals", "saa")):     # each computed, then loaded
+                     ("grid ephemeris", "ephemeris"), ("SAA intervals", "saa")):
+        # each computed, then loaded
         print(f"  {label:<16} {r[k + '_s']:7.2f} s {_how(r[k + '_hit'])}, "
               f"{r[k + '_cached_s']:.2f} s {_how(r[k + '_hit_2'])}")
+    print(f"  ephemeris table  {r['ephemeris_mb']:.1f} MB (float32 positions and velocities)")
     print(f"  workload         {r['workload_s']:7.2f} s")
+    print(f"  frozen lengths   {r['engine_frozen_s']:7.2f} s: the engine with each link's length "
+          f"frozen at its window's opening (before issue 15), same run")
+    print(f"  moving lengths   {r['engine_s']:7.2f} s: {r['engine_s'] / r['engine_frozen_s']:.3f}x "
+          f"the frozen engine (target <= 1.2x), {r['range_updates']:,} weight refreshes; "
+          f"CPU time {r['engine_cpu_s']:.2f} s vs {r['engine_frozen_cpu_s']:.2f} s: "
+          f"{r['engine_cpu_s'] / r['engine_frozen_cpu_s']:.3f}x")
+    if args.repeat > 1:
+        print("  all runs         frozen " + ", ".join(f"{x:.2f}" for x in r["engine_frozen_all_s"])
+              + " s; moving " + ", ".join(f"{x:.2f}" for x in r["engine_all_s"]) + " s")
     print(f"  engine           {r['engine_s']:7.2f} s, {r['simpy_events']:,} SimPy events "
           f"({r['engine_events']:,} engine events), "
           f"{r['simpy_events'] / r['engine_s']:,.0f} events/s")

@@ -74,7 +74,7 @@ print("RESULT " + json.dumps(out))
 """
 _PRE_IMPORTS = {  # old layout (flat modules) -> the same functions
     "orbsched.geometry.stage": "orbsched.geometry", "orbsched.geometry.contacts":
-    "orbsched.contacts"}
+    "orbsched.geometry.contacts"}
 
 
 def overrides(n_sats: int, hours: float) -> list:

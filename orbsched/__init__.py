@@ -4,6 +4,8 @@ Public API (small on purpose):
 
 * :func:`load_scenario` - read and strictly validate a scenario YAML file
 * :func:`compute_geometry` - fleet, eclipse intervals and sunlight statistics
+* :func:`paths` - routes and round-trip times between node pairs over time
+  (:mod:`orbsched.network.paths`; the ``orbsched paths`` command)
 * :data:`accelerated` - True when the compiled Cython kernels run (``ORBSCHED_PURE=1`` forces the
   numpy twins)
 * :class:`OrbschedError` - root of every error orbsched raises for bad input
@@ -18,7 +20,8 @@ from .scenario.errors import (
            ScenarioError,
 )
 from .scenario.schema import load_scenario, scenario_from_dict
+from .network.paths import paths
 
 __all__ = ["__version__", "accelerated", "load_scenario", "scenario_from_dict",
-           "compute_geometry", "OrbschedError", "ScenarioError", "DataFileError",
+           "compute_geometry", "paths", "OrbschedError", "ScenarioError", "DataFileError",
            "PropagationError"]

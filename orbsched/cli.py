@@ -12,6 +12,7 @@
     orbsched economics RESULTS [--set orbit.X=V ...]
     orbsched report RESULTS_OR_SWEEP_DIR [--out FILE] [--no-replay]
     orbsched view RESULTS [--out FILE.html] [--frame-s S]
+    orbsched paths SCENARIO --pair A B [--pair C D ...] --step-s S [--duration-s D] --out FILE
 
 Errors orbsched knows about (bad scenario, bad data file) print one clear line and exit 2;
 ``--debug`` anywhere on the line adds the traceback.
@@ -34,13 +35,14 @@ from .analysis.report import main_report
 from .analysis.viewer import main_view
 from .geometry.contacts import compute_contact_plan
 from .geometry.stage import compute_geometry
+from .network.paths import paths, write_paths
 from .policies import _REGISTRY
 from .results.folder import fleet_notes, summary_text
 from .results.writing import check_target
 from .run import simulate
 from .scenario import schema as config
 from .scenario.bounds import check_work
-from .scenario.errors import OrbschedError, OrbschedWarning, describe
+from .scenario.errors import OrbschedError, OrbschedWarning, ScenarioError, describe
 from .sweep.commands import add_commands
 
 
@@ -70,6 +72,19 @@ def build_parser():
     p.add_argument("--plot", action="store_true", help="also draw the figures (plots/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--cache-dir", help="contact-plan cache (default $ORBSCHED_CACHE or "
+                                       "~/.cache/orbsched)")
+    p = sub.add_parser("paths", help="routes and round-trip times between node pairs over "
+                                     "time (.parquet or .csv)")
+    _common(p)
+    p.add_argument("--pair", nargs=2, action="append", required=True, metavar=("A", "B"),
+                   help="two nodes: ground-station names, satellite names or node numbers "
+                        "(satellites 0..N-1, stations N..); repeatable")
+    p.add_argument("--step-s", type=float, required=True, help="time between instants, s")
+    p.add_argument("--duration-s", type=float, help="instants before this (default the span)")
+    p.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    p.add_argument("--relay-via-ground", action="store_true",
+                   help="let routes pass through ground stations (default: endpoints only)")
+    p.add_argument("--cache-dir", help="geometry cache (default $ORBSCHED_CACHE or "
                                        "~/.cache/orbsched)")
     p = sub.add_parser("plot", help="draw the figures of results folders or a sweep folder "
                                     "(PNG, PDF and the data as CSV)")
@@ -177,6 +192,8 @@ def _dispatch(args):
         return _geometry(scenario, args)
     if args.command == "run":
         return _run(scenario, args)
+    if args.command == "paths":
+        return _paths(scenario, args)
     return 1  # pragma: no cover
 
 
@@ -220,6 +237,9 @@ def _geometry(scenario, args):
     print(f"  links        {len(plan.isl_windows)} ISL windows ({net.topology}), "
           f"{len(plan.ground_windows)} ground windows ({len(result.scenario.ground_stations)} "
           f"stations), {how}")
+    if plan.grid_misfits:
+        print(f"  +grid        {len(plan.grid_misfits)} satellites fit no plane and have no grid "
+              f"links (grid_misfits.csv)")
     print(f"  wrote        {', '.join(p.name for p in written)} in {args.out}")
     return 0
 
@@ -262,6 +282,24 @@ def _save_partial(exc, out):
     else:
         exc.orbsched_note = (f" (stopped at t = {t:.3f} s; partial results in {out}, "
                              f"marked incomplete: incomplete.json)")
+
+
+def _paths(scenario, args):
+    if not str(args.out).lower().endswith((".parquet", ".csv")):
+        raise ScenarioError(f"--out {args.out}: expected a .parquet or .csv file name")
+    table = paths(scenario, args.pair, args.step_s, args.duration_s, cache_dir=args.cache_dir,
+                  relay_via_ground=args.relay_via_ground)
+    out = write_paths(table, args.out)
+    ok = table["reachable"]
+    print(f"orbsched paths: {scenario.name}: {table['t_s'].nunique()} instants x "
+          f"{len(args.pair)} pairs, {int(ok.sum())} of {len(table)} reachable")
+    for (a, b), g in table.groupby(["src", "dst"], sort=False):
+        r = g["rtt_ms"][g["reachable"]]
+        span = (f"RTT {r.min():.3f} .. {r.max():.3f} ms, {g['path_ids'][g['reachable']].nunique()}"
+                f" distinct paths") if len(r) else "never reachable"
+        print(f"  {a} - {b}: {span}")
+    print(f"  wrote        {out}")
+    return 0
 
 
 def _plot(args):

@@ -5,8 +5,12 @@ results folder (:mod:`orbsched.results.folder`).  Randomness: one :class:`numpy.
 from ``scenario.seed``, split into independent streams for the workload and the policy (and,
 later, faults), so changing the policy does not change the jobs.
 
-Cache: the shadow intervals, the contact plan and the SAA intervals go through the on-disk
-cache (``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``; :mod:`orbsched.geometry.cache`,
+Links' lengths follow the orbits: the grid ephemeris (:mod:`orbsched.geometry.ephemeris`)
+goes to the engine's network (:mod:`orbsched.network.linkranges`).
+
+Cache: the shadow intervals, the contact plan, the grid ephemeris and the SAA intervals go
+through the on-disk cache (``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``;
+:mod:`orbsched.geometry.cache`,
 each keyed by a SHA-256 of what determines it) when ``network.cache`` is true: a repeated
 run, or every run of a sweep after the first, loads them, with bit-identical results.
 """
@@ -20,6 +24,7 @@ import numpy as np
 from .engine.core import Engine
 from .geometry.astro import sun_positions_km
 from .geometry.contacts import compute_contact_plan
+from .geometry.ephemeris import compute_ephemeris
 from .geometry.regions import cached_region_intervals, saa_region
 from .geometry.stage import compute_geometry
 from .geometry.visibility import EarthRotation
@@ -102,6 +107,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     geo = compute_geometry(scenario, cache=True, cache_dir=cache_dir, fleet=prep.fleet)
     t2 = time.perf_counter()
     plan = compute_contact_plan(geo.constellation, scenario, cache_dir=cache_dir)
+    eph = compute_ephemeris(geo.constellation, scenario, cache_dir=cache_dir)
     t3 = time.perf_counter()
     bar = None
     if progress:
@@ -127,7 +133,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
                         policy_rng=rngs["policy"],
                         isl_rate_changes=getattr(plan, "isl_rate_changes", None),
                         progress=tick, inference_rng=rngs["inference"], saa=saa,
-                        fault_rng=rngs["faults"])
+                        fault_rng=rngs["faults"], ephemeris=eph)
     except ScenarioError as exc:                  # as validate reports it (preflight)
         raise ScenarioError(named(exc, source)) from None
     t4 = time.perf_counter()

@@ -42,7 +42,7 @@ def job(job_id=0, *, arrival_s=0.0, gpus=4, work_gpu_h=100.0, checkpoint_gb=0.0,
 
 
 def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, ground=None,
-                n_sats=None, seed=0, saa=None, rates=None):
+                n_sats=None, seed=0, saa=None, rates=None, ephemeris=None):
     """An engine on hand-made eclipse intervals ((sat, start, end) rows; umbra defaults to
     the same intervals, i.e. no penumbra)."""
     n = n_sats or sc.constellations[0].sats_per_plane
@@ -61,7 +61,8 @@ def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, ground
         rate_df = pd.DataFrame(rates, columns=["t_s", "sat_a", "sat_b", "rate_gbps", "range_km"])
     return Engine(sc, [f"s{i}" for i in range(n)], ecl, umb, isl_df, g_df, wl, policy,
                   inference_rng=np.random.default_rng(seed), saa=saa,
-                  fault_rng=np.random.default_rng(seed + 1000), isl_rate_changes=rate_df)
+                  fault_rng=np.random.default_rng(seed + 1000), isl_rate_changes=rate_df,
+                  ephemeris=ephemeris)
 
 
 def check_invariants(engine):

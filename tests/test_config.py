@@ -86,11 +86,22 @@ def test_missing_file_is_named(tmp_path):
     assert "file not found" in msg and "nope.tle" in msg and "constellations[0].path" in msg
 
 
-def test_grid_topology_needs_walker(tmp_path):
+def test_grid_topology_needs_planes(tmp_path):
+    """+grid takes any fleet with orbital planes (TLE and OMM infer theirs), not a formation
+    cluster (one orbit); topology file needs its isl_file, which must exist."""
     p = tmp_path / "a.tle"
     p.write_text("x")
     text = GOOD + "  - type: tle\n    path: a.tle\nnetwork:\n  topology: +grid\n"
-    assert "'+grid' needs Walker shells" in _error(tmp_path, text)
+    path = tmp_path / "ok.yaml"
+    path.write_text(text)
+    assert load_scenario(path).network.topology == "+grid"
+    formation = GOOD + ("  - {type: formation, name: f, altitude_km: 650, sats: 3}\n"
+                        "network:\n  topology: +grid\n")
+    assert "a formation cluster has one orbit" in _error(tmp_path, formation)
+    assert "topology: file needs isl_file" in _error(
+        tmp_path, GOOD + "network:\n  topology: file\n")
+    msg = _error(tmp_path, GOOD + "network:\n  topology: file\n  isl_file: links.csv\n")
+    assert "network.isl_file: file not found" in msg and "links.csv" in msg
 
 
 def test_invalid_yaml_names_the_line(tmp_path):

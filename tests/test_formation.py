@@ -242,8 +242,8 @@ def _scenario(cons=None, net=None, **kw):
     (None, {"isl_rate": {"model": "near_far", "near_field": 5}},
      r"network.isl_rate.near_field: unknown key 'near_field'; did you mean 'near_field_km'"),
     (None, {"isl_rate": {"model": "far"}}, r"network.isl_rate.model: Input should be"),
-    (None, {"topology": "+grid"}, (r"'\+grid' needs Walker shells only; use nearest-k for "
-                                   r"TLE, OMM, SSO, formation")),
+    (None, {"topology": "+grid"}, (r"'\+grid' needs orbital planes; a formation cluster "
+                                   r"has one orbit: use nearest-k")),
 ])
 def test_config_errors_name_the_field(cons, net, match):
     """Schema errors come from loading; the physics checks (a layout's reach, the default

@@ -295,17 +295,17 @@ def test_sweep_keys_group_what_is_shared(tmp_path):
     groups = geometry_groups(sweep, keys=keys)
     assert len(groups) == 1                                   # one contact plan
     distinct = {k: {v[k] for v in keys.values()} for k in cache.KINDS}
-    assert [len(distinct[k]) for k in cache.KINDS] == [1, 2, 2]
+    assert [len(distinct[k]) for k in cache.KINDS] == [1, 2, 2, 1]
     need = missing_cache_entries(sweep.runs, keys, tmp_path / "cache")
     assert [kind for kind, _, _ in need] == ["contacts", "geometry", "geometry", "regions",
-                                             "regions"]
+                                             "regions", "ephemeris"]
     # without faults (or with the cache off) a run needs no SAA (no entry at all)
     sweep = _sweep(tmp_path, {"faults.enabled": [False], "network.cache": [True, False]})
     keys = {}
     geometry_groups(sweep, keys=keys)
     assert all(v["regions"] is None for v in keys.values())
     assert [k for k, _, _ in missing_cache_entries(sweep.runs, keys, tmp_path / "c2")] == \
-        ["contacts", "geometry"]
+        ["contacts", "geometry", "ephemeris"]
 
 
 def test_a_sweep_computes_each_geometry_once(tmp_path, monkeypatch):
@@ -331,6 +331,7 @@ def test_a_sweep_computes_each_geometry_once(tmp_path, monkeypatch):
     monkeypatch.setattr(geometry, "_compute_intervals", no)
     monkeypatch.setattr(regions, "region_intervals", no)
     monkeypatch.setattr("orbsched.geometry.contacts._compute", no)
+    monkeypatch.setattr("orbsched.geometry.ephemeris._compute", no)
     for run in sweep.runs:
         res = execute_run(_task(sweep, run, out, root))
         assert res["status"] == "done", (out / "runs" / run.id / "error.txt").read_text()

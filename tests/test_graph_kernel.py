@@ -278,3 +278,38 @@ def test_nearest_hosts_from_a_ground_node_reaches_the_satellites_it_links():
     for fn in [reference.nearest_hosts] + ([compiled["nearest_hosts"]] if compiled else []):
         found = _search(fn, sl, mask, 3, 2, None, 3)[0]
         assert [(v, h) for v, _, h in found] == [(1, 2), (2, 1)]
+
+
+# ------------------------------------------------------------------------------ lengths
+def test_slot_lengths_compiled_equals_twin_and_the_distances():
+    """Every used slot gets |pos[u] - pos[v]| / c (the refresh of the routing weights,
+    orbsched.network.linkranges); unused slots are left alone; compiled and twin bit for bit."""
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        n = int(rng.integers(2, 80))
+        sl, _ = _random_slots(rng, n, float(rng.uniform(0.02, 0.4)))
+        for a, b in list(sl._slot)[: len(sl._slot) // 6]:      # holes filled by the last slot
+            if (a, b) in sl._slot and a < b:
+                sl.remove(a, b)
+        pos = rng.normal(size=(n, 3)) * 7000.0
+        sentinel = -1.0
+        outs = []
+        kernels = [reference.slot_lengths] + ([compiled["slot_lengths"]] if compiled else [])
+        for fn in kernels:
+            light = np.full(sl.light.shape, sentinel)
+            fn(sl.nbr, sl.deg, pos, light, SPEED_OF_LIGHT_KM_S)
+            outs.append(light)
+        for light in outs[1:]:
+            assert np.array_equal(light, outs[0])
+        light = outs[0]
+        for u in range(n):
+            d = int(sl.deg[u])
+            want = np.linalg.norm(pos[u] - pos[sl.nbr[u, :d]], axis=1) / SPEED_OF_LIGHT_KM_S
+            np.testing.assert_allclose(light[u, :d], want, rtol=1e-15, atol=0)
+            assert (light[u, d:] == sentinel).all()
+    with pytest.raises(ValueError, match="pos must have shape"):
+        reference.slot_lengths(sl.nbr, sl.deg, pos[:-1], sl.light, 1.0)
+    with pytest.raises(ValueError, match="speed_km_s must be > 0"):
+        reference.slot_lengths(sl.nbr, sl.deg, pos, sl.light, 0.0)
+    assert _kernels.slot_lengths is (compiled["slot_lengths"] if _kernels.ACCELERATED
+                                     else reference.slot_lengths)

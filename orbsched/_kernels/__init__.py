@@ -12,8 +12,8 @@ import os
 from . import reference
 
 KERNEL_NAMES = ("shadow_functions", "isl_candidates", "isl_nearest", "isl_pairs_visible",
-                "ground_elevation", "nearest_hosts", "shortest_path", "time_between_k",
-                "temperature_after_k")
+                "ground_elevation", "nearest_hosts", "shortest_path", "slot_lengths",
+                "time_between_k", "temperature_after_k")
 
 
 def _pure_requested():
@@ -35,6 +35,7 @@ def _load_compiled():
             "ground_elevation": _visibility.ground_elevation,
             "nearest_hosts": _graph.nearest_hosts,
             "shortest_path": _graph.shortest_path,
+            "slot_lengths": _graph.slot_lengths,
             "time_between_k": _thermal.time_between_k,
             "temperature_after_k": _thermal.temperature_after_k}, None
 
@@ -51,6 +52,7 @@ isl_pairs_visible = _chosen["isl_pairs_visible"]
 ground_elevation = _chosen["ground_elevation"]
 nearest_hosts = _chosen["nearest_hosts"]
 shortest_path = _chosen["shortest_path"]
+slot_lengths = _chosen["slot_lengths"]
 time_between_k = _chosen["time_between_k"]
 temperature_after_k = _chosen["temperature_after_k"]
 

@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Compiled graph searches on the laser network; the twins are ``reference.nearest_hosts`` and
-``reference.shortest_path``.
+``reference.shortest_path`` (and ``reference.slot_lengths``, the links' lengths of the slot
+arrays, the same arithmetic in the same order).
 
 Both have the twins' names, signatures and results (bit for bit: the same additions in the
 same order, and the same pop order, since the heap orders ``(distance, hops, node)`` - hops 0
@@ -11,10 +12,10 @@ entries).  Two layers: the
 """
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, sqrt
 from libc.stdlib cimport malloc, calloc, free
 
-from .reference import _check_graph_args, _check_path_args
+from .reference import _check_graph_args, _check_path_args, _check_slot_args
 
 cnp.import_array()
 
@@ -214,3 +215,22 @@ def shortest_path(nbr, light, usable, deg, src, dst, n_sats, include_acquiring, 
         u = pv[u]
         path.append(int(u))
     return path[::-1]
+
+
+cdef void _slot_lengths(const i64[:, ::1] nbr, const i64[::1] deg, const double[:, ::1] pos,
+                        double[:, ::1] light, double speed) noexcept nogil:
+    cdef i64 u, j, v
+    cdef double dx, dy, dz
+    for u in range(nbr.shape[0]):
+        for j in range(deg[u]):
+            v = nbr[u, j]
+            dx = pos[u, 0] - pos[v, 0]
+            dy = pos[u, 1] - pos[v, 1]
+            dz = pos[u, 2] - pos[v, 2]
+            light[u, j] = sqrt((dx * dx + dy * dy) + dz * dz) / speed
+
+
+def slot_lengths(nbr, deg, pos, light, speed_km_s):
+    """Compiled twin of ``reference.slot_lengths`` (see there)."""
+    pos, speed_km_s = _check_slot_args(nbr, deg, pos, light, speed_km_s)
+    _slot_lengths(nbr, deg, pos, light, speed_km_s)

@@ -440,6 +440,43 @@ def shortest_path(nbr, light, usable, deg, src, dst, n_sats, include_acquiring, 
     return None
 
 
+def _check_slot_args(nbr, deg, pos, light, speed_km_s):
+    if getattr(nbr, "ndim", 0) != 2 or nbr.dtype != np.int64 or light.dtype != np.float64 \
+            or light.shape != nbr.shape or not light.flags.c_contiguous \
+            or not nbr.flags.c_contiguous:
+        raise ValueError("nbr and light must be C-contiguous 2-D int64 and float64 arrays of "
+                         "one shape")
+    n = nbr.shape[0]
+    if deg.shape != (n,) or deg.dtype != np.int64 or (len(deg) and (
+            deg.min() < 0 or deg.max() > nbr.shape[1])):
+        raise ValueError(f"deg must be int64 of shape ({n},) within 0..{nbr.shape[1]}")
+    pos = np.ascontiguousarray(pos, dtype=np.float64)
+    if pos.shape != (n, 3):
+        raise ValueError(f"pos must have shape ({n}, 3), got {pos.shape}")
+    speed_km_s = float(speed_km_s)
+    if not speed_km_s > 0:
+        raise ValueError(f"speed_km_s must be > 0, got {speed_km_s}")
+    return pos, speed_km_s
+
+
+def slot_lengths(nbr, deg, pos, light, speed_km_s):
+    """Each used slot's link length over ``speed_km_s`` (a light time with the speed of light):
+    ``light[u, j] = sqrt((dx*dx + dy*dy) + dz*dz) / speed_km_s`` with ``d = pos[u] -
+    pos[nbr[u, j]]`` for ``j < deg[u]`` (the slot arrays of
+    :class:`orbsched.network.adjacency.SlotAdjacency`); unused slots are left as they are.  ``pos``:
+    (n_nodes, 3) positions, km.  In place; returns None."""
+    pos, speed_km_s = _check_slot_args(nbr, deg, pos, light, speed_km_s)
+    n, width = nbr.shape
+    row = np.repeat(np.arange(n), deg)               # the used slots only: j < deg[u]
+    flat = np.arange(len(row)) + np.repeat(np.arange(n) * width - (np.cumsum(deg) - deg), deg)
+    v = np.take(nbr, flat)
+    px, py, pz = np.ascontiguousarray(pos.T)
+    dx = px.take(row) - px.take(v)
+    dy = py.take(row) - py.take(v)
+    dz = pz.take(row) - pz.take(v)
+    np.put(light, flat, np.sqrt((dx * dx + dy * dy) + dz * dz) / speed_km_s)
+
+
 # ------------------------------------------------------------------------------------ thermal
 # The closed-form integral of dT/dt = beta (u^4 - T^4) and its inverse, for
 # orbsched.models.thermal (the model is described there).  Compiled twin: thermal.pyx.

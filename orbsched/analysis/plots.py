@@ -5,16 +5,16 @@
 ``timeseries.parquet``, ``events.parquet``, ``jobs.parquet``); any of the tables may be empty
 or absent, in which case the panel says so instead of failing.  Each figure is written with
 the data it draws as a CSV beside it, in the colour-blind-safe Okabe-Ito palette
-(:mod:`orbsched.figures_io`).  The paper figures (phase-folded utilisation, the world map,
+(:mod:`orbsched.analysis.figures_io`).  The paper figures (phase-folded utilisation, the world map,
 eclipse seasons, policies side by side) are in the ``figures_*`` modules, and
-:mod:`orbsched.figures` draws everything.
+:mod:`orbsched.analysis.figures` draws everything.
 
 matplotlib is imported inside the functions and used through :class:`matplotlib.figure.Figure`
 with the Agg canvas, so no pyplot state or interactive backend is touched.  PDFs are written
 without a creation date, so the same results give the same bytes.
 
 :func:`terminator_latlon` is a small pure function (the day/night boundary on a spherical
-Earth) used by the world map (:mod:`orbsched.figures_map`).
+Earth) used by the world map (:mod:`orbsched.analysis.figures_map`).
 """
 from __future__ import annotations
 
@@ -645,7 +645,7 @@ def plot_run(results_dir, out_dir=None, formats=("png", "pdf")):
     Reads ``results_dir`` (``summary.json`` is required; the other files may be empty or
     absent) and writes into ``out_dir`` (default ``results_dir/plots``), each figure once per
     format (PNG at 150 dpi) with the data it draws as ``<name>.csv`` beside it.
-    (:func:`orbsched.figures.draw_run` adds the phase-folded figure, the world map and the
+    (:func:`orbsched.analysis.figures.draw_run` adds the phase-folded figure, the world map and the
     eclipse seasons.)
 
     * ``utilisation_vs_eclipse``: fleet GPU utilisation over time (stacked by the illumination

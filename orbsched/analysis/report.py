@@ -15,7 +15,7 @@ separate self-contained file: at Starlink scale it is tens of MB, too much to in
 
 A sweep folder (any folder with ``runs/*/summary.json``) gives: one table row per run with its
 key metrics, the runs that have no summary yet (incomplete or failed), ``sweep.parquet`` as a
-table when present, the comparison figures of :func:`orbsched.figures.draw_comparison` (from
+table when present, the comparison figures of :func:`orbsched.analysis.figures.draw_comparison` (from
 ``figures/`` when present, else drawn into a temporary folder) and the figures in
 ``compare/`` when present.
 
@@ -394,7 +394,7 @@ def _sweep_report(folder, summaries):
 def write_report(path_in, out_html=None, replay=True) -> Path:
     """Write the HTML report of a results folder or a sweep folder (module docstring) to
     ``out_html`` (default ``path_in/report.html``) and return its path.  For a results folder
-    and ``replay`` true, the replay (:mod:`orbsched.viewer`) is written beside the report as
+    and ``replay`` true, the replay (:mod:`orbsched.analysis.viewer`) is written beside the report as
     ``<report name>-replay.html`` and linked from it."""
     folder = Path(path_in)
     if not folder.is_dir():

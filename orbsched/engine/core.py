@@ -35,6 +35,7 @@ import numpy as np
 import simpy
 
 from ..network.laser import LaserNetwork
+from ..network.linkranges import LinkRanges
 from .faults import FaultsMixin
 from .ground import GroundSite
 from .groups import GroupsMixin
@@ -71,6 +72,9 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         isl_windows, ground_windows: contact-plan tables (or None).
         isl_rate_changes: the contact plan's rate-change table (distance-dependent link
             rates, ``network.isl_rate``), or None.
+        ephemeris: the geometry stage's :class:`orbsched.geometry.ephemeris.GridEphemeris`:
+            links' lengths follow the orbits (:mod:`orbsched.network.linkranges`); None keeps
+            each link's length from its window's opening (0 km for ground links).
         workload: :class:`orbsched.workload.jobs.Workload`.
         policy: a :class:`orbsched.policies.api.Policy` instance.
         policy_rng: the policy's numpy Generator.
@@ -79,7 +83,7 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
 
     def __init__(self, scenario, names, eclipse, umbra, isl_windows, ground_windows, workload,
                  policy, policy_rng=None, progress=None, inference_rng=None, saa=None,
-                 fault_rng=None, isl_rate_changes=None):
+                 fault_rng=None, isl_rate_changes=None, ephemeris=None):
         self.scenario = scenario
         self.hw = hw = scenario.hardware
         self.duration_s = scenario.duration_s
@@ -97,7 +101,9 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
         self.net = LaserNetwork(env, n, [g.name for g in scenario.ground_stations],
                                 options=scenario.network,
                                 path_wait_s=scenario.engine.transfer_wait_s,
-                                log_links=scenario.record.link_events, log_transfers=False)
+                                log_links=scenario.record.link_events, log_transfers=False,
+                                ranges=None if ephemeris is None else LinkRanges(
+                                    ephemeris, scenario.network.range_update_s))
         self._windows = (isl_windows, ground_windows, isl_rate_changes)
         self.policy = policy
         policy.rng = policy_rng if policy_rng is not None else np.random.default_rng(0)

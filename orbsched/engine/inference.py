@@ -12,8 +12,10 @@ Path of a request
     the station sees now (the ground link with the least light time; none: the request is
     dropped as ``no_coverage``) -> over usable laser links to the nearest satellite holding a
     replica of the service (none reachable: ``no_replica``) -> the queue there -> service.
-    Propagation is counted both ways with the path of the moment of arrival; latency =
-    propagation + waiting + service.  A city with its own ground station (a user terminal:
+    Propagation is counted both ways with the path of the moment of arrival, every link's
+    length taken at that instant (:mod:`orbsched.network.linkranges`; the way back after service is
+    timed with the same lengths: a ground link moves by up to 7.5 km/s, 25 us of light time
+    per second of waiting and service); latency = propagation + waiting + service.  A city with its own ground station (a user terminal:
     list it under ``ground_stations``) has no fibre leg.
 
 Queue
@@ -36,13 +38,13 @@ fluid model would be needed for millions of requests per hour.
 """
 from __future__ import annotations
 
-import math
 from collections import deque
 
 import numpy as np
 import pandas as pd
 
 from ..workload.cities import cities
+from ..scenario.constants import SPEED_OF_LIGHT_KM_S
 
 __all__ = ["Inference", "erlang_c", "mmc_mean_wait_s", "region_arrivals"]
 
@@ -279,34 +281,60 @@ class Inference:
             e._at(t[k], self._on_arrival)
 
     def _ingress(self, region):
-        """(satellite, one-way seconds to it) for a region now, or (-1, 0)."""
+        """(satellite, one-way seconds to it) for a region now, or (-1, 0): the usable ground
+        link with the least light time now (lengths at this instant when they follow the
+        orbits, :mod:`orbsched.network.linkranges`)."""
         g = int(self.region_station[region])
         if g < 0:
             return -1, 0.0
-        adj = self.e.net.graph._adj.get(g, {})
-        best, best_s = -1, math.inf
-        for s, a in adj.items():
-            if a["usable"] and s < self.n_sats and a["light_s"] < best_s:
-                best, best_s = s, a["light_s"]
+        net = self.e.net
+        adj = net.graph._adj.get(g, {})
+        sats = [s for s, a in adj.items() if a["usable"] and s < self.n_sats]
+        if not sats:
+            return -1, 0.0
+        if net.ranges is None:
+            light = [adj[s]["light_s"] for s in sats]
+        else:
+            light = (net.ranges.ephemeris.range_km(np.full(len(sats), g), sats, net.env.now)
+                     / SPEED_OF_LIGHT_KM_S).tolist()
+        best_s = min(light)
+        best = sats[light.index(best_s)]
         return best, best_s + float(self.region_fibre_s[region])
 
     def _nearest_replica(self, k, src):
-        key = (self.e.net._version, self.version[k], k, src)
+        """(replica satellite, one-way light time to it) from ``src`` now, or (-1, 0).  The
+        route is the search's (cached until the network or the replicas change); its light
+        time is taken with the links' lengths now."""
+        net = self.e.net
+        net.sync_ranges()
+        key = (net._version, self.version[k], k, src)
         hit = self._route_cache.get(key)
-        if hit is not None:
-            return hit
-        if len(self._route_cache) > 100_000:
-            self._route_cache.clear()
-        reps = self.replicas[k]
-        if src in reps:
-            out = (src, 0.0)
-        else:
-            mask = np.zeros(self.n_sats, bool)
-            mask[list(reps)] = True
-            found = self.e.view.nearest(src, mask, k=1)
-            out = (found[0][0], found[0][1]) if found else (-1, 0.0)
-        self._route_cache[key] = out
-        return out
+        if hit is None:
+            if len(self._route_cache) > 100_000:
+                self._route_cache.clear()
+            reps = self.replicas[k]
+            if src in reps:
+                hit = (src, 0.0, None)
+            else:
+                mask = np.zeros(self.n_sats, bool)
+                mask[list(reps)] = True
+                found = self.e.view.nearest(src, mask, k=1)
+                if not found:
+                    hit = (-1, 0.0, None)
+                else:
+                    dst = found[0][0]
+                    path = None
+                    if net.ranges is not None:   # the route, to time it exactly
+                        pred = self.e.reach_buf[1]
+                        path = [dst]
+                        while path[-1] != src:
+                            path.append(int(pred[path[-1]]))
+                    hit = (dst, found[0][1], path)
+            self._route_cache[key] = hit
+        dst, light, path = hit
+        if path is not None:
+            light = net.path_light_s(path)
+        return dst, light
 
     def _dispatch(self, i, now):
         self.e.stats["events"] += 1

@@ -304,7 +304,9 @@ class View:
 
     def light_times(self, sats) -> np.ndarray:
         """Matrix of route light times (s, plus a tiny per-hop cost) between the satellites
-        ``sats`` over usable links (inf where unreachable): one bulk Dijkstra."""
+        ``sats`` over usable links (inf where unreachable): one bulk Dijkstra over the routing
+        weights (links' lengths at the start of the current ``network.range_update_s``
+        period; ``transfer_time_s`` times a route exactly)."""
         sats = [int(s) for s in sats]
         table = self._e.net.routes_from(sats)
         return table.dist_s[:, sats]
@@ -330,10 +332,12 @@ class View:
         among those that qualify (``src`` itself excluded): a list of ``(sat, light_time_s,
         hops)``, nearest first.  A satellite qualifies when ``mask`` is True there (a boolean
         array over satellites), or, with ``gpus``, when it has ``gpus`` free GPUs and the
-        power for them (and, with ``sunlit``, is in full sunlight).  Dijkstra that stops as
-        soon as ``k`` are found (:func:`orbsched._kernels.nearest_hosts`, compiled when
+        power for them (and, with ``sunlit``, is in full sunlight).  Light times are over the
+        routing weights (see :meth:`light_times`).  Dijkstra that stops as soon as ``k`` are
+        found (:func:`orbsched._kernels.nearest_hosts`, compiled when
         ``orbsched.accelerated``), over the network's slot arrays."""
         e = self._e
+        e.net.sync_ranges()
         if mask is None:
             if gpus is None:
                 raise PolicyError(f"policy '{e.policy_name}': view.nearest({src}, ...) needs "

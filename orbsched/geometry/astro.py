@@ -109,6 +109,19 @@ def sun_gcrs_km(t):
     return (eph["sun"] - eph["earth"]).at(t).xyz.km
 
 
+def sun_apparent_gcrs_km(t):
+    """The Sun's apparent direction from the Earth's centre, GCRS km, shape (3, n).
+
+    skyfield's ``earth.at(t).observe(sun).apparent()``: the Sun where it was one light time
+    (~499 s) earlier, displaced by the annual aberration of the Earth's barycentric velocity
+    (up to 20.5 arcsec) and light deflection, as GMAT's eclipse locator applies them.  The
+    vector's length is the light-time distance.  The satellite's own velocity (diurnal-like
+    aberration, 7.5 km/s / c = 5 arcsec) is not applied.
+    """
+    eph = ephemeris()
+    return eph["earth"].at(t).observe(eph["sun"]).apparent().xyz.km
+
+
 def _interpolated(fn, timebase, t_s, node_s):
     """Evaluate ``fn(skyfield Time) -> (..., n)`` on nodes and interpolate linearly to t_s."""
     t_s = np.asarray(t_s, dtype=float)
@@ -144,7 +157,10 @@ def pole_gcrs(timebase, t_s, node_s=3600.0):
     return p / np.sqrt((p * p).sum(axis=1))[:, None]
 
 
-def sun_positions_km(timebase, t_s, node_s=60.0):
+def sun_positions_km(timebase, t_s, node_s=60.0, apparent=False):
     """Sun GCRS km, shape (n, 3).  Nodes every ``node_s`` (default 60 s), linear in between:
-    the chord error over 60 s of the Sun's geocentric arc is 3 m at 1 au (2e-11 rad)."""
-    return _interpolated(sun_gcrs_km, timebase, np.atleast_1d(t_s), node_s).T
+    the chord error over 60 s of the Sun's geocentric arc is 3 m at 1 au (2e-11 rad).
+    ``apparent``: the apparent direction (:func:`sun_apparent_gcrs_km`), else the geometric
+    position (:func:`sun_gcrs_km`)."""
+    fn = sun_apparent_gcrs_km if apparent else sun_gcrs_km
+    return _interpolated(fn, timebase, np.atleast_1d(t_s), node_s).T

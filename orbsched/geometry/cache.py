@@ -7,7 +7,9 @@ What is cached, and where (``<root>`` is :func:`cache_root`: ``cache_dir``, else
 * ``<root>/geometry/<key[:32]>/``: the shadow intervals (eclipse, umbra, penumbra, point Sun)
   of :func:`orbsched.geometry.stage.compute_geometry` (``intervals.npz``);
 * ``<root>/regions/<key[:32]>/``: the intervals a fleet spends inside a region (the South
-  Atlantic Anomaly) of :func:`orbsched.geometry.regions.cached_region_intervals` (``intervals.npz``).
+  Atlantic Anomaly) of :func:`orbsched.geometry.regions.cached_region_intervals` (``intervals.npz``);
+* ``<root>/ephemeris/<key[:32]>/``: positions and velocities on the grid for the links'
+  lengths (:mod:`orbsched.geometry.ephemeris`: ``r.npy``, ``v.npy``, float32).
 
 The key is the SHA-256 of the canonical JSON of everything that determines the product and
 nothing else (:func:`inputs_key`); each product builds its inputs from :func:`span_inputs`
@@ -28,7 +30,7 @@ Entries verify themselves: the last file written into an entry is ``SHA256SUMS``
 of every other file (``meta.json`` included), one ``<hex>  <name>`` line each.  Loading an
 entry checks it first (:func:`open_entry`): a missing or malformed ``SHA256SUMS``, a file
 missing, added or whose bytes differ (one flipped byte is enough) makes the entry *bad*: it is
-reported once (a :class:`~orbsched.errors.CacheWarning`, printed by the command line as
+reported once (a :class:`~orbsched.scenario.errors.CacheWarning`, printed by the command line as
 ``orbsched: warning: ...``), moved aside and removed, and the caller computes the product
 again and saves a good entry, so the run's results equal those of a run with a clean cache.
 A verified entry whose files still cannot be read as the product (written by an incompatible
@@ -60,7 +62,7 @@ from ..scenario.errors import CacheWarning, OrbschedError, ScenarioError
 from .illumination import Intervals
 
 #: The cached products, each in its own sub-folder of the cache root.
-KINDS = ("contacts", "geometry", "regions")
+KINDS = ("contacts", "geometry", "regions", "ephemeris")
 #: Format of an entry folder, in every key: 2 = entries end with SHA256SUMS (entries written
 #: before have other keys, so an upgrade computes them again instead of reporting them bad).
 ENTRY_FORMAT = 2

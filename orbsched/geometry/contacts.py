@@ -24,12 +24,16 @@ time (memory stays bounded by ``geometry.chunk_mb``):
   instant (between grid points the distance can move a little further).  With ``constant`` the
   table is None.
 * Ground windows ``(station, sat, start_s, end_s, max_elevation_deg)``: every satellite above a
-  station's mask; edges refined the same way (station positions from skyfield's ITRS frame,
-  exact at grid points and interpolated between them: :class:`~orbsched.geometry.visibility.
-  EarthRotation`); passes that start and end between two grid points are searched for around
-  local maxima of the elevation (golden section) as for grazing eclipses; the maximum elevation
-  is refined by golden section around each grid maximum.  Elevations are geometric (no
-  refraction).
+  station's mask and, with a slant-range limit, within it (:mod:`orbsched.geometry.ground_passes`: per
+  station or the network's defaults, both rules hold when both are given); edges refined the
+  same way (station positions from skyfield's ITRS frame, exact at grid points and
+  interpolated between them: :class:`~orbsched.geometry.visibility.EarthRotation`); passes that start
+  and end between two grid points are searched for around local maxima (golden section) as
+  for grazing eclipses; the maximum elevation is refined by golden section around each grid
+  maximum.  Elevations are geometric (no refraction).
+* Fixed link lists: ``+grid`` for any fleet and ``file`` (``network.isl_file``) come from
+  :mod:`orbsched.geometry.topology`; satellites an inferred grid leaves out are ``plan.grid_misfits``
+  (``grid_misfits.csv``).  An ISL file's ``rate_gbps`` fills the windows' ``rate_gbps``.
 
 Windows still open at the end of the span end there (``end_clipped``); windows under way at
 the start begin at 0 (``start_clipped``).
@@ -47,34 +51,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _kernels
 from ..files import atomic_write_csv
 from ..scenario.errors import ScenarioError
-from . import visibility
+from . import topology, visibility
 from .cache import CacheError  # noqa: F401  (re-exported: orbsched.geometry.contacts.CacheError)
-from .cache import (cache_root, discard_entry, entry_folder, inputs_key, open_entry,
-                    save_entry, span_inputs)
-from .illumination import _grid, crossings_to_intervals
+from .cache import (cache_root, discard_entry, entry_folder, file_sha256, inputs_key,
+                    open_entry, save_entry, span_inputs)
+from .ground_passes import (GROUND_COLUMNS, GroundSearch,  # noqa: F401  (re-exported)
+                            ground_search_margin)
+from .illumination import _grid
 from .links import isl_rate_gbps
-from .search import find_roots, golden_max, hermite
+from .search import find_roots, hermite
 
-CONTACTS_FORMAT = 2          # bump when the tables' meaning or columns change (2: ISL rates)
+CONTACTS_FORMAT = 3          # bump when the tables' meaning or columns change (2: ISL rates;
+#                              3: ground range limits, ISL files, +grid for any fleet)
 DEFAULT_TOL_S = 0.1          # edge refinement tolerance (the issue asks for 1 s or better)
+#: Columns of ``grid_misfits.csv``: satellites an inferred +grid left out.
+MISFIT_COLUMNS = ["sat_id", "name", "reason"]
 
-
-def ground_search_margin(step_s):
-    """Grid maxima of sin(elevation) - sin(mask) above -margin are searched for a pass between
-    grid points.  A LEO satellite's sin(elevation) changes by less than ~0.5 per minute near a
-    station, so 0.1 + 0.005 per second of grid step is conservative (at 300 s every maximum
-    is searched)."""
-    return 0.1 + 0.005 * float(step_s)
 
 ISL_COLUMNS = ["sat_a", "sat_b", "start_s", "end_s", "range_start_km", "range_min_km",
                "rate_gbps", "start_clipped", "end_clipped"]
 #: Rate changes of ISLs inside their windows (``network.isl_rate.model: near_far``).
 RATE_COLUMNS = ["t_s", "sat_a", "sat_b", "rate_gbps", "range_km"]
-GROUND_COLUMNS = ["station", "station_id", "sat", "start_s", "end_s", "max_elevation_deg",
-                  "start_clipped", "end_clipped"]
 
 
 # ------------------------------------------------------------------------------------ plan
@@ -92,6 +91,9 @@ class ContactPlan:
     timings_s: dict = field(default_factory=dict)
     #: Rate changes inside ISL windows (:data:`RATE_COLUMNS`), or None (constant rate model).
     isl_rate_changes: object = None
+    #: ``(sat_id, name, reason)`` of satellites an inferred ``+grid`` left out
+    #: (:mod:`orbsched.geometry.topology`).
+    grid_misfits: list = field(default_factory=list)
 
     def _iso(self, t_s):
         return self.timebase.iso_utc(np.asarray(t_s, dtype=float), places=3)
@@ -137,6 +139,11 @@ class ContactPlan:
                  atomic_write_csv(out / "ground_windows.csv", self.ground_table())]
         if self.isl_rate_changes is not None:
             paths.append(atomic_write_csv(out / "isl_rate_changes.csv", self.rate_table()))
+        if self.grid_misfits:
+            import pandas as pd
+
+            paths.append(atomic_write_csv(out / "grid_misfits.csv", pd.DataFrame(
+                self.grid_misfits, columns=MISFIT_COLUMNS)))
         return paths
 
 
@@ -151,12 +158,22 @@ def plan_inputs(fleet, scenario, tol_s=DEFAULT_TOL_S):
     the ISL rate model is in (it fills ``rate_gbps`` and the rate-change table).
     """
     net = scenario.network
+    isl_file = None
+    if net.isl_file is not None:
+        try:
+            isl_file = file_sha256(net.isl_file)
+        except OSError as exc:
+            raise ScenarioError(f"network.isl_file: cannot read {net.isl_file} "
+                                f"({exc.strerror})") from None
     return {
         "format": CONTACTS_FORMAT, **span_inputs(fleet, scenario, "contact-plan"),
         "earth_shape": scenario.geometry.earth_shape,
         "network": {**{k: getattr(net, k) for k in ("topology", "terminals", "grid_shift",
                                                     "max_range_km", "grazing_altitude_km",
-                                                    "ground_horizon")},
+                                                    "ground_horizon",
+                                                    "ground_min_elevation_deg",
+                                                    "ground_max_range_km")},
+                    "isl_file_sha256": isl_file,
                     "isl_rate": net.isl_rate.model_dump(mode="json")},
         "ground_stations": [s.model_dump(mode="json") for s in scenario.ground_stations],
         "tol_s": float(tol_s),
@@ -182,17 +199,19 @@ def _cache_load(folder, key):
     except (OSError, ValueError) as exc:
         discard_entry(folder, "contact-plan", f"verified, but a table is unreadable: {exc}")
         return None
-    return isl, ground, rates
+    misfits = [tuple(m) for m in meta.get("grid_misfits") or []]
+    return isl, ground, rates, misfits
 
 
-def _cache_save(folder, key, inputs, isl, ground, rates=None):
+def _cache_save(folder, key, inputs, isl, ground, rates=None, misfits=()):
     def write(tmp):
         isl.to_parquet(tmp / "isl_windows.parquet", index=False)
         ground.to_parquet(tmp / "ground_windows.parquet", index=False)
         if rates is not None:
             rates.to_parquet(tmp / "isl_rate_changes.parquet", index=False)
 
-    save_entry(folder, key, inputs, write, "contact-plan", rate_changes=rates is not None)
+    save_entry(folder, key, inputs, write, "contact-plan", rate_changes=rates is not None,
+               grid_misfits=[list(m) for m in misfits])
 
 
 def _isl_margin_km(ra, rb, range_km, min_radius_km):
@@ -204,15 +223,6 @@ def _isl_margin_km(ra, rb, range_km, min_radius_km):
     p = ra + t[:, None] * ab
     clear = np.sqrt((p * p).sum(axis=1))
     return np.minimum(range_km - np.sqrt(d2), clear - min_radius_km)
-
-
-def _sin_el_minus(r, site, up, sin_min):
-    """Elementwise twin of the ground kernel's formula, rows (m, 3)."""
-    rx = r[:, 0] - site[:, 0]
-    ry = r[:, 1] - site[:, 1]
-    rz = r[:, 2] - site[:, 2]
-    dot = (rx * up[:, 0] + ry * up[:, 1]) + rz * up[:, 2]
-    return dot / np.sqrt((rx * rx + ry * ry) + rz * rz) - sin_min
 
 
 # ------------------------------------------------------------------------------ windows
@@ -275,17 +285,32 @@ def compute_contact_plan(fleet, scenario, progress=None, cache_dir=None, tol_s=D
         hit = _cache_load(folder, key)
         if hit is not None:
             return ContactPlan(hit[0], hit[1], names, st_names, fleet.timebase, key, True,
-                               {"load": time.perf_counter() - t_start}, hit[2])
-    isl, ground, rates = _compute(fleet, scenario, progress, tol_s)
+                               {"load": time.perf_counter() - t_start}, hit[2], hit[3])
+    isl, ground, rates, misfits = _compute(fleet, scenario, progress, tol_s)
     isl = isl.sort_values(["start_s", "sat_a", "sat_b"], kind="stable", ignore_index=True)
     ground = ground.sort_values(["start_s", "station_id", "sat"], kind="stable",
                                 ignore_index=True)
     if rates is not None:
         rates = rates.sort_values(["t_s", "sat_a", "sat_b"], kind="stable", ignore_index=True)
     if use_cache:
-        _cache_save(folder, key, inputs, isl, ground, rates)
+        _cache_save(folder, key, inputs, isl, ground, rates, misfits)
     return ContactPlan(isl, ground, names, st_names, fleet.timebase, key, False,
-                       {"compute": time.perf_counter() - t_start}, rates)
+                       {"compute": time.perf_counter() - t_start}, rates, misfits)
+
+
+def fixed_links(fleet, scenario):
+    """The fixed link list of a ``+grid`` or ``file`` topology (:mod:`orbsched.geometry.topology`), or
+    None for the other topologies."""
+    net = scenario.network
+    if net.topology == "file":
+        links = topology.read_isl_file(net.isl_file, fleet.names)
+        if net.isl_rate.model != "constant" and np.isfinite(links.rate_gbps).any():
+            raise ScenarioError(f"network.isl_file {net.isl_file}: rate_gbps applies with "
+                                f"isl_rate.model constant, not {net.isl_rate.model}")
+        return links
+    if net.topology == "+grid":
+        return topology.grid_links(fleet, scenario, net.grid_shift)
+    return None
 
 
 def _compute(fleet, scenario, progress, tol_s):
@@ -296,10 +321,14 @@ def _compute(fleet, scenario, progress, tol_s):
     duration = float(scenario.duration_s)
     t = _grid(duration, float(scenario.step_s))
     n_pts = len(t)
-    selector = visibility.LinkSelector(net, n, scenario)
+    links = fixed_links(fleet, scenario)
+    selector = visibility.LinkSelector(net, n, scenario,
+                                       None if links is None else (links.a, links.b))
     rmin = visibility.min_radius_km(net)
     site_itrs, up_itrs = visibility.station_itrs(stations, net.ground_horizon)
-    sin_min = visibility.sin_min_elevation(stations)
+    sin_min = visibility.sin_min_elevation(stations, net.ground_min_elevation_deg)
+    ground = GroundSearch(stations, n, site_itrs, up_itrs, sin_min,
+                          visibility.max_range_km(stations, net.ground_max_range_km), tol_s)
     chunk = chunk_steps_for(n, len(stations), scenario.geometry.chunk_mb)
 
     win = _Growing(sat_a=np.int64, sat_b=np.int64, start_s=float, end_s=float,
@@ -310,9 +339,6 @@ def _compute(fleet, scenario, progress, tol_s):
     rates = ([], [], [], [], [])  # t_s, sat_a, sat_b, rate_gbps, range_km
     act_key = np.zeros(0, np.int64)  # active links, sorted keys a * n + b
     act_id = np.zeros(0, np.int64)
-    g_cross = ([], [], [])  # item, t, entering
-    g_peaks = ([], [], [])  # item, t, g
-    g_initial = g_final = None
     prev_r = None  # positions at the last grid point of the previous chunk
 
     for a in range(0, n_pts, chunk):
@@ -391,19 +417,8 @@ def _compute(fleet, scenario, progress, tol_s):
                     col.append(vals)
         # --------------------------------------------------------------- ground
         if len(stations):
-            earth = visibility.EarthRotation(fleet.timebase, tt)
-            site = earth.to_gcrs(tt, site_itrs)
-            up = earth.to_gcrs(tt, up_itrs)
-            g = _kernels.ground_elevation(r, site, up, sin_min).reshape(len(stations) * n, -1)
-            if a == 0:
-                g_initial = g[:, 0] > 0
-                g0 = g[:, 0].copy()
-            if b == n_pts:
-                g_final = g[:, -1] > 0
-                g_end = g[:, -1].copy()
-            _ground_chunk(g, a, b, lo, tt, r, v, site_itrs, up_itrs, sin_min, n, earth,
-                          tol_s, g_cross, g_peaks)
-            del g
+            ground.chunk(a, b, lo, n_pts, tt, r, v,
+                         visibility.EarthRotation(fleet.timebase, tt))
         if progress is not None:
             progress(b - a)
     # close the links still up at the end
@@ -412,6 +427,9 @@ def _compute(fleet, scenario, progress, tol_s):
     m = win.n
     win["rate_gbps"][:m] = (rate_fn(win["range_start_km"][:m]) if rate_fn is not None
                             else np.nan)
+    if links is not None and np.isfinite(links.rate_gbps).any():   # rates of an ISL file
+        k = np.searchsorted(links.a * n + links.b, win["sat_a"][:m] * n + win["sat_b"][:m])
+        win["rate_gbps"][:m] = links.rate_gbps[k]
     isl = win.frame(ISL_COLUMNS)
     rate_table = None
     if rate_fn is not None:
@@ -420,10 +438,8 @@ def _compute(fleet, scenario, progress, tol_s):
         dtypes = (float, np.int64, np.int64, float, float)
         rate_table = pd.DataFrame({c: (np.concatenate(v) if v else np.zeros(0, dt)).astype(dt)
                                    for c, v, dt in zip(RATE_COLUMNS, rates, dtypes)})
-    ground = _ground_windows(stations, n, g_cross, g_peaks, g_initial, g_final,
-                             g0 if len(stations) else None, g_end if len(stations) else None,
-                             sin_min, duration)
-    return isl, ground, rate_table
+    return isl, ground.windows(duration), rate_table, \
+        ([] if links is None else list(links.misfits))
 
 
 def _rate_function(net):
@@ -478,96 +494,3 @@ def _refine_isl(win, starts_req, ends_req, tt, r, v, range_km, rmin, tol_s):
             win["range_min_km"][ids] = np.minimum(win["range_min_km"][ids], d)
         else:
             win["end_s"][ids] = root
-
-
-def _ground_chunk(g, a, b, lo, tt, r, v, site_itrs, up_itrs, sin_min, n, earth, tol_s,
-                  g_cross, g_peaks):
-    """Crossings and maxima of the ground functions g (items = station * n + sat) in a chunk."""
-    n_loc = g.shape[1]
-    pos = g > 0
-    # owned intervals: left points a-1 .. b-2 (global), i.e. intervals ending at a .. b-1
-    j = np.arange(max(a - 1, 0) - lo, b - 1 - lo)
-    j = j[j + 1 < n_loc]
-
-    def make_fn(item, kl):
-        st, sat = np.divmod(item, n)
-        s_pos, s_up, smin = site_itrs[st], up_itrs[st], sin_min[st]
-
-        def fn(tau, k0=kl):
-            # the segment containing tau: k0 or k0 + 1 (3-point segments for maxima)
-            k = k0 + (tau > tt[np.minimum(k0 + 1, n_loc - 1)]).astype(int) * (k0 + 2 < n_loc)
-            k = np.minimum(k, n_loc - 2)
-            rr = hermite(tt[k], tt[k + 1], r[sat, k], v[sat, k], r[sat, k + 1],
-                          v[sat, k + 1], tau)
-            site, up = earth.to_gcrs_each(tau, s_pos, s_up)
-            return _sin_el_minus(rr, site, up, smin)
-        return fn
-
-    if len(j):
-        item, jj = np.nonzero(pos[:, j] != pos[:, j + 1])
-        if len(item):
-            kl = j[jj]
-            fn = make_fn(item, kl)
-            root = find_roots(fn, tt[kl], tt[kl + 1], tol_s, pos[item, kl])
-            g_cross[0].append(item)
-            g_cross[1].append(root)
-            g_cross[2].append(~pos[item, kl])
-    # grid maxima owned by this chunk: interior points a .. b-1 with both neighbours present
-    jm = np.arange(a - lo, b - lo)
-    jm = jm[(jm >= 1) & (jm + 1 < n_loc)]
-    if len(jm):
-        gm, gl, gr = g[:, jm], g[:, jm - 1], g[:, jm + 1]
-        is_max = (gm > gl) & (gm >= gr)
-        item, jj = np.nonzero(is_max & (gm > -ground_search_margin(tt[1] - tt[0])))
-        if len(item):
-            kc = jm[jj]
-            fn = make_fn(item, kc - 1)
-            xm, gx = golden_max(fn, tt[kc - 1], tt[kc + 1], tol_s * 0.1)
-            above = gx > 0
-            g_peaks[0].append(item[above])
-            g_peaks[1].append(xm[above])
-            g_peaks[2].append(gx[above])
-            # grazing passes: the grid saw nothing above the mask around this maximum
-            graze = above & (g[item, kc] <= 0) & (g[item, kc - 1] <= 0) & (g[item, kc + 1] <= 0)
-            if graze.any():
-                it, k0, x = item[graze], kc[graze] - 1, xm[graze]
-                f2 = make_fn(it, k0)
-                enter = find_roots(f2, tt[k0], x, tol_s, np.zeros(len(it), bool))
-                leave = find_roots(f2, x, tt[k0 + 2], tol_s, np.ones(len(it), bool))
-                g_cross[0].extend([it, it])
-                g_cross[1].extend([enter, leave])
-                g_cross[2].extend([np.ones(len(it), bool), np.zeros(len(it), bool)])
-
-
-def _ground_windows(stations, n, g_cross, g_peaks, g_initial, g_final, g0, g_end, sin_min,
-                    duration):
-    import pandas as pd
-
-    if not stations:
-        return pd.DataFrame({c: pd.Series(dtype=d) for c, d in zip(
-            GROUND_COLUMNS, [object, np.int64, np.int64, float, float, float, bool, bool])})
-    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
-    iv = crossings_to_intervals(cat(g_cross[0], np.int64), cat(g_cross[1], float),
-                                cat(g_cross[2], bool), g_initial, g_final, duration)
-    # the highest point of each window: refined grid maxima inside it, or its clipped ends
-    best = np.zeros(len(iv))
-    best = np.where(iv.start_clipped, np.maximum(best, g0[iv.sat]), best)
-    best = np.where(iv.end_clipped, np.maximum(best, g_end[iv.sat]), best)
-    p_item, p_t, p_g = (cat(g_peaks[0], np.int64), cat(g_peaks[1], float),
-                        cat(g_peaks[2], float))
-    if len(iv) and len(p_item):
-        span = duration + 1.0
-        wkey = iv.sat * span + iv.start_s
-        order = np.argsort(wkey, kind="stable")
-        w = np.searchsorted(wkey[order], p_item * span + p_t, side="right") - 1
-        ok = w >= 0
-        w = order[np.maximum(w, 0)]
-        ok &= (iv.sat[w] == p_item) & (p_t <= iv.end_s[w])
-        np.maximum.at(best, w[ok], p_g[ok])
-    st, sat = np.divmod(iv.sat, n)
-    el = np.degrees(np.arcsin(np.clip(best + sin_min[st], -1.0, 1.0)))
-    names = np.array([s.name for s in stations], dtype=object)
-    return pd.DataFrame({"station": names[st], "station_id": st.astype(np.int64),
-                         "sat": sat.astype(np.int64), "start_s": iv.start_s,
-                         "end_s": iv.end_s, "max_elevation_deg": np.round(el, 4),
-                         "start_clipped": iv.start_clipped, "end_clipped": iv.end_clipped})

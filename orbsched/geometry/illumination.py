@@ -12,6 +12,14 @@ Model
     The point-Sun test of skyfield's ``is_sunlit`` (the Sun's centre behind the Earth) is also
     computed (``eclipse_model: point``) so results can be compared with skyfield directly.
 
+    Options that match other tools: the sphere's radius (``geometry.earth_radius_km``, sphere
+    only; Orekit's eclipse tests use 6,400 km; only the shadow uses it: station sites stay
+    WGS84 and lines of sight clear the equatorial radius) and the Sun's *apparent* direction
+    (``geometry.sun_direction: apparent``: light time and annual aberration, 20 arcsec, as
+    GMAT applies them; edges move by 0.002-0.24 s depending on how the orbit crosses the
+    terminator, ``tests/test_eclipse_references.py``).  The default is the geometric
+    direction, as skyfield's ``is_sunlit``.
+
 Eclipse intervals
     The three signed shadow functions of :func:`orbsched._kernels.shadow_functions` are evaluated
     on the scenario's grid (``step_s``), chunk by chunk.  Each sign change is bracketed and then
@@ -41,10 +49,14 @@ FUNCTIONS = ("point", "eclipse", "umbra")  # g_point, g_pen (penumbra or umbra),
 _GRAZING_MARGIN = 0.05  # cos-units; a shadow function changes by < 0.04 per minute in LEO
 
 
-def earth_radii(shape):
-    """(equatorial, polar) radii in km for ``wgs84`` or ``sphere``."""
+def earth_radii(shape, radius_km=None):
+    """(equatorial, polar) radii in km for ``wgs84`` or ``sphere`` (of ``radius_km``, default
+    the WGS84 equatorial radius; ``geometry.earth_radius_km``)."""
+    if radius_km is not None and shape != "sphere":
+        raise ValueError(f"a radius applies to the sphere only, not to {shape!r}")
     if shape == "sphere":
-        return EARTH_EQUATORIAL_RADIUS_KM, EARTH_EQUATORIAL_RADIUS_KM
+        r = EARTH_EQUATORIAL_RADIUS_KM if radius_km is None else float(radius_km)
+        return r, r
     if shape == "wgs84":
         return EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM
     raise ValueError(f"earth shape must be 'wgs84' or 'sphere', got {shape!r}")
@@ -193,13 +205,16 @@ def chunk_steps_for(n_sats, chunk_mb):
 
 
 def find_shadow_crossings(propagate, n_sats, timebase, duration_s, step_s, earth_shape="wgs84",
-                          tol_s=0.01, chunk_steps=256, frame_node_s=3600.0, progress=None):
+                          tol_s=0.01, chunk_steps=256, frame_node_s=3600.0, progress=None,
+                          earth_radius_km=None, sun_direction="geometric"):
     """Find every sign change of the three shadow functions, refined to ``tol_s``.
 
     ``propagate(t_s) -> (r, v)`` gives GCRS states (n_sats, len(t_s), 3).  Returns, for each of
     :data:`FUNCTIONS`, a tuple ``(sat, t_s, entering, initial_in, final_in)``.
+    ``earth_radius_km``: the sphere's radius (``earth_shape`` sphere only); ``sun_direction``
+    ``geometric`` or ``apparent`` (:func:`orbsched.geometry.astro.sun_positions_km`).
     """
-    radii = earth_radii(earth_shape)
+    radii = earth_radii(earth_shape, earth_radius_km)
     t = _grid(duration_s, step_s)
     n_pts = len(t)
     out = {f: ([], [], []) for f in range(3)}
@@ -210,7 +225,8 @@ def find_shadow_crossings(propagate, n_sats, timebase, duration_s, step_s, earth
         idx = np.arange(lo, hi + 1)
         tt = t[idx]
         r, v = propagate(tt)
-        sun = astro.sun_positions_km(timebase, tt, node_s=step_s)
+        sun = astro.sun_positions_km(timebase, tt, node_s=step_s,
+                                     apparent=sun_direction == "apparent")
         pole = astro.pole_gcrs(timebase, tt, node_s=frame_node_s)
         gs = shadow_functions(r, sun, pole, radii[0], radii[1], SUN_RADIUS_KM)
         if a == 0:

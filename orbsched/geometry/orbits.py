@@ -221,7 +221,9 @@ def walker(name, pattern, planes, sats_per_plane, phasing, altitude_km, inclinat
             sats.append(circular_satrec(first_satnum + len(sats), epoch_utc, altitude_km,
                                         inclination_deg, raan, ma))
             names.append(f"{name}-P{p:02d}-S{j:02d}")
-    return Sgp4Set(sats, names, f"walker-{pattern} {name}")
+    out = Sgp4Set(sats, names, f"walker-{pattern} {name}")
+    out.walker_layout = (planes, sats_per_plane, phasing, pattern)  # for +grid links
+    return out
 
 
 def sso_inclination_deg(altitude_km, eccentricity=0.0):

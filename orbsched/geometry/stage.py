@@ -13,8 +13,8 @@ umbra, penumbra and point-Sun, bit for bit) are loaded from, or saved to,
 every geometry cache; false: nothing is read or written).  The key (:func:`geometry_inputs`)
 is what the intervals depend on: the span inputs shared with the contact plan (package
 versions, constellations with element-set files by SHA-256, satellite names, start, span, grid
-step, ``frame_node_s``), ``earth_shape``, ``refine_tol_s``, the numpy version and a format
-number; not ``eclipse_model`` (all four kinds are computed either way), ``chunk_mb`` (memory)
+step, ``frame_node_s``), ``earth_shape``, ``earth_radius_km``, ``sun_direction``,
+``refine_tol_s``, the numpy version and a format number; not ``eclipse_model`` (all four kinds are computed either way), ``chunk_mb`` (memory)
 or ``max_epoch_age_days`` (a report).  The fleet itself is always built (it is cheap, and its
 exclusions and stale element sets are reported).  ``result.from_cache`` says which path ran.
 """
@@ -166,7 +166,8 @@ class GeometryResult:
         return written
 
 
-GEOMETRY_FORMAT = 1     # bump when the cached intervals' meaning or arrays change
+GEOMETRY_FORMAT = 2     # bump when the cached intervals' meaning or arrays change
+                        # (2: the sphere's radius and the Sun's direction are inputs)
 _KINDS = ("eclipse", "umbra", "penumbra", "point")
 
 
@@ -179,7 +180,8 @@ def geometry_inputs(fleet, scenario):
     opts = scenario.geometry
     return {"kind": "geometry", "format": GEOMETRY_FORMAT,
             **_cache.span_inputs(fleet, scenario, "geometry"), "numpy": version("numpy"),
-            "earth_shape": opts.earth_shape, "refine_tol_s": float(opts.refine_tol_s)}
+            "earth_shape": opts.earth_shape, "refine_tol_s": float(opts.refine_tol_s),
+            "earth_radius_km": opts.earth_radius_km, "sun_direction": opts.sun_direction}
 
 
 def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None, fleet=None):
@@ -188,7 +190,7 @@ def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None, f
     ``cache=True`` uses the on-disk cache (under ``cache_dir``, ``$ORBSCHED_CACHE`` or
     ``~/.cache/orbsched``) when ``scenario.network.cache`` is true; the default computes
     (``orbsched geometry`` and the geometry benchmark measure the computation).  ``fleet``:
-    the fleet :func:`~orbsched.constellation.build_constellation` built for ``scenario`` (then
+    the fleet :func:`~orbsched.geometry.constellation.build_constellation` built for ``scenario`` (then
     ``scenario`` must be the resolved one it returned), instead of building it again.
     """
     t0 = time.perf_counter()
@@ -229,7 +231,8 @@ def _compute_intervals(fleet, scenario, progress):
             lambda t: fleet.propagate(t, opts.frame_node_s), len(fleet), fleet.timebase,
             scenario.duration_s, scenario.step_s, opts.earth_shape, opts.refine_tol_s,
             illumination.chunk_steps_for(len(fleet), opts.chunk_mb), opts.frame_node_s,
-            progress=bar.update if bar else None)
+            progress=bar.update if bar else None, earth_radius_km=opts.earth_radius_km,
+            sun_direction=opts.sun_direction)
     finally:
         if bar:
             bar.close()

@@ -14,7 +14,11 @@ Inter-satellite links
       satellites of the same index (``+ grid_shift``) in the two adjacent planes, while the pair
       is visible.  Across the seam of a delta shell (last plane to plane 0) the index also moves
       by the phasing factor F, which keeps the neighbour the geometrically matching one; star
-      shells have no links across their seam (the planes there counter-rotate).
+      shells have no links across their seam (the planes there counter-rotate).  Other fleets
+      (TLE, OMM, ...) get planes and slots inferred from their orbits
+      (:mod:`orbsched.geometry.topology`).
+    * ``file``: the links listed in ``network.isl_file`` (:mod:`orbsched.geometry.topology`), each up
+      while its pair is visible.
     * ``nearest-k``: at most ``terminals`` links per satellite, sticky: a link is kept while its
       pair stays visible; free terminals are then filled greedily, nearest pair first, among
       each satellite's ``2 * terminals`` nearest visible satellites whose terminals are free.
@@ -38,7 +42,7 @@ from .. import _kernels
 from ..scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
 from ..scenario.errors import ScenarioError
 
-TOPOLOGIES = ("nearest-k", "+grid", "all-visible", "none")
+TOPOLOGIES = ("nearest-k", "+grid", "all-visible", "file", "none")
 
 
 def min_radius_km(network):
@@ -68,35 +72,48 @@ def walker_layout(scenario, n_sats):
     return shell, np.concatenate(planes), np.concatenate(index)
 
 
-def grid_pairs(scenario, n_sats, grid_shift=0):
-    """The +grid neighbour pairs ``(a, b)`` with ``a < b``, sorted, as int64 arrays."""
+def walker_grid_pairs(planes, sats_per_plane, phasing, pattern="delta", grid_shift=0):
+    """+grid pairs ``(a, b)`` (``a < b``, sorted, int64) of one Walker shell, indices from 0
+    in the shell's plane-major order (see the module docstring)."""
+    P, S = int(planes), int(sats_per_plane)
     pairs = set()
+
+    def sid(p, j):
+        return p * S + j % S
+
+    for p in range(P):
+        for j in range(S):
+            if S > 1:
+                pairs.add(tuple(sorted((sid(p, j), sid(p, j + 1)))))
+            if P > 1:
+                if p + 1 < P:
+                    q, jj = p + 1, j + grid_shift
+                elif pattern == "delta":
+                    q, jj = 0, j + grid_shift + phasing
+                else:
+                    continue
+                pairs.add(tuple(sorted((sid(p, j), sid(q, jj)))))
+    arr = np.array(sorted(p for p in pairs if p[0] != p[1]), dtype=np.int64).reshape(-1, 2)
+    return arr[:, 0].copy(), arr[:, 1].copy()
+
+
+def grid_pairs(scenario, n_sats, grid_shift=0):
+    """The +grid neighbour pairs ``(a, b)`` with ``a < b``, sorted, as int64 arrays, of a
+    fleet of Walker shells only (any fleet: :func:`orbsched.geometry.topology.grid_links`)."""
+    parts_a, parts_b = [], []
     base = 0
     for c in scenario.constellations:
         if c.type != "walker":
             walker_layout(scenario, n_sats)  # raises the explanatory error
-        P, S = c.planes, c.sats_per_plane
-
-        def sid(p, j):
-            return base + p * S + j % S
-
-        for p in range(P):
-            for j in range(S):
-                if S > 1:
-                    pairs.add(tuple(sorted((sid(p, j), sid(p, j + 1)))))
-                if P > 1:
-                    if p + 1 < P:
-                        q, jj = p + 1, j + grid_shift
-                    elif c.pattern == "delta":
-                        q, jj = 0, j + grid_shift + c.phasing
-                    else:
-                        continue
-                    pairs.add(tuple(sorted((sid(p, j), sid(q, jj)))))
-        base += P * S
+        a, b = walker_grid_pairs(c.planes, c.sats_per_plane, c.phasing, c.pattern, grid_shift)
+        parts_a.append(a + base)
+        parts_b.append(b + base)
+        base += c.planes * c.sats_per_plane
     if base != n_sats:
         walker_layout(scenario, n_sats)
-    arr = np.array(sorted(p for p in pairs if p[0] != p[1]), dtype=np.int64).reshape(-1, 2)
-    return arr[:, 0].copy(), arr[:, 1].copy()
+    a, b = np.concatenate(parts_a), np.concatenate(parts_b)
+    order = np.lexsort((b, a))
+    return a[order], b[order]
 
 
 # ---------------------------------------------------------------------------------- links
@@ -109,7 +126,7 @@ class LinkSelector:
     (nearest-k) rather than the moment its pair became visible.
     """
 
-    def __init__(self, network, n_sats, scenario=None):
+    def __init__(self, network, n_sats, scenario=None, pairs=None):
         if network.topology not in TOPOLOGIES:
             raise ScenarioError(f"network.topology must be one of {', '.join(TOPOLOGIES)}, got "
                                 f"{network.topology!r}")
@@ -122,10 +139,19 @@ class LinkSelector:
         self.decides_starts = self.topology == "nearest-k"
         self._a = np.zeros(0, np.int64)
         self._b = np.zeros(0, np.int64)
-        if self.topology == "+grid":
+        if pairs is not None:
+            if self.topology not in ("+grid", "file"):
+                raise ScenarioError(f"fixed link pairs are for +grid or file topologies, not "
+                                    f"{self.topology}")
+            self._ga = np.ascontiguousarray(pairs[0], dtype=np.int64)
+            self._gb = np.ascontiguousarray(pairs[1], dtype=np.int64)
+        elif self.topology == "+grid":
             if scenario is None:
                 raise ScenarioError("+grid needs the scenario (its Walker shells)")
             self._ga, self._gb = grid_pairs(scenario, n_sats, network.grid_shift)
+        elif self.topology == "file":
+            raise ScenarioError("topology file needs its link pairs "
+                                "(orbsched.geometry.topology.read_isl_file)")
 
     def visible(self, r, a, b):
         """Visibility and distance of given pairs at positions ``r`` (same test as the links)."""
@@ -138,7 +164,7 @@ class LinkSelector:
             return z, z.copy(), np.zeros(0)
         if t == "all-visible":
             return _kernels.isl_candidates(r, self.range_km, self.min_radius_km)
-        if t == "+grid":
+        if t in ("+grid", "file"):
             ok, d = self.visible(r, self._ga, self._gb)
             return self._ga[ok], self._gb[ok], d[ok]
         return self._nearest_k(r)
@@ -295,9 +321,24 @@ def station_frames(timebase, stations, t_s, horizon="geodetic"):
     return itrs_to_gcrs(timebase, t_s, pos), itrs_to_gcrs(timebase, t_s, up)
 
 
-def sin_min_elevation(stations):
-    """Sine of each station's mask angle, (n_stations,)."""
-    return np.array([math.sin(math.radians(s.min_elevation_deg)) for s in stations], dtype=float)
+def min_elevation_deg(stations, default_deg=10.0):
+    """Each station's mask angle (deg): its ``min_elevation_deg``, else ``default_deg``
+    (``network.ground_min_elevation_deg``), (n_stations,)."""
+    return np.array([default_deg if getattr(s, "min_elevation_deg", None) is None
+                     else s.min_elevation_deg for s in stations], dtype=float)
+
+
+def sin_min_elevation(stations, default_deg=10.0):
+    """Sine of each station's mask angle (:func:`min_elevation_deg`), (n_stations,)."""
+    return np.sin(np.radians(min_elevation_deg(stations, default_deg)))
+
+
+def max_range_km(stations, default_km=None):
+    """Each station's slant-range limit (km; inf: none): its ``max_range_km``, else
+    ``default_km`` (``network.ground_max_range_km``), (n_stations,)."""
+    out = [getattr(s, "max_range_km", None) for s in stations]
+    out = [default_km if v is None else v for v in out]
+    return np.array([math.inf if v is None else float(v) for v in out], dtype=float)
 
 
 def ground_elevation_deg(r_sat, timebase, t_s, stations, horizon="geodetic"):

@@ -11,13 +11,24 @@ open (and neither the link nor an endpoint has been failed by :meth:`LaserNetwor
 or :meth:`LaserNetwork.set_node_failed`).  A new edge is *acquiring* (``usable=False``) for
 ``acquisition_s`` after its window opened, then *usable*; only usable edges are routed over.
 
-Edge attributes: ``rate_gbps``, ``range_km``, ``light_s`` (= range_km / c), ``usable``,
+Edge attributes: ``rate_gbps``, ``range_km`` and ``light_s`` (= range_km / c; without
+``ranges`` only, see below), ``usable``,
 ``up_s`` (when the edge appeared), ``usable_at_s``, ``kind`` (``"isl"`` or ``"ground"``).
 
 Rates that follow distance: with ``network.isl_rate.model: near_far`` the contact plan carries
 a rate-change table (``plan.isl_rate_changes``: ``t_s, sat_a, sat_b, rate_gbps, range_km``);
 :meth:`LaserNetwork.replay` applies it with :meth:`LaserNetwork.set_link_rate`, which also
 updates the link's range and light time and tells :attr:`LaserNetwork.rate_listeners`.
+
+Lengths that follow the orbits: given ``ranges`` (a :class:`orbsched.network.linkranges.LinkRanges`,
+as the engine does), light times (:meth:`LaserNetwork.path_light_s`, transfers' arrival,
+:meth:`LaserNetwork.range_km`) are exact at the instant asked, and the routing weights are
+refreshed every ``network.range_update_s`` (:meth:`LaserNetwork.sync_ranges`; see
+:mod:`orbsched.network.linkranges` for both errors).  Edges then carry no ``range_km`` and
+``light_s`` attributes (a length frozen in an attribute would be wrong a moment later): ask
+:meth:`LaserNetwork.range_km` / :meth:`LaserNetwork.light_s`.  Without ``ranges`` a link
+keeps the length its window opened with (a rate-table row or :meth:`update_ranges` changes
+it).
 
 Routing weight is ``light_s + HOP_COST_S`` per edge: the 1 ns per hop breaks ties between
 equal light times (e.g. ranges unknown, all zero) in favour of fewer hops, and keeps csgraph
@@ -148,13 +159,16 @@ class LaserNetwork:
     log_transfers : bool
         Record transfer start/wait/reroute/complete/fail events in :attr:`log` (the engine
         turns this off: nothing reads them there, and a busy run makes millions).
+    ranges : orbsched.network.linkranges.LinkRanges, optional
+        Links' lengths at any instant (see the module docstring); None: lengths frozen at
+        each window's opening.
     """
 
     def __init__(self, env, n_sats: int, stations: Sequence[str] = (), *, options=None,
                  acquisition_s: Optional[float] = None, bandwidth_gbps: Optional[float] = None,
                  ground_bandwidth_gbps: Optional[float] = None, relay_via_ground: bool = False,
                  path_wait_s: float = 0.0, log_links: bool = True,
-                 log_transfers: bool = True):
+                 log_transfers: bool = True, ranges=None):
 
         if options is None:
             options = NetworkOptions()
@@ -205,6 +219,14 @@ class LaserNetwork:
         #: for compiled searches (:meth:`orbsched.engine.view.View.nearest`).
         self.slots = SlotAdjacency(self.n_nodes)
         self._route_buf = (np.empty(self.n_nodes), np.empty(self.n_nodes, dtype=np.int64))
+        if ranges is not None and ranges.n_nodes != self.n_nodes:
+            raise NetworkError(f"ranges cover {ranges.n_nodes} nodes, the network has "
+                               f"{self.n_nodes} ({self.n_sats} satellites + "
+                               f"{len(self.stations)} stations)")
+        #: Links' lengths at any instant (:class:`orbsched.network.linkranges.LinkRanges`), or None.
+        self.ranges = ranges
+        # the period whose start's lengths the slot weights hold (with ranges): [t, end)
+        self._weights_t, self._weights_end = math.inf, -math.inf
         #: Callables ``fn(up, a, b)`` told when a link becomes usable (``up``) or goes down.
         self.listeners: list = []
         #: Callables ``fn(a, b, rate_gbps, range_km)`` (``a < b``) told after each change of a
@@ -326,16 +348,17 @@ class LaserNetwork:
             if not (range_km >= 0 and math.isfinite(range_km)):
                 raise NetworkError(f"link {a}-{b}: range_km must be finite and >= 0, got "
                                    f"{range_km}")
-            d["range_km"] = range_km
-            d["light_s"] = light_time_s(range_km)
-            self.slots.set_light(p[0], p[1], d["light_s"])
-            self._open[p][2] = range_km
+            if self.ranges is None:   # with ranges, lengths come from the orbits
+                d["range_km"] = range_km
+                d["light_s"] = light_time_s(range_km)
+                self.slots.set_light(p[0], p[1], d["light_s"])
+                self._open[p][2] = range_km
         d["rate_gbps"] = rate_gbps
         self._open[p][1] = rate_gbps
         self._version += 1
         self.flows.on_link_rate_changed(p)
         for fn in self.rate_listeners:
-            fn(p[0], p[1], rate_gbps, d["range_km"])
+            fn(p[0], p[1], rate_gbps, self.range_km(p[0], p[1]))
 
     def _replay_rate(self, a, b, rate_gbps, range_km):
         """A rate-change row of the contact plan: applied to the link if it is up; a window
@@ -367,11 +390,19 @@ class LaserNetwork:
         usable_at = since_s + self.acquisition_s
         self._gen += 1
         usable = usable_at <= now
-        self.graph.add_edge(p[0], p[1], rate_gbps=rate, range_km=rng,
-                            light_s=light_time_s(rng), usable=usable, up_s=now,
-                            usable_at_s=usable_at, kind=kind, gen=self._gen)
-        self._edges[p] = d = self.graph.adj[p[0]][p[1]]
-        self.slots.add(p[0], p[1], d["light_s"], usable)
+        if self.ranges is None:
+            self.graph.add_edge(p[0], p[1], rate_gbps=rate, range_km=rng,
+                                light_s=light_time_s(rng), usable=usable, up_s=now,
+                                usable_at_s=usable_at, kind=kind, gen=self._gen)
+            weight_s = light_time_s(rng)
+        else:   # no static length: ask range_km(); the weight as the other links' period
+            self.graph.add_edge(p[0], p[1], rate_gbps=rate, usable=usable, up_s=now,
+                                usable_at_s=usable_at, kind=kind, gen=self._gen)
+            weight_s = 0.0          # set by the period's refresh if it has not run yet
+            if self._weights_t <= now < self._weights_end:
+                weight_s = light_time_s(self.ranges.range_km(p[0], p[1], self._weights_t))
+        self._edges[p] = self.graph.adj[p[0]][p[1]]
+        self.slots.add(p[0], p[1], weight_s, usable)
         self._version += 1
         self.stats["edges_added"] += 1
         if self.log_links:
@@ -412,13 +443,42 @@ class LaserNetwork:
         self.flows.on_link_down(p, why)
         self._notify(False, p)
 
+    def sync_ranges(self):
+        """Bring the routing weights to the lengths of the current ``range_update_s`` period
+        (with :attr:`ranges`; a no-op without, or when they are already there).  Route
+        searches call it; a search over :attr:`slots` outside this class should too."""
+        r = self.ranges
+        if r is None or self._weights_t <= self.env.now < self._weights_end:
+            return
+        t = r.weight_time_s(self.env.now)
+        r.refresh(self.slots, t)
+        self._weights_t, self._weights_end = t, t + r.update_s
+        self._version += 1
+        self.stats["range_updates"] += 1
+
+    def range_km(self, a, b) -> float:
+        """Length of link a-b now (km): exact at this instant with :attr:`ranges`, else the
+        length it was given."""
+        d = self.link(a, b)
+        if self.ranges is None:
+            return float(d["range_km"])
+        return self.ranges.range_km(a, b, self.env.now)   # exact now (checked: a link)
+
+    def light_s(self, a, b) -> float:
+        """One-way light time of link a-b now (s), see :meth:`range_km`."""
+        return light_time_s(self.range_km(a, b))
+
     def update_ranges(self, positions_km, station_positions_km=None):
-        """Refresh ``range_km`` and ``light_s`` of every existing link from positions.
+        """Refresh ``range_km`` and ``light_s`` of every existing link from positions (a
+        network without :attr:`ranges`, whose lengths follow the orbits by themselves).
 
         ``positions_km`` is (n_sats, 3); ``station_positions_km`` (K, 3) in the same frame, or
         None to keep ground-link ranges.  Transfers keep their paths (they re-route only when a
         link breaks); a transfer's final light time is taken when its last byte leaves.
         """
+        if self.ranges is not None:
+            raise NetworkError("update_ranges: this network's lengths follow the orbits "
+                               "(ranges); it needs no positions")
         pos = np.asarray(positions_km, dtype=float)
         if pos.shape != (self.n_sats, 3):
             raise NetworkError(f"positions_km must have shape ({self.n_sats}, 3), got {pos.shape}")
@@ -456,12 +516,16 @@ class LaserNetwork:
         """
         self._check_node(src)
         self._check_node(dst)
+        self.sync_ranges()
         sl = self.slots
         return shortest_path(sl.nbr, sl.light, sl.usable, sl.deg, src, dst, self.n_sats,
                              include_acquiring, self.relay_via_ground, *self._route_buf)
 
     def path_light_s(self, path) -> float:
-        """Light time along ``path`` with the current ranges (no hop cost)."""
+        """Light time along ``path`` with the links' lengths now (no hop cost): exact at this
+        instant with :attr:`ranges`."""
+        if self.ranges is not None:
+            return self.ranges.path_light_s(path, self.env.now)
         adj = self.graph.adj
         return float(sum(adj[u][v]["light_s"] for u, v in zip(path[:-1], path[1:])))
 
@@ -505,16 +569,13 @@ class LaserNetwork:
         if m is not None:
             return m
         self.stats["csgraph_builds"] += 1
-        rows, cols, w = [], [], []
-        for (a, b), d in self._edges.items():
-            if d["usable"] or include_acquiring:
-                rows.append(a)
-                cols.append(b)
-                w.append(d["light_s"] + HOP_COST_S)
-        r = np.array(rows + cols, dtype=np.int64)
-        c = np.array(cols + rows, dtype=np.int64)
-        wt = np.array(w + w, dtype=float)
-        m = sparse.csr_matrix((wt, (r, c)), shape=(self.n_nodes, self.n_nodes))
+        sl = self.slots   # the links as slot rows, both directions (weights as route())
+        keep = sl.nbr >= 0
+        if not include_acquiring:
+            keep &= sl.usable.astype(bool)
+        r, j = np.nonzero(keep)
+        m = sparse.csr_matrix((sl.light[r, j] + HOP_COST_S, (r, sl.nbr[r, j])),
+                              shape=(self.n_nodes, self.n_nodes))
         self._csr_cache = {key: m}
         return m
 
@@ -532,6 +593,7 @@ class LaserNetwork:
             src = np.array([int(s) for s in sources], dtype=np.int64)
             for s in src:
                 self._check_node(int(s))
+        self.sync_ranges()
         m = self._csr(include_acquiring)
         first_ground = self.n_sats
         if self.relay_via_ground or first_ground == self.n_nodes:

@@ -19,6 +19,9 @@ EARTH_POLAR_RADIUS_KM = EARTH_EQUATORIAL_RADIUS_KM * (1.0 - WGS84_FLATTENING)
 MU_EARTH_KM3_S2 = 398600.4418
 #: Second zonal harmonic J2 (EGM96, unnormalised; also in ../shared/CONTEXT.md).
 J2_EARTH = 1.08263e-3
+#: Earth's rotation rate relative to the equinox (the rate of sidereal time):
+#: 1.00273781191135448 x 2 pi per UT1 day (IERS Conventions 2010, eq. 5.15 via the ERA rate).
+EARTH_ROTATION_RAD_S = 1.00273781191135448 * 2.0 * math.pi / 86400.0
 
 # --- Sun ------------------------------------------------------------------------------------
 #: Nominal solar radius (IAU 2015 Resolution B3).

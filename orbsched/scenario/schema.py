@@ -165,6 +165,19 @@ class GeometryOptions(_Strict):
                                 description="spacing of exact TEME->GCRS rotations, s")
     max_epoch_age_days: float = Field(
         7, gt=0, description="warn when a run starts this far from an element set's epoch")
+    earth_radius_km: Optional[float] = Field(
+        None, ge=1000, le=10000, description="earth_shape sphere only: the shadow-casting "
+                                             "sphere's radius (default 6378.137 km)")
+    sun_direction: Literal["geometric", "apparent"] = Field(
+        "geometric", description="apparent: the Sun's direction with light time and annual "
+                                 "aberration (as GMAT); geometric: as skyfield's is_sunlit")
+
+    @model_validator(mode="after")
+    def _radius(self):
+        if self.earth_radius_km is not None and self.earth_shape != "sphere":
+            raise ValueError("earth_radius_km applies to earth_shape: sphere only (the wgs84 "
+                             "ellipsoid has its own radii)")
+        return self
 
 
 # ------------------------------------------------------------------------- ground and network
@@ -174,8 +187,14 @@ class GroundStation(_Strict):
     name: str = Field(min_length=1)
     lat_deg: float = Field(ge=-90, le=90)
     lon_deg: float = Field(ge=-180, le=360)
-    elevation_m: float = Field(0.0, ge=-500, le=9000)
-    min_elevation_deg: float = Field(10.0, ge=-5, lt=90, description="mask angle")
+    elevation_m: float = Field(0.0, ge=-500, le=100000,
+                               description="height above the WGS84 ellipsoid (up to 100 km: "
+                                           "high-altitude platforms)")
+    min_elevation_deg: Optional[float] = Field(
+        None, ge=-90, lt=90, description="mask angle; default network.ground_min_elevation_deg; "
+                                         "-90: no mask")
+    max_range_km: Optional[float] = Field(
+        None, gt=0, description="slant-range limit; default network.ground_max_range_km")
 
 
 class IslRate(_Strict):
@@ -210,8 +229,11 @@ class IslRate(_Strict):
 class NetworkOptions(_Strict):
     """Inter-satellite laser links and ground links."""
 
-    topology: Literal["nearest-k", "+grid", "all-visible", "none"] = Field(
-        "nearest-k", description="+grid for Walker shells; nearest-k for any fleet")
+    topology: Literal["nearest-k", "+grid", "all-visible", "file", "none"] = Field(
+        "nearest-k", description="+grid (Walker layout or planes inferred from the elements), "
+                                 "nearest-k, all-visible, file (isl_file) or none")
+    isl_file: Optional[str] = Field(None, description="topology file: CSV sat_a,sat_b[,rate_gbps]"
+                                                      " (fleet indices or names)")
     terminals: int = Field(4, ge=1, le=64, description="laser terminals per satellite (nearest-k)")
     grid_shift: int = Field(0, ge=0, description="+grid: cross-plane neighbour index shift")
     max_range_km: float = Field(5000.0, gt=0, description="maximum ISL range (Starlink ~5,400)")
@@ -224,8 +246,21 @@ class NetworkOptions(_Strict):
     ground_bandwidth_gbps: float = Field(20.0, gt=0, description="per ground link")
     ground_horizon: Literal["geodetic", "spherical"] = Field(
         "geodetic", description="local horizon: ellipsoid normal or radial")
+    ground_min_elevation_deg: float = Field(10.0, ge=-90, lt=90,
+                                            description="default mask angle of the stations")
+    ground_max_range_km: Optional[float] = Field(
+        None, gt=0, description="default slant-range limit of the stations (none: no limit)")
+    range_update_s: float = Field(10.0, gt=0, le=3600, description="routing weights follow "
+                                  "the links' lengths, refreshed this often")
     cache: bool = Field(True, description="cache the contact plan, shadow and SAA intervals "
                                           "on disk")
+
+    @model_validator(mode="after")
+    def _isl_file(self):
+        if (self.topology == "file") != (self.isl_file is not None):
+            raise ValueError("topology: file needs isl_file (a CSV of sat_a,sat_b), and "
+                             "isl_file needs topology: file")
+        return self
 
     @model_validator(mode="after")
     def _one_isl_rate(self):
@@ -305,10 +340,10 @@ class Scenario(_Strict):
         dup = sorted({n for n in used if used.count(n) > 1})
         if dup:
             raise ValueError(f"datacentres: one per ground station, {', '.join(dup)} has more")
-        if self.network.topology == "+grid" and not all(
-                c.type == "walker" for c in self.constellations):
-            raise ValueError("network.topology '+grid' needs Walker shells only; use nearest-k "
-                             "for TLE, OMM, SSO, formation or ephemeris fleets")
+        if self.network.topology == "+grid" and any(
+                c.type == "formation" for c in self.constellations):
+            raise ValueError("network.topology '+grid' needs orbital planes; a formation "
+                             "cluster has one orbit: use nearest-k")
         return self
 
     @property
@@ -321,7 +356,7 @@ class Scenario(_Strict):
 
 def check_span_dates(start, duration_s, field="start_utc"):
     """Raise ValueError unless [start, start + duration_s] lies inside the dates the Sun's
-    ephemeris covers (:data:`orbsched.constants.EPHEMERIS_FIRST_UTC` .. ``_LAST_UTC``)."""
+    ephemeris covers (:data:`orbsched.scenario.constants.EPHEMERIS_FIRST_UTC` .. ``_LAST_UTC``)."""
     first, last = parse_utc(EPHEMERIS_FIRST_UTC), parse_utc(EPHEMERIS_LAST_UTC)
     end = start + timedelta(seconds=duration_s)
     if start < first or end > last:
@@ -507,8 +542,10 @@ def _resolve_paths(data, base_dir):
     items = [c for c in data.get("constellations") or [] if isinstance(c, dict)]
     if isinstance(data.get("workload"), dict):
         items.append(data["workload"])
+    if isinstance(data.get("network"), dict):
+        items.append(data["network"])
     for c in items:
-        for key in ("path", "task_path"):
+        for key in ("path", "task_path", "isl_file"):
             if isinstance(c.get(key), str):
                 p = Path(c[key]).expanduser()
                 c[key] = str(p if p.is_absolute() else (base_dir / p).resolve())
@@ -525,6 +562,11 @@ def scenario_from_dict(data, source="<dict>", base_dir=".", line_map=None):
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_format_errors(exc, source, line_map or {})) from None
+    isl_file = scenario.network.isl_file
+    if isl_file is not None and not Path(isl_file).is_file():
+        line = (line_map or {}).get(("network", "isl_file"))
+        where = f"line {line}, " if line else ""
+        raise ScenarioError(f"{source}: {where}network.isl_file: file not found: {isl_file}")
     for i, c in enumerate(scenario.constellations):
         if getattr(c, "path", None) and not Path(c.path).is_file():
             line = (line_map or {}).get(("constellations", i, "path"))

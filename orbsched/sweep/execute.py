@@ -63,6 +63,7 @@ from ..files import atomic_write, atomic_write_text, write_json
 from ..geometry.cache import KINDS, inputs_key, is_cached
 from ..geometry.constellation import build_constellation
 from ..geometry.contacts import compute_contact_plan, plan_inputs, plan_key
+from ..geometry.ephemeris import compute_ephemeris, ephemeris_inputs
 from ..geometry.regions import (
     cached_region_intervals,
     region_cache_inputs,
@@ -82,9 +83,10 @@ __all__ = ["DaskPool", "LocalPool", "execute_run", "expected_cost", "geometry_gr
 _GEOMETRY_FIELDS = {"constellations", "start_utc", "duration_h", "step_s", "geometry",
                     "network", "ground_stations"}
 #: Precompute tasks by cache kind: their ids' prefix and their name in warnings.
-_TASK_PREFIX = {"contacts": "plan", "geometry": "shadow", "regions": "saa"}
+_TASK_PREFIX = {"contacts": "plan", "geometry": "shadow", "regions": "saa",
+                "ephemeris": "ephemeris"}
 _TASK_NAME = {"contacts": "contact plan", "geometry": "shadow intervals",
-              "regions": "SAA intervals"}
+              "regions": "SAA intervals", "ephemeris": "grid ephemeris"}
 #: What a run imports (preloaded by each worker as it starts).
 _RUN_MODULES = ("geometry.astro", "geometry.contacts", "engine.core", "network.flows",
                 "geometry.stage", "policies", "geometry.regions", "results.folder", "run")
@@ -139,8 +141,9 @@ def execute_run(task):
 
 def precompute_plan(task):
     """Fill one entry of the shared cache (in a worker process): ``task['kind']`` is
-    ``contacts`` (the contact plan; the default), ``geometry`` (the shadow intervals) or
-    ``regions`` (the SAA intervals) of the task's scenario."""
+    ``contacts`` (the contact plan; the default), ``geometry`` (the shadow intervals),
+    ``regions`` (the SAA intervals) or ``ephemeris`` (the grid ephemeris) of the task's
+    scenario."""
 
     kind = task.get("kind", "contacts")
     t0 = time.perf_counter()
@@ -153,6 +156,8 @@ def precompute_plan(task):
             if kind == "contacts":
                 cached = compute_contact_plan(fleet, resolved,
                                               cache_dir=task["cache_dir"]).from_cache
+            elif kind == "ephemeris":
+                cached = compute_ephemeris(fleet, resolved, task["cache_dir"]).from_cache
             else:
                 cached = cached_region_intervals(fleet, resolved, resolved.faults.radiation.saa,
                                                  task["cache_dir"])[1]
@@ -448,6 +453,7 @@ def geometry_groups(sweep, sizes=None, keys=None):
         if sizes is not None:
             sizes[key] = len(fleet)
         shadow_key = inputs_key(geometry_inputs(fleet, resolved)) if keys is not None else None
+        eph_key = inputs_key(ephemeris_inputs(fleet, resolved)) if keys is not None else None
         saa_keys = {None: None}
         for run in runs:
             run.geometry = key
@@ -457,7 +463,8 @@ def geometry_groups(sweep, sizes=None, keys=None):
             shape = None if saa is None else json.dumps(region_shape(saa), sort_keys=True)
             if shape not in saa_keys:
                 saa_keys[shape] = inputs_key(region_cache_inputs(fleet, resolved, saa))
-            keys[run.id] = {"contacts": key, "geometry": shadow_key, "regions": saa_keys[shape]}
+            keys[run.id] = {"contacts": key, "geometry": shadow_key, "regions": saa_keys[shape],
+                            "ephemeris": eph_key}
     groups = {}
     for run in sweep.runs:
         groups.setdefault(run.geometry, []).append(run)
@@ -586,7 +593,8 @@ def run_sweep(sweep, out_dir, *, workers=None, dask=None, retries=2, cache_dir=N
         if n_plans:
             log(f"  contact plans: computing {n_plans} into {cache}")
         if len(entries) > n_plans:
-            log(f"  shadow and SAA intervals: computing {len(entries) - n_plans} into {cache}")
+            log(f"  shadow and SAA intervals, grid ephemerides: computing "
+                f"{len(entries) - n_plans} into {cache}")
         if entries:
             tasks = [dict(_task(sweep, run, out, cache), id=f"{_TASK_PREFIX[kind]}-{k[:12]}",
                           index=i, kind=kind) for i, (kind, k, run) in enumerate(entries)]
