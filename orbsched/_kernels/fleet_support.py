@@ -197,6 +197,8 @@ def clip_stored(x: float, lo: float, hi: float) -> float:
 # ---- argument checks -----------------------------------------------------------------------
 def check_index(i, n: int) -> int:
     """A satellite index: an integer (not a boolean) in ``0 .. n - 1``."""
+    if type(i) is int and 0 <= i < n:
+        return i        # the common case, fast (the twin's per-event path)
     if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
         raise SubsystemError(f"Fleet: a satellite index must be an integer, got {i!r}")
     if not 0 <= i < n:
@@ -206,6 +208,8 @@ def check_index(i, n: int) -> int:
 
 def check_count(owner: str, name: str, v, lo=0) -> int:
     """An integer (not a boolean) ``>= lo`` (``lo`` None: any integer)."""
+    if type(v) is int and (lo is None or v >= lo):
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise SubsystemError(f"{owner}: {name} must be an integer, got {v!r}")
     if lo is not None and v < lo:
@@ -231,6 +235,8 @@ def check_time(owner: str, t_s, now: float) -> float:
 def query_time(owner: str, t_s) -> float:
     """``float(t_s)`` for a finite number of seconds (not a boolean), else the models'
     error."""
+    if type(t_s) is float and -math.inf < t_s < math.inf:
+        return t_s
     if isinstance(t_s, bool) or not isinstance(t_s, (int, float, np.integer, np.floating)) \
             or not math.isfinite(t_s):
         raise SubsystemError(f"{owner}: time must be a finite number of seconds, got {t_s!r}")
@@ -249,11 +255,15 @@ def touch_backwards_error(i: int, t_s, last: float) -> SubsystemError:
 
 
 def check_fraction(f) -> float:
+    if type(f) is float and 0.0 <= f <= 1.0:
+        return f
     check_number("Fleet.set_illumination", "fraction", f, lo=0.0, hi=1.0)
     return float(f)
 
 
 def check_state(s) -> int:
+    if type(s) is int and 0 <= s <= 2:
+        return s
     if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) \
             or not 0 <= s <= 2:
         raise SubsystemError(f"Fleet.set_illumination: state must be 0 (sunlit), 1 (penumbra) "

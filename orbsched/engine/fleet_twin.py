@@ -52,6 +52,10 @@ class FleetTwin:
         specs, kind = fleet_kinds(hardware, n)
         n = self.n = len(kind)
         a, kc = allocate(specs, kind, float(t_s), illumination, state)
+        # the energy totals by satellite (n, 8), so that mirroring one bus is a row; the
+        # public energy_ws is its (8, n) transpose
+        self._energy_by_sat = np.ascontiguousarray(a["energy_ws"].T)
+        a["energy_ws"] = self._energy_by_sat.T
         for name in ALL_ARRAYS:                 # the public, read-only views
             setattr(self, name, readonly(a[name]))
         self._kind = kind
@@ -108,7 +112,7 @@ class FleetTwin:
         self._rate[i] = b.battery_rate_w()
         self._array[i] = b.array_w
         self._load[i] = b.load_w
-        self._energy[:, i] = b.totals_ws()
+        self._energy_by_sat[i] = b.totals_ws()
         self._speed[i] = self._speed_l[i]
         node = self._nodes[i]
         if node is not None:
