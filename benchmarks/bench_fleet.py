@@ -34,6 +34,7 @@ import argparse
 import platform
 import sys
 import time
+import tracemalloc
 from types import SimpleNamespace
 
 import numpy as np
@@ -187,14 +188,18 @@ def run_size(n, n_events, with_twin):
     hw = Hardware()
     rng = np.random.default_rng(n)
     compiled = compiled_fleet_class()
-    impls = {}
-    if compiled is not None:
-        impls["compiled"] = compiled(hw, n)
+    makers = {"compiled": lambda: compiled(hw, n)}
     if with_twin:
-        impls["twin"] = FleetTwin(hw, n)
-    impls["today"] = Today(hw, n)
+        makers["twin"] = lambda: FleetTwin(hw, n)
+    makers["today"] = lambda: Today(hw, n)
+    impls, bytes_per_sat = {}, {}
+    for name, make in makers.items():      # memory held per satellite (tracemalloc)
+        tracemalloc.start()
+        impls[name] = make()
+        bytes_per_sat[name] = tracemalloc.get_traced_memory()[0] / n
+        tracemalloc.stop()
     prepare(impls, n, rng)
-    res = {name: {} for name in impls}
+    res = {name: {"bytes / satellite": bytes_per_sat[name]} for name in impls}
     t0 = 100.0
     order = rng.integers(0, n, n_events).tolist()
 
@@ -291,7 +296,8 @@ def main(argv=None):
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"numpy {np.__version__}; Fleet is {Fleet.__mro__[1].__name__}")
     print("rates in operations per second (events for the per-event rows), best of 3 "
-          "(1 for the stateful event rows); the machine may be shared\n")
+          "(1 for the stateful event rows); 'vs' columns: how many times faster (for memory: "
+          "smaller) the compiled fleet is; the machine may be shared\n")
     for n in [int(x) for x in args.sizes.split(",")]:
         res = run_size(n, args.events, n <= args.twin_max)
         names = list(res)
@@ -300,9 +306,11 @@ def main(argv=None):
               + f"{'vs today':>10}" + (f"{'vs twin':>10}" if "twin" in res else ""))
         for op in res["today"]:
             row = f"  {op:<20}" + "".join(f"{res[x][op]:>14,.0f}" for x in names)
-            row += f"{res['compiled'][op] / res['today'][op]:>9.1f}x"
+            inv = op.startswith("bytes")          # smaller is better: today / compiled
+            r = (lambda a, b: b / a) if inv else (lambda a, b: a / b)
+            row += f"{r(res['compiled'][op], res['today'][op]):>9.1f}x"
             if "twin" in res:
-                row += f"{res['compiled'][op] / res['twin'][op]:>9.1f}x"
+                row += f"{r(res['compiled'][op], res['twin'][op]):>9.1f}x"
             print(row)
         print()
 

@@ -5,7 +5,8 @@ built and imported and ``ORBSCHED_PURE`` is not set to a true value (``1``, ``tr
 ``orbsched.accelerated`` re-exports it.  The twins live in :mod:`orbsched._kernels.reference`
 with the same names and signatures; every module takes its kernels from here.
 
-The fleet's kernel (``fleet.pyx``: ``FleetKernel`` and ``HostSearch``) is selected here too.
+The fleet's kernels (``fleet.pyx``: ``FleetKernel``; ``fleet_search.pyx``: ``HostSearch``) are
+selected here too.
 Its twin drives the validated models (:class:`orbsched.models.power.PowerBus`,
 :class:`orbsched.models.thermal.ThermalNode`), which sit in a layer above this package, so it
 lives in :mod:`orbsched.engine.fleet_twin`: ``FleetKernel`` is None when the twins are
@@ -32,6 +33,7 @@ def _pure_requested():
 def _load_compiled():
     try:
         from . import fleet as _fleet
+        from . import fleet_search as _fleet_search
         from . import graph as _graph
         from . import shadow as _shadow
         from . import thermal as _thermal
@@ -48,7 +50,7 @@ def _load_compiled():
             "time_between_k": _thermal.time_between_k,
             "temperature_after_k": _thermal.temperature_after_k,
             "FleetKernel": _fleet.FleetKernel,
-            "HostSearch": _fleet.HostSearch}, None
+            "HostSearch": _fleet_search.HostSearch}, None
 
 
 _compiled, WHY_NOT_ACCELERATED = (None, "ORBSCHED_PURE is set") if _pure_requested() \

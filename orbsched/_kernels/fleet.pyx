@@ -13,6 +13,10 @@ returned matters only for signed zeros, and keeps them too).  The thermal integr
 Newton not settling: the twin's Brent fallback) the pure-Python integral is called with the
 same doubles, as ``thermal.pyx``'s wrappers do.
 
+Layout: the physics is ``fleet_core.pxd`` (the ``State`` struct of raw pointers into the
+fleet's arrays, and the model's functions on it); this module is the Python interface
+(``FleetKernel``, declared in ``fleet.pxd``); ``fleet_search.pyx`` the nearest-host search.
+
 Layers: ``def`` methods convert and check their arguments (the fast paths are a type test and a
 comparison; anything else goes through :mod:`orbsched._kernels.fleet_support`, which raises the
 twin's errors) and call module-level ``cdef inline ... noexcept nogil`` functions over a
@@ -23,12 +27,30 @@ wrapper handles it with the GIL and resumes, so side effects happen in the twin'
 """
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport INFINITY, NAN, fabs, isfinite, pow
-from libc.stdlib cimport calloc, malloc, realloc
+from libc.math cimport INFINITY, NAN, fabs, isfinite
 from libc.stdlib cimport free as c_free
+from libc.stdlib cimport malloc
 
-from .heap cimport Entry, _pop, _push, i64
-from .thermal cimport _temperature_after, _time_between
+from .fleet_core cimport (
+    Kind,
+    State,
+    _bus_advance,
+    _bus_threshold,
+    _bus_update,
+    _flows,
+    _host,
+    _must_shed,
+    _node_advance,
+    _node_commit,
+    _node_next,
+    _node_set,
+    _power,
+    _rate_of,
+    _set_free,
+    _stored_at,
+)
+from .heap cimport i64
+from .thermal cimport _temperature_after
 from . import reference as _reference
 from .fleet_support import (
     ALL_ARRAYS,
@@ -49,7 +71,7 @@ from .fleet_support import (
     readonly,
     touch_backwards_error,
 )
-from .reference_fleet import check_search_args, relax_rk4_k
+from .reference_fleet import relax_rk4_k
 from ..scenario.checks import check_number
 
 cnp.import_array()
@@ -63,268 +85,9 @@ cdef object F64 = np.float64
 cdef object _twin_time_between = _reference.time_between_k
 cdef object _twin_temperature_after = _reference.temperature_after_k
 cdef double S_PER_H = 3600.0
-cdef double POWER_TOL_W = 1e-6     # orbsched.engine.core._POWER_TOL_W
 cdef double THROTTLE_TOL = 1e-9    # orbsched.engine.satellite._THROTTLE_TOL
-cdef double T_TOL_K = 1e-9         # orbsched.models.thermal._T_TOL_K
-cdef double Q_RTOL = 1e-12         # orbsched.models.thermal._Q_RTOL
 cdef int N_ENERGY = 8
 _ASSERT_MSG = "PowerBus.advance: more than one regime change in one interval"
-
-
-cdef struct Kind:
-    # one hardware kind's constants (fleet_support.KIND_FIELDS)
-    double array_full, base, k_active, start_s
-    double cap, floor, full, floor_at, payload_floor, mc, md, ec, ed, e0
-    bint node
-    double cond, ts4, qs, dq, heat_cap, tmax, allowed, beta, temp0
-
-
-cdef struct State:
-    Py_ssize_t n
-    Kind* kc
-    int* kind
-    i64* gpus
-    i64* held
-    i64* drawing
-    i64* replica
-    i64* reboot
-    i64* free
-    unsigned char* failed
-    unsigned char* has_node
-    signed char* state
-    double* illum
-    double* speed
-    double* load
-    double* array
-    double* stored
-    double* t_bus
-    double* rate
-    double* temp
-    double* t_node
-    double* heat_in
-    double* radiated
-    double* dark
-    double* last
-    double* threshold
-    double* energy     # (8, n) row-major
-    double* busy       # (3, n) row-major
-    double* node_f
-    double* node_p
-    double* node_q
-    double* node_u
-
-
-# ---- the power bus (orbsched.models.power.PowerBus) -----------------------------------------
-cdef inline void _flows(State* S, Py_ssize_t i, double* f) noexcept nogil:
-    """PowerBus._new_flows: f = (array, load, served, unserved, charge, discharge, loss,
-    curtailed, battery rate)."""
-    cdef Kind* K = &S.kc[S.kind[i]]
-    cdef double a = S.array[i], l = S.load[i], e = S.stored[i]
-    cdef bint full = e >= K.full
-    cdef bint floor = e <= K.floor_at
-    cdef double pc = 0.0, pd = 0.0, curt = 0.0, unserved = 0.0, served, s, d
-    if a >= l:
-        served = l
-        s = a - l
-        if s > 0.0 and not full:
-            pc = K.mc if K.mc < s else s
-        curt = s - pc
-    else:
-        d = l - a
-        if not floor:
-            pd = K.md if K.md < d else d
-        served = a + pd
-        unserved = d - pd
-    f[0] = a
-    f[1] = l
-    f[2] = served
-    f[3] = unserved
-    f[4] = pc
-    f[5] = pd
-    f[6] = (1.0 - K.ec) * pc + (1.0 / K.ed - 1.0) * pd
-    f[7] = curt
-    f[8] = K.ec * pc - pd / K.ed
-
-
-cdef inline double _rate_of(State* S, Py_ssize_t i) noexcept nogil:
-    cdef double f[9]
-    _flows(S, i, f)
-    return f[8]
-
-
-cdef inline int _bus_advance(State* S, Py_ssize_t i, double t_s) noexcept nogil:
-    """PowerBus._advance to a checked time; 1 if the bound logic fails (the twin's
-    AssertionError), else 0.  Leaves the mirrored rate current."""
-    cdef Kind* K = &S.kc[S.kind[i]]
-    cdef double f[9]
-    cdef double e, t, rate, tau, dt
-    cdef bint bound
-    cdef int it, k
-    cdef Py_ssize_t n = S.n
-    for it in range(3):
-        e = S.stored[i]
-        t = S.t_bus[i]
-        _flows(S, i, f)
-        rate = f[8]
-        if rate > 0.0:
-            tau = (K.cap - e) * S_PER_H / rate
-        elif rate < 0.0:
-            tau = (e - K.floor) * S_PER_H / -rate
-        else:
-            tau = INFINITY
-        bound = t + tau <= t_s
-        dt = tau if bound else t_s - t
-        if not bound and not dt > 0.0:
-            S.rate[i] = rate
-            return 0
-        for k in range(8):
-            S.energy[k * n + i] += f[k] * dt
-        if bound:
-            S.stored[i] = K.cap if rate > 0.0 else K.floor
-            S.t_bus[i] = t + tau
-            continue
-        S.stored[i] = e + rate * dt / S_PER_H
-        S.t_bus[i] = t_s
-        S.rate[i] = _rate_of(S, i)
-        return 0
-    S.rate[i] = _rate_of(S, i)
-    return 1
-
-
-cdef inline int _bus_update(State* S, Py_ssize_t i, double t_s, double a, double l) noexcept nogil:
-    """PowerBus._update: advance, then the new array output and load."""
-    if _bus_advance(S, i, t_s):
-        return 1
-    S.array[i] = a
-    S.load[i] = l
-    S.rate[i] = _rate_of(S, i)
-    return 0
-
-
-cdef inline double _bus_threshold(State* S, Py_ssize_t i) noexcept nogil:
-    """Satellite.next_threshold_s without its thermal term: the bus's next bound, and the
-    payload floor while GPUs draw."""
-    cdef Kind* K = &S.kc[S.kind[i]]
-    cdef double rate = _rate_of(S, i)
-    cdef double e = S.stored[i], tau, t, above, x
-    if rate > 0.0:
-        tau = (K.cap - e) * S_PER_H / rate
-    elif rate < 0.0:
-        tau = (e - K.floor) * S_PER_H / -rate
-    else:
-        tau = INFINITY
-    t = S.t_bus[i] + tau
-    if S.drawing[i]:
-        above = e - K.payload_floor
-        if rate < 0.0 and above > 0.0:
-            x = S.t_bus[i] + above * 3600.0 / -rate
-            if x < t:
-                t = x
-    return t
-
-
-cdef inline double _stored_at(State* S, Py_ssize_t i, double t) noexcept nogil:
-    """Stored energy at t >= t_bus: THE formula (Fleet.stored_at)."""
-    cdef Kind* K = &S.kc[S.kind[i]]
-    cdef double x = S.stored[i] + S.rate[i] / S_PER_H * (t - S.t_bus[i])
-    x = x if x > K.floor else K.floor
-    return x if x < K.cap else K.cap
-
-
-cdef inline bint _power(State* S, Py_ssize_t i, i64 g, double t) noexcept nogil:
-    """View.can_host's power test (t already checked against t_bus).  Written without
-    short-circuits (``&``, ``|`` on the comparisons; the same comparisons of the same doubles):
-    in a batch over a fleet half in shadow a branch per test is a misprediction per satellite."""
-    cdef Kind* K = &S.kc[S.kind[i]]
-    cdef double need = S.load[i] + K.k_active * <double>g * S.speed[i] - 1e-9
-    cdef double array = S.array[i]
-    cdef double stored = _stored_at(S, i, t)
-    cdef double above = stored - K.payload_floor
-    return (array >= need) | ((above > 1e-9 * K.cap) & (array + K.md >= need)
-                              & (above * 3600.0 >= (need - array) * K.start_s))
-
-
-cdef inline int _host(State* S, Py_ssize_t i, i64 g, double t, bint sunlit_only) noexcept nogil:
-    """Fleet.is_host: 1 or 0; -1 when t is before the satellite's bus time."""
-    if t < S.t_bus[i]:
-        return -1 if (S.free[i] >= g) & ((not sunlit_only) | (S.state[i] == 0)) else 0
-    return (S.free[i] >= g) & ((not sunlit_only) | (S.state[i] == 0)) & _power(S, i, g, t)
-
-
-cdef inline bint _payload_short(State* S, Py_ssize_t i) noexcept nogil:
-    cdef Kind* K = &S.kc[S.kind[i]]
-    return (S.drawing[i] > 0 and S.stored[i] <= K.payload_floor + 1e-9 * K.cap
-            and _rate_of(S, i) < 0.0)
-
-
-cdef inline bint _must_shed(State* S, Py_ssize_t i) noexcept nogil:
-    cdef double f[9]
-    _flows(S, i, f)
-    return f[3] > POWER_TOL_W or _payload_short(S, i)
-
-
-cdef inline void _set_free(State* S, Py_ssize_t i) noexcept nogil:
-    cdef i64 x
-    if S.failed[i] or S.reboot[i]:
-        S.free[i] = 0
-    else:
-        x = S.gpus[i] - S.held[i]
-        S.free[i] = x if x > 0 else 0
-
-
-# ---- the thermal node (orbsched.models.thermal.ThermalNode) --------------------------------
-cdef inline void _node_set(State* S, Py_ssize_t i, bint has_f, double f, double p) noexcept nogil:
-    """ThermalNode._apply: new inputs (the fraction only if has_f), heat input, equilibrium."""
-    cdef Kind* K = &S.kc[S.kind[i]]
-    cdef double q
-    if has_f:
-        S.node_f[i] = f
-    S.node_p[i] = p
-    f = S.node_f[i]
-    if f < 0.0:
-        f = 0.0
-    elif f > 1.0:
-        f = 1.0
-    q = K.qs + f * K.dq + p
-    S.node_q[i] = q
-    S.node_u[i] = pow(q / K.cond + K.ts4, 0.25)
-
-
-cdef inline void _node_commit(State* S, Py_ssize_t i, double t_s, double new) noexcept nogil:
-    """The rest of ThermalNode._advance once the new temperature is known."""
-    cdef Kind* K = &S.kc[S.kind[i]]
-    cdef double dt = t_s - S.t_node[i]
-    cdef double temp = S.temp[i]
-    cdef double q_dt = S.node_q[i] * dt
-    S.heat_in[i] += q_dt
-    S.radiated[i] += q_dt - K.heat_cap * (new - temp)
-    S.temp[i] = new
-    S.t_node[i] = t_s
-
-
-cdef inline bint _node_advance(State* S, Py_ssize_t i, double t_s) noexcept nogil:
-    """ThermalNode._advance to a checked time; True if the twin's integral must be used."""
-    cdef double dt = t_s - S.t_node[i]
-    cdef bint bad = False
-    cdef double new
-    if dt == 0.0:
-        return False
-    new = _temperature_after(S.temp[i], dt, S.node_u[i], S.kc[S.kind[i]].beta, &bad)
-    if bad:
-        return True
-    _node_commit(S, i, t_s, new)
-    return False
-
-
-cdef inline double _node_next(State* S, Py_ssize_t i, bint* bad) noexcept nogil:
-    """ThermalNode.next_threshold_s (bad: the twin's integral must be used)."""
-    cdef Kind* K = &S.kc[S.kind[i]]
-    cdef double allowed = K.allowed
-    if not S.node_q[i] > allowed + Q_RTOL * fabs(allowed):
-        return INFINITY
-    if S.temp[i] >= K.tmax - T_TOL_K:
-        return S.t_node[i]
-    return S.t_node[i] + _time_between(S.temp[i], K.tmax, S.node_u[i], K.beta, bad)
 
 
 cdef inline bint _fast_time(object t, double now, double* out):
@@ -362,16 +125,6 @@ cdef inline i64 _count(object g, str owner) except? -1:
 cdef class FleetKernel:
     """Compiled twin of :class:`orbsched.engine.fleet_twin.FleetTwin` (constructor, attributes,
     methods and results the same; documented in :class:`orbsched.engine.fleet.Fleet`)."""
-
-    cdef State S
-    cdef readonly Py_ssize_t n
-    cdef readonly object gpus, held, drawing, replica, rebooting, free, failed, has_thermal
-    cdef readonly object state, illum, speed, load_w, array_w, array_full_w, k_active_w
-    cdef readonly object battery_start_s, stored_wh, t_bus_s, rate_w, capacity_wh, floor_wh
-    cdef readonly object payload_floor_wh, max_discharge_w, temperature_k, t_node_s, heat_in_j
-    cdef readonly object radiated_j, dark_s, last_touch_s, threshold_s, energy_ws, busy_gpu_s
-    cdef object _arrays, _node_idx, _node_beta
-    cdef double _t0
 
     def __cinit__(self):
         self.S.kc = NULL
@@ -496,7 +249,7 @@ cdef class FleetKernel:
         S.node_u = <double*> cnp.PyArray_DATA(a["node_u"])
 
     # ---- helpers with the GIL -------------------------------------------------------------
-    cdef inline Py_ssize_t _idx(self, object i) except -1:
+    cdef Py_ssize_t _idx(self, object i) except -1:
         cdef Py_ssize_t v
         if type(i) is int:
             v = _as_ssize(i)
@@ -994,143 +747,3 @@ cdef class FleetKernel:
         for name in ("node_f", "node_p", "node_q", "node_u"):
             out[name] = self._arrays[name].copy()
         return out
-
-
-cdef class HostSearch:
-    """Compiled twin of :class:`orbsched._kernels.reference_fleet.HostSearch` (same
-    contract); it searches a compiled :class:`FleetKernel`."""
-
-    cdef readonly Py_ssize_t n_nodes
-    cdef readonly object dist, pred
-    cdef object _dist, _pred
-    cdef i64* _touched
-    cdef Py_ssize_t _ntouched
-    cdef unsigned char* _done
-    cdef Entry* _heap
-    cdef Py_ssize_t _cap
-
-    def __cinit__(self):
-        self._touched = NULL
-        self._done = NULL
-        self._heap = NULL
-
-    def __dealloc__(self):
-        c_free(self._touched)
-        c_free(self._done)
-        c_free(self._heap)
-
-    def __init__(self, n_nodes):
-        n_nodes = check_count("HostSearch", "n_nodes", n_nodes)
-        self.n_nodes = n_nodes
-        self._dist = np.full(n_nodes, np.inf)
-        self._pred = np.full(n_nodes, -1, dtype=np.int64)
-        self.dist = readonly(self._dist)
-        self.pred = readonly(self._pred)
-        self._touched = <i64*> malloc(max(1, n_nodes) * sizeof(i64))
-        self._done = <unsigned char*> calloc(max(1, n_nodes), 1)
-        self._cap = 1024
-        self._heap = <Entry*> malloc(self._cap * sizeof(Entry))
-        if self._touched == NULL or self._done == NULL or self._heap == NULL:
-            raise MemoryError("HostSearch: out of memory")
-        self._ntouched = 0
-
-    def nearest(self, nbr, light, usable, deg, fleet, src, gpus, t_s, sunlit_only, k,
-                max_hops=None):
-        """See :meth:`orbsched._kernels.reference_fleet.HostSearch.nearest`."""
-        src, g, k, max_hops = check_search_args(self.n_nodes, nbr, light, usable, deg, fleet,
-                                                src, gpus, k, max_hops, self._dist,
-                                                self._pred)
-        cdef double v = query_time("PowerBus", t_s)
-        if not isinstance(fleet, FleetKernel):
-            raise TypeError("HostSearch (compiled) searches a compiled fleet; got "
-                            f"{type(fleet).__name__}")
-        cdef FleetKernel fk = fleet
-        cdef const i64[:, ::1] nb = nbr
-        cdef const double[:, ::1] li = light
-        cdef const unsigned char[:, ::1] us = usable
-        cdef const i64[::1] dg = deg
-        cdef double[::1] dist = self._dist
-        cdef i64[::1] pred = self._pred
-        cdef Py_ssize_t kk = min(k, self.n_nodes), nf = 0, err = -1
-        cdef i64* out_u = <i64*> malloc(max(1, kk) * sizeof(i64))
-        cdef double* out_d = <double*> malloc(max(1, kk) * sizeof(double))
-        cdef i64* out_h = <i64*> malloc(max(1, kk) * sizeof(i64))
-        cdef bint sun = sunlit_only
-        cdef i64 c_src = src, c_g = g, c_hops = max_hops
-        if out_u == NULL or out_d == NULL or out_h == NULL:
-            c_free(out_u); c_free(out_d); c_free(out_h)
-            raise MemoryError("HostSearch: out of memory")
-        try:
-            with nogil:
-                nf = self._search(&fk.S, nb, li, us, dg, dist, pred, c_src, c_g, v, sun, kk,
-                                  c_hops, &err, out_u, out_d, out_h)
-            if nf == -2:
-                raise MemoryError("HostSearch: out of memory")
-            if err >= 0:
-                raise backwards_error("PowerBus", t_s, fk.S.t_bus[err])
-            return [(int(out_u[i]), float(out_d[i]), int(out_h[i])) for i in range(nf)]
-        finally:
-            c_free(out_u); c_free(out_d); c_free(out_h)
-
-    cdef Py_ssize_t _search(self, State* S, const i64[:, ::1] nbr, const double[:, ::1] light,
-                            const unsigned char[:, ::1] usable, const i64[::1] deg,
-                            double[::1] dist, i64[::1] pred, i64 src, i64 g, double t,
-                            bint sunlit_only, Py_ssize_t k, i64 max_hops, Py_ssize_t* err,
-                            i64* out_u, double* out_d, i64* out_h) noexcept nogil:
-        cdef Py_ssize_t j, nfound = 0, n_sats = S.n
-        cdef i64 u, v, h, size = 0
-        cdef double d, nd
-        cdef Entry e
-        cdef Entry* grown
-        cdef int r
-        for j in range(self._ntouched):          # what the last search wrote
-            u = self._touched[j]
-            dist[u] = INFINITY
-            pred[u] = -1
-            self._done[u] = 0
-        self._ntouched = 0
-        dist[src] = 0.0
-        self._touched[self._ntouched] = src
-        self._ntouched += 1
-        _push(self._heap, &size, 0.0, 0, src)
-        while size > 0:
-            e = _pop(self._heap, &size)
-            d = e.d
-            h = e.h
-            u = e.u
-            if self._done[u]:
-                continue
-            self._done[u] = 1
-            if u != src:
-                r = _host(S, u, g, t, sunlit_only)
-                if r < 0:
-                    err[0] = u
-                    return nfound
-                if r:
-                    out_u[nfound] = u
-                    out_d[nfound] = d
-                    out_h[nfound] = h
-                    nfound += 1
-                    if nfound >= k:
-                        break
-            if max_hops >= 0 and h >= max_hops:
-                continue
-            for j in range(deg[u]):
-                v = nbr[u, j]
-                if v >= n_sats or self._done[v] or not usable[u, j]:
-                    continue
-                nd = d + light[u, j] + 1e-9
-                if nd < dist[v]:
-                    if dist[v] == INFINITY:
-                        self._touched[self._ntouched] = v
-                        self._ntouched += 1
-                    dist[v] = nd
-                    pred[v] = u
-                    if size == self._cap:
-                        grown = <Entry*> realloc(self._heap, 2 * self._cap * sizeof(Entry))
-                        if grown == NULL:
-                            return -2
-                        self._heap = grown
-                        self._cap *= 2
-                    _push(self._heap, &size, nd, h + 1, v)
-        return nfound

@@ -396,10 +396,15 @@ class FleetTwin:
         mask = self._free >= g
         if sunlit_only:
             mask &= self._state == SUNLIT
-        for i in np.flatnonzero(mask).tolist():
-            if self._power_one(i, g, t):
-                return i
-        return -1
+        cand = np.flatnonzero(mask)
+        # the scan's answer: the first candidate that is behind t (an error) or powered
+        stop = (self._t_bus[cand] > t) | self._powered_mask(g, t)[cand]
+        if not stop.any():
+            return -1
+        i = int(cand[int(np.argmax(stop))])
+        if self._t_bus[i] > t:
+            raise backwards_error("PowerBus", t, self._t_bus[i])
+        return i
 
     def is_host(self, i, gpus, t, sunlit_only) -> bool:
         i = check_index(i, self.n)
