@@ -190,6 +190,8 @@ class Driver:
             ("advance_nodes", (back,)), ("touch_all", (back,)), ("advance", (i, back)),
             ("end_reboot", (i,)), ("fail_gpu", (i,)), ("next_threshold", (1.5,)),
             ("ledger", (np.int64(i),)), ("apply", (np.int32(i), np.float32(t))),
+            ("add_gpus", (i, 2**62, 0, 0)), ("can_host", (i, 2**62, t)),
+            ("powered", (2**63, t)), ("apply", (2**70, t)),
         ]
         del n_
         return cases[k % len(cases)]

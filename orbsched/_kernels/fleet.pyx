@@ -116,7 +116,7 @@ cdef inline i64 _count(object g, str owner) except? -1:
     cdef Py_ssize_t v
     if type(g) is int:
         v = _as_ssize(g)
-        if v >= 0:
+        if 0 <= v < 4611686018427387904:     # 2**62, check_count's bound
             return v
         PyErr_Clear()
     return check_count(owner, "gpus", g)
@@ -359,12 +359,9 @@ cdef class FleetKernel:
         given numbers, which may be negative)."""
         cdef Py_ssize_t j = self._idx(i)
         cdef State* S = &self.S
-        dh = check_count("Fleet.add_gpus", "held", held, None) if type(held) is not int \
-            else held
-        dd = check_count("Fleet.add_gpus", "drawing", drawing, None) \
-            if type(drawing) is not int else drawing
-        dr = check_count("Fleet.add_gpus", "replica", replica, None) \
-            if type(replica) is not int else replica
+        dh = check_count("Fleet.add_gpus", "held", held, None)
+        dd = check_count("Fleet.add_gpus", "drawing", drawing, None)
+        dr = check_count("Fleet.add_gpus", "replica", replica, None)
         h, d, r = S.held[j] + dh, S.drawing[j] + dd, S.replica[j] + dr
         for name, x in (("held", h), ("drawing", d), ("replica", r)):
             if x < 0:

@@ -45,6 +45,7 @@ KIND_FIELDS = ("gpus", "array_full_w", "base_w", "k_active_w", "start_s", "capac
                "temperature0_k")
 
 _BOUND_RTOL = 1e-12   # orbsched.models.power._BOUND_RTOL
+_COUNT_MAX = 2**62
 
 
 def kind_constants(hw) -> tuple:
@@ -207,13 +208,16 @@ def check_index(i, n: int) -> int:
 
 
 def check_count(owner: str, name: str, v, lo=0) -> int:
-    """An integer (not a boolean) ``>= lo`` (``lo`` None: any integer)."""
-    if type(v) is int and (lo is None or v >= lo):
+    """An integer (not a boolean) ``>= lo`` (``lo`` None: any integer), of magnitude below
+    2**62 (the compiled fleet's counts are int64)."""
+    if type(v) is int and (lo is None or v >= lo) and -_COUNT_MAX < v < _COUNT_MAX:
         return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise SubsystemError(f"{owner}: {name} must be an integer, got {v!r}")
     if lo is not None and v < lo:
         raise SubsystemError(f"{owner}: {name} must be >= {lo}, got {v!r}")
+    if not -_COUNT_MAX < v < _COUNT_MAX:
+        raise SubsystemError(f"{owner}: {name} must be below 2**62 in magnitude, got {v!r}")
     return int(v)
 
 

@@ -144,9 +144,14 @@ class Fleet(_COMPILED if _COMPILED is not None else FleetTwin):
     below 1e-6 K for satellite time constants of hours), in numpy in both implementations
     (``orbsched._kernels.relax_rk4_k``), as ``temperatures_at_k`` does.
 
-    Cost: the compiled per-satellite operations cost a Python call (~0.1-0.3 us) and do not
-    depend on n; ``powered`` / ``hosts`` / ``touch_all`` / ``advance_buses`` are O(n) loops
-    without the GIL; see ``benchmarks/bench_fleet.py``.
+    Cost (``benchmarks/bench_fleet.py``, 2-core shared machine): a compiled per-satellite
+    operation costs about one Python call (``can_host`` ~0.06 us; an illumination event -
+    touch, set_illumination, apply - ~0.7 us), independent of n except for cache misses at
+    100,000 satellites (~2x); ``first_host`` stops at the first hit; ``powered`` / ``hosts`` /
+    ``touch_all`` / ``advance_buses`` / ``socs`` are O(n) loops without the GIL (``powered``
+    ~0.4 ms at 100,000).  Memory: ~360 bytes per satellite (today's Satellite objects and
+    engine arrays: ~1,830).  The twin costs what today's per-satellite code costs, plus the
+    mirroring (~1.3x).  Not picklable (it holds raw pointers): build it where it runs.
     """
 
     __slots__ = ()
