@@ -57,7 +57,7 @@ _unit = st.floats(0.0, 0.999999, allow_nan=False)
 _op = st.tuples(st.integers(0, 99), st.integers(0, 99), _unit, _unit, st.integers(0, 999))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(kinds=st.lists(st.lists(_unit, min_size=16, max_size=16), min_size=1, max_size=3),
        which=st.lists(st.integers(0, 2), min_size=1, max_size=4),
        ops=st.lists(_op, min_size=1, max_size=80))
