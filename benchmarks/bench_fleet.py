@@ -1,0 +1,319 @@
+"""Fleet-state benchmark: operations per second of the compiled Fleet, its twin, and today's
+per-satellite engine code, measured in the same run.
+
+Run:  python benchmarks/bench_fleet.py [--sizes 1584,10000,100000] [--events 20000]
+
+Three implementations of the same work, each on its own fleet of default hardware
+(``Hardware()``: 4 GPUs, 4 kWh battery, 3 m^2 radiator):
+
+* ``compiled``: :class:`orbsched.engine.fleet.Fleet` with the Cython kernel;
+* ``twin``: :class:`orbsched.engine.fleet_twin.FleetTwin` (PowerBus + ThermalNode per satellite);
+* ``today``: the engine's current code, called as the engine calls it - ``Satellite`` objects,
+  ``Recorder.touch`` / ``Recorder._totals``, ``Engine._sync_supply``, ``View.powered`` /
+  ``can_host`` / ``hosts`` / ``nearest`` on the engine's arrays (the real functions, bound to a
+  stand-in engine that holds exactly the arrays they read).
+
+Per-event work (the satellite changes, then is re-applied, as the engine's handlers do):
+
+* ``illumination``: touch, new illumination, apply, must-shed test, sync / next threshold;
+* ``hold+release``: touch, GPUs held (drawing), apply ..., then released, apply ...;
+* ``can_host``: one satellite's power test; ``first sunlit host``: the lowest-indexed sunlit
+  satellite with free GPUs and power (today: ``View.hosts(g, sunlit_only=True)[0]``);
+* ``nearest host``: nearest sunlit host over a +grid laser network (today: the view's mask
+  then the compiled ``nearest_hosts``; compiled: ``HostSearch``, which tests settled nodes);
+* batch ``powered`` and a recorder ``sample`` (touch all, advance every bus, socs,
+  temperatures).
+
+Each figure is the best of three repetitions; ratios are against ``today`` and the twin
+measured in the same process.  The machine may be shared: quote ratios, and absolute rates
+with the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+import tracemalloc
+from types import SimpleNamespace
+
+import numpy as np
+
+import orbsched
+from orbsched._kernels import compiled_kernels, nearest_hosts
+from orbsched._kernels.reference_fleet import HostSearch as TwinSearch
+from orbsched.engine.core import Engine
+from orbsched.engine.fleet import Fleet, FleetTwin, compiled_fleet_class
+from orbsched.engine.recorder import Recorder
+from orbsched.engine.satellite import SUNLIT, UMBRA, Satellite
+from orbsched.engine.view import View
+from orbsched.models.thermal import temperatures_at_k
+from orbsched.network.adjacency import SlotAdjacency
+from orbsched.scenario.sections import Hardware
+
+
+def best_of(fn, repeat=3):
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return min(out)
+
+
+class Today:
+    """Today's engine code on a stand-in engine (the attributes those functions read)."""
+
+    def __init__(self, hw, n):
+        self.sats = [Satellite(i, f"s{i}", hw) for i in range(n)]
+        e = SimpleNamespace(n_sats=n, hw=hw, sats=self.sats, hosts=self.sats, datacentres=(),
+                            env=SimpleNamespace(now=0.0),
+                            scenario=SimpleNamespace(record=SimpleNamespace(
+                                sample_s=60.0, per_satellite=False, snapshot_s=None)))
+        e.free = np.full(n, hw.gpus, np.int64)
+        e.state = np.zeros(n, np.int8)
+        e.stored_wh, e.rate_wh_s, e.t_sync = np.zeros(n), np.zeros(n), np.zeros(n)
+        e.payload_floor_wh = np.array([s.payload_floor_wh for s in self.sats])
+        e.floor_wh = np.array([s.bus.battery.floor_wh for s in self.sats])
+        e.capacity_wh = np.array([s.bus.battery.capacity_wh for s in self.sats])
+        e.array_w, e.load, e.speed = np.zeros(n), np.zeros(n), np.ones(n)
+        md = hw.battery.max_discharge_w
+        e.max_discharge_w = np.full(n, np.inf if md is None else float(md))
+        e.next_entry, e.cur_exit = np.full(n, np.inf), np.full(n, np.inf)
+        self.e = e
+        self.sync = Engine._sync_supply.__get__(e)
+        for s in self.sats:
+            self.sync(s)
+        self.rec = Recorder(e)
+        self.view = View(e)
+
+    def event(self, sat, t):
+        """Engine._apply's satellite work: apply, brownout test, sync, next threshold."""
+        sat.apply(t)
+        _ = sat.bus.deficit_w() > 1e-6 or sat.payload_short()
+        self.sync(sat)
+        return sat.next_threshold_s()
+
+
+def events_illumination(fleet_or_today, order, times, fracs, states):
+    if isinstance(fleet_or_today, Today):
+        today = fleet_or_today
+        sats, rec = today.sats, today.rec
+        for i, t, f, s in zip(order, times, fracs, states):
+            sat = sats[i]
+            rec.touch(i, sat.held, sat.state, t)
+            sat.illumination = f
+            sat.state = s
+            today.e.state[i] = s
+            today.event(sat, t)
+        return
+    fleet = fleet_or_today
+    for i, t, f, s in zip(order, times, fracs, states):
+        fleet.touch(i, t)
+        fleet.set_illumination(i, f, s)
+        fleet.apply(i, t)
+
+
+def events_hold(fleet_or_today, order, times):
+    if isinstance(fleet_or_today, Today):
+        today = fleet_or_today
+        sats, rec, free = today.sats, today.rec, today.e.free
+        for i, t in zip(order, times):
+            sat = sats[i]
+            rec.touch(i, sat.held, sat.state, t)
+            sat.held += 2
+            sat.drawing += 2
+            free[i] = sat.free
+            today.event(sat, t)
+            rec.touch(i, sat.held, sat.state, t)
+            sat.held -= 2
+            sat.drawing -= 2
+            free[i] = sat.free
+            today.event(sat, t)
+        return
+    fleet = fleet_or_today
+    for i, t in zip(order, times):
+        fleet.touch(i, t)
+        fleet.add_gpus(i, 2, 2, 0)
+        fleet.apply(i, t)
+        fleet.touch(i, t)
+        fleet.add_gpus(i, -2, -2, 0)
+        fleet.apply(i, t)
+
+
+def grid_graph(n):
+    """A +grid laser network over ``n`` satellites in sqrt(n) planes (light 2-5 ms)."""
+    planes = max(1, int(round(n ** 0.5)))
+    per = -(-n // planes)
+    adj = SlotAdjacency(n)
+    for u in range(n):
+        p, k = divmod(u, per)
+        nxt = p * per + (k + 1) % per
+        if nxt < n and nxt != u and (u, nxt) not in adj._slot:
+            adj.add(u, nxt, 2e-3 + 1e-9 * u, True)
+        cross = ((p + 1) % planes) * per + k
+        if cross < n and cross != u and (u, cross) not in adj._slot:
+            adj.add(u, cross, 4e-3 + 1e-9 * u, True)
+    return adj
+
+
+def prepare(impls, n, rng):
+    """A common state: 60 % sunlit, a third of the fleet busy (2 GPUs each), at t = 100 s."""
+    sunlit = rng.random(n) < 0.6
+    busy = np.flatnonzero(rng.random(n) < 0.33).tolist()
+    for impl in impls.values():
+        if isinstance(impl, Today):
+            for i in range(n):
+                s = impl.sats[i]
+                s.illumination, s.state = (1.0, SUNLIT) if sunlit[i] else (0.0, UMBRA)
+                impl.e.state[i] = s.state
+            for i in busy:
+                s = impl.sats[i]
+                s.held += 2
+                s.drawing += 2
+                impl.e.free[i] = s.free
+            for s in impl.sats:
+                impl.event(s, 100.0)
+        else:
+            for i in range(n):
+                impl.set_illumination(i, 1.0 if sunlit[i] else 0.0,
+                                      SUNLIT if sunlit[i] else UMBRA)
+            for i in busy:
+                impl.add_gpus(i, 2, 2, 0)
+            for i in range(n):
+                impl.apply(i, 100.0)
+
+
+def run_size(n, n_events, with_twin):
+    hw = Hardware()
+    rng = np.random.default_rng(n)
+    compiled = compiled_fleet_class()
+    makers = {"compiled": lambda: compiled(hw, n)}
+    if with_twin:
+        makers["twin"] = lambda: FleetTwin(hw, n)
+    makers["today"] = lambda: Today(hw, n)
+    impls, bytes_per_sat = {}, {}
+    for name, make in makers.items():      # memory held per satellite (tracemalloc)
+        tracemalloc.start()
+        impls[name] = make()
+        bytes_per_sat[name] = tracemalloc.get_traced_memory()[0] / n
+        tracemalloc.stop()
+    prepare(impls, n, rng)
+    res = {name: {"bytes / satellite": bytes_per_sat[name]} for name in impls}
+    t0 = 100.0
+    order = rng.integers(0, n, n_events).tolist()
+
+    def times(start):
+        return (start + np.cumsum(rng.uniform(0.0, 0.05, n_events))).tolist()
+
+    # illumination edges (each impl gets its own, later, times: time never goes back)
+    fr = rng.random(n_events) < 0.5
+    fracs = np.where(fr, 1.0, 0.0).tolist()
+    states = np.where(fr, SUNLIT, UMBRA).tolist()
+    for name, impl in impls.items():
+        ts = times(t0)
+        res[name]["illumination"] = n_events / best_of(
+            lambda: events_illumination(impl, order, ts, fracs, states), 1)
+    t0 += 3e3
+    for name, impl in impls.items():
+        ts = times(t0)
+        res[name]["hold+release"] = n_events / best_of(lambda: events_hold(impl, order, ts), 1)
+    t_q = t0 + 3e3 + 0.05 * n_events
+    for name, impl in impls.items():
+        if isinstance(impl, Today):
+            impl.e.env.now = t_q
+            v = impl.view
+            res[name]["can_host"] = n_events / best_of(
+                lambda: [v.can_host(i, 1) for i in order])
+            k = max(1, n_events // 50)
+            res[name]["first sunlit host"] = k / best_of(
+                lambda: [v.hosts(1, sunlit_only=True)[:1] for _ in range(k)])
+            res[name]["powered"] = k / best_of(lambda: [v.powered(1) for _ in range(k)])
+        else:
+            res[name]["can_host"] = n_events / best_of(
+                lambda: [impl.can_host(i, 1, t_q) for i in order])
+            k = max(1, n_events // 50)
+            res[name]["first sunlit host"] = k / best_of(
+                lambda: [impl.first_host(1, t_q, True) for _ in range(k)])
+            res[name]["powered"] = k / best_of(lambda: [impl.powered(1, t_q) for _ in range(k)])
+    # nearest sunlit host over the laser grid
+    adj = grid_graph(n)
+    srcs = rng.integers(0, n, 200).tolist()
+    for name, impl in impls.items():
+        if isinstance(impl, Today):
+            e = impl.e
+            dist, pred = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+
+            def today_search():
+                for s in srcs:
+                    mask = (e.free >= 1) & impl.view.powered(1) & (e.state == SUNLIT)
+                    nearest_hosts(adj.nbr, adj.light, adj.usable, adj.deg, mask, s, 1, None,
+                                  n, dist, pred)
+            res[name]["nearest host"] = len(srcs) / best_of(today_search)
+        else:
+            search = (compiled_kernels()["HostSearch"] if name == "compiled"
+                      else TwinSearch)(n)
+
+            def fleet_search():
+                for s in srcs:
+                    search.nearest(adj.nbr, adj.light, adj.usable, adj.deg, impl, s, 1, t_q,
+                                   True, 1)
+            res[name]["nearest host"] = len(srcs) / best_of(fleet_search)
+    # a recorder sample
+    t_s = t_q + 60.0
+    for name, impl in impls.items():
+        if isinstance(impl, Today):
+            rec, sats = impl.rec, impl.sats
+
+            def today_sample():
+                nonlocal t_s
+                t_s += 60.0
+                rec._totals(t_s)
+                np.array([s.bus.state_of_charge for s in sats])
+                temperatures_at_k([s.thermal for s in sats], t_s)
+        else:
+            def today_sample(impl=impl):  # the fleet's sample
+                nonlocal t_s
+                t_s += 60.0
+                impl.touch_all(t_s)
+                impl.advance_buses(t_s)
+                impl.socs()
+                impl.temperatures_at(t_s)
+        res[name]["sample"] = 1.0 / best_of(today_sample)
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1584,10000,100000")
+    ap.add_argument("--events", type=int, default=20000)
+    ap.add_argument("--twin-max", type=int, default=100000,
+                    help="largest fleet on which the twin is measured too")
+    args = ap.parse_args(argv)
+    if compiled_fleet_class() is None:
+        sys.exit("the compiled kernels are not built: nothing to compare")
+    print(f"orbsched {orbsched.__version__}, accelerated={orbsched.accelerated}, "
+          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+          f"numpy {np.__version__}; Fleet is {Fleet.__mro__[1].__name__}")
+    print("rates in operations per second (events for the per-event rows), best of 3 "
+          "(1 for the stateful event rows); 'vs' columns: how many times faster (for memory: "
+          "smaller) the compiled fleet is; the machine may be shared\n")
+    for n in [int(x) for x in args.sizes.split(",")]:
+        res = run_size(n, args.events, n <= args.twin_max)
+        names = list(res)
+        print(f"n = {n}")
+        print(f"  {'operation':<20}" + "".join(f"{x:>14}" for x in names)
+              + f"{'vs today':>10}" + (f"{'vs twin':>10}" if "twin" in res else ""))
+        for op in res["today"]:
+            row = f"  {op:<20}" + "".join(f"{res[x][op]:>14,.0f}" for x in names)
+            inv = op.startswith("bytes")          # smaller is better: today / compiled
+            r = (lambda a, b: b / a) if inv else (lambda a, b: a / b)
+            row += f"{r(res['compiled'][op], res['today'][op]):>9.1f}x"
+            if "twin" in res:
+                row += f"{r(res['compiled'][op], res['twin'][op]):>9.1f}x"
+            print(row)
+        print()
+
+
+if __name__ == "__main__":
+    main()
