@@ -28,6 +28,7 @@ from pydantic import (
 
 from .constants import OPTICAL_NEAR_FIELD_KM, SUNCATCHER_LINK_GBPS
 from .errors import ScenarioError
+from .learning import LearningOptions
 from .sections import (
     WORKLOAD_TAGS,
     Datacentre,
@@ -260,6 +261,7 @@ class Scenario(_Strict):
     policy: PolicySpec = PolicySpec()
     engine: EngineOptions = EngineOptions()
     record: RecordOptions = RecordOptions()
+    learning: Optional[LearningOptions] = None
 
     @field_validator("start_utc", mode="before")
     @classmethod
