@@ -302,3 +302,37 @@ def test_scenario_learning_section(short):
     with pytest.raises(Exception, match="learning.candidate"):
         scenario_from_dict(raw)
     assert math.isfinite(env.observer.duration_s)
+
+
+def test_parallel_env_api_and_same_run(short, tmp_path):
+    pytest.importorskip("pettingzoo")
+    from pettingzoo.test import parallel_api_test
+
+    from orbsched.gym import ConstellationParallelEnv
+    one_hour = short.model_copy(update={"duration_h": 1.0})
+    parallel_api_test(ConstellationParallelEnv(one_hour), num_cycles=100000)
+    # the satellites and the ground scheduler, each deciding its own jobs as greedy-sunlit
+    # would, give the direct run's results
+    penv = ConstellationParallelEnv(one_hour, policy="greedy-sunlit", name="greedy-sunlit")
+    agent = PolicyAgent(None, penv.env)
+    obs, infos = penv.reset(seed=2)
+    owners = set()
+    while penv.agents:
+        actor = [a for a in penv.agents if obs[a]["active"] == 1]
+        assert len(actor) == 1
+        owners.add(actor[0].split("_")[0])
+        acts = dict.fromkeys(penv.agents, KEEP)
+        acts[actor[0]] = agent.act(obs[actor[0]], infos[actor[0]])
+        obs, rewards, terms, truncs, infos = penv.step(acts)
+        assert len(set(rewards.values())) == 1              # one team reward
+    assert owners == {"sat", "ground"}
+    penv.result.write(tmp_path / "marl")
+    simulate(one_hour, seed=2, policy=load_policy("greedy-sunlit")).write(tmp_path / "direct")
+    for name in ("jobs.parquet", "events.parquet", "summary.json", "timeseries.parquet"):
+        assert filecmp.cmp(tmp_path / "marl" / name, tmp_path / "direct" / name,
+                           shallow=False), name
+    obs, infos = penv.reset(seed=2)
+    idle = next(a for a in penv.agents if obs[a]["active"] == 0)
+    with pytest.raises(PolicyError, match="has no decision"):
+        penv.step({**dict.fromkeys(penv.agents, KEEP), idle: 2})
+    penv.close()
