@@ -267,6 +267,12 @@ class ConstellationEnv(gym.Env):
             return Pause(p.job.job_id)
         return Migrate(p.job.job_id, host)
 
+    def action_mask(self) -> np.ndarray:
+        """The mask of the pending decision (KEEP only when none is pending): what
+        ``info["action_mask"]`` holds, for wrappers that ask the environment (sb3-contrib's
+        ``ActionMasker``)."""
+        return self._seen.mask.copy() if self._seen is not None else self._blank_mask()
+
     @property
     def ledger(self) -> Ledger:
         """The episode's counters at the last step."""
