@@ -9,6 +9,7 @@ Satellites are integers ``0 .. n_sats - 1``; jobs are :class:`JobInfo` objects.
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 import numpy as np
 
@@ -73,6 +74,9 @@ class JobInfo:
     gradient_gb = property(lambda self: self._job.gradient_gb)
     min_link_gbps = property(lambda self: self._job.min_link_gbps)
     max_link_latency_s = property(lambda self: self._job.max_link_latency_s)
+    lost_by = property(lambda self: MappingProxyType(self._job.lost_by),
+                       doc="GPU-h of its work lost so far, by cause (brownout, radiation, "
+                           "failure, link_lost): a read-only mapping")
 
     @property
     def progress_gpu_h(self) -> float:
@@ -223,6 +227,22 @@ class View:
         return b.stored_at_wh(self._e.env.now) / b.battery.capacity_wh \
             if b.battery.capacity_wh > 0 else 1.0
 
+    def socs(self) -> np.ndarray:
+        """Battery state of charge of every satellite now (vectorised, O(N) in numpy; the
+        arrays :meth:`powered` reads: equal to :meth:`soc` up to rounding)."""
+        e = self._e
+        stored = np.clip(e.stored_wh + e.rate_wh_s * (e.env.now - e.t_sync), e.floor_wh,
+                         e.capacity_wh)
+        cap = e.capacity_wh
+        return np.divide(stored, cap, out=np.ones_like(stored), where=cap > 0)
+
+    def temperatures_k(self) -> np.ndarray:
+        """Node temperature of every satellite now (NaN without a thermal model; O(N), one
+        closed-form evaluation per satellite)."""
+        now = self._e.env.now
+        return np.array([math.nan if s.thermal is None else s.thermal.temperature_at_k(now)
+                         for s in self._e.sats])
+
     def battery_usable_wh(self, sat: int) -> float:
         """Energy the battery can still deliver to the bus before its floor (Wh)."""
         b = self._e.sats[sat].bus
@@ -327,7 +347,7 @@ class View:
                 + job.restore_s)
 
     def nearest(self, src: int, mask=None, *, gpus=None, sunlit: bool = False, k: int = 1,
-                max_hops=None):
+                max_hops=None, note: bool = True):
         """The ``k`` satellites closest to ``src`` in light time over usable laser links
         among those that qualify (``src`` itself excluded): a list of ``(sat, light_time_s,
         hops)``, nearest first.  A satellite qualifies when ``mask`` is True there (a boolean
@@ -335,7 +355,10 @@ class View:
         power for them (and, with ``sunlit``, is in full sunlight).  Light times are over the
         routing weights (see :meth:`light_times`).  Dijkstra that stops as soon as ``k`` are
         found (:func:`orbsched._kernels.nearest_hosts`, compiled when
-        ``orbsched.accelerated``), over the network's slot arrays."""
+        ``orbsched.accelerated``), over the network's slot arrays.  The engine notes the last
+        search so that a decision built on it needs no second route search and its transfer
+        starts on the path found; ``note=False`` leaves no trace (a search made to observe,
+        not to decide, e.g. by :mod:`orbsched.gym`: the run is then as if it never happened)."""
         e = self._e
         e.net.sync_ranges()
         if mask is None:
@@ -347,13 +370,16 @@ class View:
                 mask &= e.state == SUNLIT
         sl = e.net.slots
         dist, pred = e.reach_buf
+        if not note:
+            dist, pred = np.empty_like(dist), np.empty_like(pred)
         try:
             found = nearest_hosts(sl.nbr, sl.light, sl.usable, sl.deg, mask, src, k, max_hops,
                                   e.n_sats, dist, pred)
         except ValueError as exc:
             raise PolicyError(f"policy '{e.policy_name}': view.nearest({src}, ...): {exc}") \
                 from None
-        e.note_reachable(src, dist, pred)
+        if note:
+            e.note_reachable(src, dist, pred)
         return found
 
     # ---------------------------------------------------------------------------- inference

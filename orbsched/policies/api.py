@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Iterable, Iterator, Optional, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -97,6 +97,7 @@ class JobInfo(Protocol):
     saved_gpu_h: float
     unsaved_gpu_h: float
     remaining_gpu_h: float
+    lost_by: Mapping        #: GPU-h of its work lost so far, by cause (read-only)
 
 
 class View(Protocol):
@@ -132,8 +133,10 @@ class View(Protocol):
     def first_host(self, gpus: int, *, sunlit_only: bool = False) -> Optional[int]: ...
     def nearest(self, src: int, mask: Any = None, *, gpus: Optional[int] = None,
                 sunlit: bool = False, k: int = 1,
-                max_hops: Optional[int] = None) -> list: ...
+                max_hops: Optional[int] = None, note: bool = True) -> list: ...
     def soc(self, sat: int) -> float: ...
+    def socs(self) -> np.ndarray: ...                                  # O(N), vectorised
+    def temperatures_k(self) -> np.ndarray: ...                        # O(N)
     def battery_usable_wh(self, sat: int) -> float: ...
     def payload_energy_wh(self, sat: int) -> float: ...
     def load_w(self, sat: int) -> float: ...

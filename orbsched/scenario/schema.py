@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from .constants import (EPHEMERIS_FIRST_UTC, EPHEMERIS_LAST_UTC, OPTICAL_NEAR_FIELD_KM,
                         SUNCATCHER_LINK_GBPS)
 from .errors import ScenarioError
+from .learning import LearningOptions
 from .schema_base import StrictModel
 from .sections import (
     WORKLOAD_TAGS,
@@ -291,6 +292,7 @@ class Scenario(_Strict):
     policy: PolicySpec = PolicySpec()
     engine: EngineOptions = EngineOptions()
     record: RecordOptions = RecordOptions()
+    learning: Optional[LearningOptions] = None
 
     @field_validator("start_utc", mode="before")
     @classmethod
