@@ -7,7 +7,9 @@ are recorded here as content digests (``tests/golden/<config>.json``) together w
 A digest is taken over the *content* of a file, not its bytes, so it does not depend on the
 pyarrow or pandas release that wrote it: for a Parquet table, every column's name, type and
 values (floats bit for bit); for a JSON file, its canonical form with the keys that name the
-machine (``versions``) removed; for ``scenario.yaml``, its text.  ``manifest.json`` (wall
+machine (``versions``) removed; for ``scenario.yaml``, its text with the folder that holds the
+repository written as ``<repo-parent>`` (a trace's resolved path is absolute, and a clean clone
+for CI sits elsewhere than the working copy that recorded the files).  ``manifest.json`` (wall
 times) is left out: it is the one file that differs between two runs of one scenario.
 
 Re-record (only when an issue allows results to change, and say why in its note)::
@@ -77,6 +79,8 @@ def file_digest(path: Path) -> str:
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k not in VOLATILE}
         h.update(json.dumps(data, sort_keys=True).encode())
+    elif path.name == "scenario.yaml":
+        h.update(path.read_text().replace(str(REPO.parent), "<repo-parent>").encode())
     else:
         h.update(path.read_bytes())
     return h.hexdigest()
