@@ -82,7 +82,7 @@ def _how(from_cache):
 def _stages(overrides, cache_dir, policy, repeat=1):
     from orbsched.scenario.schema import load_scenario
     from orbsched.geometry.contacts import compute_contact_plan
-    from orbsched.engine.core import Engine
+    from orbsched.engine.core import Engine, World
     from orbsched.geometry.ephemeris import compute_ephemeris
     from orbsched.geometry.stage import compute_geometry
     from orbsched.policies import load_policy
@@ -133,10 +133,10 @@ def _stages(overrides, cache_dir, policy, repeat=1):
 
     def engine(ephemeris):
         r = rng_streams(sc.seed)
-        return Engine(sc, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
-                      plan.ground_windows, wl, load_policy(sc.policy), policy_rng=r["policy"],
-                      inference_rng=r["inference"], saa=saa, fault_rng=r["faults"],
-                      isl_rate_changes=plan.isl_rate_changes, ephemeris=ephemeris)
+        world = World(geo.constellation.names, geo.eclipse, geo.umbra,
+                      isl_windows=plan.isl_windows, ground_windows=plan.ground_windows,
+                      isl_rate_changes=plan.isl_rate_changes, saa=saa, ephemeris=ephemeris)
+        return Engine(sc, world, wl, load_policy(sc.policy), rngs=r)
 
     frozen_s, moving_s, frozen_cpu, moving_cpu = [], [], [], []
     for _ in range(repeat):                    # alternated, best of each: a shared machine

@@ -1,5 +1,5 @@
-"""Fleet-state benchmark: operations per second of the compiled Fleet, its twin, and today's
-per-satellite engine code, measured in the same run.
+"""Fleet-state benchmark: operations per second of the compiled Fleet, its twin, and the
+per-satellite engine code it replaced, measured in the same run.
 
 Run:  python benchmarks/bench_fleet.py [--sizes 1584,10000,100000] [--events 20000]
 
@@ -8,10 +8,12 @@ Three implementations of the same work, each on its own fleet of default hardwar
 
 * ``compiled``: :class:`orbsched.engine.fleet.Fleet` with the Cython kernel;
 * ``twin``: :class:`orbsched.engine.fleet_twin.FleetTwin` (PowerBus + ThermalNode per satellite);
-* ``today``: the engine's current code, called as the engine calls it - ``Satellite`` objects,
-  ``Recorder.touch`` / ``Recorder._totals``, ``Engine._sync_supply``, ``View.powered`` /
-  ``can_host`` / ``hosts`` / ``nearest`` on the engine's arrays (the real functions, bound to a
-  stand-in engine that holds exactly the arrays they read).
+* ``today``: the engine's per-satellite code before issue 19 (the fleet as arrays), called
+  as that engine called it - ``Satellite`` objects and the view's power queries on the
+  engine's per-satellite arrays (``tests/reference_satellite.py``: ``Satellite``,
+  ``ArraysView``), and the recorder's ``touch`` / ``_totals`` and the engine's
+  ``_sync_supply`` (:class:`Today`, their lines repeated here).  The whole engine against
+  its pre-rebuild revision is ``benchmarks/bench_scale.py``.
 
 Per-event work (the satellite changes, then is re-applied, as the engine's handlers do):
 
@@ -35,6 +37,8 @@ import platform
 import sys
 import time
 import tracemalloc
+from array import array
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -42,14 +46,13 @@ import numpy as np
 import orbsched
 from orbsched._kernels import compiled_kernels, nearest_hosts
 from orbsched._kernels.reference_fleet import HostSearch as TwinSearch
-from orbsched.engine.core import Engine
 from orbsched.engine.fleet import Fleet, FleetTwin, compiled_fleet_class
-from orbsched.engine.recorder import Recorder
-from orbsched.engine.satellite import SUNLIT, UMBRA, Satellite
-from orbsched.engine.view import View
 from orbsched.models.thermal import temperatures_at_k
 from orbsched.network.adjacency import SlotAdjacency
 from orbsched.scenario.sections import Hardware
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from reference_satellite import SUNLIT, UMBRA, ArraysView, Satellite  # noqa: E402
 
 
 def best_of(fn, repeat=3):
@@ -61,8 +64,67 @@ def best_of(fn, repeat=3):
     return min(out)
 
 
+class OldRecorder:
+    """The recorder's utilisation totals before issue 19 (``Recorder.touch`` /
+    ``Recorder._totals``, line for line)."""
+
+    def __init__(self, sats):
+        n = len(sats)
+        self.sats = sats
+        self.last_t = array("d", [0.0]) * n
+        self.busy = [array("d", [0.0]) * n for _ in range(3)]
+        self.dark = array("d", [0.0]) * n
+
+    def touch(self, i, held, state, t):
+        dt = t - self.last_t[i]
+        if dt > 0.0:
+            if held:
+                self.busy[state][i] += held * dt
+            if state != SUNLIT:
+                self.dark[i] += dt
+            self.last_t[i] = t
+
+    def _totals(self, t):
+        sats = self.sats
+        held = np.array([s.held for s in sats], dtype=np.float64)
+        state = np.array([s.state for s in sats], dtype=np.intp)
+        last = np.frombuffer(self.last_t, dtype=np.float64)
+        dark = np.frombuffer(self.dark, dtype=np.float64)
+        dt = t - last
+        go = dt > 0.0
+        take = go & (held != 0.0)
+        for k, acc in enumerate(self.busy):
+            m = take & (state == k)
+            np.frombuffer(acc, dtype=np.float64)[m] += held[m] * dt[m]
+        m = go & (state != SUNLIT)
+        dark[m] += dt[m]
+        last[go] = t
+        busy = np.array([np.frombuffer(acc, dtype=np.float64) for acc in self.busy])
+        buses = [s.bus for s in sats]
+        for b in buses:
+            b.advance(t)
+        acc = [b.totals_ws() for b in buses]
+        energy = np.array([[a[0] for a in acc], [a[2] for a in acc], [a[7] for a in acc]],
+                          dtype=np.float64)
+        return busy, dark.copy(), energy
+
+
+def sync_supply(e, sat):
+    """The engine's ``_sync_supply`` before issue 19: a satellite's bus into the arrays."""
+    i = sat.idx
+    b = sat.bus
+    e.stored_wh[i] = b.stored_wh
+    e.rate_wh_s[i] = b.flows().battery_rate_w / 3600.0
+    e.t_sync[i] = b.t_s
+    e.array_w[i] = b.array_w
+    e.load[i] = sat.load_w()
+    e.speed[i] = sat.speed
+    e.free[i] = sat.free
+
+
 class Today:
-    """Today's engine code on a stand-in engine (the attributes those functions read)."""
+    """The per-satellite engine code before issue 19 on a stand-in engine (the attributes
+    those functions read)."""
 
     def __init__(self, hw, n):
         self.sats = [Satellite(i, f"s{i}", hw) for i in range(n)]
@@ -81,11 +143,11 @@ class Today:
         e.max_discharge_w = np.full(n, np.inf if md is None else float(md))
         e.next_entry, e.cur_exit = np.full(n, np.inf), np.full(n, np.inf)
         self.e = e
-        self.sync = Engine._sync_supply.__get__(e)
+        self.sync = lambda sat: sync_supply(e, sat)
         for s in self.sats:
             self.sync(s)
-        self.rec = Recorder(e)
-        self.view = View(e)
+        self.rec = OldRecorder(self.sats)
+        self.view = ArraysView(e)
 
     def event(self, sat, t):
         """Engine._apply's satellite work: apply, brownout test, sync, next threshold."""

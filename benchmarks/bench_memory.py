@@ -105,7 +105,7 @@ def run_child(hours, side, recorder_file, trace, setup_only=False):
         _use_recorder(recorder_file)
     from orbsched.scenario.schema import load_scenario
     from orbsched.geometry.contacts import compute_contact_plan
-    from orbsched.engine.core import Engine
+    from orbsched.engine.core import Engine, World
     from orbsched.geometry.stage import compute_geometry
     from orbsched.policies import load_policy
     from orbsched.geometry.regions import region_intervals
@@ -129,9 +129,9 @@ def run_child(hours, side, recorder_file, trace, setup_only=False):
     rngs = rng_streams(sc.seed)
     wl = build_workload(sc, rngs["workload"])
     saa = region_intervals(geo.constellation, sc, sc.faults.radiation.saa)
-    eng = Engine(sc, geo.constellation.names, geo.eclipse, geo.umbra, plan.isl_windows,
-                 plan.ground_windows, wl, load_policy(sc.policy), policy_rng=rngs["policy"],
-                 inference_rng=rngs["inference"], saa=saa, fault_rng=rngs["faults"])
+    world = World(geo.constellation.names, geo.eclipse, geo.umbra,
+                  isl_windows=plan.isl_windows, ground_windows=plan.ground_windows, saa=saa)
+    eng = Engine(sc, world, wl, load_policy(sc.policy), rngs=rngs)
     out["plan_s"] = time.perf_counter() - t0
     out["plan_peak_mb"] = _peak_mb()
     out["before_run_mb"] = _rss_mb()
@@ -140,7 +140,7 @@ def run_child(hours, side, recorder_file, trace, setup_only=False):
         eng.env.run(until=1e-6)
         out["replay_started_mb"] = _rss_mb()
         out["setup_peak_mb"] = _peak_mb()
-        out["il_rows"] = len(eng.il_t)
+        out["il_rows"] = len(eng.timeline.t)
         out["jobs"] = len(eng.jobs)
         print(json.dumps(out))
         return

@@ -35,8 +35,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: The engine before issue 19 (the last commit of session 4).
-REFERENCE_REV = "5895dd7"
+#: The engine before issue 19's rebuild: main with every other issue merged (same features,
+#: same layout), the engine still one object over mixins with a Python object per satellite.
+REFERENCE_REV = "eac89c1"
 #: Walker shapes (planes, satellites per plane, phasing) by fleet size.
 SHAPES = {1584: (72, 22, 39), 10000: (100, 100, 1), 40000: (200, 200, 1),
           100000: (250, 400, 1)}

@@ -41,7 +41,7 @@ from .geometry import orbits
 from .scenario.bounds import check_work, work_estimate
 from .scenario.schema import check_span_dates
 from .geometry.constellation import build_constellation
-from .engine.core import Engine
+from .engine.core import Engine, World
 from .scenario.errors import ScenarioError
 from .geometry.illumination import Intervals
 from .policies import load_policy
@@ -158,9 +158,8 @@ def engine_over_no_geometry(prep):
     """The run's engine built over an empty geometry (no shadow, no links): its constructor
     checks the subsystem specs, the fault script against the fleet, the data centres and the
     inference services exactly as ``run`` does, at the cost of the fleet's size only."""
-    return Engine(prep.scenario, prep.fleet.names, Intervals.empty(), Intervals.empty(), None,
-                  None, prep.workload, prep.policy, policy_rng=prep.rngs["policy"],
-                  inference_rng=prep.rngs["inference"], fault_rng=prep.rngs["faults"])
+    world = World(prep.fleet.names, Intervals.empty(), Intervals.empty())
+    return Engine(prep.scenario, world, prep.workload, prep.policy, rngs=prep.rngs)
 
 
 def validate(scenario, *, base_dir=None, source="scenario") -> Prepared:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine.core import Engine
+from .engine.core import Engine, World
 from .geometry.astro import sun_positions_km
 from .geometry.contacts import compute_contact_plan
 from .geometry.ephemeris import compute_ephemeris
@@ -128,12 +128,11 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
         saa, _ = cached_region_intervals(geo.constellation, scenario, region, cache_dir)
     rngs = prep.rngs
     try:
-        engine = Engine(scenario, geo.constellation.names, geo.eclipse, geo.umbra,
-                        plan.isl_windows, plan.ground_windows, prep.workload, prep.policy,
-                        policy_rng=rngs["policy"],
-                        isl_rate_changes=getattr(plan, "isl_rate_changes", None),
-                        progress=tick, inference_rng=rngs["inference"], saa=saa,
-                        fault_rng=rngs["faults"], ephemeris=eph)
+        world = World(geo.constellation.names, geo.eclipse, geo.umbra,
+                      isl_windows=plan.isl_windows, ground_windows=plan.ground_windows,
+                      isl_rate_changes=getattr(plan, "isl_rate_changes", None), saa=saa,
+                      ephemeris=eph)
+        engine = Engine(scenario, world, prep.workload, prep.policy, rngs=rngs, progress=tick)
     except ScenarioError as exc:                  # as validate reports it (preflight)
         raise ScenarioError(named(exc, source)) from None
     t4 = time.perf_counter()

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from orbsched.scenario.schema import scenario_from_dict
-from orbsched.engine.core import Engine
+from orbsched.engine.core import Engine, World
 from orbsched.geometry.illumination import Intervals
 from orbsched.workload.jobs import TrainingJob, Workload
 
@@ -59,44 +59,45 @@ def make_engine(sc, policy, *, eclipse=(), umbra=None, jobs=(), isl=None, ground
     rate_df = None
     if rates is not None:     # (t_s, sat_a, sat_b, rate_gbps, range_km) rows
         rate_df = pd.DataFrame(rates, columns=["t_s", "sat_a", "sat_b", "rate_gbps", "range_km"])
-    return Engine(sc, [f"s{i}" for i in range(n)], ecl, umb, isl_df, g_df, wl, policy,
-                  inference_rng=np.random.default_rng(seed), saa=saa,
-                  fault_rng=np.random.default_rng(seed + 1000), isl_rate_changes=rate_df,
-                  ephemeris=ephemeris)
+    world = World([f"s{i}" for i in range(n)], ecl, umb, isl_windows=isl_df,
+                  ground_windows=g_df, isl_rate_changes=rate_df, saa=saa, ephemeris=ephemeris)
+    return Engine(sc, world, wl, policy,
+                  rngs={"inference": np.random.default_rng(seed),
+                        "faults": np.random.default_rng(seed + 1000)})
 
 
 def check_invariants(engine):
     """Energy ledgers balance on every satellite, every job is in an allowed state (failed
     ones with a reason), GPU accounting matches the jobs, and no job is on two satellites."""
-    for s in engine.sats:
-        led = s.bus.ledger()
+    fl = engine.fleet
+    for i in range(engine.n_sats):
+        led = fl.ledger(i)
         res = led.residuals_wh()
         scale = max(led.scale_wh(), 1e-9)
         for name, r in res.items():
-            assert abs(r) <= 1e-9 * scale, (s.idx, name, r, scale)
+            assert abs(r) <= 1e-9 * scale, (i, name, r, scale)
     seen = {}
     for j in engine.jobs.values():
-        if j.status == "pending":
-            assert j.arrival_s >= engine.duration_s
-            continue
+        assert j.status != "pending", j        # the table holds arrived jobs only
+        assert j.spec.arrival_s <= engine.duration_s, j
         assert j.status in ALLOWED_STATUS, j
         if j.status == "failed":
             assert j.reason, j
         if j.status == "completed":
-            assert j.run.saved_gpu_h == j.work_gpu_h
-    for s in engine.sats:
+            assert j.run.saved_gpu_h == j.spec.work_gpu_h
+    for i in range(engine.n_sats):
         held = 0
-        for jid, j in s.jobs.items():
-            held += j.hold_slots[s.idx]
-            seen.setdefault(jid, []).append(s.idx)
-        assert held + s.replica_gpus == s.held, (s.idx, held, s.replica_gpus, s.held)
-        assert 0 <= s.drawing <= s.held <= s.gpus
+        for jid, j in engine.on_host[i].items():
+            held += j.hold_slots[i]
+            seen.setdefault(jid, []).append(i)
+        assert held + fl.replica[i] == fl.held[i], (i, held, fl.replica[i], fl.held[i])
+        assert 0 <= fl.drawing[i] <= fl.held[i] <= fl.gpus[i]
     for jid, sats in seen.items():
         j = engine.jobs[jid]
         assert sorted(sats) == sorted(j.holds), (jid, sats, j.holds)
-        if j.group is not None:
+        if j.gs.group is not None:
             # a group holds its members (and, while reshaping, the new ones it reserved)
-            assert set(j.group.sats) <= set(sats), (jid, sats, j.group.sats)
+            assert set(j.gs.group.sats) <= set(sats), (jid, sats, j.gs.group.sats)
             assert j.status in ("running", "migrating"), j
             continue
         # a migrating job holds its source (while checkpointing) and its reserved destination

@@ -1,4 +1,13 @@
-"""One compute satellite in the engine: illumination, power bus, thermal node, GPUs, throttle.
+"""Reference models for the fleet tests: the engine's per-satellite code before the fleet
+became arrays (issue 19), kept as the oracle ``tests/test_fleet.py`` and
+``benchmarks/bench_fleet.py`` hold :class:`orbsched.engine.fleet.Fleet` against.
+
+* :class:`Satellite`: one compute satellite (illumination, power bus, thermal node, GPUs,
+  throttle), exactly the engine's ``orbsched/engine/satellite.py`` at that time;
+* :class:`ArraysView`: the policy view's power and host queries on the engine's per-satellite
+  arrays, exactly ``orbsched/engine/view.py`` at that time.
+
+The satellite model (as documented then):
 
 The satellite turns its state into the two inputs of its subsystems: the array power (the
 illumination fraction times the array's full-Sun output) and the electrical load
@@ -32,10 +41,12 @@ from __future__ import annotations
 
 import math
 
-from ..models.power import PowerBus
-from ..models.thermal import ThermalNode
+import numpy as np
 
-__all__ = ["Satellite", "SUNLIT", "PENUMBRA", "UMBRA", "STATE_NAMES"]
+from orbsched.models.power import PowerBus
+from orbsched.models.thermal import ThermalNode
+
+__all__ = ["ArraysView", "Satellite", "SUNLIT", "PENUMBRA", "UMBRA", "STATE_NAMES"]
 
 SUNLIT, PENUMBRA, UMBRA = 0, 1, 2
 STATE_NAMES = ("sunlit", "penumbra", "umbra")
@@ -149,3 +160,68 @@ class Satellite:
             if self.thermal is not None:
                 t = min(t, self.thermal.next_threshold_s())
         return t
+
+
+class ArraysView:
+    """The policy view's power, battery and host queries over an engine's per-satellite
+    arrays (``free``, ``state``, ``stored_wh``, ``rate_wh_s``, ``t_sync``, ``array_w``, ``load``,
+    ``speed``, ``payload_floor_wh``, ``floor_wh``, ``capacity_wh``, ``max_discharge_w``) and
+    its ``sats`` (``Satellite`` objects): the old ``View``'s code, line for line."""
+
+    def __init__(self, engine):
+        self._e = engine
+        self.n_sats = engine.n_sats
+        self._k_active = engine.hw.gpu_active_w - engine.hw.gpu_idle_w
+        self._start_s = float(getattr(engine.hw, "battery_start_s", 0.0))
+
+    def powered(self, gpus):
+        e = self._e
+        need = e.load + self._k_active * gpus * e.speed - 1e-9
+        array = e.array_w
+        stored = np.clip(e.stored_wh + e.rate_wh_s * (e.env.now - e.t_sync), e.floor_wh,
+                         e.capacity_wh)
+        above = stored - e.payload_floor_wh
+        return (array >= need) | ((above > 1e-9 * e.capacity_wh)
+                                  & (array + e.max_discharge_w >= need)
+                                  & (above * 3600.0 >= (need - array) * self._start_s))
+
+    def hosts(self, gpus, *, sunlit_only=False):
+        mask = (self._e.free >= gpus) & self.powered(gpus)
+        if sunlit_only:
+            mask &= self._e.state == SUNLIT
+        return np.flatnonzero(mask)
+
+    def can_host(self, sat, gpus, check_free=True):
+        e = self._e
+        if check_free and e.free[sat] < gpus:
+            return False
+        need = float(e.load[sat]) + self._k_active * gpus * float(e.speed[sat]) - 1e-9
+        array = float(e.array_w[sat])
+        if array >= need:
+            return True
+        cap = float(e.capacity_wh[sat])
+        stored = float(e.stored_wh[sat]) + float(e.rate_wh_s[sat]) * (e.env.now
+                                                                   - float(e.t_sync[sat]))
+        above = min(max(stored, float(e.floor_wh[sat])), cap) - float(e.payload_floor_wh[sat])
+        return (above > 1e-9 * cap and array + float(e.max_discharge_w[sat]) >= need
+                and above * 3600.0 >= (need - array) * self._start_s)
+
+    def soc(self, sat):
+        b = self._e.sats[sat].bus
+        return b.stored_at_wh(self._e.env.now) / b.battery.capacity_wh \
+            if b.battery.capacity_wh > 0 else 1.0
+
+    def battery_usable_wh(self, sat):
+        b = self._e.sats[sat].bus
+        return max(0.0, b.stored_at_wh(self._e.env.now) - b.battery.floor_wh) \
+            * b.battery.discharge_efficiency
+
+    def payload_energy_wh(self, sat):
+        s = self._e.sats[sat]
+        b = s.bus
+        return max(0.0, b.stored_at_wh(self._e.env.now) - s.payload_floor_wh) \
+            * b.battery.discharge_efficiency
+
+    def temperature_k(self, sat):
+        node = self._e.sats[sat].thermal
+        return math.nan if node is None else node.temperature_at_k(self._e.env.now)

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from orbsched.models.thermal import ThermalNode
 from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
 from orbsched.scenario.errors import PolicyError
 from orbsched.policies import Migrate, Place, Policy, Stay
@@ -30,7 +31,7 @@ def test_constant_load_reaches_floor_at_computed_time_and_balances():
     brown = ev[ev["kind"] == "brownout"]
     assert brown["t_s"].tolist() == pytest.approx([t_floor], abs=1e-6)
     # exact energy balance of the whole run, to 1e-9 relative
-    led = eng.sats[0].bus.ledger()
+    led = eng.fleet.ledger(0)
     assert abs(led.harvested_wh - (led.used_wh + led.curtailed_wh + led.stored_change_wh
                                    + led.losses_wh)) <= 1e-9 * led.harvested_wh
     # from the floor to the eclipse exit the bus and idle GPUs (300 + 4 x 70 W) cannot be
@@ -51,7 +52,7 @@ def test_payload_reserve_sheds_gpus_early_and_keeps_the_bus_powered():
     ev = eng.rec.events_frame()
     assert ev[ev["kind"] == "brownout"]["t_s"].tolist() == pytest.approx([t_shed], abs=1e-6)
     assert (ev["kind"] == "battery_floor").sum() == 0
-    led = eng.sats[0].bus.ledger()
+    led = eng.fleet.ledger(0)
     assert led.unserved_wh == pytest.approx(0.0, abs=1e-9)
     used_after = 580.0 * (4000.0 - t_shed) / 3600.0 / 0.95
     soc_exit = ev[ev["kind"] == "eclipse_exit"]["value"].iloc[0]
@@ -206,9 +207,11 @@ def test_thermal_throttle_holds_the_radiator_at_its_limit():
     eng = make_engine(sc, Stay(), jobs=[job(work_gpu_h=1000.0)])
     eng.run()
     check_invariants(eng)
-    s = eng.sats[0]
-    assert s.speed < 1.0
-    assert s.thermal.temperature_k == pytest.approx(320.0, abs=1e-6)
-    assert s.load_w() == pytest.approx(s.thermal.allowed_dissipation_w(), rel=1e-9)
+    fl = eng.fleet
+    assert fl.speed[0] < 1.0
+    assert fl.temperature_k[0] == pytest.approx(320.0, abs=1e-6)
+    # the load the node dissipates is what holds it at its limit (no absorbed heat here)
+    node = ThermalNode(sc.hardware.thermal, temperature_k=320.0, dissipation_w=0.0)
+    assert fl.load_w[0] == pytest.approx(node.allowed_dissipation_w(), rel=1e-9)
     ev = eng.rec.events_frame()
     assert (ev["kind"] == "throttle").sum() >= 1

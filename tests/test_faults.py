@@ -74,7 +74,7 @@ def test_unprotected_jobs_carry_silent_corruptions_at_the_expected_rate():
     n_bad = int(done["corrupted_result"].sum())
     sigma = math.sqrt(400 * p * (1 - p))
     assert abs(n_bad - 400 * p) < 3.5 * sigma, (n_bad, 400 * p, sigma)
-    assert eng.fault_stats["sdc_silent"] >= n_bad
+    assert eng.faults.stats["sdc_silent"] >= n_bad
 
 
 def test_tmr_masks_every_corruption():
@@ -85,8 +85,8 @@ def test_tmr_masks_every_corruption():
     jobs = eng.rec.jobs_frame()
     assert (jobs["slots"] == 3).all()
     assert jobs["corrupted_result"].sum() == 0
-    assert jobs["corruptions_masked"].sum() == eng.fault_stats["sdc_masked"] > 10
-    assert eng.fault_stats["sdc_silent"] == 0
+    assert jobs["corruptions_masked"].sum() == eng.faults.stats["sdc_masked"] > 10
+    assert eng.faults.stats["sdc_silent"] == 0
     # two of every three GPU-hours of a TMR job are redundancy
     assert jobs["redundant_gpu_h"].sum() == pytest.approx(jobs["held_gpu_h"].sum() * 2 / 3)
 
@@ -101,7 +101,7 @@ def test_duplex_rolls_back_at_every_corruption():
     ev = eng.rec.events_frame()
     rollbacks = ev[(ev["kind"] == "rollback") & (ev["detail"] == "sdc detected (duplex)")]
     assert len(rollbacks) == jobs["corruptions_detected"].sum() == \
-        eng.fault_stats["sdc_detected"] > 10
+        eng.faults.stats["sdc_detected"] > 10
     assert jobs["corrupted_result"].sum() == 0
     assert jobs["lost_radiation_gpu_h"].sum() > 0
 
@@ -115,7 +115,7 @@ def test_crashes_restart_from_the_last_checkpoint():
     check_invariants(eng)
     ev = eng.rec.events_frame()
     rb = ev[ev["kind"] == "rollback"]
-    assert len(rb) == eng.fault_stats["crash"] - (ev["detail"] == "idle GPU").sum() > 0
+    assert len(rb) == eng.faults.stats["crash"] - (ev["detail"] == "idle GPU").sum() > 0
     # each rollback lost at most one checkpoint interval of 4 GPUs' work
     assert (rb["value"] <= 4 * 900.0 / 3600.0 + 1e-9).all()
 
@@ -145,7 +145,7 @@ def test_satellite_failure_restarts_jobs_elsewhere_never_lost_or_twice():
         eng.run()
         check_invariants(eng)
         j = eng.jobs[0]
-        assert eng.sats[0].failed and j.sat == 1 and j.status == "running"
+        assert eng.fleet.failed[0] and j.sat == 1 and j.status == "running"
         ev = eng.rec.events_frame()
         assert ev[ev["kind"] == "job_start"]["sat"].tolist() == [0, 1]
         lost = 4 * 2000.0 / 3600.0 - kept
@@ -161,7 +161,7 @@ def test_gpu_failure_shrinks_the_satellite():
     eng = make_engine(sc, Stay(), jobs=[job(0, work_gpu_h=100.0)])
     eng.run()
     check_invariants(eng)
-    assert eng.sats[0].gpus == 3
+    assert eng.fleet.gpus[0] == 3
     assert eng.jobs[0].sat == 1          # it needs 4 GPUs: it moved to satellite 1
     g = eng.rec.totals["capacity_gpu_s"]
     assert g == pytest.approx(8 * 3600.0 - 1 * (3600.0 - 100.0))

@@ -1,8 +1,9 @@
-"""The fleet state (orbsched.engine.fleet) against today's engine: ``Satellite`` objects, the
-recorder's utilisation accounting and ``View``'s power test, in whichever kernel mode runs.
+"""The fleet state (orbsched.engine.fleet) against the engine's per-satellite code before it
+(``tests/reference_satellite.py``: ``Satellite`` objects, the recorder's utilisation accounting
+and the view's power test on per-satellite arrays), in whichever kernel mode runs.
 
 * random operation sequences drive :class:`Fleet` and a list of
-  :class:`orbsched.engine.satellite.Satellite` the way ``engine/core.py``, ``faults.py`` and
+  ``Satellite`` the way ``engine/core.py``, ``faults.py`` and
   ``recorder.py`` drive them; every result and every satellite's state must be the same
   doubles (the twin is ``Satellite``'s code on ``PowerBus`` / ``ThermalNode``; the compiled
   kernel equals the twin, ``test_fleet_kernel.py``);
@@ -21,12 +22,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from fleet_ops import Driver, canon, hardware_from, random_fleet_hardware
+from reference_satellite import SUNLIT, UMBRA, ArraysView, Satellite
 
 from orbsched import _kernels
 from orbsched._kernels import reference
 from orbsched.engine.fleet import MUST_SHED, SPEED_CHANGED, Fleet, FleetTwin, HostSearch
-from orbsched.engine.satellite import SUNLIT, UMBRA, Satellite
-from orbsched.engine.view import View
 from orbsched.models.power import PowerBus
 from orbsched.models.thermal import ThermalNode, temperatures_at_k
 from orbsched.network.adjacency import SlotAdjacency
@@ -236,7 +236,7 @@ def test_power_queries_equal_the_views(seed):
         if rng.random() < 0.3:
             d.t += float(rng.choice([0.0, 5.0, 300.0]))
         t = d.t
-        view = View(_engine_arrays(today, t, hw))
+        view = ArraysView(_engine_arrays(today, t, hw))
         for g in range(6):
             assert np.array_equal(fleet.powered(g, t), view.powered(g))
             for sun in (False, True):

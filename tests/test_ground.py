@@ -50,7 +50,7 @@ def test_job_on_a_datacentre_energy_cost_and_carbon_by_hand():
     j = eng.jobs[0]
     assert j.status == "completed" and j.sat == 1
     assert j.end_s == pytest.approx(1900.0, abs=1e-9)
-    dc = eng.hosts[1].summary()
+    dc = eng.grounds[0].summary()
     busy_wh = 700.0 * 4 * 0.5                         # 4 busy GPUs for half an hour
     idle_wh = 70.0 * (8 * 1.0 - 4 * 0.5)              # the other GPU-hours of the hour, idle
     assert dc["busy_energy_kwh"] == pytest.approx(busy_wh / 1000, rel=1e-12)

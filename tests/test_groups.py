@@ -62,9 +62,9 @@ def test_four_satellite_ring_step_time_by_hand():
     eng.run()
     check_invariants(eng)
     j = eng.jobs[0]
-    assert j.group.sats == (0, 1, 2, 3) and j.group.bw_gbps == 50.0
-    assert j.group.hop_s == pytest.approx(1800.0 / C, rel=1e-15)
-    assert j.step_wall_s == pytest.approx(5.0 + comm, rel=1e-12)
+    assert j.gs.group.sats == (0, 1, 2, 3) and j.gs.group.bw_gbps == 50.0
+    assert j.gs.group.hop_s == pytest.approx(1800.0 / C, rel=1e-15)
+    assert j.gs.step_wall_s == pytest.approx(5.0 + comm, rel=1e-12)
     # progress: 16 GPUs x 5 s of nominal work per step of 5 s + comm
     t_run = 3600.0 - 100.0
     assert j.run.progress_at(3600.0) == pytest.approx(16 * 5.0 / 3600.0 * t_run / (5.0 + comm),
@@ -76,7 +76,7 @@ def test_four_satellite_ring_step_time_by_hand():
     assert f.loc[0, "scaling_efficiency"] == pytest.approx(5.0 / (5.0 + comm), rel=1e-9)
     assert f.loc[0, "members_max"] == 4
     # every member holds and draws 4 GPUs
-    assert [s.drawing for s in eng.sats] == [4, 4, 4, 4]
+    assert eng.fleet.drawing.tolist() == [4, 4, 4, 4]
 
 
 @pytest.mark.parametrize("action", ["pause", "shrink"])
@@ -102,16 +102,16 @@ def test_member_eclipse_pauses_or_shrinks_the_group_as_the_policy_says(action):
         # back on the same four at the eclipse exit (no shard moves), after the restore
         starts = ev[ev["kind"] == "job_start"]["t_s"].tolist()
         assert starts == pytest.approx([100.0, 1600.0])
-        assert j.group.sats == (0, 1, 2, 3) and j.bytes_moved_gb == 0.0
+        assert j.gs.group.sats == (0, 1, 2, 3) and j.bytes_moved_gb == 0.0
         expect = rate4 * ((1000.0 - 100.0) + (3600.0 - 1608.0))
     else:
         # 1,000-1,005 s checkpoint; then the ring 0-1-3: hop 1->3 goes 1-2-3 (2,300 km,
         # 100 Gbps), the slowest hop is 3-0 (50 Gbps); 12 GPUs compute the same global batch
         # in 5 * 16 / 12 s; restore 8 s (members keep their shards).
-        assert j.group.sats == (0, 1, 3) and sum(j.group.gpus) == 12
-        assert j.reshapes == 1
+        assert j.gs.group.sats == (0, 1, 3) and sum(j.gs.group.gpus) == 12
+        assert j.gs.reshapes == 1
         comm3 = 2 * 2 / 3 * 10 * 8 / 50 + 2 * 2 * 2300.0 / C
-        assert j.step_wall_s == pytest.approx(5.0 * 16 / 12 + comm3, rel=1e-12)
+        assert j.gs.step_wall_s == pytest.approx(5.0 * 16 / 12 + comm3, rel=1e-12)
         rate3 = 16 * 5.0 / 3600.0 / (5.0 * 16 / 12 + comm3)
         expect = rate4 * (1000.0 - 100.0) + rate3 * (3600.0 - 1013.0)
         assert j.downtime_s == pytest.approx(13.0, abs=1e-9)
@@ -140,13 +140,13 @@ def test_member_brownout_stops_the_group_and_it_goes_on_without_that_member():
     computed = n * 600.0 + min(x - n * 610.0, 600.0)
     assert j.work_lost_gpu_h == pytest.approx(rate4 * (computed - n * 600.0), rel=1e-9)
     assert j.lost_by == {"brownout": pytest.approx(j.work_lost_gpu_h)}
-    assert j.pauses_by == {"brownout": 1}
+    assert j.gs.pauses_by == {"brownout": 1}
     ev = eng.rec.events_frame()
     stop = ev[ev["kind"] == "job_pause"]
     assert stop["t_s"].tolist() == pytest.approx([t_b], abs=1e-6)
     assert stop["sat"].tolist() == [2]
     assert ev[ev["kind"] == "job_start"]["t_s"].tolist() == pytest.approx([100.0, t_b])
-    assert j.group.sats == (0, 1, 3)
+    assert j.gs.group.sats == (0, 1, 3)
     assert j.run.saved_gpu_h == pytest.approx(rate4 * n * 600.0, rel=1e-9)
 
 
@@ -179,7 +179,7 @@ def test_lost_link_stops_the_group_which_waits_while_no_ring_closes():
     stop = ev[ev["kind"] == "job_pause"]
     assert stop["t_s"].tolist() == pytest.approx([2500.0]) and \
         stop["detail"].tolist() == ["link_lost"]
-    assert j.pauses_by == {"link_lost": 1}
+    assert j.gs.pauses_by == {"link_lost": 1}
     assert j.status == "queued"          # no ring can be closed any more
     comm_a = 2 * 3 / 4 * 10 * 8 / 50 + 2 * 3 * 1800.0 / C
     comm_b = 2 * 3 / 4 * 10 * 8 / 50 + 2 * 3 * 3000.0 / C
@@ -201,8 +201,8 @@ def test_default_policy_spreads_a_large_job_over_the_nearest_sunlit_satellites()
     eng.run()
     check_invariants(eng)
     j = eng.jobs[0]
-    assert j.status == "running" and len(j.group.sats) == 4
-    assert 1 not in j.group.sats and j.reshapes == 1
+    assert j.status == "running" and len(j.gs.group.sats) == 4
+    assert 1 not in j.gs.group.sats and j.gs.reshapes == 1
     assert j.bytes_moved_gb == pytest.approx(10.0)        # one 4-GPU shard of 40 GB
 
 
@@ -218,7 +218,7 @@ def test_a_ring_link_changing_rate_and_range_re_rates_the_group():
     j = eng.jobs[0]
     comm_a = 2 * 3 / 4 * 10 * 8 / 50 + 2 * 3 * 1800.0 / C
     comm_b = 2 * 3 / 4 * 10 * 8 / 25 + 2 * 3 * 2100.0 / C
-    assert j.group.bw_gbps == 25.0 and j.group.hop_s == pytest.approx(2100.0 / C, rel=1e-12)
+    assert j.gs.group.bw_gbps == 25.0 and j.gs.group.hop_s == pytest.approx(2100.0 / C, rel=1e-12)
     r = 16 * 5.0 / 3600.0
     assert j.run.progress_at(3600.0) == pytest.approx(
         r * (900.0 / (5 + comm_a) + 2600.0 / (5 + comm_b)), rel=1e-12)
@@ -242,7 +242,7 @@ def test_a_failed_shard_transfer_leaves_the_group_queued_on_its_former_members()
     failed = ev[ev["kind"] == "migration_failed"]
     assert len(failed) == 1 and failed["detail"].iloc[0].startswith("shard:")
     assert j.migration_failures == 1 and j.work_lost_gpu_h == 0.0
-    assert j.status == "running" and set(j.group.sats) == {0, 1, 2, 3}
+    assert j.status == "running" and set(j.gs.group.sats) == {0, 1, 2, 3}
     starts = ev[ev["kind"] == "job_start"]["t_s"].tolist()
     assert starts[-1] == pytest.approx(3000.0)
 

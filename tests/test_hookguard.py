@@ -101,5 +101,6 @@ def test_view_arrays_cannot_be_made_writable_and_follow_the_engine():
         with pytest.raises(ValueError):
             np.copyto(arr, 0)
     eng.run()
-    assert np.array_equal(view.free, eng.free)        # zero-copy: the engine's own memory
-    assert view.free.__array_interface__["data"][0] == eng.free.__array_interface__["data"][0]
+    assert np.array_equal(view.free, eng.fleet.free)   # zero-copy: the fleet's own memory
+    assert view.free.__array_interface__["data"][0] == \
+        eng.fleet.free.__array_interface__["data"][0]

@@ -4,7 +4,6 @@ writes them."""
 import gc
 import math
 import os
-from array import array
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orbsched.engine import recorder as recorder_mod
+from orbsched.engine.fleet import Fleet
 from orbsched.scenario.schema import load_scenario
 from orbsched.policies import Stay
 from orbsched.engine.recorder import ROW_GROUP_ROWS, SAMPLE_COLUMNS, Recorder
@@ -138,32 +138,24 @@ def test_no_events_and_no_samples_give_the_empty_tables(tmp_path):
 
 
 def test_touching_every_satellite_at_once_is_touch_per_satellite():
-    # the sample's vectorised touch gives the bits of touch() called for each satellite
-    eng = make_engine(scenario(40, 0.1), Stay())
-    a, b = eng.rec, Recorder(eng)
+    # the sample's batch touch (Fleet.touch_all) gives the bits of touch() per satellite
+    hw = scenario(40, 0.1).hardware
+    a, b = Fleet(hw, 40), Fleet(hw, 40)
     rng = np.random.default_rng(7)
-    n = a.n
-    last = rng.uniform(0.0, 900.0, n)                  # some after the first t: dt <= 0
-    busy, dark = rng.uniform(0.0, 1e5, (3, n)), rng.uniform(0.0, 1e4, n)
-    for r in (a, b):
-        r.last_t[:] = array("d", last)
-        for acc, x in zip(r.busy, busy):
-            acc[:] = array("d", x)
-        r.dark[:] = array("d", dark)
-    for s in eng.sats:
-        s.held = int(rng.integers(0, 5))               # 0 included
-        s.state = int(rng.integers(0, 3))
+    for i in range(40):
+        held, state = int(rng.integers(0, 5)), int(rng.integers(0, 3))    # 0 held included
+        t = float(rng.uniform(0.0, 600.0))
+        for f in (a, b):
+            f.touch(i, t)
+            f.add_gpus(i, held, 0, 0)
+            f.set_illumination(i, 1.0 if state == 0 else 0.5 * (2 - state), state)
     for t in (600.0, 600.0, 1234.5678):                # again at the same t: nothing changes
-        busy, dark = a._touch_all(t)
-        for s in eng.sats:
-            b.touch(s.idx, s.held, s.state, t)
-        for x, y in [(a.last_t, b.last_t), (a.dark, b.dark)] + list(zip(a.busy, b.busy)):
-            assert x.tobytes() == y.tobytes()
-        assert busy.tobytes() == np.array(b.busy).tobytes()
-        assert dark.tobytes() == np.array(b.dark).tobytes()
-        busy[:] = -1.0                                  # copies, not views of the totals
-        dark[:] = -1.0
-        assert min(a.dark) >= 0.0 and min(min(acc) for acc in a.busy) >= 0.0
+        a.touch_all(t)
+        for i in range(40):
+            b.touch(i, t)
+        for name in ("busy_gpu_s", "dark_s", "last_touch_s"):
+            assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+        assert a.dark_s.min() >= 0.0 and a.busy_gpu_s.min() >= 0.0
 
 
 def _plain_temperatures_at_k(nodes, t_s, max_step_s=30.0):

@@ -85,7 +85,7 @@ cdef object F64 = np.float64
 cdef object _twin_time_between = _reference.time_between_k
 cdef object _twin_temperature_after = _reference.temperature_after_k
 cdef double S_PER_H = 3600.0
-cdef double THROTTLE_TOL = 1e-9    # orbsched.engine.satellite._THROTTLE_TOL
+cdef double THROTTLE_TOL = 1e-9    # tests/reference_satellite.py: _THROTTLE_TOL
 cdef int N_ENERGY = 8
 _ASSERT_MSG = "PowerBus.advance: more than one regime change in one interval"
 

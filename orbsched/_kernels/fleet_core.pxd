@@ -1,7 +1,7 @@
 # The fleet's physics on raw arrays: the structs and the ``cdef inline ... noexcept nogil``
 # functions of fleet.pyx (FleetKernel) and fleet_search.pyx (HostSearch).  Each repeats the
 # arithmetic of its model, in its order (orbsched.models.power.PowerBus,
-# orbsched.models.thermal.ThermalNode, orbsched.engine.satellite.Satellite, View.can_host); the
+# orbsched.models.thermal.ThermalNode, tests/reference_satellite.py, View.can_host); the
 # constants are the models': 3600 s/h, the engine's 1e-6 W brownout tolerance, the node's
 # 1e-9 K and 1e-12 relative tolerances.  See fleet.pyx's docstring for the exactness rules.
 from libc.math cimport INFINITY, fabs, pow

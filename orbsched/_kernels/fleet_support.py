@@ -2,7 +2,7 @@
 kernel (``fleet.pyx``) and its twin (:mod:`orbsched.engine.fleet_twin`).
 
 * :func:`fleet_kinds` / :func:`kind_constants`: the per-hardware constants, each computed with
-  the Python arithmetic :class:`orbsched.engine.satellite.Satellite`,
+  the Python arithmetic the per-satellite reference (``tests/reference_satellite.py``),
   :class:`orbsched.models.power.PowerBus` and :class:`orbsched.models.thermal.ThermalNode` use
   for it (so the compiled kernel starts from the very doubles the twin's objects hold);
 * the argument checks and their messages, so both implementations accept and reject the same
@@ -33,7 +33,7 @@ ENERGY_TERMS = ("harvested", "demanded", "used", "unserved", "charged", "dischar
 #: Bits of the flags ``Fleet.apply`` returns.
 SPEED_CHANGED = 1
 MUST_SHED = 2
-#: Illumination states (``orbsched.engine.satellite``'s values).
+#: Illumination states (``orbsched.engine.timeline`` names them).
 SUNLIT, PENUMBRA, UMBRA = 0, 1, 2
 
 #: The constants of one hardware kind, in the order :func:`kind_constants` returns them.

@@ -1,228 +1,184 @@
-"""The SimPy engine: satellites, jobs, migrations and policy decisions, event by event.
+"""The SimPy engine: one run, event by event, over components.
 
-The engine consumes what the geometry stage computed (eclipse intervals, contact windows) as
-timed events and never propagates an orbit.  Every change is an event:
+The engine consumes what the geometry stage computed (eclipse intervals, contact windows, the
+grid ephemeris) as timed events and never propagates an orbit.  Every change is an event:
 
-* illumination edges of each satellite (eclipse entry, umbra entry/exit, eclipse exit, and
-  ``engine.penumbra_steps`` steps of the illumination fraction across each penumbra);
+* illumination edges (:class:`~orbsched.engine.timeline.Timeline`: eclipse entry, umbra
+  entry and exit, eclipse exit, and the penumbra's steps), every edge of an instant applied
+  together, then the policy told of them at once;
 * power thresholds the satellites announce (battery full or at its floor, radiator limit);
 * link windows opening and closing (the laser network replays the contact plan);
-* job arrivals, completions (computed in closed form, :mod:`orbsched.models.training`), checkpoint,
-  transfer and restore phases of migrations;
+* job arrivals, completions (computed in closed form, :mod:`orbsched.models.training`), the
+  checkpoint, transfer and restore phases of migrations;
 * periodic samples for the time series.
 
-Events are plain SimPy timeouts with callbacks (no generator per satellite or job), so a
+Events are plain SimPy timeouts with callbacks (no process per satellite or job), so a
 simulated day costs its events.  Stale timers (a job's finish time moved by throttling, a
 satellite's threshold moved by a load change) are ignored by a token check.
 
-Policies (:mod:`orbsched.policies`) are called at the hooks described in
-:mod:`orbsched.policies.api` with a read-only :class:`orbsched.engine.view.View`; every decision is
-validated and applied here.
+Components (each owns its state; the engine wires them and owns the job lifecycle on hosts):
 
-Penumbra model (SIMPLIFICATION): the illumination fraction across a penumbra of duration P is
-a staircase of ``n = penumbra_steps`` levels ``1 - (k + 1/2)/n`` on entry (mirrored on exit),
-each lasting P/n: the energy harvested over a linear ramp is exact for any n, and the timing
-of any power threshold inside a ~10 s penumbra is off by at most P/(2n).  A grazing passage
-with no umbra is one level of 0.5 for its whole duration (its true depth is not known from the
-intervals; grazing passages are rare, at the edges of eclipse seasons).
+* :class:`~orbsched.engine.fleet.Fleet`: every satellite's power bus, battery, radiator, GPUs
+  and illumination as arrays, advanced by a compiled kernel; "stored energy at t" is computed
+  there and nowhere else.  Ground stations and data centres are
+  :class:`~orbsched.engine.ground.GroundSite` hosts after the satellites (host index
+  ``n_sats + station``);
+* :class:`~orbsched.engine.timeline.Timeline`: the illumination edges and eclipse predictions;
+* :class:`~orbsched.engine.jobs.JobTable`: jobs created as they arrive, and the queue;
+* :class:`~orbsched.network.laser.LaserNetwork`: links, routes and flow-level transfers;
+* :class:`~orbsched.engine.decisions.PolicyDriver`: the policy's hooks (through the hook
+  guard) and every decision's checks; :class:`~orbsched.engine.moves.Moves`: migrations,
+  pauses and replica moves; :class:`~orbsched.engine.groups.Groups`: jobs spanning
+  satellites; :class:`~orbsched.engine.faults.Faults`; :class:`~orbsched.engine.inference.
+  Inference`; :class:`~orbsched.engine.recorder.Recorder`; :class:`~orbsched.engine.view.View`
+  (what a policy reads).
 """
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import simpy
 
 from ..network.laser import LaserNetwork
 from ..network.linkranges import LinkRanges
-from .faults import FaultsMixin
+from .decisions import PolicyDriver
+from .faults import Faults
+from .fleet import MUST_SHED, SPEED_CHANGED, Fleet
 from .ground import GroundSite
-from .groups import GroupsMixin
+from .groups import Groups
+from .hookguard import HookTimeout
 from .inference import Inference
-from .moves import MovesMixin
-from .hookguard import HookGuard, HookTimeout
+from .jobs import DRAWING, LOSS_CAUSE, Job, JobTable, Phase, Status
+from .moves import Moves
 from .recorder import Recorder
-from .satellite import Satellite
-from .state import (  # noqa: F401 (re-exported)
-    ILLUM_KIND_NAMES,
-    K_ENTRY,
-    K_EXIT,
-    K_STEP,
-    LOSS_CAUSE,
-    REDUNDANCY,
-    Job,
-    build_illumination_events,
-)
+from .timeline import K_ENTRY, K_EXIT, K_STEP, Timeline
 from .view import View
 
-__all__ = ["Engine", "Job", "build_illumination_events"]
+__all__ = ["Engine", "World"]
 
 _S_PER_H = 3600.0
-_POWER_TOL_W = 1e-6
 
 
-class Engine(MovesMixin, FaultsMixin, GroupsMixin):
+@dataclass(frozen=True)
+class World:
+    """What the geometry stage hands the engine: the satellites' names (fleet order), their
+    eclipse and umbra intervals, the contact plan's tables (ISL windows, ground windows, the
+    distance-dependent rate changes), the SAA intervals (radiation) and the grid ephemeris
+    (links' lengths follow the orbits; None keeps each window's opening length)."""
+
+    names: Sequence[str]
+    eclipse: Any
+    umbra: Any
+    isl_windows: Any = None
+    ground_windows: Any = None
+    isl_rate_changes: Any = None
+    saa: Any = None
+    ephemeris: Any = None
+
+
+class Engine:
     """One simulation run (build it with :func:`orbsched.run.simulate` for a scenario).
 
     Args:
         scenario: the resolved :class:`orbsched.scenario.schema.Scenario`.
-        names: satellite names (fleet order).
-        eclipse, umbra: :class:`orbsched.geometry.illumination.Intervals` from the geometry stage.
-        isl_windows, ground_windows: contact-plan tables (or None).
-        isl_rate_changes: the contact plan's rate-change table (distance-dependent link
-            rates, ``network.isl_rate``), or None.
-        ephemeris: the geometry stage's :class:`orbsched.geometry.ephemeris.GridEphemeris`:
-            links' lengths follow the orbits (:mod:`orbsched.network.linkranges`); None keeps
-            each link's length from its window's opening (0 km for ground links).
-        workload: :class:`orbsched.workload.jobs.Workload`.
+        world: the geometry stage's products (:class:`World`).
+        workload: :class:`orbsched.workload.jobs.Workload` (streamed: jobs are created as
+            they arrive).
         policy: a :class:`orbsched.policies.api.Policy` instance.
-        policy_rng: the policy's numpy Generator.
+        rngs: the run's random streams by name (``policy``, ``faults``, ``inference``;
+            :func:`orbsched.preflight.rng_streams`); a missing one is seeded with 0.
         progress: optional callable ``progress(t_s)`` called at each sample.
     """
 
-    def __init__(self, scenario, names, eclipse, umbra, isl_windows, ground_windows, workload,
-                 policy, policy_rng=None, progress=None, inference_rng=None, saa=None,
-                 fault_rng=None, isl_rate_changes=None, ephemeris=None):
+    def __init__(self, scenario, world: World, workload, policy, rngs: Optional[dict] = None,
+                 progress=None) -> None:
+        rngs = rngs or {}
         self.scenario = scenario
         self.hw = hw = scenario.hardware
         self.duration_s = scenario.duration_s
         self.env = env = simpy.Environment()
-        n = len(names)
-        self.n_sats = n
-        self.sats = [Satellite(i, names[i], hw) for i in range(n)]
-        # hosts by network node: the satellites, then every ground station (a data centre's
-        # GPUs, or none): orbsched.engine.ground
-        dcs = {dc.station: dc for dc in getattr(scenario, "datacentres", ())}
+        self.names = list(world.names)
+        n = self.n_sats = len(self.names)
+        self.fleet = Fleet(hw, n)
+        # hosts after the satellites: every ground station (a data centre's GPUs, or none)
+        dcs = {dc.station: dc for dc in scenario.datacentres}
         self.grounds = [GroundSite(n + k, g.name, dcs.get(g.name), hw)
                         for k, g in enumerate(scenario.ground_stations)]
-        self.hosts = self.sats + self.grounds
         self.datacentres = tuple(g.idx for g in self.grounds if g.is_datacentre)
+        n_hosts = n + len(self.grounds)
+        self.on_host = [{} for _ in range(n_hosts)]   # host -> {job_id: job} holding GPUs there
+        self._thr_token = [0] * n
         self.net = LaserNetwork(env, n, [g.name for g in scenario.ground_stations],
                                 options=scenario.network,
                                 path_wait_s=scenario.engine.transfer_wait_s,
                                 log_links=scenario.record.link_events, log_transfers=False,
-                                ranges=None if ephemeris is None else LinkRanges(
-                                    ephemeris, scenario.network.range_update_s))
-        self._windows = (isl_windows, ground_windows, isl_rate_changes)
+                                ranges=None if world.ephemeris is None else LinkRanges(
+                                    world.ephemeris, scenario.network.range_update_s))
+        self._windows = (world.isl_windows, world.ground_windows, world.isl_rate_changes)
+        self.timeline = Timeline(world.eclipse, world.umbra, scenario.engine.penumbra_steps,
+                                 n, n_hosts)
+        self.jobs = JobTable(workload)
         self.policy = policy
-        policy.rng = policy_rng if policy_rng is not None else np.random.default_rng(0)
+        policy.rng = rngs.get("policy") or np.random.default_rng(0)
         self.policy_name = getattr(policy, "name", type(policy).__name__)
-        self._guard = HookGuard(self.policy_name, getattr(scenario.policy, "hook_budget_s",
-                                                          None), lambda: self.env.now)
         self.progress = progress
-
-        # arrays the view reads (updated at every change)
-        self.free = np.full(n, hw.gpus, np.int64)
-        self.state = np.zeros(n, np.int8)
-        # power availability, exact at any time until the satellite's next event:
-        # stored(t) = stored_wh + rate_wh_s (t - t_sync), clipped to the battery's bounds
-        self.stored_wh = np.zeros(n)
-        self.rate_wh_s = np.zeros(n)
-        self.t_sync = np.zeros(n)
-        self.payload_floor_wh = np.array([s.payload_floor_wh for s in self.sats])
-        self.floor_wh = np.array([s.bus.battery.floor_wh for s in self.sats])
-        self.capacity_wh = np.array([s.bus.battery.capacity_wh for s in self.sats])
-        self.array_w = np.zeros(n)
-        md = hw.battery.max_discharge_w
-        self.max_discharge_w = np.full(n, np.inf if md is None else float(md))
-        self.load = np.zeros(n)
-        self.speed = np.ones(n)
-        for s in self.sats:                # stored energy, rates, load: from each bus
-            self._sync_supply(s)
-
-        # illumination timeline and per-satellite eclipse predictions
-        (self.il_t, self.il_sat, self.il_frac, self.il_kind,
-         self.il_state) = build_illumination_events(eclipse, umbra,
-                                                    scenario.engine.penumbra_steps)
-        self.il_soc = np.full(len(self.il_t), np.nan)
-        self.il_applied = 0          # illumination events applied so far (the recorder reads it)
-        # per satellite: its own illumination event times (thresholds and job finishes beyond
-        # a satellite's next illumination event are not scheduled: that event re-applies)
-        by_sat = np.lexsort((self.il_t, self.il_sat))
-        b = np.searchsorted(self.il_sat[by_sat], np.arange(n + 1))
-        t_sorted = self.il_t[by_sat]
-        self._sat_il_t = [t_sorted[b[i]:b[i + 1]].tolist() + [math.inf] for i in range(n)]
-        self._sat_il_t += [[math.inf] for _ in self.grounds]
-        self._sat_il_ptr = [0] * len(self.hosts)
-        order = np.lexsort((eclipse.start_s, eclipse.sat))
-        es, ee, esat = eclipse.start_s[order], eclipse.end_s[order], eclipse.sat[order]
-        bounds = np.searchsorted(esat, np.arange(n + 1))
-        self.ecl_starts = [es[bounds[i]:bounds[i + 1]].tolist() for i in range(n)]
-        self.ecl_ends = [ee[bounds[i]:bounds[i + 1]].tolist() for i in range(n)]
-        self._ecl_ptr = [0] * n
-        self.next_entry = np.array([s[0] if s else math.inf for s in self.ecl_starts])
-        self.cur_exit = np.full(n, math.inf)
-
-        # jobs
-        self.jobs = {}
-        self.arrivals = []
-        for spec in workload.jobs():
-            job = Job(spec)
-            self.jobs[job.job_id] = job
-            self.arrivals.append(job)
-        self.arrivals.sort(key=lambda j: (j.arrival_s, j.job_id))
-        self._arr_k = 0
-        self._mig_src = {}       # job_id -> source satellite of its migration
-        self._reach = (-1, -1, None, None)
-        # the (dist, pred) arrays view searches fill (reused: only the last search is noted)
-        self.reach_buf = (np.full(self.net.n_nodes, np.inf),
-                          np.full(self.net.n_nodes, -1, dtype=np.int64))
-        self.queue = []          # arrival order; entries not queued any more are skipped
-        self._queued = 0
-        self.running_gpus = 0
-
+        self.stats = dict(events=0, illumination=0, thresholds=0, stale=0, decisions=0,
+                          brownouts=0, throttles=0, wall_s=0.0)
         self.rec = Recorder(self)
         self.view = View(self)
-        self._fault_rng = fault_rng if fault_rng is not None else np.random.default_rng(0)
-        self._init_faults(scenario.faults, saa, self._fault_rng)
+        self.driver = PolicyDriver(self)
+        self.moves = Moves(self)
+        self.faults = Faults(self, scenario.faults, world.saa,
+                             rngs.get("faults") or np.random.default_rng(0))
         self.inference = None
         if scenario.inference.services:
             st = scenario.start_utc
             hour = st.hour + st.minute / 60.0 + st.second / 3600.0 if hasattr(st, "hour") else 0.0
             self.inference = Inference(self, scenario.inference,
-                                       inference_rng if inference_rng is not None
-                                       else np.random.default_rng(0), hour)
-        self._init_groups()
+                                       rngs.get("inference") or np.random.default_rng(0), hour)
+        self.groups = Groups(self)
         if policy.link_events:
             self.net.listeners.append(self._on_link_change)
-        self.stats = dict(events=0, illumination=0, thresholds=0, stale=0, decisions=0,
-                          brownouts=0, throttles=0, wall_s=0.0)
 
     # ============================================================================ running
-    def run(self):
+    def run(self) -> Engine:
         env = self.env
         env.process(self.net.replay(*self._windows))
-        if len(self.il_t):
-            self._at(self.il_t[0], self._on_illumination)
-        if self.arrivals:
-            self._at(self.arrivals[0].arrival_s, self._on_arrival)
-        self._at(self.rec.sample_s if self.rec.sample_s < self.duration_s else self.duration_s,
-                 self._on_sample)
+        if len(self.timeline):
+            self.at(self.timeline.t[0], self._on_illumination)
+        if self.jobs.next_arrival_s() < math.inf:
+            self.at(self.jobs.next_arrival_s(), self._on_arrival)
+        self.at(self.rec.sample_s if self.rec.sample_s < self.duration_s else self.duration_s,
+                self._on_sample)
         snap = self.rec.snapshot_s
         snap = self.duration_s / 2.0 if snap is None else min(snap, self.duration_s)
-        self._at(snap, self.rec.take_snapshot)
+        self.at(snap, self.rec.take_snapshot)
         tick = self.scenario.policy.tick_s
         if tick:
-            self._at(tick, self._on_tick)
-        for s in self.sats:
-            self._schedule_threshold(s)
+            self.at(tick, self._on_tick)
+        for i in range(self.n_sats):
+            self._schedule_threshold(i)
         if self.inference is not None:
             self.inference.place_initial()
             self.inference.start()
-        self._start_faults()
+        self.faults.start()
         t0 = time.perf_counter()
         try:
             env.run(until=self.duration_s)
         except HookTimeout:
-            raise self._guard.timeout_error() from None
+            raise self.driver.guard.timeout_error() from None
         finally:
-            self._guard.close()
+            self.driver.guard.close()
         self.stats["wall_s"] = time.perf_counter() - t0
         self._finish()
         return self
 
-    def _at(self, t_s, fn, *args):
+    def at(self, t_s: float, fn, *args) -> simpy.Event:
+        """Call ``fn(*args)`` at ``t_s`` (a SimPy timeout with a callback)."""
         ev = self.env.timeout(max(0.0, t_s - self.env.now))
         if args:
             ev.callbacks.append(lambda _e: fn(*args))
@@ -230,353 +186,327 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
             ev.callbacks.append(lambda _e: fn())
         return ev
 
-    def finish_at(self, t):
+    def finish_at(self, t: float) -> None:
         """Close the run's state at ``t`` (the instant it stopped on an error), so the
         recorder's tables of a partial run can be written."""
         self._finish(t)
 
-    def _finish(self, t=None):
+    def _finish(self, t: Optional[float] = None) -> None:
         t = self.duration_s if t is None else t
         for g in self.grounds:
             g.touch(t)
-        for s in self.sats:
-            self._touch(s, t)
-            s.bus.advance(t)
-            if s.thermal is not None:
-                s.thermal.advance(t)
+        fl = self.fleet
+        for i in range(self.n_sats):
+            fl.touch(i, t)
+            fl.advance(i, t)
         if self.rec.snapshot is None:
             self.rec.take_snapshot()
         self.net.flows.abort_all("simulation ended")
         self.rec.finish(t)
 
-    # ====================================================================== satellites
-    def _touch(self, sat, t):
-        """Accumulate utilisation up to t before the satellite's GPUs or state change."""
-        if sat.idx >= self.n_sats:
-            sat.touch(t)            # a ground host keeps its own totals
-            return
-        self.rec.touch(sat.idx, sat.held, sat.state, t)
+    # ============================================================================= hosts
+    def touch(self, i: int, t: float) -> None:
+        """Accumulate host i's utilisation up to t before its GPUs or state change."""
+        if i < self.n_sats:
+            self.fleet.touch(i, t)
+        else:
+            self.grounds[i - self.n_sats].touch(t)   # a ground host keeps its own totals
 
-    def _sync_supply(self, sat):
-        i = sat.idx
+    def add_gpus(self, i: int, held: int = 0, drawing: int = 0, replica: int = 0) -> None:
+        """Change host i's GPU counts (held, drawing active power, inference replicas)."""
+        if i < self.n_sats:
+            self.fleet.add_gpus(i, held, drawing, replica)
+        else:
+            g = self.grounds[i - self.n_sats]
+            g.held += held
+            g.drawing += drawing
+            g.replica_gpus += replica
+
+    def free_gpus(self, i: int) -> int:
+        return int(self.fleet.free[i]) if i < self.n_sats else self.grounds[i - self.n_sats].free
+
+    def host_name(self, i: int) -> str:
+        return self.names[i] if i < self.n_sats else self.grounds[i - self.n_sats].name
+
+    def speed(self, i: int) -> float:
+        return self.fleet.speed[i] if i < self.n_sats else self.grounds[i - self.n_sats].speed
+
+    def apply(self, i: int, t: float) -> None:
+        """Re-apply satellite i's state at t: throttle, brownout, threshold (ground hosts: no
+        power or heat to apply)."""
         if i >= self.n_sats:
             return
-        b = sat.bus
-        self.stored_wh[i] = b.stored_wh
-        self.rate_wh_s[i] = b.flows().battery_rate_w / _S_PER_H
-        self.t_sync[i] = b.t_s
-        self.array_w[i] = b.array_w
-        self.load[i] = sat.load_w()
-        self.speed[i] = sat.speed
-        self.free[i] = sat.free
-
-    def _apply(self, sat, t):
-        """Re-apply a satellite's state at t: throttle, brownout, thresholds, view arrays."""
-        changed = sat.apply(t)
-        if changed:
+        flags = self.fleet.apply(i, t)
+        if flags & SPEED_CHANGED:
             self.stats["throttles"] += 1
-            self.rec.event(t, "throttle", sat=sat.idx, value=sat.speed)
-            self._rerate(sat, t)
-        if sat.bus.deficit_w() > _POWER_TOL_W or sat.payload_short():
-            self._brownout(sat, t)
-        self._sync_supply(sat)
-        self._schedule_threshold(sat)
+            self.rec.event(t, "throttle", sat=i, value=self.fleet.speed[i])
+            self._rerate(i, t)
+        if flags & MUST_SHED:
+            self._brownout(i, t)
+        self._schedule_threshold(i)
 
-    def _horizon(self, i):
-        """Time of satellite i's next illumination event (inf if none)."""
-        return self._sat_il_t[i][self._sat_il_ptr[i]]
+    def horizon(self, i: int) -> float:
+        """Time of host i's next illumination edge (inf if none)."""
+        return self.timeline.horizon(i)
 
-    def _schedule_threshold(self, sat):
-        sat.threshold_token += 1
-        t = sat.next_threshold_s()
-        if t < self.duration_s and t < self._horizon(sat.idx):
-            self._at(t, self._on_threshold, sat, sat.threshold_token)
+    def _schedule_threshold(self, i: int) -> None:
+        self._thr_token[i] += 1
+        t = self.fleet.next_threshold(i)
+        if t < self.duration_s and t < self.timeline.horizon(i):
+            self.at(t, self._on_threshold, i, self._thr_token[i])
 
-    def _on_threshold(self, sat, token):
+    def _on_threshold(self, i: int, token: int) -> None:
         self.stats["events"] += 1
-        if token != sat.threshold_token:
+        if token != self._thr_token[i]:
             self.stats["stale"] += 1
             return
         self.stats["thresholds"] += 1
         t = self.env.now
-        was_floor, was_full = sat.bus.at_floor, sat.bus.is_full
-        self._apply(sat, t)
-        if sat.bus.at_floor and not was_floor:
-            self.rec.event(t, "battery_floor", sat=sat.idx, value=sat.bus.state_of_charge)
-        elif sat.bus.is_full and not was_full:
-            self.rec.event(t, "battery_full", sat=sat.idx, value=sat.bus.state_of_charge)
+        fl = self.fleet
+        was_floor, was_full = fl.at_floor(i), fl.is_full(i)
+        self.apply(i, t)
+        if fl.at_floor(i) and not was_floor:
+            self.rec.event(t, "battery_floor", sat=i, value=fl.state_of_charge(i))
+        elif fl.is_full(i) and not was_full:
+            self.rec.event(t, "battery_full", sat=i, value=fl.state_of_charge(i))
 
-    def _rerate(self, sat, t):
-        for job in sat.jobs.values():
-            if job.phase == "running":
-                job.run.set_rate(t, self._rate(job, sat), job.comm_frac, job.step_wall_s)
-                self._schedule_finish(job)
+    def _rerate(self, i: int, t: float) -> None:
+        for job in self.on_host[i].values():
+            if job.phase is Phase.RUNNING:
+                job.run.set_rate(t, self.rate(job, i), job.gs.comm_frac, job.gs.step_wall_s)
+                self.schedule_finish(job)
 
-    def _rate(self, job, sat):
-        if job.group is not None:
-            return self._group_rate(job)
-        return job.gpus * self.hw.gpu_speed * sat.speed / _S_PER_H
+    def rate(self, job: Job, i: int) -> float:
+        """Progress rate (GPU-h per second) of a job on host i now."""
+        if job.gs.group is not None:
+            return self.groups.rate(job)
+        return job.gpus * self.hw.gpu_speed * self.speed(i) / _S_PER_H
 
-    def _brownout(self, sat, t):
-        """Shed jobs (least unsaved work first) until the bus can serve the load."""
+    def _brownout(self, i: int, t: float) -> None:
+        """Shed jobs (least unsaved work first) until satellite i's bus can serve its load."""
+        fl = self.fleet
         shed = []
-        while sat.bus.deficit_w() > _POWER_TOL_W or sat.payload_short():
-            cands = [j for j in sat.jobs.values()
-                     if j.phase in ("running", "checkpointing", "restoring")
-                     and (j.sat == sat.idx if j.group is None else j.draw_slots.get(sat.idx))]
+        while fl.must_shed(i):
+            cands = [j for j in self.on_host[i].values() if j.phase in DRAWING
+                     and (j.sat == i if j.gs.group is None else j.gs.draw_slots.get(i))]
             if not cands:
-                if self.inference is not None and self.inference.shed_one(sat, t):
-                    sat.apply(t)
+                if self.inference is not None and self.inference.shed_one(i, t):
+                    fl.apply(i, t)
                     continue
                 break
             job = min(cands, key=lambda j: (j.run.progress_at(t) - j.run.saved_at(t)
-                                            if j.phase == "running" else 0.0, j.job_id))
-            lost = self._stop_abrupt(job, t, "brownout", sat.idx)
+                                            if j.phase is Phase.RUNNING else 0.0, j.job_id))
+            lost = self.stop_abrupt(job, t, "brownout", i)
             shed.append((job, lost))
-            sat.apply(t)
+            fl.apply(i, t)
         if shed:
             self.stats["brownouts"] += 1
             for job, lost in shed:
                 job.brownouts += 1
-                self.rec.event(t, "brownout", sat=sat.idx, job=job.job_id, value=lost)
-            self._sync_supply(sat)
-            self._schedule()
+                self.rec.event(t, "brownout", sat=i, job=job.job_id, value=lost)
+            self.driver.schedule()
 
-    # ==================================================================== illumination
-    def _on_illumination(self):
+    # ====================================================================== illumination
+    def _on_illumination(self) -> None:
         t = self.env.now
-        k = self.il_applied
-        il_t = self.il_t
-        # all illumination events at this instant, then the policy hears of them at once
+        tl = self.timeline
+        k = tl.applied
+        il_t = tl.t
+        # every edge of this instant, then the policy hears of them at once
         entries, exits = [], False
         while k < len(il_t) and il_t[k] <= t:
-            kind = self._illumination_event(k, t)
+            kind = self._illumination_edge(k, t)
             if kind == K_ENTRY:
-                entries.append(int(self.il_sat[k]))
+                entries.append(int(tl.sat[k]))
             elif kind == K_EXIT:
                 exits = True
             k += 1
-        self.il_applied = k
+        tl.applied = k
         if entries:
-            self._shadow(entries)
+            self.driver.shadow(entries)
             for i in entries:
-                sat = self.hosts[i]
-                for job in [j for _, j in sorted(sat.jobs.items())
-                            if j.group is not None and j.phase == "running"
-                            and i in j.group.sats]:
-                    self._fire_group_event(job, i, "eclipse_entry", job.token)
+                for job in [j for _, j in sorted(self.on_host[i].items())
+                            if j.gs.group is not None and j.phase is Phase.RUNNING
+                            and i in j.gs.group.sats]:
+                    self.groups.fire_event(job, i, "eclipse_entry", job.token)
         if exits:
-            self._schedule()
+            self.driver.schedule()
         if k < len(il_t):
-            self._at(il_t[k], self._on_illumination)
+            self.at(il_t[k], self._on_illumination)
 
-    def _illumination_event(self, k, t):
+    def _illumination_edge(self, k: int, t: float) -> int:
         self.stats["events"] += 1
         self.stats["illumination"] += 1
-        i = int(self.il_sat[k])
-        sat = self.hosts[i]
-        kind = int(self.il_kind[k])
-        self._sat_il_ptr[i] += 1
-        self._touch(sat, t)
-        sat.illumination = float(self.il_frac[k])
-        sat.state = int(self.il_state[k])
-        self.state[i] = sat.state
-        if kind == K_ENTRY:
-            p = self._ecl_ptr[i]
-            if p < len(self.ecl_starts[i]):
-                self.cur_exit[i] = self.ecl_ends[i][p]
-                self._ecl_ptr[i] = p + 1
-                self.next_entry[i] = self.ecl_starts[i][p + 1] \
-                    if p + 1 < len(self.ecl_starts[i]) else math.inf
-        elif kind == K_EXIT:
-            self.cur_exit[i] = math.inf
-        self._apply(sat, t)
-        for job in sat.jobs.values():
-            if job.phase == "running" and not job.finish_pending:
-                self._schedule_finish(job)
+        tl = self.timeline
+        i, kind = tl.passed(k)
+        fl = self.fleet
+        fl.touch(i, t)
+        fl.set_illumination(i, float(tl.frac[k]), int(tl.state[k]))
+        self.apply(i, t)
+        for job in self.on_host[i].values():
+            if job.phase is Phase.RUNNING and not job.finish_pending:
+                self.schedule_finish(job)
         if kind != K_STEP:
-            self.il_soc[k] = sat.bus.state_of_charge
+            tl.soc[k] = fl.state_of_charge(i)
         return kind
 
     # ============================================================================== jobs
-    def _on_arrival(self):
+    def _on_arrival(self) -> None:
         t = self.env.now
-        arr = self.arrivals
-        k = self._arr_k
-        while k < len(arr) and arr[k].arrival_s <= t:
-            job = arr[k]
-            k += 1
-            self._arr_k = k
+        jobs = self.jobs
+        n_gpus = self.hw.gpus * self.n_sats
+        while jobs.next_arrival_s() <= t:
+            job = jobs.arrive()
             self.stats["events"] += 1
             self.rec.event(t, "job_arrival", job=job.job_id)
             if job.slots > self.hw.gpus:
-                job.spans = True        # placed over several satellites (engine_groups)
-            if job.min_gpus * job.factor > self.hw.gpus * self.n_sats:
-                job.status = job.phase = "failed"
-                job.reason = (f"too_large: needs {job.min_gpus * job.factor} GPUs"
-                              + (f" ({job.min_gpus} x {job.factor}, {job.protection})"
-                                 if job.factor > 1 else "")
-                              + f", the fleet has {self.hw.gpus * self.n_sats}")
+                job.span()              # placed over several satellites (engine.groups)
+            need = job.spec.min_gpus * job.factor
+            if need > n_gpus:
+                job.status, job.phase = Status.FAILED, Phase.FAILED
+                job.reason = (f"too_large: needs {need} GPUs"
+                              + (f" ({job.spec.min_gpus} x {job.factor}, "
+                                 f"{job.spec.protection})" if job.factor > 1 else "")
+                              + f", the fleet has {n_gpus}")
                 job.end_s = t
                 self.rec.event(t, "job_end", job=job.job_id, detail="failed: too_large")
                 continue
-            self._enqueue(job)
-            self._schedule()
-        if k < len(arr):
-            self._at(arr[k].arrival_s, self._on_arrival)
+            jobs.enqueue(job)
+            self.driver.schedule()
+        if jobs.next_arrival_s() < math.inf:
+            self.at(jobs.next_arrival_s(), self._on_arrival)
 
-    def _enqueue(self, job):
-        job.status = job.phase = "queued"
-        job.queue_pos = len(self.queue)
-        self.queue.append(job)
-        self._queued += 1
-
-    def _dequeue(self, job):
-        self._queued -= 1
-        job.queue_pos = -1
-        q = self.queue
-        if len(q) > 64 and self._queued < len(q) // 2:
-            self.queue = [j for j in q if j.phase == "queued" and j.queue_pos >= 0]
-            for pos, j in enumerate(self.queue):
-                j.queue_pos = pos
-
-    def _hold(self, sat, job, drawing: bool, t, slots=None):
+    def hold(self, i: int, job: Job, drawing: bool, t: float, slots: Optional[int] = None) -> None:
+        """Job takes ``slots`` GPUs (default its own) on host i, drawing power or reserved."""
         slots = job.slots if slots is None else slots
-        self._touch(sat, t)
-        sat.held += slots
-        if drawing:
-            sat.drawing += slots
-        sat.jobs[job.job_id] = job
-        i = sat.idx
+        self.touch(i, t)
+        self.add_gpus(i, slots, slots if drawing else 0)
+        self.on_host[i][job.job_id] = job
         if i in job.holds:                      # more GPUs where it holds some already
             job.held_slot_s += job.hold_slots[i] * (t - job.holds[i])
             job.hold_slots[i] += slots
         else:
             job.hold_slots[i] = slots
         job.holds[i] = t
-        if i < self.n_sats:
-            self.free[i] = sat.free
         if job.paused_at == job.paused_at:       # resumed after a brownout pause
             job.eclipse_wait_gpu_h += job.gpus * (t - job.paused_at) / _S_PER_H
             job.paused_at = math.nan
 
-    def _release(self, sat, job, drawing: bool, t, slots=None):
-        i = sat.idx
+    def release(self, i: int, job: Job, drawing: bool, t: float,
+                slots: Optional[int] = None) -> None:
+        """Job gives back ``slots`` GPUs (default all it holds) on host i."""
         had = job.hold_slots[i]
         slots = had if slots is None else slots
-        self._touch(sat, t)
-        sat.held -= slots
-        if drawing:
-            sat.drawing -= slots
+        self.touch(i, t)
+        self.add_gpus(i, -slots, -slots if drawing else 0)
         job.held_slot_s += had * (t - job.holds[i])
         if slots >= had:
-            sat.jobs.pop(job.job_id, None)
+            self.on_host[i].pop(job.job_id, None)
             del job.holds[i], job.hold_slots[i]
         else:
             job.hold_slots[i] = had - slots
             job.holds[i] = t
-        if i < self.n_sats:
-            self.free[i] = sat.free
 
-    def _fresh(self, job, token, phase=None):
+    def fresh(self, job: Job, token: int, phase: Optional[Phase] = None) -> bool:
         """Count a job timer's event; False if it was superseded (stale token or phase)."""
         self.stats["events"] += 1
-        if token != job.token or (phase is not None and job.phase != phase):
+        if token != job.token or (phase is not None and job.phase is not phase):
             self.stats["stale"] += 1
             return False
         return True
 
-    def _start_session(self, job, sat, t):
-        job.status = job.phase = "running"
-        job.sat = sat.idx
+    def start_session(self, job: Job, i: int, t: float) -> None:
+        job.status, job.phase = Status.RUNNING, Phase.RUNNING
+        job.sat = i
         if math.isnan(job.first_start_s):
             job.first_start_s = t
-        job.run.start(t, self._rate(job, sat), job.comm_frac, job.step_wall_s)
-        self._schedule_finish(job)
+        job.run.start(t, self.rate(job, i), job.gs.comm_frac, job.gs.step_wall_s)
+        self.schedule_finish(job)
 
-    def _schedule_finish(self, job):
+    def schedule_finish(self, job: Job) -> None:
         job.token += 1
         tf = job.run.finish_time(self.env.now)
-        h = self._horizon(job.sat) if job.group is None else self._group_horizon(job)
+        h = self.timeline.horizon(job.sat) if job.gs.group is None \
+            else self.groups.horizon(job)
         job.finish_pending = tf < self.duration_s and tf < h
         if job.finish_pending:
-            self._at(tf, self._on_finish, job, job.token)
+            self.at(tf, self._on_finish, job, job.token)
 
-    def _on_finish(self, job, token):
-        if not self._fresh(job, token, "running"):
+    def _on_finish(self, job: Job, token: int) -> None:
+        if not self.fresh(job, token, Phase.RUNNING):
             return
         t = self.env.now
         job.run.stop_checkpointed(t)
-        job.run.saved_gpu_h = job.work_gpu_h
+        job.run.saved_gpu_h = job.spec.work_gpu_h
         job.corrupted_results = int(bool(job.corruptions))
-        sat = self.hosts[job.sat]
-        job.status = job.phase = "completed"
+        i = job.sat
+        job.status, job.phase = Status.COMPLETED, Phase.COMPLETED
         job.end_s = t
         job.token += 1
-        self.rec.event(t, "job_end", sat=sat.idx, job=job.job_id, detail="completed")
-        if sat.idx >= self.n_sats:
-            sat.jobs_completed += 1
-        if job.group is not None:
-            self._finish_group(job, t)
+        self.rec.event(t, "job_end", sat=i, job=job.job_id, detail="completed")
+        if i >= self.n_sats:
+            self.grounds[i - self.n_sats].jobs_completed += 1
+        if job.gs.group is not None:
+            self.groups.finish(job, t)
         else:
-            self._release(sat, job, True, t)
-            self._apply(sat, t)
-        self._schedule()
+            self.release(i, job, True, t)
+            self.apply(i, t)
+        self.driver.schedule()
 
     @staticmethod
-    def _lose_unsaved(job, t, cause):
+    def lose_unsaved(job: Job, t: float, cause: str) -> float:
         """End a job's session abruptly at t: it keeps its last completed checkpoint; the work
         since then (or the checkpoint being written) is lost to ``cause``.  Returns GPU-h."""
         lost = 0.0
-        if job.phase == "running":
+        if job.phase is Phase.RUNNING:
             lost = job.run.stop_abrupt(t)
             job.has_checkpoint = job.has_checkpoint or job.run.saved_gpu_h > 0.0
-        elif job.phase == "checkpointing":
+        elif job.phase is Phase.CHECKPOINTING:
             lost = job.pending_gpu_h - job.run.saved_gpu_h
         job.work_lost_gpu_h += lost
         job.lost_by[cause] = job.lost_by.get(cause, 0.0) + lost
         return lost
 
-    def _stop_abrupt(self, job, t, why, at=-1):
-        """Stop a job that draws power on its satellite (brownout); it keeps its last
-        checkpoint and waits in the queue.  Returns the work lost (GPU-h).  A group job
-        stops as a whole (``at``: the member that stopped)."""
-        if job.group is not None:
-            return self._stop_group(job, t, why, job.sat if at < 0 else at)
-        sat = self.hosts[job.sat]
+    def stop_abrupt(self, job: Job, t: float, why: str, at: int = -1) -> float:
+        """Stop a job that draws power on its satellite (brownout, a fault); it keeps its last
+        checkpoint and waits in the queue.  Returns the work lost (GPU-h).  A group job stops
+        as a whole (``at``: the member that stopped)."""
+        if job.gs.group is not None:
+            return self.groups.stop(job, t, why, job.sat if at < 0 else at)
+        i = job.sat
         cause = LOSS_CAUSE.get(why, why)
-        lost = self._lose_unsaved(job, t, cause)
+        lost = self.lose_unsaved(job, t, cause)
         if cause == "brownout":
             job.paused_at = t
-        self._release(sat, job, True, t)
-        if job.phase == "checkpointing" and job.dst >= 0:   # migration out aborted
-            dst = self.hosts[job.dst]
-            self._release(dst, job, False, t)
-            self._migration_failed(job, t, why)
-            self._apply(dst, t)
-        elif job.phase == "restoring" and job.dst >= 0:      # migration in aborted (data here)
-            self._migration_failed(job, t, why)
+        self.release(i, job, True, t)
+        if job.phase is Phase.CHECKPOINTING and job.dst >= 0:   # migration out aborted
+            dst = job.dst
+            self.release(dst, job, False, t)
+            self.moves.migration_failed(job, t, why)
+            self.apply(dst, t)
+        elif job.phase is Phase.RESTORING and job.dst >= 0:     # migration in aborted
+            self.moves.migration_failed(job, t, why)
         job.dst = -1
         job.token += 1
-        self.rec.event(t, "job_pause", sat=sat.idx, job=job.job_id, detail=why)
+        self.rec.event(t, "job_pause", sat=i, job=job.job_id, detail=why)
         if not job.has_checkpoint:
             job.sat = -1        # nothing to restore: it may start again anywhere
-        self._enqueue(job)
+        self.jobs.enqueue(job)
         return lost
 
-    # ========================================================================== others
-    def _on_link_change(self, up, a, b):
+    # ============================================================================ others
+    def _on_link_change(self, up: bool, a: int, b: int) -> None:
         if a < self.n_sats and b < self.n_sats:
-            self._run("on_link_change", self.policy.on_link_change, a, b, up, self.view)
+            self.driver.link_change(a, b, up)
 
-    def _on_tick(self):
+    def _on_tick(self) -> None:
         self.stats["events"] += 1
-        self._run("on_tick", self.policy.on_tick, self.view)
+        self.driver.tick()
         t = self.env.now + self.scenario.policy.tick_s
         if t < self.duration_s:
-            self._at(t, self._on_tick)
+            self.at(t, self._on_tick)
 
-    def _on_sample(self):
+    def _on_sample(self) -> None:
         self.stats["events"] += 1
         t = self.env.now
         self.rec.sample(t)
@@ -584,4 +514,4 @@ class Engine(MovesMixin, FaultsMixin, GroupsMixin):
             self.progress(t)
         nxt = t + self.rec.sample_s
         if nxt < self.duration_s - 1e-9:
-            self._at(nxt, self._on_sample)
+            self.at(nxt, self._on_sample)

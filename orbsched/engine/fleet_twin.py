@@ -1,8 +1,8 @@
 """The pure-Python twin of the compiled fleet kernel: one validated model object per satellite.
 
 Each satellite is one :class:`orbsched.models.power.PowerBus` and (with a thermal model) one
-:class:`orbsched.models.thermal.ThermalNode`, driven exactly as
-:meth:`orbsched.engine.satellite.Satellite.apply` drives them (its lines are repeated in
+:class:`orbsched.models.thermal.ThermalNode`, driven exactly as the per-satellite reference
+``Satellite.apply`` (``tests/reference_satellite.py``) drives them (its lines are repeated in
 :meth:`FleetTwin._apply_one`, so the tests can hold the twin against ``Satellite`` itself), and
 mirrored after every change into the arrays :class:`orbsched.engine.fleet.Fleet` documents.
 The compiled kernel (``orbsched/_kernels/fleet.pyx``) must give the same doubles, bit for bit,

@@ -19,43 +19,19 @@ Ground stations without a data centre are hosts with no GPUs.
 """
 from __future__ import annotations
 
-import math
-
-from .satellite import SUNLIT
-
-__all__ = ["GroundSite", "GridBus"]
-
-
-class GridBus:
-    """The part of a power bus the engine asks a ground host about: never short, never full."""
-
-    __slots__ = ()
-    at_floor = False
-    is_full = False
-    state_of_charge = 1.0
-
-    @staticmethod
-    def deficit_w():
-        return 0.0
-
-    @staticmethod
-    def advance(t_s):
-        return None
-
-    @staticmethod
-    def next_threshold_s():
-        return math.inf
+__all__ = ["GroundSite"]
 
 
 class GroundSite:
-    """A ground station as an engine host; a data centre when ``spec`` is given."""
+    """A ground station as an engine host (after the satellites: host index ``n_sats +
+    station``); a data centre when ``spec`` is given, else a host with no GPUs.  It has no
+    eclipse, battery, heat or faults, and keeps its own energy and utilisation totals."""
 
     __slots__ = ("idx", "name", "station", "spec", "gpus", "held", "drawing", "speed",
-                 "illumination", "state", "failed", "rebooting", "replica_gpus", "jobs",
-                 "bus", "thermal", "threshold_token", "active_w", "idle_w", "t_s",
-                 "busy_gpu_s", "busy_energy_wh", "idle_energy_wh", "jobs_completed")
+                 "replica_gpus", "active_w", "idle_w", "t_s", "busy_gpu_s", "busy_energy_wh",
+                 "idle_energy_wh", "jobs_completed")
 
-    def __init__(self, idx, station, spec=None, hw=None):
+    def __init__(self, idx: int, station: str, spec=None, hw=None) -> None:
         self.idx = idx
         self.station = station
         self.spec = spec
@@ -65,15 +41,7 @@ class GroundSite:
         self.drawing = 0
         # the engine's progress rate is gpus x hardware.gpu_speed x speed
         self.speed = (spec.gpu_speed / hw.gpu_speed) if spec is not None else 1.0
-        self.illumination = 1.0
-        self.state = SUNLIT
-        self.failed = False
-        self.rebooting = 0
         self.replica_gpus = 0
-        self.jobs = {}
-        self.bus = GridBus()
-        self.thermal = None
-        self.threshold_token = 0
         if spec is not None:
             self.active_w = hw.gpu_active_w if spec.gpu_active_w is None else spec.gpu_active_w
             self.idle_w = hw.gpu_idle_w if spec.gpu_idle_w is None else spec.gpu_idle_w
@@ -94,7 +62,7 @@ class GroundSite:
         return max(0, self.gpus - self.held)
 
     # -------------------------------------------------------------------- engine interface
-    def touch(self, t_s):
+    def touch(self, t_s: float) -> None:
         """Integrate energy and busy GPU time up to t_s (before the GPU counts change)."""
         dt = t_s - self.t_s
         if dt > 0.0:
@@ -103,17 +71,9 @@ class GroundSite:
             self.idle_energy_wh += self.idle_w * (self.gpus - self.drawing) * dt / 3600.0
             self.t_s = t_s
 
-    def apply(self, t_s) -> bool:
-        return False
-
-    def payload_short(self) -> bool:
-        return False
-
-    def next_threshold_s(self) -> float:
-        return math.inf
-
-    def load_w(self, drawing=None, speed=None) -> float:
-        d = self.drawing if drawing is None else drawing
+    def load_w(self) -> float:
+        """Electrical load of its GPUs now (W; the facility's overhead is the PUE's)."""
+        d = self.drawing
         return self.active_w * d + self.idle_w * (self.gpus - d)
 
     # ----------------------------------------------------------------------------- results

@@ -192,47 +192,40 @@ class Inference:
         for k, svc in enumerate(self.services):
             if svc.replicas <= 0:
                 continue
-            sats = e._guard.value("replicas.place", fn, svc.name, svc.replicas,
-                                  svc.gpus_per_replica, e.view)
+            guard = e.driver.guard
+            sats = guard.value("replicas.place", fn, svc.name, svc.replicas,
+                               svc.gpus_per_replica, e.view)
             if sats is not None and (isinstance(sats, (str, bytes, dict))
                                      or not hasattr(sats, "__iter__")):
-                raise e._guard.bad_value("replicas.place", sats, "a list of satellites")
+                raise guard.bad_value("replicas.place", sats, "a list of satellites")
             sats = list(sats or [])
             if len(sats) != svc.replicas:
-                e._reject(f"replicas.place({svc.name!r}, {svc.replicas})",
+                e.driver.reject(f"replicas.place({svc.name!r}, {svc.replicas})",
                           f"returned {len(sats)} satellites, expected {svc.replicas}")
             for s in sats:
-                e._check_host(f"replicas.place({svc.name!r}) -> {s}", s,
+                e.driver.check_host(f"replicas.place({svc.name!r}) -> {s}", s,
                               svc.gpus_per_replica, "a replica")
                 self.add_replica(k, int(s), 0.0)
 
     def add_replica(self, k, sat_i, t):
         e = self.e
-        sat = e.sats[sat_i]
         g = self.services[k].gpus_per_replica
-        e._touch(sat, t)
-        sat.held += g
-        sat.drawing += g
-        sat.replica_gpus += g
-        e.free[sat_i] = sat.free
+        e.touch(sat_i, t)
+        e.add_gpus(sat_i, g, g, g)
         self.replicas[k][sat_i] = self.replicas[k].get(sat_i, 0) + 1
         self.version[k] += 1
         st = self.stations.setdefault((k, sat_i), _Station())
         st.servers += 1
         e.rec.event(t, "replica_up", sat=sat_i, detail=self.services[k].name)
         self._serve_next(k, sat_i, st, t)
-        e._apply(sat, t)
+        e.apply(sat_i, t)
 
     def remove_replica(self, k, sat_i, t, why):
         """Take one replica of service k off a satellite (no re-apply of power: caller)."""
         e = self.e
-        sat = e.sats[sat_i]
         g = self.services[k].gpus_per_replica
-        e._touch(sat, t)
-        sat.held -= g
-        sat.drawing -= g
-        sat.replica_gpus -= g
-        e.free[sat_i] = sat.free
+        e.touch(sat_i, t)
+        e.add_gpus(sat_i, -g, -g, -g)
         left = self.replicas[k][sat_i] - 1
         if left:
             self.replicas[k][sat_i] = left
@@ -252,12 +245,12 @@ class Inference:
                 self._finish(st.queue.popleft(), t, 3)   # brownout / replica gone
             del self.stations[(k, sat_i)]
 
-    def shed_one(self, sat, t, why="brownout", keep=None):
-        """Shed one replica from a satellite; False if it holds none.  ``keep``: a list that
+    def shed_one(self, i: int, t: float, why: str = "brownout", keep: list | None = None) -> bool:
+        """Shed one replica from satellite i; False if it holds none.  ``keep``: a list that
         receives the service index (to put it back later, after a host reboot)."""
         for k, reps in enumerate(self.replicas):
-            if sat.idx in reps:
-                self.remove_replica(k, sat.idx, t, why)
+            if i in reps:
+                self.remove_replica(k, i, t, why)
                 if keep is not None:
                     keep.append(k)
                 return True
@@ -266,7 +259,7 @@ class Inference:
     # ------------------------------------------------------------------------- requests
     def start(self):
         if len(self.t):
-            self.e._at(self.t[0], self._on_arrival)
+            self.e.at(self.t[0], self._on_arrival)
 
     def _on_arrival(self):
         e = self.e
@@ -278,7 +271,7 @@ class Inference:
             k += 1
         self._k = k
         if k < len(t):
-            e._at(t[k], self._on_arrival)
+            e.at(t[k], self._on_arrival)
 
     def _ingress(self, region):
         """(satellite, one-way seconds to it) for a region now, or (-1, 0): the usable ground
@@ -325,7 +318,7 @@ class Inference:
                     dst = found[0][0]
                     path = None
                     if net.ranges is not None:   # the route, to time it exactly
-                        pred = self.e.reach_buf[1]
+                        pred = self.e.view.reach_buf[1]
                         path = [dst]
                         while path[-1] != src:
                             path.append(int(pred[path[-1]]))
@@ -374,7 +367,7 @@ class Inference:
             self.service_s[i] = s
             token = object()
             st.in_service[i] = token
-            self.e._at(now + s, self._on_done, k, sat_i, i, token)
+            self.e.at(now + s, self._on_done, k, sat_i, i, token)
 
     def _on_done(self, k, sat_i, i, token):
         self.e.stats["events"] += 1

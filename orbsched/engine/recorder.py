@@ -1,11 +1,12 @@
 """What a run records: events, periodic samples, a map snapshot, and the final job table.
 
 Columns and meanings are documented in :mod:`orbsched.results.folder` (the files they become).
-Utilisation is accumulated exactly: before any satellite's GPU count or illumination state
-changes, the GPU-seconds since its last change are added to the bucket of its state
-(``touch``).  Samples take differences of these running totals and of the power buses' running
-energy totals, so every sampled mean is the exact mean over its interval.  Temperatures at
-sample instants come from :func:`orbsched.models.thermal.temperatures_at_k` (the nodes stay exact).
+Utilisation is accumulated exactly by the fleet (:class:`orbsched.engine.fleet.Fleet`):
+before any satellite's GPU count or illumination state changes, the GPU-seconds since its last
+change are added to the bucket of its state (``Fleet.touch``).  Samples take differences of
+these running totals and of the power buses' running energy totals, so every sampled mean is
+the exact mean over its interval.  Temperatures at sample instants come from
+``Fleet.temperatures_at`` (the nodes stay exact).
 
 Memory is kept small per simulated hour (10,000 satellites over 7 days must fit in 8 GB):
 
@@ -31,10 +32,11 @@ from array import array
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from ..models.thermal import temperatures_at_k
-from .satellite import STATE_NAMES, SUNLIT
-from .state import ILLUM_KIND_NAMES, K_STEP
+from .jobs import Phase, Status
+from .timeline import ILLUM_KIND_NAMES, K_STEP, STATE_NAMES
 
 __all__ = ["Recorder", "EVENT_COLUMNS", "SAMPLE_COLUMNS", "JOB_COLUMNS"]
 
@@ -71,10 +73,12 @@ def _unlink(path):
 
 
 class Recorder:
+    """Events, samples, the snapshot and the job table of one run (module docstring)."""
+
     spill_bytes = 256 * 2**20   # per-satellite sample blocks held in memory before spilling
     spill_dir = None            # folder of the spill file; None: tempfile's default (TMPDIR)
 
-    def __init__(self, engine):
+    def __init__(self, engine) -> None:
         self.engine = engine
         n = engine.n_sats
         self.n = n
@@ -82,12 +86,6 @@ class Recorder:
         self.sample_s = float(rec.sample_s)
         self.per_satellite = bool(rec.per_satellite)
         self.snapshot_s = rec.snapshot_s
-        # running totals per satellite (index = satellite), typed arrays: touch() indexes them
-        # about as fast as lists, and a sample updates them in place through numpy views
-        # (_touch_all) instead of one touch() call per satellite
-        self.last_t = array("d", [0.0]) * n
-        self.busy = [array("d", [0.0]) * n for _ in STATE_NAMES]   # GPU-s held, by state
-        self.dark = array("d", [0.0]) * n                           # s in eclipse
         # events: one typed array per column; kind and detail are codes into tables
         self._ev_t, self._ev_value = array("d"), array("d")
         self._ev_sat, self._ev_peer, self._ev_job = array("i"), array("i"), array("q")
@@ -110,19 +108,11 @@ class Recorder:
         self._frames = None          # the tables, built once after the run has finished
 
     # ---------------------------------------------------------------------------- updates
-    def touch(self, i, held, state, t):
-        dt = t - self.last_t[i]
-        if dt > 0.0:
-            if held:
-                self.busy[state][i] += held * dt
-            if state != SUNLIT:
-                self.dark[i] += dt
-            self.last_t[i] = t
-
-    def capacity_change(self, sat, delta, t):
+    def capacity_change(self, sat: int, delta: int, t: float) -> None:
         self.capacity_changes.append((t, sat, delta))
 
-    def event(self, t, kind, *, sat=-1, job=-1, peer=-1, value=math.nan, detail=""):
+    def event(self, t: float, kind: str, *, sat: int = -1, job: int = -1, peer: int = -1,
+              value: float = math.nan, detail: str = "") -> None:
         k = self._kinds.get(kind)
         if k is None:
             k = self._kinds[kind] = len(self._kinds)
@@ -164,43 +154,18 @@ class Recorder:
                     self._ev_value, self._ev_detail)]
 
     # ---------------------------------------------------------------------------- samples
-    def _touch_all(self, t):
-        """:meth:`touch` every satellite at t, on numpy views of the running totals: the
-        operations of :meth:`touch`, element by element (so the same bits), without a Python
-        call per satellite.  Returns copies of the totals: GPU-s held by state (3, n) and s in
-        eclipse (n,)."""
-        sats = self.engine.sats                                     # in index order
-        held = np.array([s.held for s in sats], dtype=np.float64)   # GPU counts: exact
-        state = np.array([s.state for s in sats], dtype=np.intp)
-        last = np.frombuffer(self.last_t, dtype=np.float64)
-        dark = np.frombuffer(self.dark, dtype=np.float64)
-        dt = t - last
-        go = dt > 0.0
-        take = go & (held != 0.0)
-        for k, acc in enumerate(self.busy):
-            m = take & (state == k)
-            np.frombuffer(acc, dtype=np.float64)[m] += held[m] * dt[m]
-        m = go & (state != SUNLIT)
-        dark[m] += dt[m]
-        last[go] = t
-        busy = np.array([np.frombuffer(acc, dtype=np.float64) for acc in self.busy])
-        return busy, dark.copy()
-
     def _totals(self, t):
         """Running totals at t: GPU-s held by state (3, n), s in eclipse (n,) and the buses'
-        energy (3, n W s: harvested, used, curtailed).  Every bus is advanced to t: that is
-        part of the run (later integrals start from there), not only a read."""
-        busy, dark = self._touch_all(t)
-        buses = [s.bus for s in self.engine.sats]
-        for b in buses:
-            b.advance(t)
-        acc = [b.totals_ws() for b in buses]
-        # harvested, used (served), curtailed
-        energy = np.array([[a[0] for a in acc], [a[2] for a in acc], [a[7] for a in acc]],
-                          dtype=np.float64)
-        return busy, dark, energy
+        energy (3, n W s: harvested, used, curtailed).  Every satellite is touched and every
+        bus advanced to t: that is part of the run (later integrals start from there), not
+        only a read."""
+        fl = self.engine.fleet
+        fl.touch_all(t)
+        fl.advance_buses(t)
+        energy = fl.energy_ws[[0, 2, 7]]          # harvested, used (served), curtailed: copies
+        return np.array(fl.busy_gpu_s), np.array(fl.dark_s), energy
 
-    def sample(self, t):
+    def sample(self, t: float) -> None:
         dt = t - self._prev_t
         if dt <= 0.0:
             return
@@ -211,9 +176,8 @@ class Recorder:
         d_dark = (dark - self._prev_dark) / dt
         power = (energy - self._prev_energy) / dt                    # (3, n) mean W
         self._prev_t, self._prev_busy, self._prev_dark, self._prev_energy = t, busy, dark, energy
-        soc = np.array([s.bus.state_of_charge for s in eng.sats])
-        nodes = [s.thermal for s in eng.sats if s.thermal is not None]
-        temp = temperatures_at_k(nodes, t) if nodes else np.full(self.n, np.nan)
+        soc = eng.fleet.socs()
+        temp = eng.fleet.temperatures_at(t)
         util = d_busy.sum(axis=0)
         n = self.n
         # fleet row
@@ -278,17 +242,18 @@ class Recorder:
                     out[j, 1:] = b[_BLOCK_OF[c]]
             yield out, sat
 
-    def take_snapshot(self):
+    def take_snapshot(self) -> None:
         eng = self.engine
         t = eng.env.now
         links = [(a, b) for (a, b), d in eng.net._edges.items()
                  if a < eng.n_sats and b < eng.n_sats and d["usable"]]
+        fl = eng.fleet
         self.snapshot = dict(t_s=float(t),
-                             state=[STATE_NAMES[s.state] for s in eng.sats],
-                             busy_gpus=[int(s.held) for s in eng.sats],
+                             state=[STATE_NAMES[s] for s in fl.state.tolist()],
+                             busy_gpus=fl.held.tolist(),
                              links=[[int(a), int(b)] for a, b in links])
 
-    def finish(self, t):
+    def finish(self, t: float) -> None:
         if t - self._prev_t > 1e-9:
             self.sample(t)
         busy, dark, energy = self._totals(t)
@@ -345,9 +310,6 @@ class Recorder:
         """Write ``timeseries.parquet`` to ``path``, one row group of ``ROW_GROUP_ROWS`` rows at
         a time: the bytes of ``timeseries_frame().to_parquet(path, index=False)``, in bounded
         memory."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         if not self._fleet:
             self._timeseries_frame().to_parquet(path, index=False)
             return path
@@ -399,9 +361,10 @@ class Recorder:
                 cols[c].append(np.asarray(x, dtype=dtypes[c]) if np.ndim(x)
                                else np.full(n, x, dtype=dtypes[c]))
 
-        keep = (np.arange(len(eng.il_t)) < eng.il_applied) & (eng.il_kind != K_STEP)
-        part(int(keep.sum()), t_s=eng.il_t[keep], kind=eng.il_kind[keep], sat=eng.il_sat[keep],
-             job_id=-1, peer=-1, value=eng.il_soc[keep], detail=0)
+        tl = eng.timeline
+        keep = (np.arange(len(tl.t)) < tl.applied) & (tl.kind != K_STEP)
+        part(int(keep.sum()), t_s=tl.t[keep], kind=tl.kind[keep], sat=tl.sat[keep],
+             job_id=-1, peer=-1, value=tl.soc[keep], detail=0)
         k0, d0 = len(kinds), len(details)
         kinds += list(self._kinds)
         details += list(self._details)
@@ -412,7 +375,7 @@ class Recorder:
              peer=np.frombuffer(self._ev_peer, np.int32),
              value=np.frombuffer(self._ev_value, np.float64),
              detail=np.frombuffer(self._ev_detail, np.uint32).astype(np.intp) + d0)
-        saa = eng.saa
+        saa = eng.faults.saa
         if saa is not None and len(saa):
             starts, ends = ~saa.start_clipped, ~saa.end_clipped
             n_in, n_out = int(starts.sum()), int(ends.sum())
@@ -463,11 +426,12 @@ class Recorder:
         t = eng.duration_s
         rows = []
         for job in sorted(eng.jobs.values(), key=lambda j: j.job_id):
-            if job.status == "pending":
+            if job.status is Status.PENDING:
                 continue  # arrives after the end of the run
-            done = job.work_gpu_h if job.status == "completed" else (
-                job.run.progress_at(t) if job.phase == "running" else
-                max(job.run.saved_gpu_h, job.pending_gpu_h if job.phase == "checkpointing"
+            spec, gs = job.spec, job.gs
+            done = spec.work_gpu_h if job.status is Status.COMPLETED else (
+                job.run.progress_at(t) if job.phase is Phase.RUNNING else
+                max(job.run.saved_gpu_h, job.pending_gpu_h if job.phase is Phase.CHECKPOINTING
                     else 0.0))
             lb = job.lost_by
             held_h = job.held_slot_s / 3600.0
@@ -483,20 +447,20 @@ class Recorder:
             elif job.spans:
                 step = (math.nan, math.nan, math.nan)
             else:                              # one satellite: no laser-link collective
-                step = (job.step_s, 0.0, 1.0)
-            pb = job.pauses_by
-            rows.append((job.job_id, job.name, job.gpus, job.work_gpu_h, job.arrival_s,
-                         job.first_start_s, job.end_s, job.status, job.reason,
-                         job.end_s - job.arrival_s, job.first_start_s - job.arrival_s,
+                step = (spec.step_s, 0.0, 1.0)
+            pb = gs.pauses_by
+            rows.append((job.job_id, spec.name, job.gpus, spec.work_gpu_h, spec.arrival_s,
+                         job.first_start_s, job.end_s, job.status.value, job.reason,
+                         job.end_s - spec.arrival_s, job.first_start_s - spec.arrival_s,
                          job.migrations, job.migration_failures, job.bytes_moved_gb,
                          job.downtime_s, done, job.work_lost_gpu_h, job.brownouts, job.sat,
-                         job.protection, job.slots, job.corrupted_results, job.detected,
+                         spec.protection, job.slots, job.corrupted_results, job.detected,
                          job.masked, lb.get("brownout", 0.0), lb.get("radiation", 0.0),
                          lb.get("failure", 0.0), job.eclipse_wait_gpu_h, held_h,
                          held_h * (job.factor - 1) / job.factor, job.run.produced_gpu_h
                          + (job.run.progress_at(t) - job.run._session_from
-                            if job.run.running else 0.0), job.max_members) + step
-                        + (job.reshapes, pb.get("policy", 0), pb.get("brownout", 0),
+                            if job.run.running else 0.0), gs.max_members) + step
+                        + (gs.reshapes, pb.get("policy", 0), pb.get("brownout", 0),
                            pb.get("radiation", 0), pb.get("failure", 0),
                            pb.get("link_lost", 0)))
         df = pd.DataFrame.from_records(rows, columns=list(JOB_COLUMNS))

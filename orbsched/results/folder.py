@@ -92,7 +92,7 @@ def summarize(result) -> dict:
     status = jobs["status"].value_counts().to_dict() if len(jobs) else {}
     done = jobs[jobs["status"] == "completed"]
     started = jobs[jobs["first_start_s"].notna()]
-    led = [s.bus.ledger() for s in eng.sats]
+    led = [eng.fleet.ledger(i) for i in range(n)]
     tot = {k: sum(getattr(x, k) for x in led) / 1000.0 for k in
            ("harvested_wh", "demanded_wh", "used_wh", "unserved_wh", "curtailed_wh",
             "losses_wh", "charged_wh", "discharged_wh")}
@@ -103,7 +103,7 @@ def summarize(result) -> dict:
     exits = events[kinds == "eclipse_exit"]["value"].to_numpy() if len(events) else np.zeros(0)
     mig = events[kinds == "migration_end"] if len(events) else events
     floor_soc = 1.0 - eng.hw.battery.max_depth_of_discharge
-    temps = [s.thermal.temperature_k for s in eng.sats if s.thermal is not None]
+    temps = eng.fleet.temperature_k[eng.fleet.has_thermal].tolist()
     fleet = rec.fleet_frame()          # not the whole time series: it may not fit in memory
     return {
         "scenario": sc.name,
@@ -126,7 +126,7 @@ def summarize(result) -> dict:
             "running": int(status.get("running", 0)),
             "queued": int(status.get("queued", 0)),
             "migrating": int(status.get("migrating", 0)),
-            "not_arrived": int(sum(1 for j in eng.jobs.values() if j.status == "pending")),
+            "not_arrived": eng.jobs.not_arrived(),
         },
         "completed_gpu_h": _r(done["work_gpu_h"].sum()),
         "completed_gpu_h_per_day": _r(done["work_gpu_h"].sum() * 86400.0 / span),
@@ -158,7 +158,7 @@ def summarize(result) -> dict:
         "throttle_events": int(eng.stats["throttles"]),
         "temperature_max_k": _r(max(temps) if temps else math.nan),
         "gpu_hours": gpu_hours(eng, jobs),
-        "faults": eng.fault_summary(),
+        "faults": eng.faults.fault_summary(),
         "corrupted_results": int(jobs["corrupted_result"].sum()) if len(jobs) else 0,
         "engine_events": int(eng.stats["events"]),
         "inference": eng.inference.summary() if eng.inference is not None else {},
@@ -184,7 +184,7 @@ def hybrid_summary(eng, jobs, bus_kwh) -> dict:
         return {"jobs_completed": int(len(d)), "completed_gpu_h": _r(d["work_gpu_h"].sum()),
                 "completion_s_mean": _r(d["completion_s"].mean() if len(d) else math.nan),
                 "completion_s_p50": _r(_q(d["completion_s"], 0.5))}
-    dcs = [eng.hosts[h].summary() for h in eng.datacentres]
+    dcs = [eng.grounds[h - eng.n_sats].summary() for h in eng.datacentres]
     ground = side(done[on_ground])
     ground.update({
         "busy_gpu_h": _r(sum(d["busy_gpu_h"] for d in dcs)),
