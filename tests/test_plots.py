@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orbsched.analysis import plots
+from orbsched.analysis import plot_base, plots
 from orbsched.scenario.errors import DataFileError, OrbschedError
 
 RUN_FIGURES = ("utilisation_vs_eclipse", "utilisation_by_state", "battery", "job_timeline",
@@ -192,9 +192,9 @@ def test_plot_run_writes_valid_files(runs, which):
 
 
 def test_soc_histogram_uses_fleet_rows_without_per_satellite_rows(runs):
-    soc, which = plots._Run(runs["fleet_only"]).soc_samples()
+    soc, which = plots.RunFiles(runs["fleet_only"]).soc_samples()
     assert which.startswith("fleet") and soc.size == 180  # 3 h of 60 s fleet samples
-    soc, which = plots._Run(runs["full"]).soc_samples()
+    soc, which = plots.RunFiles(runs["full"]).soc_samples()
     assert which.startswith("per-satellite") and soc.size == 6 * 180
 
 
@@ -223,7 +223,7 @@ def test_plot_compare(runs, tmp_path):
 
 
 def test_utilisation_by_state_falls_back_to_timeseries(runs, tmp_path):
-    run = plots._Run(runs["full"])
+    run = plots.RunFiles(runs["full"])
     run.summary = {k: v for k, v in run.summary.items() if not k.startswith("utilisation")}
     u = run.utilisation_by_state()
     assert u["total"] == pytest.approx(u["sunlit"] + u["penumbra"] + u["umbra"], rel=1e-12)
@@ -231,7 +231,7 @@ def test_utilisation_by_state_falls_back_to_timeseries(runs, tmp_path):
 
 
 def test_job_segments_replay_events(runs):
-    run = plots._Run(runs["full"])
+    run = plots.RunFiles(runs["full"])
     job = run.jobs.set_index("job_id").loc[1].copy()
     job["job_id"] = 1
     ev = run.events[run.events["job_id"] == 1]
@@ -249,7 +249,7 @@ def test_job_segments_replay_events(runs):
 
 
 def test_timeline_selection_is_deterministic(runs):
-    jobs = plots._Run(runs["full"]).jobs
+    jobs = plots.RunFiles(runs["full"]).jobs
     ids = plots.select_timeline_jobs(jobs)
     assert ids[0] == 1  # the only job that migrated comes first
     assert len(ids) == plots.MAX_TIMELINE_JOBS
@@ -272,7 +272,7 @@ def _angle_deg(lat1, lon1, lat2, lon2):
 @pytest.mark.parametrize("lat_s, lon_s", [(0.0, 0.0), (23.44, -75.0), (-23.44, 179.9),
                                           (7.5, 123.4), (-0.001, -180.0), (89.0, 45.0)])
 def test_terminator_is_90_deg_from_subsolar_point(lat_s, lon_s):
-    lat, lon = plots.terminator_latlon(lat_s, lon_s, n=361)
+    lat, lon = plot_base.terminator_latlon(lat_s, lon_s, n=361)
     assert lat.shape == lon.shape == (361,)
     assert np.all(np.abs(lon) <= 180.0) and np.all(np.abs(lat) <= 90.0)
     err = np.abs(_angle_deg(lat, lon, lat_s, lon_s) - 90.0)
@@ -284,7 +284,7 @@ def test_terminator_is_90_deg_from_subsolar_point(lat_s, lon_s):
 
 def test_terminator_at_equinox_runs_through_the_poles():
     lon_s = 30.0
-    lat, lon = plots.terminator_latlon(0.0, lon_s, n=361)
+    lat, lon = plot_base.terminator_latlon(0.0, lon_s, n=361)
     assert lat.max() == pytest.approx(90.0, abs=1e-9)
     assert lat.min() == pytest.approx(-90.0, abs=1e-9)
     off_pole = np.abs(lat) < 90.0 - 1e-6
@@ -294,23 +294,23 @@ def test_terminator_at_equinox_runs_through_the_poles():
 
 
 def test_split_at_antimeridian():
-    pieces = plots.split_at_antimeridian([170.0, -170.0], [0.0, 10.0])
+    pieces = plot_base.split_at_antimeridian([170.0, -170.0], [0.0, 10.0])
     assert len(pieces) == 2
     (lo1, la1), (lo2, la2) = pieces
     assert lo1.tolist() == [170.0, 180.0] and lo2.tolist() == [-180.0, -170.0]
     assert la1[-1] == pytest.approx(5.0) and la2[0] == pytest.approx(5.0)
-    pieces = plots.split_at_antimeridian([-10.0, 10.0, 30.0], [0.0, 1.0, 2.0])
+    pieces = plot_base.split_at_antimeridian([-10.0, 10.0, 30.0], [0.0, 1.0, 2.0])
     assert len(pieces) == 1 and pieces[0][0].tolist() == [-10.0, 10.0, 30.0]
     # the terminator splits into pieces that each stay on the map and together cover it
-    lat, lon = plots.terminator_latlon(20.0, 100.0, n=721)
-    pieces = plots.split_at_antimeridian(lon, lat)
+    lat, lon = plot_base.terminator_latlon(20.0, 100.0, n=721)
+    pieces = plot_base.split_at_antimeridian(lon, lat)
     assert len(pieces) == 2
     for lo, _ in pieces:
         assert np.all(np.abs(np.diff(lo)) < 180.0)
 
 
 def test_terminator_pieces_at_equinox_are_meridians():
-    pieces = plots._terminator_pieces(0.0, -45.0)
+    pieces = plot_base.terminator_pieces(0.0, -45.0)
     assert len(pieces) == 2
     for lo, la in pieces:
         assert np.ptp(lo) < 1e-9 and abs(abs(lo[0] + 45.0) - 90.0) < 1e-9
@@ -322,10 +322,10 @@ def test_compare_labels_tell_repeated_policies_apart(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "summary.json").write_text(
             json.dumps({"policy": policy, "seed": seed, "scenario": scenario}))
-        return plots._Run(tmp_path / name)
+        return plots.RunFiles(tmp_path / name)
 
     a, b, c = run("a", "greedy", 1), run("b", "greedy", 2), run("c", "fifo", 1)
-    assert plots._run_labels([a, b, c]) == ["greedy\nseed 1", "greedy\nseed 2", "fifo"]
+    assert plots.run_labels([a, b, c]) == ["greedy\nseed 1", "greedy\nseed 2", "fifo"]
     d = run("d", "greedy", 1, scenario="other")
-    assert plots._run_labels([a, b, d]) == ["greedy\na", "greedy\nb", "greedy\nd"]
-    assert plots._run_labels([a, d]) == ["greedy\ns", "greedy\nother"]
+    assert plots.run_labels([a, b, d]) == ["greedy\na", "greedy\nb", "greedy\nd"]
+    assert plots.run_labels([a, d]) == ["greedy\ns", "greedy\nother"]

@@ -31,7 +31,7 @@ from ..files import atomic_write_csv
 from ..results.folder import RUN_FILE, run_status
 from ..scenario.errors import OrbschedError, RegistryError
 from ..scenario.schema import yaml_value
-from .plots import _check_formats, _save
+from .plot_base import check_formats, save_figure
 
 __all__ = ["DEFAULT_METRICS", "collect", "compare", "mean_ci", "sweep_parameters",
            "table_text"]
@@ -282,7 +282,7 @@ def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf")):
 
     out = Path(sweep_dir)
     fig_dir = Path(out_dir) if out_dir else out / "compare"
-    formats = _check_formats(formats)
+    formats = check_formats(formats)
     frame, params = _load(out)
     done = frame[frame["status"] == "done"].reset_index(drop=True)
     metrics = _check_metrics(frame, metrics or DEFAULT_METRICS)
@@ -298,7 +298,7 @@ def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf")):
         for x in xs:
             others = [p for p in xs if p != x]
             fig = _plot(done, m, x, lines, others, order)
-            figures += _save(fig, fig_dir, f"{_slug(m)}__vs__{_slug(x)}", formats)
+            figures += save_figure(fig, fig_dir, f"{_slug(m)}__vs__{_slug(x)}", formats)
     rows = []
     for key, g in _groups(frame, params):
         ok = g[g["status"] == "done"]

@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from .._kernels import shadow_functions
+from ..geometry.illumination import earth_radii
 from ..scenario.constants import AU_KM, SUN_RADIUS_KM
 from .figures_io import OKABE_ITO, STATE_COLOURS, RunFolder, new_figure, note
-from ..geometry.illumination import earth_radii
-from .plots import _terminator_pieces, split_at_antimeridian
+from .plot_base import split_at_antimeridian, terminator_pieces
 
 __all__ = ["MAX_LINKS", "SHELL_GAP_KM", "fig_world_map", "great_circle", "link_arcs",
            "map_layers", "polylines", "shadow_edge_theta", "shells", "theta_psi",
@@ -241,7 +241,7 @@ def map_layers(snapshot: dict, earth_shape="wgs84", fallback_radius_km=None):
     if n:
         add("satellite", lat, lon, shell, -1, radius, np.arange(n), -1, state, busy)
     add("subsolar", [slat], [(slon + 180.0) % 360.0 - 180.0])
-    for plo, pla in _terminator_pieces(slat, slon):      # split at the antimeridian and poles
+    for plo, pla in terminator_pieces(slat, slon):      # split at the antimeridian and poles
         add("ground_terminator", pla, plo, piece=next(counter), radius=0.0)
     for s in sorted(set(shell[shell >= 0].tolist())):
         r = radius[shell == s]

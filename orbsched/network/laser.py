@@ -51,7 +51,6 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.sparse import csgraph
 
 from .._kernels import shortest_path
 from ..scenario.constants import SPEED_OF_LIGHT_KM_S
@@ -59,29 +58,11 @@ from ..scenario.errors import NetworkError
 from ..scenario.schema import NetworkOptions
 from .adjacency import SlotAdjacency
 from .flows import FlowManager
+from .replay_events import GROUND_COLUMNS, ISL_COLUMNS, RATE_COLUMNS, link_events  # noqa: F401
+from .routes import RouteTable, dijkstra_routes
 
 #: Routing tie-breaker added to every edge's light time (1 ns ~ 0.3 m of range).
 HOP_COST_S = 1e-9
-#: Required columns of the contact-plan window tables (``range_km`` and ``rate_gbps`` optional).
-ISL_COLUMNS = ("sat_a", "sat_b", "start_s", "end_s")
-GROUND_COLUMNS = ("station", "sat", "start_s", "end_s")
-#: Range at link start, first found wins (``range_start_km`` is the contact plan's name).
-RANGE_COLUMNS = ("range_km", "range_start_km")
-#: Required columns of a rate-change table (``range_km`` optional): see
-#: :func:`orbsched.geometry.contacts.compute_contact_plan` (``plan.isl_rate_changes``).
-RATE_COLUMNS = ("t_s", "sat_a", "sat_b", "rate_gbps")
-#: csgraph's "no predecessor" marker.
-_NO_PRED = -9999
-
-
-def _check_table(table, cols, what, optional):
-    """Raise NetworkError unless ``table`` is a DataFrame with the columns ``cols``."""
-    if not isinstance(table, pd.DataFrame):
-        raise NetworkError(f"{what} must be a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in cols if c not in table.columns]
-    if missing:
-        raise NetworkError(f"{what} lacks column(s) {missing}; it has {list(table.columns)}, "
-                           f"expected {list(cols)} (+ optional {optional})")
 
 
 def light_time_s(range_km):
@@ -91,49 +72,6 @@ def light_time_s(range_km):
 
 def _pair(a, b):
     return (a, b) if a <= b else (b, a)
-
-
-class RouteTable:
-    """Shortest light-time routes from a set of sources, from one scipy csgraph Dijkstra call.
-
-    ``dist_s[i, node]`` is the route weight from ``sources[i]`` (light time plus
-    :data:`HOP_COST_S` per hop; ``inf`` when unreachable).  ``predecessors[i, node]`` is the node
-    before ``node`` on that route (-9999 at the source and when unreachable).
-    """
-
-    def __init__(self, sources, dist_s, predecessors):
-        self.sources = np.asarray(sources, dtype=np.int64)
-        self.dist_s = dist_s
-        self.predecessors = predecessors
-        self._row = {int(s): i for i, s in enumerate(self.sources)}
-
-    def _r(self, src):
-        try:
-            return self._row[int(src)]
-        except KeyError:
-            raise NetworkError(f"node {src} is not a source of this route table; sources are "
-                               f"{self.sources.tolist()[:20]}") from None
-
-    def distance_s(self, src, dst):
-        return float(self.dist_s[self._r(src), dst])
-
-    def path(self, src, dst) -> Optional[list]:
-        """Node list from ``src`` to ``dst``, or None when unreachable."""
-        i = self._r(src)
-        if src == dst:
-            return [int(src)]
-        if not np.isfinite(self.dist_s[i, dst]):
-            return None
-        out = [int(dst)]
-        pred = self.predecessors[i]
-        node = int(dst)
-        while node != src:
-            node = int(pred[node])
-            if node == _NO_PRED:  # pragma: no cover - finite distance implies a chain
-                return None
-            out.append(node)
-        out.reverse()
-        return out
 
 
 class LaserNetwork:
@@ -595,141 +533,10 @@ class LaserNetwork:
                 self._check_node(int(s))
         self.sync_ranges()
         m = self._csr(include_acquiring)
-        first_ground = self.n_sats
-        if self.relay_via_ground or first_ground == self.n_nodes:
-            dist, pred = csgraph.dijkstra(m, directed=True, indices=src,
-                                          return_predecessors=True)
-            return RouteTable(src, dist, pred)
-        # Ground nodes are endpoints only: drop edges into them, run Dijkstra, then reach each
-        # ground node through its best satellite neighbour.
-        coo = m.tocoo()
-        into_g = coo.col >= first_ground
-        n = self.n_nodes
-        mc = sparse.csr_matrix((coo.data[~into_g], (coo.row[~into_g], coo.col[~into_g])),
-                               shape=(n, n))
-        mg = sparse.csc_matrix(  # edges into ground nodes, one column per ground node
-            (coo.data[into_g], (coo.row[into_g], coo.col[into_g] - first_ground)),
-            shape=(n, n - first_ground))
-        dist, pred = csgraph.dijkstra(mc, directed=True, indices=src, return_predecessors=True)
-        for k in range(self.n_nodes - first_ground):
-            g = first_ground + k
-            lo, hi = mg.indptr[k], mg.indptr[k + 1]
-            nbrs = mg.indices[lo:hi]
-            nbrs_w = mg.data[lo:hi]
-            nbrs_keep = nbrs < first_ground
-            nbrs, nbrs_w = nbrs[nbrs_keep], nbrs_w[nbrs_keep]
-            is_src = src == g
-            if len(nbrs) == 0:
-                dist[~is_src, g] = np.inf
-                pred[~is_src, g] = _NO_PRED
-                continue
-            cand = dist[:, nbrs] + nbrs_w[None, :]
-            best = np.argmin(cand, axis=1)
-            bd = cand[np.arange(len(src)), best]
-            rows = ~is_src
-            dist[rows, g] = bd[rows]
-            pred[rows, g] = np.where(np.isfinite(bd[rows]), nbrs[best[rows]], _NO_PRED)
-        return RouteTable(src, dist, pred)
+        return dijkstra_routes(m, src, n_sats=self.n_sats, n_nodes=self.n_nodes,
+                               relay_via_ground=self.relay_via_ground)
 
     # ----------------------------------------------------------------------------- replay
-    def _rate_events(self, rate_changes):
-        """Validated arrays (t, a, b, rate, range) of a rate-change table, or None."""
-        if rate_changes is None or len(rate_changes) == 0:
-            return None
-        what = "rate_changes"
-        _check_table(rate_changes, RATE_COLUMNS, what, "range_km")
-        t = rate_changes["t_s"].to_numpy(dtype=float)
-        rate = rate_changes["rate_gbps"].to_numpy(dtype=float)
-        bad = ~(np.isfinite(t) & np.isfinite(rate) & (rate > 0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise NetworkError(f"{what} row {rate_changes.index[i]!r}: need a finite t_s and a "
-                               f"finite rate_gbps > 0, got t_s={t[i]}, rate_gbps={rate[i]}")
-        ab = []
-        for col in ("sat_a", "sat_b"):
-            arr = rate_changes[col].to_numpy()
-            if not np.issubdtype(arr.dtype, np.integer) or (
-                    arr.min() < 0 or arr.max() >= self.n_sats):
-                raise NetworkError(f"{what}.{col} must hold satellite indices "
-                                   f"0..{self.n_sats - 1}; got dtype {arr.dtype}, range "
-                                   f"{arr.min()}..{arr.max()}")
-            ab.append(arr.astype(np.int64))
-        rng = (rate_changes["range_km"].to_numpy(dtype=float) if "range_km" in
-               rate_changes.columns else np.full(len(t), np.nan))
-        return t, ab[0], ab[1], rate, rng
-
-    def _window_events(self, isl_windows, ground_windows):
-        """Merge both window tables into time-ordered (t, kind, a, b, rate, range, start)."""
-        parts = []
-        for table, cols, what in ((isl_windows, ISL_COLUMNS, "isl_windows"),
-                                  (ground_windows, GROUND_COLUMNS, "ground_windows")):
-            if table is None or len(table) == 0:
-                continue
-            _check_table(table, cols, what, "range_km, rate_gbps")
-            start = table["start_s"].to_numpy(dtype=float)
-            end = table["end_s"].to_numpy(dtype=float)
-            bad = ~(np.isfinite(start) & np.isfinite(end) & (end >= start))
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise NetworkError(f"{what} row {table.index[i]!r}: need finite start_s <= end_s, "
-                                   f"got start_s={start[i]}, end_s={end[i]}")
-            if what == "isl_windows":
-                a = table["sat_a"].to_numpy()
-                b = table["sat_b"].to_numpy()
-                for arr, col in ((a, "sat_a"), (b, "sat_b")):
-                    if not np.issubdtype(arr.dtype, np.integer) or len(arr) and (
-                            arr.min() < 0 or arr.max() >= self.n_sats):
-                        raise NetworkError(f"{what}.{col} must hold satellite indices "
-                                           f"0..{self.n_sats - 1}; got dtype {arr.dtype}, range "
-                                           f"{arr.min()}..{arr.max()}")
-                if (a == b).any():
-                    raise NetworkError(f"{what}: sat_a == sat_b in row "
-                                       f"{table.index[int(np.flatnonzero(a == b)[0])]!r}")
-            else:
-                st = table["station"].to_numpy()
-                if np.issubdtype(st.dtype, np.integer):
-                    if len(st) and (st.min() < 0 or st.max() >= len(self.stations)):
-                        raise NetworkError(f"{what}.station: integer station indices must be "
-                                           f"0..{len(self.stations) - 1}")
-                    a = st.astype(np.int64) + self.n_sats
-                else:
-                    unknown = sorted(set(map(str, st)) - set(self.stations))
-                    if unknown:
-                        raise NetworkError(f"{what}.station: unknown station(s) {unknown[:5]}; "
-                                           f"known: {self.stations}")
-                    a = np.array([self._station_node[str(s)] for s in st], dtype=np.int64)
-                b = table["sat"].to_numpy()
-                if not np.issubdtype(b.dtype, np.integer) or len(b) and (
-                        b.min() < 0 or b.max() >= self.n_sats):
-                    raise NetworkError(f"{what}.sat must hold satellite indices "
-                                       f"0..{self.n_sats - 1}")
-            n = len(table)
-            rate = (table["rate_gbps"].to_numpy(dtype=float) if "rate_gbps" in table.columns
-                    else np.full(n, np.nan))
-            if (rate <= 0).any():
-                raise NetworkError(f"{what}.rate_gbps must be > 0 (NaN = default)")
-            rcol = next((c for c in RANGE_COLUMNS if c in table.columns), None)
-            rng = (table[rcol].to_numpy(dtype=float) if rcol else np.full(n, np.nan))
-            acq_from = start
-            if "start_clipped" in table.columns:   # under way before the plan began: acquired
-                clipped = table["start_clipped"].to_numpy(dtype=bool)
-                acq_from = np.where(clipped, start - self.acquisition_s, start)
-            parts.append((np.asarray(a, np.int64), np.asarray(b, np.int64), start, end,
-                          rate, rng, acq_from))
-        if not parts:
-            return None
-        a, b, start, end, rate, rng, acq_from = (np.concatenate(x) for x in zip(*parts))
-        now = float(self.env.now)
-        keep = (end > start) & (end > now)   # zero-length and past windows carry no link
-        a, b, start, end, rate, rng, acq_from = (x[keep] for x in (a, b, start, end, rate, rng,
-                                                                   acq_from))
-        n = len(a)
-        t = np.concatenate([np.maximum(start, now), end])
-        kind = np.concatenate([np.zeros(n, np.int8), np.full(n, 2, np.int8)])  # up before down
-        idx = np.concatenate([np.arange(n), np.arange(n)])
-        order = np.lexsort((kind, t))
-        return t[order], kind[order], idx[order], a, b, rate, rng, acq_from
-
     def replay(self, isl_windows: Optional[pd.DataFrame] = None,
                ground_windows: Optional[pd.DataFrame] = None,
                rate_changes: pd.DataFrame | None = None):
@@ -750,28 +557,13 @@ class LaserNetwork:
         At one instant all openings are applied, then the rate changes, then all closings (so
         back-to-back windows of one pair keep the link up without re-acquisition).
         """
-        ev = self._window_events(isl_windows, ground_windows)
-        rc = self._rate_events(rate_changes)
-        if ev is None and rc is None:
+        ev = link_events(isl_windows, ground_windows, rate_changes, n_sats=self.n_sats,
+                         stations=self.stations, station_node=self._station_node,
+                         acquisition_s=self.acquisition_s, now=float(self.env.now))
+        if ev is None:
             return
-        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
-        t_w, kind_w, idx_w, a, b, rate, rng, start = ev if ev is not None else (
-            empty_f, np.zeros(0, np.int8), empty_i, empty_i, empty_i, empty_f, empty_f, empty_f)
-        r_t, r_a, r_b, r_rate, r_rng = rc if rc is not None else (
-            empty_f, empty_i, empty_i, empty_f, empty_f)
-        now = float(self.env.now)
-        t = np.concatenate([t_w, np.maximum(r_t, now)])
-        kind = np.concatenate([kind_w, np.ones(len(r_t), np.int8)])  # up, rate, down
-        idx = np.concatenate([idx_w, np.arange(len(r_t))])
-        order = np.lexsort((kind, t))  # stable: rate rows keep their table order
-        t, kind, idx = t[order], kind[order], idx[order]
-        bounds = np.flatnonzero(np.diff(t)) + 1
-        starts = np.concatenate([[0], bounds]).tolist()
-        ends = np.concatenate([bounds, [len(t)]]).tolist()
-        t_l, kind_l, idx_l = t.tolist(), kind.tolist(), idx.tolist()
-        a_l, b_l, rate_l, rng_l, start_l = a.tolist(), b.tolist(), rate.tolist(), rng.tolist(), \
-            start.tolist()
-        ra_l, rb_l, rr_l, rg_l = r_a.tolist(), r_b.tolist(), r_rate.tolist(), r_rng.tolist()
+        starts, ends, t_l, kind_l, idx_l, (a_l, b_l, rate_l, rng_l, start_l), \
+            (ra_l, rb_l, rr_l, rg_l) = ev
         env = self.env
         for i0, i1 in zip(starts, ends):
             dt = t_l[i0] - env.now
