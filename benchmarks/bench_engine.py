@@ -80,14 +80,14 @@ def _how(from_cache):
 
 
 def _stages(overrides, cache_dir, policy, repeat=1):
-    from orbsched.scenario.schema import load_scenario
-    from orbsched.geometry.contacts import compute_contact_plan
     from orbsched.engine.core import Engine, World
+    from orbsched.geometry.contacts import compute_contact_plan
     from orbsched.geometry.ephemeris import compute_ephemeris
+    from orbsched.geometry.regions import cached_region_intervals
     from orbsched.geometry.stage import compute_geometry
     from orbsched.policies import load_policy
-    from orbsched.geometry.regions import cached_region_intervals
     from orbsched.run import build_workload, rng_streams
+    from orbsched.scenario.schema import load_scenario
 
     sc = load_scenario(REPO / "configs" / "starlink-shell1.yaml",
                        overrides + ([f"policy={policy}"] if policy else []))

@@ -109,11 +109,11 @@ def main(argv=None):
 
 
 def starlink(tmp):
-    from orbsched.scenario.schema import load_scenario
     from orbsched.analysis.figures_io import RunFolder, group_runs, save_figure
     from orbsched.analysis.figures_map import fig_world_map
     from orbsched.analysis.figures_phase import fig_phase
     from orbsched.run import simulate
+    from orbsched.scenario.schema import load_scenario
 
     sc = load_scenario(REPO / "configs" / "starlink-shell1.yaml",
                        ["duration_h=6", "record.sample_s=60", "policy=stay"])

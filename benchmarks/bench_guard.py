@@ -109,8 +109,8 @@ def hook_guard(calls=200_000):
 
 
 def in_situ(config, hours):
-    from orbsched.scenario.schema import load_scenario
     from orbsched.run import simulate
+    from orbsched.scenario.schema import load_scenario
 
     cache = tempfile.mkdtemp(prefix="bench-guard-")
     times = {}

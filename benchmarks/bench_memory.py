@@ -103,14 +103,14 @@ def _series_bytes(rec):
 def run_child(hours, side, recorder_file, trace, setup_only=False):
     if recorder_file:
         _use_recorder(recorder_file)
-    from orbsched.scenario.schema import load_scenario
-    from orbsched.geometry.contacts import compute_contact_plan
     from orbsched.engine.core import Engine, World
+    from orbsched.geometry.contacts import compute_contact_plan
+    from orbsched.geometry.regions import region_intervals
     from orbsched.geometry.stage import compute_geometry
     from orbsched.policies import load_policy
-    from orbsched.geometry.regions import region_intervals
     from orbsched.results.folder import write_results
     from orbsched.run import RunResult, build_workload, rng_streams
+    from orbsched.scenario.schema import load_scenario
 
     n = side * side
     rate = 433.0 * n / 1584          # starlink-shell1's offered load per GPU (bench_engine.py)

@@ -74,8 +74,8 @@ def best_time(fn, repeat):
 
 
 def kernel_rows(sizes):
-    from orbsched.scenario.schema import scenario_from_dict
     from orbsched.geometry.constellation import build_constellation
+    from orbsched.scenario.schema import scenario_from_dict
 
     comp = compiled_kernels()
     rows = []
@@ -116,9 +116,9 @@ def peak_rss_mb():
 
 
 def _plan_child(n, hours, queue):
-    from orbsched.scenario.schema import scenario_from_dict
     from orbsched.geometry.constellation import build_constellation
     from orbsched.geometry.contacts import compute_contact_plan
+    from orbsched.scenario.schema import scenario_from_dict
 
     t0 = time.perf_counter()
     fleet, sc = build_constellation(scenario_from_dict(scenario_dict(n, hours)))

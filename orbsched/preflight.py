@@ -37,14 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .geometry import orbits
-from .scenario.bounds import check_work, work_estimate
-from .scenario.schema import check_span_dates
-from .geometry.constellation import build_constellation
 from .engine.core import Engine, World
-from .scenario.errors import ScenarioError
+from .geometry import orbits
+from .geometry.constellation import build_constellation
 from .geometry.illumination import Intervals
 from .policies import load_policy
+from .scenario.bounds import check_work, work_estimate
+from .scenario.errors import ScenarioError
+from .scenario.schema import check_span_dates
 from .workload import traces
 from .workload.jobs import Workload, synthetic_training
 from .workload.presets import preset_job

@@ -28,6 +28,7 @@ from .geometry.ephemeris import compute_ephemeris
 from .geometry.regions import cached_region_intervals, saa_region
 from .geometry.stage import compute_geometry
 from .geometry.visibility import EarthRotation
+
 # STREAMS, build_workload and rng_streams live in preflight; re-exported from here
 from .preflight import STREAMS, build_workload, named, prepare, rng_streams  # noqa: F401
 from .results.folder import summarize, write_results

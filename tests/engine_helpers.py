@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orbsched.scenario.schema import scenario_from_dict
 from orbsched.engine.core import Engine, World
 from orbsched.geometry.illumination import Intervals
+from orbsched.scenario.schema import scenario_from_dict
 from orbsched.workload.jobs import TrainingJob, Workload
 
 ALLOWED_STATUS = {"completed", "failed", "queued", "running", "migrating"}

@@ -4,8 +4,8 @@ import math
 import numpy as np
 
 from orbsched.geometry import astro
-from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, MU_EARTH_KM3_S2
 from orbsched.geometry.orbits import OrbitSet
+from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, MU_EARTH_KM3_S2
 
 
 class KeplerCircular(OrbitSet):

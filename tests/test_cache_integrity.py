@@ -12,17 +12,16 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from golden_files import folder_digests
 
 from orbsched.geometry import cache
-from orbsched.scenario.schema import scenario_from_dict
 from orbsched.geometry.constellation import build_constellation
 from orbsched.geometry.contacts import compute_contact_plan
-from orbsched.scenario.errors import CacheWarning
-from orbsched.geometry.stage import compute_geometry
 from orbsched.geometry.regions import cached_region_intervals
+from orbsched.geometry.stage import compute_geometry
 from orbsched.run import simulate
-
-from golden_files import folder_digests
+from orbsched.scenario.errors import CacheWarning
+from orbsched.scenario.schema import scenario_from_dict
 
 KINDS = ("contacts", "geometry", "regions")
 FLIPS_PER_KIND = 18                    # 54 flips in all

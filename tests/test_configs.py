@@ -2,11 +2,10 @@
 import re
 
 import pytest
+from conftest import REPO
 
 from orbsched import load_scenario
 from orbsched.scenario.sections import SyntheticWorkload
-
-from conftest import REPO
 
 #: Scenario files (sweep files, which name a base scenario, are tested in test_sweep.py).
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml")

@@ -5,14 +5,13 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import shared_file
 
 from orbsched.geometry import contacts, visibility
-from orbsched.scenario.schema import scenario_from_dict
 from orbsched.geometry.constellation import build_constellation
 from orbsched.geometry.contacts import compute_contact_plan
 from orbsched.scenario.errors import OrbschedError, ScenarioError
+from orbsched.scenario.schema import scenario_from_dict
 
 BLUFFTON = {"name": "Bluffton", "lat_deg": 40.8939, "lon_deg": -83.8917, "elevation_m": 0.0}
 
@@ -217,8 +216,9 @@ def test_cache_hit_and_miss(tmp_path):
 
 
 def test_cache_key_follows_element_file_bytes(tmp_path, monkeypatch):
-    from orbsched.geometry.orbits import circular_satrec
     from sgp4 import exporter
+
+    from orbsched.geometry.orbits import circular_satrec
 
     sat = circular_satrec(12345, datetime(2024, 6, 21, tzinfo=timezone.utc), 550, 53, 10, 0)
     l1, l2 = exporter.export_tle(sat)

@@ -54,16 +54,16 @@ def test_seed_200mw_orbital_data_centre_launch_cost():
 
 def test_reference_constants_follow_their_sources():
     # Starlink v2 mini class ~20 kg/kW (CONTEXT.md): 575 kg / 28 kW = 20.5
-    assert ec.STARLINK_V2_MINI_KG_PER_KW == pytest.approx(20.0, rel=0.05)
+    assert pytest.approx(20.0, rel=0.05) == ec.STARLINK_V2_MINI_KG_PER_KW
     # $570/kW-yr (low end of Suncatcher's ground electricity range) as a $/kWh price
-    assert ec.GROUND_ELECTRICITY_USD_PER_KWH * ec.HOURS_PER_YEAR == pytest.approx(570.0)
+    assert pytest.approx(570.0) == ec.GROUND_ELECTRICITY_USD_PER_KWH * ec.HOURS_PER_YEAR
     # PUE 1.3-1.4, Li-ion 100-160 Wh/kg, $50 B per GW, $15-25 B per 200 MW
     assert 1.3 <= ec.GROUND_PUE <= 1.4
     assert 100.0 <= 1000.0 / ec.BATTERY_KG_PER_KWH <= 160.0
-    assert ec.GROUND_USD_PER_MW_1GW == pytest.approx(50e6)
-    assert ec.GROUND_USD_PER_MW_200MW == pytest.approx((75e6, 125e6))
+    assert pytest.approx(50e6) == ec.GROUND_USD_PER_MW_1GW
+    assert pytest.approx((75e6, 125e6)) == ec.GROUND_USD_PER_MW_200MW
     # DGX H100: 10.2 kW for 8 x 700 W GPUs
-    assert ec.SERVER_POWER_FACTOR == pytest.approx(10.2 / 5.6)
+    assert pytest.approx(10.2 / 5.6) == ec.SERVER_POWER_FACTOR
 
 
 def test_orbit_costs_reproduce_the_published_price_with_explicit_mass_and_power():
@@ -168,8 +168,8 @@ def test_ground_parameters_and_utilisation_are_checked():
 def run_dir(tmp_path_factory):
     from conftest import REPO
 
-    from orbsched.scenario.schema import load_scenario
     from orbsched.run import simulate
+    from orbsched.scenario.schema import load_scenario
 
     sc = load_scenario(REPO / "configs" / "demo.yaml", ["duration_h=2", "workload.n_jobs=60"])
     out = tmp_path_factory.mktemp("econ-run")

@@ -3,13 +3,12 @@ and the invariants every run must satisfy."""
 import math
 
 import pytest
+from engine_helpers import check_invariants, job, make_engine, scenario
 
 from orbsched.models.thermal import ThermalNode
+from orbsched.policies import Migrate, Place, Policy, Stay
 from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
 from orbsched.scenario.errors import PolicyError
-from orbsched.policies import Migrate, Place, Policy, Stay
-
-from engine_helpers import check_invariants, job, make_engine, scenario
 
 NO_THERMAL = {"thermal": None, "payload_reserve_wh": 0.0}
 

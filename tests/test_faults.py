@@ -4,16 +4,15 @@ import math
 
 import numpy as np
 import pytest
+from engine_helpers import check_invariants, job, make_engine, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orbsched.scenario.schema import load_scenario
 from orbsched.geometry.constellation import build_constellation
+from orbsched.geometry.regions import inside_region, region_intervals, subsatellite_latlon
 from orbsched.models.faults import YEAR_S
 from orbsched.policies import EnergyAware, FifoGround, GreedySunlit, Lookahead, RandomPolicy, Stay
-from orbsched.geometry.regions import inside_region, region_intervals, subsatellite_latlon
-
-from engine_helpers import check_invariants, job, make_engine, scenario
+from orbsched.scenario.schema import load_scenario
 
 NEVER = 1e12    # rad per event: that kind never happens
 
@@ -249,8 +248,8 @@ def test_invariants_hold_on_random_walker_shells(planes, per_plane, seed, policy
                                                  protection, fail_at, topology):
     """The same invariants on real geometry: tiny Walker shells, propagated, with eclipses,
     contact plans, SAA crossings, random upsets at high rates and scripted failures."""
-    from orbsched.scenario.schema import scenario_from_dict
     from orbsched.run import simulate
+    from orbsched.scenario.schema import scenario_from_dict
 
     n = planes * per_plane
     data = {

@@ -3,12 +3,11 @@ vectorised power test per size, and leaving jobs on satellites with no free GPU 
 out of the scan) give exactly the decisions of the plain scan, written out here as the
 oracle."""
 import numpy as np
+from engine_helpers import check_invariants, job, make_engine, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orbsched.policies import EnergyAware, FifoGround, GreedySunlit, Place, RandomPolicy, Stay
-
-from engine_helpers import check_invariants, job, make_engine, scenario
 
 
 def _plain_schedule(self, view):

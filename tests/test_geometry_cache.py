@@ -9,16 +9,16 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 import yaml
-
-from orbsched.geometry import cache, stage as geometry, regions
-from orbsched.scenario.schema import load_scenario, scenario_from_dict
-from orbsched.geometry.constellation import build_constellation
-from orbsched.geometry.stage import compute_geometry, geometry_inputs
-from orbsched.geometry.regions import cached_region_intervals, region_cache_inputs, region_intervals
-from orbsched.scenario.errors import CacheWarning
-
 from conftest import REPO
 from test_contacts import walker
+
+from orbsched.geometry import cache, regions
+from orbsched.geometry import stage as geometry
+from orbsched.geometry.constellation import build_constellation
+from orbsched.geometry.regions import cached_region_intervals, region_cache_inputs, region_intervals
+from orbsched.geometry.stage import compute_geometry, geometry_inputs
+from orbsched.scenario.errors import CacheWarning
+from orbsched.scenario.schema import load_scenario, scenario_from_dict
 
 KINDS = ("eclipse", "umbra", "penumbra", "point")
 FIELDS = ("sat", "start_s", "end_s", "start_clipped", "end_clipped")
@@ -311,8 +311,13 @@ def test_sweep_keys_group_what_is_shared(tmp_path):
 def test_a_sweep_computes_each_geometry_once(tmp_path, monkeypatch):
     """The precompute tasks fill the three entries; then both runs load them (computing is
     made to fail), in this process through the sweep's task functions."""
-    from orbsched.sweep.execute import (_task, execute_run, geometry_groups,
-                                     missing_cache_entries, precompute_plan)
+    from orbsched.sweep.execute import (
+        _task,
+        execute_run,
+        geometry_groups,
+        missing_cache_entries,
+        precompute_plan,
+    )
 
     sweep = _sweep(tmp_path, {"policy": ["stay", "greedy-sunlit"]})
     out, root = tmp_path / "out", tmp_path / "out" / "cache"

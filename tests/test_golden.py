@@ -5,10 +5,16 @@ values moved."""
 import json
 
 import pytest
-
 from conftest import SHARED_DATA
-from golden_files import (GOLDEN, POLICY_VARIANTS, REPO, folder_digests, golden_name,
-                          run_config, shipped_configs)
+from golden_files import (
+    GOLDEN,
+    POLICY_VARIANTS,
+    REPO,
+    folder_digests,
+    golden_name,
+    run_config,
+    shipped_configs,
+)
 
 CONFIGS = shipped_configs()
 CASES = [(p, None) for p in CONFIGS] + [(REPO / "configs" / f"{c}.yaml", pol)

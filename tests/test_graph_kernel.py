@@ -4,16 +4,15 @@ import networkx as nx
 import numpy as np
 import pytest
 import simpy
+from engine_helpers import check_invariants, make_engine, scenario
 
 from orbsched import _kernels
 from orbsched._kernels import reference
 from orbsched.network.adjacency import SlotAdjacency
-from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.scenario.errors import PolicyError
 from orbsched.network.laser import LaserNetwork
 from orbsched.policies import Stay
-
-from engine_helpers import check_invariants, make_engine, scenario
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.scenario.errors import PolicyError
 
 NO_THERMAL = {"thermal": None, "payload_reserve_wh": 0.0}
 

@@ -1,16 +1,15 @@
 """Ground data centres in the fleet: energy, cost and carbon by hand, a migration down a ground
 link, and the hybrid policy using orbit and ground in one run."""
 import pytest
+from conftest import REPO
+from engine_helpers import check_invariants, job, make_engine, scenario
 
 from orbsched import load_scenario
+from orbsched.policies import Migrate, Place, Policy
+from orbsched.results.folder import hybrid_summary
 from orbsched.run import simulate
 from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
 from orbsched.scenario.errors import PolicyError, ScenarioError
-from orbsched.policies import Migrate, Place, Policy
-from orbsched.results.folder import hybrid_summary
-
-from conftest import REPO
-from engine_helpers import check_invariants, job, make_engine, scenario
 
 NO_THERMAL = {"thermal": None, "payload_reserve_wh": 0.0}
 STATIONS = [{"name": "Quincy", "lat_deg": 47.23, "lon_deg": -119.85},

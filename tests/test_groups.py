@@ -3,13 +3,12 @@ member's eclipse, brownout or lost link does to the group, as the policy says.""
 import math
 
 import pytest
-
-from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.engine.groups import allreduce_s
-from orbsched.scenario.errors import PolicyError
-from orbsched.policies import GroupStrategy, PlaceGroup, Policy
-
 from engine_helpers import check_invariants, job, make_engine, scenario
+
+from orbsched.engine.groups import allreduce_s
+from orbsched.policies import GroupStrategy, PlaceGroup, Policy
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.scenario.errors import PolicyError
 
 NO_THERMAL = {"thermal": None, "payload_reserve_wh": 0.0}
 C = SPEED_OF_LIGHT_KM_S
@@ -248,8 +247,8 @@ def test_a_failed_shard_transfer_leaves_the_group_queued_on_its_former_members()
 
 
 def test_reshaping_a_job_that_runs_on_one_satellite_is_rejected():
-    from orbsched.scenario.errors import PolicyError
     from orbsched.policies import Place, Replace
+    from orbsched.scenario.errors import PolicyError
 
     class _One(Policy):
         name = "one"
@@ -268,10 +267,10 @@ def test_a_group_is_not_placed_where_its_checkpoint_shards_cannot_reach():
     """Found by tests/test_random_scenarios.py: the random policy (queued jobs may move) asked
     to place a group whose checkpoint is on satellite 0 on members with no laser path from
     0, which the engine rightly rejects; the group strategy now waits instead."""
+    from engine_helpers import check_invariants
+
     from orbsched.run import simulate
     from orbsched.scenario.schema import scenario_from_dict
-
-    from engine_helpers import check_invariants
 
     sc = scenario_from_dict({
         "name": "random", "start_utc": "2024-03-20T00:00:00Z", "duration_h": 1.5,

@@ -10,15 +10,23 @@ import pytest
 gym = pytest.importorskip("gymnasium")
 pytest.importorskip("greenlet")
 
+from conftest import REPO  # noqa: E402
+
 from orbsched import load_scenario, scenario_from_dict  # noqa: E402
-from orbsched.gym import (KEEP, PAUSE, PLACE, SHADOW, ConstellationEnv,  # noqa: E402
-                          GoodputReward, PolicyAgent, RandomAgent)
+from orbsched.gym import (  # noqa: E402
+    KEEP,
+    PAUSE,
+    PLACE,
+    SHADOW,
+    ConstellationEnv,
+    GoodputReward,
+    PolicyAgent,
+    RandomAgent,
+)
 from orbsched.gym.observe import CANDIDATE_FEATURES  # noqa: E402
 from orbsched.policies import Policy, load_policy  # noqa: E402
 from orbsched.run import simulate  # noqa: E402
 from orbsched.scenario.errors import OrbschedError, PolicyError  # noqa: E402
-
-from conftest import REPO  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
 from helpers import KeplerCircular, normal_for_beta, sun_unit_at
+
 from orbsched import compute_geometry, scenario_from_dict
 from orbsched.geometry import astro, illumination
 from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, SUN_RADIUS_KM
@@ -79,7 +79,8 @@ def test_reference_instants_from_skyfield(block):
     times = ref["times_utc"]
     start = parse_utc(times[0])
     path_lines = "\n".join(["ISS (ZARYA)"] + ref["tle"]) + "\n"
-    import tempfile, os
+    import os
+    import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "iss.tle")

@@ -3,12 +3,11 @@ import math
 
 import numpy as np
 import pytest
+from engine_helpers import check_invariants, make_engine, scenario
 
-from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
 from orbsched.engine.inference import erlang_c, mmc_mean_wait_s
 from orbsched.policies import MoveReplica, Policy, ReplicaStrategy
-
-from engine_helpers import check_invariants, make_engine, scenario
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
 
 
 def test_erlang_c_closed_form():

@@ -9,8 +9,6 @@ from hypothesis import strategies as st
 from orbsched.models.training import JobRun
 
 
-
-
 def test_progress_and_saved_by_hand():
     r = JobRun(work_gpu_h=10.0, interval_s=600.0, checkpoint_s=60.0)
     r.start(100.0, 4 / 3600.0)                     # 4 GPUs, from t = 100 s

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orbsched import _kernels
-from orbsched.models import thermal
 from orbsched._kernels import reference
-from orbsched.scenario.errors import SubsystemError
+from orbsched.models import thermal
 from orbsched.models.thermal import ThermalNode, ThermalSpec
+from orbsched.scenario.errors import SubsystemError
 
 compiled = _kernels.compiled_kernels()
 needs_compiled = pytest.mark.skipif(compiled is None, reason="compiled kernels not built")

@@ -479,8 +479,8 @@ def test_a_run_that_stopped_on_a_policy_error_leaves_partial_results(tmp_path, c
     assert len(jobs) >= 1 and (jobs["arrival_s"] <= 1800.0).all()
     ts = pd.read_parquet(out / "timeseries.parquet")
     assert ts["t_s"].max() == 1800.0
-    from orbsched.scenario.errors import DataFileError
     from orbsched.results.folder import load_results
+    from orbsched.scenario.errors import DataFileError
     with pytest.raises(DataFileError, match="incomplete results.*t = 1800.000 s"):
         load_results(out)
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import simpy
 
-from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
-from orbsched.scenario.errors import NetworkError, OrbschedError
 from orbsched.network.flows import max_min_rates
 from orbsched.network.laser import HOP_COST_S, LaserNetwork
+from orbsched.scenario.constants import SPEED_OF_LIGHT_KM_S
+from orbsched.scenario.errors import NetworkError, OrbschedError
 
 C = SPEED_OF_LIGHT_KM_S
 

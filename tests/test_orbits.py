@@ -4,14 +4,19 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import shared_file
+
 from orbsched import DataFileError, PropagationError, scenario_from_dict
 from orbsched.geometry import astro
-from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
 from orbsched.geometry.constellation import build_constellation
-from orbsched.geometry.orbits import (read_ephemeris_csv, read_omm, read_tle, sso_inclination_deg,
-                             tle_checksum)
+from orbsched.geometry.orbits import (
+    read_ephemeris_csv,
+    read_omm,
+    read_tle,
+    sso_inclination_deg,
+    tle_checksum,
+)
+from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
 
 ISS = ["ISS (ZARYA)",
        "1 25544U 98067A   18184.80969102  .00001614  00000-0  31745-4 0  9993",
@@ -232,7 +237,8 @@ def test_propagation_matches_skyfield_earthsatellite(tmp_path):
 @pytest.mark.shared_data
 def test_iss_against_jpl_horizons():
     """The GCRS states of skyfield's HORIZONS test: within 2 m and 3 km/h, as there."""
-    import tempfile, os
+    import os
+    import tempfile
 
     ref = json.loads(shared_file("skyfield_reference_values.json").read_text())
     block = ref["skyfield_iss_vs_horizons_test"]

@@ -45,7 +45,7 @@ def _timeseries(n_sats, duration_s, step_s, per_satellite, rng):
     ecl_all = []
     for sat in range(n_sats):
         phase = 2 * math.pi * sat / n_sats
-        ecl = ((np.sin(2 * math.pi * t / 5700.0 + phase) < -0.4)).astype(float)
+        ecl = (np.sin(2 * math.pi * t / 5700.0 + phase) < -0.4).astype(float)
         ecl_all.append(ecl)
         util = np.clip(0.7 - 0.4 * ecl + 0.05 * rng.standard_normal(t.size), 0, 1)
         soc = np.clip(0.9 - 0.15 * ecl + 0.02 * rng.standard_normal(t.size), 0, 1)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orbsched.models.power import BatterySpec, PowerBus
 from orbsched.scenario import constants as c
 from orbsched.scenario.errors import OrbschedError, SubsystemError
-from orbsched.models.power import BatterySpec, PowerBus
 from orbsched.scenario.hardware import SolarArraySpec
 
 

@@ -2,10 +2,10 @@
 energy comparison with the published totals."""
 import pytest
 
-from orbsched.scenario.schema import scenario_from_dict
-from orbsched.scenario.errors import ScenarioError, WorkloadError
-from orbsched.workload.presets import PRESETS, energy_comparison, preset_job
 from orbsched.run import build_workload, simulate
+from orbsched.scenario.errors import ScenarioError, WorkloadError
+from orbsched.scenario.schema import scenario_from_dict
+from orbsched.workload.presets import PRESETS, energy_comparison, preset_job
 
 
 def test_bloom_shape_from_the_published_figures():

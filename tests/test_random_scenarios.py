@@ -8,15 +8,14 @@ shared between examples, so the cost is mostly the engine.  ``slow`` runs many m
 import math
 
 import pytest
+from engine_helpers import check_invariants
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from orbsched.scenario.schema import scenario_from_dict
-from orbsched.scenario.errors import ScenarioError
 from orbsched.policies import available
 from orbsched.run import simulate
-
-from engine_helpers import check_invariants
+from orbsched.scenario.errors import ScenarioError
+from orbsched.scenario.schema import scenario_from_dict
 
 FAST = 20
 SLOW = 300

@@ -9,15 +9,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from engine_helpers import make_engine, scenario
 
 from orbsched.engine import recorder as recorder_mod
 from orbsched.engine.fleet import Fleet
-from orbsched.scenario.schema import load_scenario
-from orbsched.policies import Stay
 from orbsched.engine.recorder import ROW_GROUP_ROWS, SAMPLE_COLUMNS, Recorder
+from orbsched.policies import Stay
 from orbsched.run import simulate
-
-from engine_helpers import make_engine, scenario
+from orbsched.scenario.schema import load_scenario
 
 SHORT = ["duration_h=2", "workload.n_jobs=60", "workload.rate_per_h=60"]
 

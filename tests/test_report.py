@@ -80,8 +80,8 @@ def _check_offline(page, text):
 def run_dir(tmp_path_factory):
     from conftest import REPO
 
-    from orbsched.scenario.schema import load_scenario
     from orbsched.run import simulate
+    from orbsched.scenario.schema import load_scenario
 
     sc = load_scenario(REPO / "configs" / "demo.yaml", ["duration_h=2", "workload.n_jobs=60"])
     out = tmp_path_factory.mktemp("report-run")

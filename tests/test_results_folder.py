@@ -13,14 +13,13 @@ import threading
 
 import pytest
 import yaml
+from golden_files import folder_digests
 
 from orbsched.cli import main
-from orbsched.scenario.schema import load_scenario
 from orbsched.results.writing import ResultsFolderError, check_target
 from orbsched.run import simulate
+from orbsched.scenario.schema import load_scenario
 from orbsched.sweep.execute import execute_run, run_sweep
-
-from golden_files import folder_digests
 
 TINY = """\
 name: tiny

@@ -7,14 +7,13 @@ import textwrap
 
 import pandas as pd
 import pytest
+from engine_helpers import check_invariants
 
-from orbsched.scenario.schema import load_scenario
-from orbsched.scenario.errors import DataFileError, PolicyError, RegistryError
 from orbsched.policies import available, load_policy
 from orbsched.results.folder import RESULT_FILES, load_results
 from orbsched.run import simulate
-
-from engine_helpers import check_invariants
+from orbsched.scenario.errors import DataFileError, PolicyError, RegistryError
+from orbsched.scenario.schema import load_scenario
 
 SHORT = ["duration_h=3", "workload.n_jobs=120", "workload.rate_per_h=60"]
 BUILTINS = ["stay", "greedy-sunlit", "lookahead", "energy-aware", "fifo-ground", "random"]

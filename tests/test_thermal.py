@@ -13,8 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from orbsched.scenario.constants import STEFAN_BOLTZMANN_W_M2_K4 as SIGMA
-from orbsched.scenario.errors import SubsystemError
 from orbsched.models.thermal import (
     ThermalNode,
     ThermalSpec,
@@ -22,6 +20,8 @@ from orbsched.models.thermal import (
     temperature_after_k,
     time_between_k,
 )
+from orbsched.scenario.constants import STEFAN_BOLTZMANN_W_M2_K4 as SIGMA
+from orbsched.scenario.errors import SubsystemError
 
 
 def spec(**kw):

@@ -10,15 +10,15 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-
 from browser import Browser, chromium_path
 from conftest import REPO
-from orbsched.geometry import positions
+
 from orbsched.analysis import viewer, viewer_data
-from orbsched.scenario.schema import load_scenario
-from orbsched.scenario.errors import OrbschedError
+from orbsched.geometry import positions
 from orbsched.geometry.stage import compute_geometry
 from orbsched.run import simulate
+from orbsched.scenario.errors import OrbschedError
+from orbsched.scenario.schema import load_scenario
 
 DTYPES = {"t": "<f8", "sun": "<f4", "pos": "<i2", "state": "u1", "load": "u1", "links": "<i4",
           "link_t": "<f4", "mig": "<i4", "mig_t": "<f8", "route": "<i4", "route_off": "<i4",

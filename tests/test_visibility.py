@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from orbsched._kernels import compiled_kernels, reference
-from orbsched.geometry.astro import TimeBase
-from orbsched.scenario.schema import GroundStation, NetworkOptions, scenario_from_dict
-from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
-from orbsched.geometry.constellation import build_constellation
-from orbsched.scenario.errors import OrbschedError, ScenarioError
 from orbsched.geometry import visibility
+from orbsched.geometry.astro import TimeBase
+from orbsched.geometry.constellation import build_constellation
+from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
+from orbsched.scenario.errors import OrbschedError, ScenarioError
+from orbsched.scenario.schema import GroundStation, NetworkOptions, scenario_from_dict
 
 COMPILED = compiled_kernels()
 needs_compiled = pytest.mark.skipif(COMPILED is None, reason="compiled kernels not built")

@@ -10,10 +10,22 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_file
 from scipy.optimize import brentq
 
-from conftest import shared_file
 from orbsched.scenario.errors import DataFileError, OrbschedError, WorkloadError
+from orbsched.scenario.workload_specs import (
+    PHILLY_GPU_ALPHA,
+    lognormal_capped_mean_s,
+    power_law_probs,
+)
+from orbsched.workload.jobs import (
+    JobParams,
+    SyntheticParams,
+    TrainingJob,
+    Workload,
+    synthetic_training,
+)
 from orbsched.workload.traces import (
     ColumnMap,
     TraceOptions,
@@ -25,8 +37,6 @@ from orbsched.workload.traces import (
     read_philly_csv,
     read_philly_json,
 )
-from orbsched.workload.jobs import JobParams, SyntheticParams, TrainingJob, Workload, synthetic_training
-from orbsched.scenario.workload_specs import PHILLY_GPU_ALPHA, lognormal_capped_mean_s, power_law_probs
 
 
 def job(**kw):
@@ -112,7 +122,7 @@ def test_gpu_power_law_fit_reproduces_philly_mean():
         p = np.array(SIZES, float) ** -a
         return (p / p.sum()) @ SIZES
     alpha = brentq(lambda a: mean(a) - 1.93, 0.5, 5.0, xtol=1e-14)
-    assert PHILLY_GPU_ALPHA == pytest.approx(alpha, rel=1e-10)
+    assert pytest.approx(alpha, rel=1e-10) == PHILLY_GPU_ALPHA
     p = power_law_probs(SIZES, PHILLY_GPU_ALPHA)
     assert p @ SIZES == pytest.approx(1.93, rel=1e-12)
     assert p[0] == pytest.approx(0.6656, abs=5e-5) and p[-1] == pytest.approx(0.00031, abs=5e-6)

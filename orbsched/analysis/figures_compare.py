@@ -26,8 +26,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .figures_io import (STATE_COLOURS, OKABE_ITO, RunFolder, new_figure, series_style,
-                         steady_start_s, t_interval)
+from .figures_io import (
+    OKABE_ITO,
+    STATE_COLOURS,
+    RunFolder,
+    new_figure,
+    series_style,
+    steady_start_s,
+    t_interval,
+)
 
 __all__ = ["LOST_CAUSES", "fig_side_by_side", "state_times_s", "steady_metrics"]
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..scenario.errors import DataFileError, OrbschedError, RegistryError
 from ..files import atomic_write, atomic_write_csv
+from ..scenario.errors import DataFileError, OrbschedError, RegistryError
 
 __all__ = ["FORMATS", "OKABE_ITO", "STATE_COLOURS", "RunFolder", "find_runs", "group_runs",
            "new_figure", "save_figure", "series_style", "steady_start_s", "t_interval"]
@@ -53,7 +53,7 @@ def series_style(i: int) -> dict:
 def t_interval(values, axis=0, level=0.95):
     """Mean, and half-width of the Student-t interval, of ``values`` along ``axis`` (NaNs left
     out); the half-width is NaN where fewer than two values are finite."""
-    from scipy.special import stdtrit   # the t quantile; scipy.stats takes seconds to import
+    from scipy.special import stdtrit  # the t quantile; scipy.stats takes seconds to import
 
     x = np.asarray(values, dtype=float)
     n = np.sum(np.isfinite(x), axis=axis)

@@ -40,8 +40,15 @@ import numpy as np
 import pandas as pd
 
 from ..scenario.errors import OrbschedError
-from .figures_io import (STATE_COLOURS, RunFolder, new_figure, note, series_style,
-                         steady_start_s, t_interval)
+from .figures_io import (
+    STATE_COLOURS,
+    RunFolder,
+    new_figure,
+    note,
+    series_style,
+    steady_start_s,
+    t_interval,
+)
 
 __all__ = ["QUANTITIES", "fold_kept", "fold_samples", "fig_phase", "phase_table",
            "sample_phases", "shadow_bands"]

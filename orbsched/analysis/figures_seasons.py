@@ -31,13 +31,13 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from ..geometry import astro
 from .._kernels import shadow_functions
-from ..scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, MU_EARTH_KM3_S2, SUN_RADIUS_KM
+from ..geometry import astro
 from ..geometry.constellation import Constellation, build_constellation
+from ..geometry.illumination import earth_radii
+from ..scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, MU_EARTH_KM3_S2, SUN_RADIUS_KM
 from ..scenario.errors import OrbschedError
 from .figures_io import OKABE_ITO, RunFolder, new_figure, note, series_style
-from ..geometry.illumination import earth_radii
 
 __all__ = ["closed_form_eclipse_fraction", "eclipse_season", "fig_seasons", "run_daily"]
 

@@ -37,13 +37,13 @@ import html
 import json
 import sys
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 from .._version import __version__
-from ..scenario.errors import OrbschedError
 from ..files import atomic_write_text
+from ..scenario.errors import OrbschedError
 from .viewer_data import replay_data
 
 __all__ = ["main_view", "render_html", "write_viewer"]
@@ -125,8 +125,8 @@ def render_html(data: dict) -> str:
             + f"<script>\n{_asset('viewer.js')}</script>\n</body>\n</html>\n")
 
 
-def write_viewer(results_dir: Union[str, Path], out_html: Optional[Union[str, Path]] = None,
-                 frame_s: Optional[float] = None) -> Path:
+def write_viewer(results_dir: str | Path, out_html: str | Path | None = None,
+                 frame_s: float | None = None) -> Path:
     """Write the replay of ``results_dir`` to ``out_html`` (default
     ``results_dir/replay.html``) and return its path."""
     folder = Path(results_dir)
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main_view(argv: Optional[Sequence[str]] = None) -> int:
+def main_view(argv: Sequence[str] | None = None) -> int:
     """``orbsched view RESULTS [--out FILE.html] [--frame-s S]``."""
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()

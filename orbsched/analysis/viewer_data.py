@@ -40,7 +40,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -50,13 +49,13 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from ..geometry.astro import TimeBase
-from ..scenario.utc import parse_utc
-from ..scenario.schema import GeometryOptions, GroundStation, NetworkOptions, load_scenario
-from ..scenario.sections import Datacentre, Hardware, RecordOptions
 from ..geometry.constellation import build_constellation
 from ..geometry.contacts import compute_contact_plan
-from ..scenario.errors import DataFileError, OrbschedError
 from ..geometry.positions import frame_times, subpoints, subsolar_points
+from ..scenario.errors import DataFileError, OrbschedError
+from ..scenario.schema import GeometryOptions, GroundStation, NetworkOptions, load_scenario
+from ..scenario.sections import Datacentre, Hardware, RecordOptions
+from ..scenario.utc import parse_utc
 
 __all__ = ["MAX_SAT_FRAMES", "MARK_KINDS", "choose_frame_s", "illumination_states",
            "replay_data"]
@@ -370,7 +369,7 @@ def _q8(x, scale=250.0):
     return np.where(np.isfinite(x), q, LOAD_UNKNOWN).astype(np.uint8)
 
 
-def replay_data(folder: Union[str, Path], frame_s: Optional[float] = None) -> dict:
+def replay_data(folder: str | Path, frame_s: float | None = None) -> dict:
     """The replay of a results folder (module docstring) as a JSON-able dict.
 
     ``frame_s``: the frame period in s (default: the positions table's period, else 60 s,

@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import simpy
@@ -94,7 +95,7 @@ class Engine:
         progress: optional callable ``progress(t_s)`` called at each sample.
     """
 
-    def __init__(self, scenario, world: World, workload, policy, rngs: Optional[dict] = None,
+    def __init__(self, scenario, world: World, workload, policy, rngs: dict | None = None,
                  progress=None) -> None:
         rngs = rngs or {}
         self.scenario = scenario
@@ -191,7 +192,7 @@ class Engine:
         recorder's tables of a partial run can be written."""
         self._finish(t)
 
-    def _finish(self, t: Optional[float] = None) -> None:
+    def _finish(self, t: float | None = None) -> None:
         t = self.duration_s if t is None else t
         for g in self.grounds:
             g.touch(t)
@@ -376,7 +377,7 @@ class Engine:
         if jobs.next_arrival_s() < math.inf:
             self.at(jobs.next_arrival_s(), self._on_arrival)
 
-    def hold(self, i: int, job: Job, drawing: bool, t: float, slots: Optional[int] = None) -> None:
+    def hold(self, i: int, job: Job, drawing: bool, t: float, slots: int | None = None) -> None:
         """Job takes ``slots`` GPUs (default its own) on host i, drawing power or reserved."""
         slots = job.slots if slots is None else slots
         self.touch(i, t)
@@ -393,7 +394,7 @@ class Engine:
             job.paused_at = math.nan
 
     def release(self, i: int, job: Job, drawing: bool, t: float,
-                slots: Optional[int] = None) -> None:
+                slots: int | None = None) -> None:
         """Job gives back ``slots`` GPUs (default all it holds) on host i."""
         had = job.hold_slots[i]
         slots = had if slots is None else slots
@@ -407,7 +408,7 @@ class Engine:
             job.hold_slots[i] = had - slots
             job.holds[i] = t
 
-    def fresh(self, job: Job, token: int, phase: Optional[Phase] = None) -> bool:
+    def fresh(self, job: Job, token: int, phase: Phase | None = None) -> bool:
         """Count a job timer's event; False if it was superseded (stale token or phase)."""
         self.stats["events"] += 1
         if token != job.token or (phase is not None and job.phase is not phase):

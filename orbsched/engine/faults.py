@@ -27,8 +27,6 @@ A GPU hit is mapped to a job by laying the satellite's jobs out in job-id order 
 """
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 
 from ..models.faults import FAULT_KINDS, draw_faults
@@ -55,7 +53,7 @@ class Faults:
         self.cfg = cfg
         self.rng = rng
         self.saa = saa
-        self.stats = {k: 0 for k in _STAT_NAMES}
+        self.stats = dict.fromkeys(_STAT_NAMES, 0)
         n = engine.n_sats
         self._k = 0
         if not cfg.enabled:
@@ -117,7 +115,7 @@ class Faults:
             e.at(t[k], self._on_fault)
 
     # -------------------------------------------------------------------------- dispatch
-    def _job_on_gpu(self, i: int, gpu: int) -> Union[Job, str, None]:
+    def _job_on_gpu(self, i: int, gpu: int) -> Job | str | None:
         """The job (or 'replica', or None) that holds GPU index ``gpu`` of satellite i."""
         e = self.e
         u = 0
@@ -176,7 +174,7 @@ class Faults:
                 e.rec.event(t, name, sat=i, peer=peer)
 
     # --------------------------------------------------------------------------- effects
-    def _sdc(self, i: int, job: Union[Job, str, None], t: float) -> None:
+    def _sdc(self, i: int, job: Job | str | None, t: float) -> None:
         e = self.e
         if not isinstance(job, Job) or job.phase is not Phase.RUNNING:
             self.stats["sdc_idle"] += 1

@@ -43,8 +43,8 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
-from ..workload.cities import cities
 from ..scenario.constants import SPEED_OF_LIGHT_KM_S
+from ..workload.cities import cities
 
 __all__ = ["Inference", "erlang_c", "mmc_mean_wait_s", "region_arrivals"]
 

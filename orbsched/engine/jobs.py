@@ -18,9 +18,9 @@ and the jobs by id.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from enum import Enum
 from types import MappingProxyType
-from typing import Iterator, Optional
 
 from ..models.training import JobRun
 
@@ -246,7 +246,7 @@ class JobTable:
     def __getitem__(self, job_id: int) -> Job:
         return self.by_id[job_id]
 
-    def get(self, job_id: int) -> Optional[Job]:
+    def get(self, job_id: int) -> Job | None:
         return self.by_id.get(job_id)
 
     def values(self):

@@ -14,7 +14,6 @@ its Dijkstra settles (the fleet's ``HostSearch``); whole-fleet arrays (``hosts``
 """
 from __future__ import annotations
 
-import math
 from types import MappingProxyType
 
 import numpy as np

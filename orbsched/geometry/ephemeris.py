@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..scenario.constants import EARTH_ROTATION_RAD_S
+from ..scenario.errors import PropagationError
 from . import cache as _cache
 from . import visibility
 from .astro import pole_gcrs
-from ..scenario.constants import EARTH_ROTATION_RAD_S
-from ..scenario.errors import PropagationError
 from .illumination import _grid
 from .search import hermite_coefficients
 

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from .astro import TimeBase, sun_positions_km
 from ..scenario.errors import OrbschedError
+from .astro import TimeBase, sun_positions_km
 from .visibility import EarthRotation
 
 if TYPE_CHECKING:                  # annotations only (constellation imports orbits, formation)
@@ -65,7 +65,7 @@ def _latlon(x):
     return lat, lon
 
 
-def subpoints(fleet: "Constellation", t_s: ArrayLike,
+def subpoints(fleet: Constellation, t_s: ArrayLike,
               frame_node_s: float = 3600.0) -> tuple[np.ndarray, np.ndarray]:
     """Sub-satellite points of every satellite at the times ``t_s``: ``(lat_deg, lon_deg)``,
     each float64 (n_sats, len(t_s)).  ``fleet`` a :class:`~orbsched.geometry.constellation.Constellation`;
@@ -96,7 +96,7 @@ def subsolar_points(timebase: TimeBase, t_s: ArrayLike) -> tuple[np.ndarray, np.
     return lat, lon
 
 
-def positions_frame(fleet: "Constellation", duration_s: float, frame_s: float,
+def positions_frame(fleet: Constellation, duration_s: float, frame_s: float,
                     frame_node_s: float = 3600.0) -> pd.DataFrame:
     """The ``positions.parquet`` table: ``t_s`` (float64), ``sat`` (int32), ``lat_deg`` and
     ``lon_deg`` (float32), frame by frame, satellites in index order within a frame."""
@@ -109,7 +109,7 @@ def positions_frame(fleet: "Constellation", duration_s: float, frame_s: float,
                          "lon_deg": lon.T.ravel().astype(np.float32)})
 
 
-def write_positions(path: Union[str, Path], frame: pd.DataFrame) -> Union[str, Path]:
+def write_positions(path: str | Path, frame: pd.DataFrame) -> str | Path:
     """Write a :func:`positions_frame` table to ``path``: zstd, the float columns byte-stream
     split and not dictionary-encoded (measured: 9.5 MiB for 1,584 satellites x 24 h at 60 s,
     4.4 bytes per row, against 17.8 MiB with pandas' defaults)."""

@@ -17,7 +17,7 @@ one job raises an error rather than dropping any.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +85,7 @@ class PolicyAgent:
         self.policy.rng = frame.rng                   # the run's policy stream
         return self.policy
 
-    def act(self, obs: dict, info: Optional[dict] = None) -> int:
+    def act(self, obs: dict, info: dict | None = None) -> int:
         """The action expressing the policy's decision at the environment's current point."""
         point = self.env.point
         if point is None:
@@ -124,7 +124,7 @@ class RandomAgent:
     """Uniform over the valid actions (the mask), from its own seeded generator; the
     baseline a learned agent must beat (a control, as the ``random`` policy)."""
 
-    def __init__(self, seed: Optional[int] = None) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
 
     def act(self, obs: dict, info: dict) -> int:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -52,7 +52,7 @@ __all__ = ["ConstellationEnv"]
 ON_INVALID = ("raise", "keep")
 
 
-def _scenario(scenario: Union[str, Path, Scenario]) -> tuple:
+def _scenario(scenario: str | Path | Scenario) -> tuple:
     """(Scenario, the folder its relative paths start from)."""
     if isinstance(scenario, Scenario):
         return scenario, None
@@ -83,8 +83,8 @@ class ConstellationEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, scenario: Union[str, Path, Scenario], *, policy: Any = None,
-                 candidates: Optional[int] = None, reward: Optional[RewardFn] = None,
+    def __init__(self, scenario: str | Path | Scenario, *, policy: Any = None,
+                 candidates: int | None = None, reward: RewardFn | None = None,
                  on_invalid: str = "raise", name: str = "agent", cache_dir: Any = None) -> None:
         super().__init__()
         self.scenario, self._base_dir = _scenario(scenario)
@@ -115,11 +115,11 @@ class ConstellationEnv(gym.Env):
         self.observation_space = self.observer.space
         self.action_space = self.observer.action_space
         self.n_sats = n
-        self.frame: Optional[Policy] = None
-        self.result: Optional[RunResult] = None
-        self._episode: Optional[Episode] = None
-        self._point: Optional[DecisionPoint] = None
-        self._seen: Optional[Observation] = None
+        self.frame: Policy | None = None
+        self.result: RunResult | None = None
+        self._episode: Episode | None = None
+        self._point: DecisionPoint | None = None
+        self._seen: Observation | None = None
         self._jobs = JobLedger()
         self._ledger = Ledger()
         self._first_reset = True
@@ -135,14 +135,14 @@ class ConstellationEnv(gym.Env):
         return load_policy(spec, self._base_dir)
 
     @property
-    def point(self) -> Optional[DecisionPoint]:
+    def point(self) -> DecisionPoint | None:
         """The decision point the environment waits on (None outside an episode): the live
         job and view, for agents that read the simulation directly (:class:`PolicyAgent`)."""
         return self._point
 
     # --------------------------------------------------------------------------- episode
-    def reset(self, *, seed: Optional[int] = None,
-              options: Optional[dict] = None) -> tuple:
+    def reset(self, *, seed: int | None = None,
+              options: dict | None = None) -> tuple:
         if seed is None and self._first_reset:
             seed = self.scenario.seed
         self._first_reset = False
@@ -209,7 +209,7 @@ class ConstellationEnv(gym.Env):
         reward = float(self.reward_fn(before, self._ledger))
         return obs, reward, False, False, info
 
-    def _finish(self, before: Ledger, info: dict, obs: Optional[dict]) -> tuple:
+    def _finish(self, before: Ledger, info: dict, obs: dict | None) -> tuple:
         self._ledger = self._jobs.update(self._ledger, self.scenario.duration_s)
         reward = float(self.reward_fn(before, self._ledger))
         info = dict(info) or {"action_mask": self._blank_mask()}

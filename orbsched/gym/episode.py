@@ -32,8 +32,9 @@ longer be the ones it makes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import numpy as np
 from greenlet import greenlet
@@ -77,7 +78,7 @@ class AgentPolicy(Policy):
     ``on_shadow`` ask ``ask(point)``, everything else is the frame's."""
 
     def __init__(self, frame: Policy, ask: Callable[[DecisionPoint], Any],
-                 name: Optional[str] = None) -> None:
+                 name: str | None = None) -> None:
         super().__init__()
         for hook in ("schedule", "on_tick"):
             if getattr(type(frame), hook) is not getattr(Policy, hook):
@@ -94,17 +95,17 @@ class AgentPolicy(Policy):
         self._ask = ask
 
     @property
-    def rng(self) -> Optional[np.random.Generator]:
+    def rng(self) -> np.random.Generator | None:
         return self.frame.rng
 
     @rng.setter
-    def rng(self, value: Optional[np.random.Generator]) -> None:
+    def rng(self, value: np.random.Generator | None) -> None:
         # the engine gives the run's policy stream to its policy: the frame (its group and
         # replica strategies, and a PolicyAgent wrapping it) draws from it
         if hasattr(self, "frame"):
             self.frame.rng = value
 
-    def place(self, job: JobInfo, view: View) -> Optional[int]:
+    def place(self, job: JobInfo, view: View) -> int | None:
         return self._ask(DecisionPoint(PLACE, job, int(job.sat), view, self.frame))
 
     def on_shadow(self, sats: np.ndarray, view: View) -> Iterator[Decision]:
@@ -129,17 +130,17 @@ class Episode:
     raised again in the caller.  Use an episode from one thread (greenlets belong to the
     thread that made them)."""
 
-    def __init__(self, scenario: Any, frame: Policy, *, seed: Optional[int] = None,
-                 cache_dir: Any = None, name: Optional[str] = None) -> None:
+    def __init__(self, scenario: Any, frame: Policy, *, seed: int | None = None,
+                 cache_dir: Any = None, name: str | None = None) -> None:
         self.policy = AgentPolicy(frame, self._ask, name)
-        self.result: Optional[RunResult] = None
+        self.result: RunResult | None = None
         self.done = False
         self._args = (scenario, seed, cache_dir)
-        self._glet: Optional[greenlet] = None
-        self._caller: Optional[greenlet] = None
+        self._glet: greenlet | None = None
+        self._caller: greenlet | None = None
 
     # ------------------------------------------------------------------ the run's side
-    def _run(self, scenario: Any, seed: Optional[int], cache_dir: Any) -> tuple:
+    def _run(self, scenario: Any, seed: int | None, cache_dir: Any) -> tuple:
         try:
             result = simulate(scenario, seed=seed, policy=self.policy, cache_dir=cache_dir)
         except _Abort:

@@ -15,8 +15,9 @@ and plot agents and policies side by side.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -65,8 +66,8 @@ class LinearSoftmaxAgent:
     """``p(a) ~ exp(features(obs)[a] . theta)`` over the valid actions among KEEP, PAUSE and
     the candidates; ``greedy`` takes the most likely one (ties: the first)."""
 
-    def __init__(self, theta: Optional[np.ndarray] = None, *, greedy: bool = True,
-                 seed: Optional[int] = None) -> None:
+    def __init__(self, theta: np.ndarray | None = None, *, greedy: bool = True,
+                 seed: int | None = None) -> None:
         self.theta = np.zeros(len(FEATURES)) if theta is None else np.asarray(theta, float)
         if self.theta.shape != (len(FEATURES),) or not np.all(np.isfinite(self.theta)):
             raise ValueError(f"theta must be {len(FEATURES)} finite numbers ({FEATURES})")
@@ -104,8 +105,8 @@ def episode_return(env: ConstellationEnv, agent: Callable, seed: int) -> float:
 
 def train_cem(env: ConstellationEnv, seeds: Iterable[int], *, iterations: int = 5,
               population: int = 8, elite: float = 0.25, std: float = 1.0,
-              mean: Optional[np.ndarray] = None, rng_seed: int = 0,
-              progress: Optional[Callable[[int, float, float], None]] = None) -> tuple:
+              mean: np.ndarray | None = None, rng_seed: int = 0,
+              progress: Callable[[int, float, float], None] | None = None) -> tuple:
     """Fit :class:`LinearSoftmaxAgent` weights by the cross-entropy method (module docstring).
 
     Each candidate weight vector is scored by its mean return over ``seeds`` (greedy actions,
@@ -136,8 +137,8 @@ def train_cem(env: ConstellationEnv, seeds: Iterable[int], *, iterations: int = 
 
 
 def run_episodes(scenario: Any, label: str, seeds: Iterable[int], out_dir: Any, *,
-                 agent: Optional[Callable[[ConstellationEnv], Callable]] = None,
-                 env_options: Optional[dict] = None) -> list:
+                 agent: Callable[[ConstellationEnv], Callable] | None = None,
+                 env_options: dict | None = None) -> list:
     """Run ``label`` over ``seeds`` and write ``out_dir/runs/<label>-s<seed>/`` (results and
     ``run.json``, the layout of a sweep folder: ``orbsched compare out_dir`` reads it).
 

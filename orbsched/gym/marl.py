@@ -31,7 +31,7 @@ Needs the ``marl`` extra (``pip install orbsched[marl]``: pettingzoo).
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -66,15 +66,15 @@ class ConstellationParallelEnv(ParallelEnv):
             **{key: base[key] for key in _SHARED},
             "action_mask": spaces.Box(0, 1, (self.env.action_space.n,), np.int8),
         })
-        self._actor: Optional[str] = None
-        self._obs: Optional[dict] = None
-        self._info: Optional[dict] = None
+        self._actor: str | None = None
+        self._obs: dict | None = None
+        self._info: dict | None = None
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def observation_space(self, agent: str) -> spaces.Space:
         return self._space
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def action_space(self, agent: str) -> spaces.Space:
         return spaces.Discrete(self.env.action_space.n)
 
@@ -109,7 +109,7 @@ class ConstellationParallelEnv(ParallelEnv):
         self._actor = actor
         return out, infos
 
-    def reset(self, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple:
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple:
         obs, info = self.env.reset(seed=seed, options=options)
         self.agents = list(self.possible_agents)
         return self._split(obs, info)

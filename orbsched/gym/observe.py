@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -263,7 +263,7 @@ class Observer:
         return Observation(obs, mask, cand_hosts.copy())
 
     def _choose(self, kind: int, site: int, site_ok: bool, ok: np.ndarray, sunlit: np.ndarray,
-                left: np.ndarray, order: Optional[list], dcs: list) -> list:
+                left: np.ndarray, order: list | None, dcs: list) -> list:
         """The candidates' host indices, in the module docstring's order."""
         k = self.k
         out: list = []

@@ -18,8 +18,8 @@ jobs placed and not yet ended at each step (reading each one's status and losses
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from ..policies import JobInfo
 from ..scenario.learning import RewardWeights
@@ -51,7 +51,7 @@ class GoodputReward:
     """``completed`` x completed GPU-h - ``brownout``, ``radiation``, ``failure`` x GPU-h
     lost to each - ``invalid`` x invalid actions, since the last step (module docstring)."""
 
-    def __init__(self, weights: Optional[RewardWeights] = None, **overrides: float) -> None:
+    def __init__(self, weights: RewardWeights | None = None, **overrides: float) -> None:
         w = (weights or RewardWeights()).model_dump()
         unknown = set(overrides) - set(w)
         if unknown:

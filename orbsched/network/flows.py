@@ -35,7 +35,6 @@ import heapq
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import simpy
@@ -115,11 +114,11 @@ class TransferRecord:
     size_gb: float
     requested_s: float
     status: str = "active"          # "completed" | "failed" once done
-    reason: Optional[str] = None    # failed: no_path | path_lost | cancelled | aborted
+    reason: str | None = None    # failed: no_path | path_lost | cancelled | aborted
     detail: str = ""
     delivered_gb: float = 0.0
-    start_s: Optional[float] = None  # first byte sent
-    end_s: Optional[float] = None    # last byte arrived, or failure time
+    start_s: float | None = None  # first byte sent
+    end_s: float | None = None    # last byte arrived, or failure time
     paths: list = field(default_factory=list)
     reroutes: int = 0
     waited_s: float = 0.0
@@ -129,7 +128,7 @@ class TransferRecord:
         return self.status == "completed"
 
     @property
-    def duration_s(self) -> Optional[float]:
+    def duration_s(self) -> float | None:
         return None if self.end_s is None else self.end_s - self.requested_s
 
 

@@ -45,7 +45,7 @@ entry point.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -103,8 +103,8 @@ class LaserNetwork:
     """
 
     def __init__(self, env, n_sats: int, stations: Sequence[str] = (), *, options=None,
-                 acquisition_s: Optional[float] = None, bandwidth_gbps: Optional[float] = None,
-                 ground_bandwidth_gbps: Optional[float] = None, relay_via_ground: bool = False,
+                 acquisition_s: float | None = None, bandwidth_gbps: float | None = None,
+                 ground_bandwidth_gbps: float | None = None, relay_via_ground: bool = False,
                  path_wait_s: float = 0.0, log_links: bool = True,
                  log_transfers: bool = True, ranges=None):
 
@@ -443,7 +443,7 @@ class LaserNetwork:
         self.stats["range_updates"] += 1
 
     # ------------------------------------------------------------------------------ routing
-    def route(self, src, dst, *, include_acquiring: bool = False) -> Optional[list]:
+    def route(self, src, dst, *, include_acquiring: bool = False) -> list | None:
         """Shortest light-time path ``[src, ..., dst]`` over usable links, or None.
 
         Dijkstra over the slot arrays (:func:`orbsched._kernels.shortest_path`, compiled when
@@ -517,7 +517,7 @@ class LaserNetwork:
         self._csr_cache = {key: m}
         return m
 
-    def routes_from(self, sources: Optional[Iterable[int]] = None, *,
+    def routes_from(self, sources: Iterable[int] | None = None, *,
                     include_acquiring: bool = False) -> RouteTable:
         """Shortest light-time routes from ``sources`` (default: every node) to every node.
 
@@ -537,8 +537,8 @@ class LaserNetwork:
                                relay_via_ground=self.relay_via_ground)
 
     # ----------------------------------------------------------------------------- replay
-    def replay(self, isl_windows: Optional[pd.DataFrame] = None,
-               ground_windows: Optional[pd.DataFrame] = None,
+    def replay(self, isl_windows: pd.DataFrame | None = None,
+               ground_windows: pd.DataFrame | None = None,
                rate_changes: pd.DataFrame | None = None):
         """SimPy process replaying contact windows as link events in time order.
 
@@ -584,7 +584,7 @@ class LaserNetwork:
                     self.close_window(a_l[j], b_l[j])
 
     # ---------------------------------------------------------------------------- transfers
-    def transfer(self, src, dst, size_gb: float, *, label=None, wait_s: Optional[float] = None,
+    def transfer(self, src, dst, size_gb: float, *, label=None, wait_s: float | None = None,
                  path_hint=None):
         """Start a flow-level transfer now; returns a :class:`orbsched.network.flows.Transfer` event.
 

@@ -42,12 +42,12 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from ..scenario.schema import load_scenario
-from ..scenario.constants import SPEED_OF_LIGHT_KM_S
 from ..geometry.constellation import build_constellation
 from ..geometry.contacts import DEFAULT_TOL_S, compute_contact_plan
 from ..geometry.ephemeris import compute_ephemeris
+from ..scenario.constants import SPEED_OF_LIGHT_KM_S
 from ..scenario.errors import ScenarioError
+from ..scenario.schema import load_scenario
 
 __all__ = ["paths", "write_paths", "PATH_COLUMNS"]
 

@@ -3,8 +3,6 @@ csgraph Dijkstra call over the network's link matrix (see
 :meth:`orbsched.network.laser.LaserNetwork.routes_from`)."""
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
@@ -41,7 +39,7 @@ class RouteTable:
     def distance_s(self, src, dst):
         return float(self.dist_s[self._r(src), dst])
 
-    def path(self, src, dst) -> Optional[list]:
+    def path(self, src, dst) -> list | None:
         """Node list from ``src`` to ``dst``, or None when unreachable."""
         i = self._r(src)
         if src == dst:

@@ -3,7 +3,7 @@ backfill: the head of the queue blocks the jobs behind it), first-fit placement,
 and no notion of sunlight: jobs simply wait for GPUs, as in a FIFO ground cluster."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .api import Policy
 
@@ -14,7 +14,7 @@ class FifoGround(Policy):
     name = "fifo-ground"
     backfill = 0
 
-    def place(self, job: Any, view: Any) -> Optional[int]:
+    def place(self, job: Any, view: Any) -> int | None:
         site = view.first_host(job.gpus)
         if site is not None and job.sat >= 0 and not view.reachable(job.sat, site):
             return None                       # its checkpoint cannot reach that host now

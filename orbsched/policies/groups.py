@@ -27,7 +27,7 @@ when ``on_event`` returns nothing the engine runs the policy's queue pass).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class PlaceGroup(Decision):
 
     job_id: int
     sats: tuple
-    gpus: Optional[tuple] = None
+    gpus: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Reshape(Decision):
 
     job_id: int
     sats: tuple
-    gpus: Optional[tuple] = None
+    gpus: tuple | None = None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ shadow to the nearest sunlit satellite that can host it.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class ReplicaStrategy:
         idx = np.linspace(0, len(hosts) - 1, count).round().astype(int)
         return [int(hosts[i]) for i in idx]
 
-    def on_shadow(self, sats: np.ndarray, view: Any) -> Optional[Iterator[Decision]]:
+    def on_shadow(self, sats: np.ndarray, view: Any) -> Iterator[Decision] | None:
         """Replica moves for satellites entering shadow now.  Default: none."""
         return None
 
@@ -53,7 +54,7 @@ class FollowSun(ReplicaStrategy):
     """Each replica on a satellite entering shadow moves to the nearest sunlit satellite with
     free GPUs and power for it (light time over usable laser links, within ``max_hops``)."""
 
-    def __init__(self, max_hops: Optional[int] = None) -> None:
+    def __init__(self, max_hops: int | None = None) -> None:
         self.max_hops = max_hops
 
     def on_shadow(self, sats: np.ndarray, view: Any) -> Iterator[Decision]:

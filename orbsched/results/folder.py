@@ -58,9 +58,9 @@ from pathlib import Path
 import numpy as np
 
 from ..files import atomic_write, atomic_write_text, versions, write_json
+from ..geometry.positions import positions_frame, write_positions
 from ..scenario.errors import DataFileError
 from ..workload.presets import energy_comparison
-from ..geometry.positions import positions_frame, write_positions
 from .writing import replace_folder
 
 __all__ = ["RESULT_FILES", "load_results", "summarize", "summary_text", "write_results"]

@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -88,11 +88,11 @@ class TrainingJob:
     checkpoint_interval_s: float
     checkpoint_s: float
     restore_s: float
-    min_gpus: Optional[int] = None
+    min_gpus: int | None = None
     protection: str = "none"
     source: str = "synthetic"
     step_s: float = STEP_S
-    gradient_gb: Optional[float] = None
+    gradient_gb: float | None = None
     min_link_gbps: float = 0.0
     max_link_latency_s: float = math.inf
 
@@ -194,12 +194,12 @@ class Workload:
 
     # --- construction -------------------------------------------------------------------
     @classmethod
-    def from_jobs(cls, jobs: Iterable[TrainingJob]) -> "Workload":
+    def from_jobs(cls, jobs: Iterable[TrainingJob]) -> Workload:
         rows = [tuple(getattr(j, f) for f in FIELDS) for j in jobs]
         return cls(pd.DataFrame.from_records(rows, columns=list(FIELDS)))
 
     @classmethod
-    def empty(cls) -> "Workload":
+    def empty(cls) -> Workload:
         return cls(pd.DataFrame({c: pd.Series([], dtype=_DTYPES[c]) for c in FIELDS}))
 
     # --- access -------------------------------------------------------------------------
@@ -256,7 +256,7 @@ class Workload:
         return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
     @classmethod
-    def from_parquet(cls, path) -> "Workload":
+    def from_parquet(cls, path) -> Workload:
         import pyarrow.parquet as pq
 
         path = Path(path)
@@ -451,9 +451,9 @@ def _arrivals_h(rng, p: SyntheticParams, rate, n_jobs, duration_h):
     return np.concatenate(out)[:n_jobs]
 
 
-def synthetic_training(n_jobs: Optional[int] = None, *, rate_per_h: Optional[float] = None,
-                       duration_h: Optional[float] = None, rng,
-                       params: Optional[SyntheticParams] = None) -> Workload:
+def synthetic_training(n_jobs: int | None = None, *, rate_per_h: float | None = None,
+                       duration_h: float | None = None, rng,
+                       params: SyntheticParams | None = None) -> Workload:
     """Generate a synthetic training workload (model and defaults: module docstring).
 
     Give either ``n_jobs`` (exactly that many jobs, arriving at ``rate_per_h``) or

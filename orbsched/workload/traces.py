@@ -52,7 +52,6 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -88,7 +87,7 @@ PAI_TASK_COLUMNS = ("job_name", "task_name", "inst_num", "status", "start_time",
 
 
 # =================================================================================== readers
-def read_philly_csv(path, options: Optional[TraceOptions] = None, *, rng=None,
+def read_philly_csv(path, options: TraceOptions | None = None, *, rng=None,
                     **overrides) -> Workload:
     """The flattened Philly CSV ``timestamp, duration, num_gpus, gpu_time, cluster`` (one row per
     job; timestamp = submission date-time, duration in seconds).  Names are
@@ -107,7 +106,7 @@ def read_philly_csv(path, options: Optional[TraceOptions] = None, *, rng=None,
                     required=("timestamp", "duration", "num_gpus"), parse=parse)
 
 
-def read_alibaba_openb(path, options: Optional[TraceOptions] = None, *, rng=None,
+def read_alibaba_openb(path, options: TraceOptions | None = None, *, rng=None,
                        **overrides) -> Workload:
     """Alibaba GPU trace 2023 ("openb") pod list: ``name, cpu_milli, memory_mib, num_gpu,
     gpu_milli, gpu_spec, qos, pod_phase, creation_time, deletion_time, scheduled_time`` (times
@@ -144,7 +143,7 @@ def read_alibaba_openb(path, options: Optional[TraceOptions] = None, *, rng=None
                     parse=parse)
 
 
-def read_helios(path, options: Optional[TraceOptions] = None, *, rng=None,
+def read_helios(path, options: TraceOptions | None = None, *, rng=None,
                 **overrides) -> Workload:
     """SenseTime Helios ``cluster_log.csv``: ``job_id, user, gpu_num, cpu_num, node_num, state,
     submit_time, start_time, end_time, duration, queue`` (date-times; duration in seconds).
@@ -171,7 +170,7 @@ def read_helios(path, options: Optional[TraceOptions] = None, *, rng=None,
                               "end_time", "duration"), parse=parse)
 
 
-def read_alibaba_pai(job_path, task_path, options: Optional[TraceOptions] = None, *, rng=None,
+def read_alibaba_pai(job_path, task_path, options: TraceOptions | None = None, *, rng=None,
                      **overrides) -> Workload:
     """Alibaba PAI 2020: ``pai_job_table`` + ``pai_task_table`` CSVs *without* header rows
     (columns :data:`PAI_JOB_COLUMNS` and :data:`PAI_TASK_COLUMNS`).
@@ -244,8 +243,8 @@ def read_alibaba_pai(job_path, task_path, options: Optional[TraceOptions] = None
     return col.finish(trace_rng(rng))
 
 
-def read_csv_mapped(path, column_map, options: Optional[TraceOptions] = None, *, rng=None,
-                    source: Optional[str] = None, **overrides) -> Workload:
+def read_csv_mapped(path, column_map, options: TraceOptions | None = None, *, rng=None,
+                    source: str | None = None, **overrides) -> Workload:
     """Any CSV, columns named by ``column_map`` (a :class:`ColumnMap` or a dict of its
     fields).  Names default to ``<line>``; the source defaults to the file's stem."""
     if isinstance(column_map, dict):
@@ -416,7 +415,7 @@ def _philly_job(obj):
     return str(name), submit, start, dur, gpus, status
 
 
-def read_philly_json(path, options: Optional[TraceOptions] = None, *, rng=None,
+def read_philly_json(path, options: TraceOptions | None = None, *, rng=None,
                      **overrides) -> Workload:
     """The original Philly ``cluster_job_log``: a JSON array of jobs ``{jobid, submitted_time,
     attempts: [{start_time, end_time, detail: [{ip, gpus: [...]}]}], status, ...}`` with times
