@@ -139,3 +139,16 @@ def test_a_missing_trace_file_fails_with_the_sweep_line(layout):
     text = str(err.value)
     assert f"{path}, line 5" in text and "trace file not found" in text
     assert str(layout / "sweeps" / "traces" / "none.csv") in text
+
+
+def test_a_scenario_resolves_its_paths_from_its_folder_and_set_from_the_current_one(
+        layout, tmp_path, monkeypatch):
+    """``load_scenario``: the policy file the scenario names is found beside it, whatever the
+    current folder; a file given by ``--set`` is found from the current folder."""
+    from orbsched.scenario.schema import load_scenario
+
+    monkeypatch.chdir(layout / "sweeps")
+    sc = load_scenario(layout / "base" / "demo.yaml")
+    assert sc.policy.name == f"{(layout / 'base' / 'own.py').resolve()}:FullestBattery"
+    sc = load_scenario(layout / "base" / "demo.yaml", ["policy.name=pols/soc.py:FullestBattery"])
+    assert sc.policy.name == f"{(layout / 'sweeps' / 'pols' / 'soc.py').resolve()}:FullestBattery"

@@ -554,7 +554,27 @@ def apply_overrides(data, overrides):
     return data
 
 
+def _resolve_policy_file(data, base_dir):
+    """Make the file of a ``path/to/file.py:Class`` policy absolute from ``base_dir``."""
+    pol = data.get("policy")
+    name = pol if isinstance(pol, str) else (pol.get("name") if isinstance(pol, dict) else None)
+    if not (isinstance(name, str) and ":" in name):
+        return
+    mod, _, cls = name.rpartition(":")
+    if not mod.endswith(".py"):
+        return
+    p = Path(mod).expanduser()
+    full = f"{p if p.is_absolute() else (Path(base_dir) / p).resolve()}:{cls}"
+    if isinstance(pol, str):
+        data["policy"] = full
+    else:
+        pol["name"] = full
+
+
 def _resolve_paths(data, base_dir):
+    """Make the relative file paths of a raw scenario absolute from ``base_dir``: element
+    files, ephemerides, traces, ``network.isl_file`` and a ``file.py:Class`` policy."""
+    _resolve_policy_file(data, base_dir)
     items = [c for c in data.get("constellations") or [] if isinstance(c, dict)]
     if isinstance(data.get("workload"), dict):
         items.append(data["workload"])
@@ -594,10 +614,15 @@ def scenario_from_dict(data, source="<dict>", base_dir=".", line_map=None):
 
 def load_scenario(path, overrides=()):
     """Load, override and validate a scenario YAML file (read strictly and within bounds:
-    :mod:`orbsched.strict_yaml`)."""
+    :mod:`orbsched.strict_yaml`).  Paths are relative to what names them: those in the file
+    to its folder, those of ``overrides`` (``--set``, typed on a command line) to the current
+    folder."""
     path = Path(path)
     data, lines = load_yaml(read_text(path, "scenario"), str(path))
-    data = apply_overrides(data if data is not None else {}, overrides)
+    data = data if data is not None else {}
+    if isinstance(data, dict):
+        data = _resolve_paths(data, path.parent)
+    data = apply_overrides(data, overrides)
     for item in overrides or ():
         lines[tuple(_parse_path(item.split("=", 1)[0].strip()))] = "--set"
-    return scenario_from_dict(data, str(path), path.parent, lines)
+    return scenario_from_dict(data, str(path), Path.cwd(), lines)

@@ -425,22 +425,9 @@ def _check_policies(sweep):
 
 
 def _absolute_paths(raw, base_dir):
-    """``raw`` with its relative file paths made absolute from ``base_dir``: element files,
-    traces, ``isl_file`` (as :func:`orbsched.scenario.schema.scenario_from_dict` resolves
-    them) and the file of a ``file.py:Class`` policy."""
-    raw = _resolve_paths(copy.deepcopy(raw), Path(base_dir))
-    pol = raw.get("policy")
-    name = pol if isinstance(pol, str) else (pol.get("name") if isinstance(pol, dict) else None)
-    if isinstance(name, str) and ":" in name:
-        mod, _, cls = name.rpartition(":")
-        if mod.endswith(".py"):
-            p = Path(mod).expanduser()
-            full = f"{p if p.is_absolute() else (Path(base_dir) / p).resolve()}:{cls}"
-            if isinstance(pol, str):
-                raw["policy"] = full
-            else:
-                pol["name"] = full
-    return raw
+    """``raw`` with its relative file paths made absolute from ``base_dir`` (element files,
+    traces, ``isl_file``, a ``file.py:Class`` policy), as ``scenario_from_dict`` does."""
+    return _resolve_paths(copy.deepcopy(raw), Path(base_dir))
 
 
 def load_sweep(path) -> Sweep:
