@@ -121,7 +121,7 @@ def draw_paths(paths, out_dir=None, formats=("png", "pdf"), warmup_h=None,
     their runs (in ``out_dir``, else ``SWEEP/figures`` for one sweep folder, else
     ``./compare``): each run's own figures are ``orbsched plot RUN`` alone.  Returns
     ``{folder: paths}`` (the comparison under its output folder)."""
-    paths = list(dict.fromkeys(Path(p) for p in paths))
+    paths = [Path(p) for p in paths]      # a folder named twice is a comparison of two
     cache = {}
     written = {}
     if len(paths) == 1 and (paths[0] / "summary.json").is_file():
