@@ -10,7 +10,8 @@ from scipy import stats
 
 from orbsched.analysis.compare import compare
 from orbsched.analysis.paired import (COMMON_STREAMS, NOT_COMMON, STEADY_METRICS,
-                                      paired_table, seeds_to_halve, steady_summary)
+                                      paired_table, paired_text, seeds_to_halve,
+                                      steady_summary)
 from orbsched.scenario.errors import OrbschedError, RegistryError
 from orbsched.sweep import load_sweep, run_sweep
 from orbsched.sweep.adaptive import parse_target, run_until_ci, seeds_for_halfwidth
@@ -53,6 +54,23 @@ def test_paired_interval_against_scipy_and_labels_by_policy_name():
     assert same.iloc[0]["diff_mean"] == r.diff_mean
     with pytest.raises(RegistryError, match="policies: base, other"):
         paired_table(frame, ["policy"], "nosuch", ["m"])
+
+
+def test_a_weak_narrowing_is_explained_by_the_correlation():
+    """Shared spread (r near 1) narrows the interval and needs no note; spread each policy
+    adds alone (r near 0) does not narrow it, and the text gives r as the reason."""
+    strong = paired_table(_frame(np.random.default_rng(3)), ["policy"], "base", ["m"])
+    r = strong.iloc[0]
+    frame = _frame(np.random.default_rng(3))
+    x = frame[frame.policy == "b.py:Other"]["m"].to_numpy()
+    y = frame[frame.policy == "a.py:Base"]["m"].to_numpy()
+    assert r.correlation == pytest.approx(stats.pearsonr(x, y)[0], rel=1e-12)
+    assert r.correlation > 0.99 and "correlate" not in paired_text(strong)
+    weak = paired_table(_frame(np.random.default_rng(3), spread=0.0, noise=20.0), ["policy"],
+                        "base", ["m"])
+    w = weak.iloc[0]
+    assert w.narrowing < 3 and abs(w.correlation) < 0.9
+    assert f"correlate at r = {w.correlation:.2f}" in paired_text(weak)
 
 
 def test_pairs_are_matched_by_seed_and_unmatched_runs_left_out():

@@ -23,6 +23,12 @@ the policy and of the baseline that share a seed form a pair; :func:`paired_tabl
   every time);
 * ``unpaired_halfwidth``: Welch's interval for the difference of the two means from the same
   runs treated as independent, and ``narrowing`` = unpaired / paired half-width;
+* ``correlation``: Pearson's r between the policy's and the baseline's per-seed values.  It
+  sets the narrowing: ``var(d) = var(x) + var(y) - 2 cov(x, y)``, so pairing removes the
+  spread the two policies share (r near 1: far narrower) and none of what each adds alone (a
+  policy whose outcome on a seed follows its own course, such as ``stay`` shedding jobs at
+  brownouts against a migrating baseline, correlates less).  :func:`paired_text` says so on
+  the line of a pair narrowed less than :data:`WEAK_NARROWING` times;
 * ``seeds_to_halve``: the number of seeds whose t interval would be half as wide, assuming
   the spread of the differences stays as measured (about 4x the seeds, a little less for few
   seeds because the t quantile falls).
@@ -233,6 +239,16 @@ def _welch_half(a, b, level):
     return _t_quantile(level, dof) * math.sqrt(se2)
 
 
+WEAK_NARROWING = 3.0     # below this narrowing, paired_text explains it by the correlation
+
+
+def _correlation(x, y) -> float:
+    """Pearson's r of the per-seed values (nan with fewer than 3 pairs or no spread)."""
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
 def paired_table(frame: pd.DataFrame, params, baseline: str, metrics, *, level=0.95,
                  method="t") -> pd.DataFrame:
     """The tidy table of paired differences (module docstring): one row per metric, policy
@@ -288,7 +304,7 @@ def paired_table(frame: pd.DataFrame, params, baseline: str, metrics, *, level=0
                            policy_mean=float(x.mean()) if n else math.nan,
                            diff_mean=mean, diff_low=lo, diff_high=hi, diff_halfwidth=half,
                            rel_diff=mean / float(y.mean()) if n and y.mean() else math.nan,
-                           unpaired_halfwidth=unpaired,
+                           unpaired_halfwidth=unpaired, correlation=_correlation(x, y),
                            narrowing=(unpaired / half if half > 0 else
                                       math.inf if unpaired > 0 else math.nan),
                            seeds_to_halve=seeds_to_halve(n, level), method=method,
@@ -299,7 +315,8 @@ def paired_table(frame: pd.DataFrame, params, baseline: str, metrics, *, level=0
                 rows.append(row)
     cols = ["metric", "policy", "baseline", *cells, "n_pairs", "baseline_mean", "policy_mean",
             "diff_mean", "diff_low", "diff_high", "diff_halfwidth", "rel_diff",
-            "unpaired_halfwidth", "narrowing", "seeds_to_halve", "method", "level"]
+            "unpaired_halfwidth", "correlation", "narrowing", "seeds_to_halve", "method",
+            "level"]
     table = pd.DataFrame(rows)
     if table.empty:
         return pd.DataFrame(columns=cols)
@@ -325,6 +342,11 @@ def paired_text(table: pd.DataFrame, cells=()) -> str:
                 f" ({_pct(r['rel_diff'])}), n = {r['n_pairs']}; unpaired +/- "
                 f"{_num(r['unpaired_halfwidth'])}, paired +/- {_num(r['diff_halfwidth'])} "
                 f"({_x(r['narrowing'])} narrower); {r['seeds_to_halve']} seeds would halve it")
+            if r["narrowing"] < WEAK_NARROWING and np.isfinite(r["correlation"]):
+                lines.append(
+                    f"    (narrowed less than {WEAK_NARROWING:g}x: the two policies' per-seed "
+                    f"values correlate at r = {r['correlation']:.2f}, and pairing removes only "
+                    f"the spread they share)")
     return "\n".join(lines)
 
 
