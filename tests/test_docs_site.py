@@ -90,3 +90,29 @@ def test_readme_is_a_front_door():
     assert f"{words[len(builtin)]} built-in policies" in readme
     from orbsched import __version__
     assert f"version = {{{__version__}}}" in readme
+
+
+def test_policy_reference_lists_every_jobinfo_field_and_every_option():
+    """Cross-checks of the generated pages, read from the code another way: every member
+    the ``JobInfo`` protocol declares, and every keyword of each built-in policy's
+    constructor, appear in their reference page."""
+    import inspect
+    import typing
+
+    from orbsched.policies.api import JobInfo
+
+    api = (REPO / "docs" / "reference" / "policy-api.md").read_text(encoding="utf-8")
+    fields = list(typing.get_type_hints(JobInfo)) + [
+        n for n, v in vars(JobInfo).items() if isinstance(v, property)]
+    assert len(fields) > 10
+    assert [f for f in fields if f"`{f}" not in api] == []
+    page = (REPO / "docs" / "reference" / "policies.md").read_text(encoding="utf-8")
+    missing = []
+    for name, cls in policies._REGISTRY.items():
+        if not cls.__module__.startswith("orbsched.policies."):
+            continue
+        section = page.split(f"## `{name}`", 1)[1].split("\n## ", 1)[0]
+        params = [p for p in inspect.signature(cls.__init__).parameters.values()
+                  if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        missing += [f"{name}.{p.name}" for p in params if f"`{p.name}`" not in section]
+    assert missing == []
