@@ -5,8 +5,8 @@
 
 Pages (each says it is generated; edit the code, not the page):
 
-* ``scenario.md`` (rows from ``scripts/ref_fields.py``): every scenario field (pydantic models and the frozen dataclasses they
-  validate: :mod:`orbsched.scenario.schema`, ``sections``, ``hardware``, ``workload_specs``,
+* ``scenario.md`` (rows from ``scripts/ref_fields.py``): every scenario field (pydantic
+  models and the frozen dataclasses they validate: :mod:`orbsched.scenario.schema`, ``sections``, ``hardware``, ``workload_specs``,
   ``learning``) with its unit (from the field name's suffix), default, bounds (pydantic's
   ``ge/gt/le/lt`` and ``Literal`` choices; a dataclass's own ``check_number`` calls and
   ``not in`` checks, read from its ``__post_init__``), meaning (the field's description, the
@@ -61,7 +61,8 @@ def _sig(fn):
         "(self)", "()")
 
 
-def table(rows, with_source=True):
+def table(rows, with_source: bool = True) -> str:
+    """A Markdown table of field rows (the source column optional)."""
     head = "| field | type | unit | default | bounds | meaning |" + (" source |" if with_source
                                                                       else "")
     sep = "|---|---|---|---|---|---|" + ("---|" if with_source else "")
@@ -74,7 +75,7 @@ def table(rows, with_source=True):
     return "\n".join(out)
 
 
-def scenario_sections():
+def scenario_sections() -> list:
     """``[(title, intro, rows)]`` of the scenario reference, in page order."""
     from orbsched.scenario import schema, sections
     from orbsched.scenario.learning import LearningOptions
@@ -147,7 +148,7 @@ def _first_para(doc):
     return " ".join((doc or "").strip().split("\n\n")[0].split())
 
 
-def protocol_members(proto):
+def protocol_members(proto) -> list:
     """``[(name, kind, signature or type, doc)]`` of a Protocol class, in source order."""
     lines, node = _class_node(proto)
     out = []

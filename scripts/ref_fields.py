@@ -315,7 +315,7 @@ def _sources_modules():
     return [constants, workload_specs]
 
 
-def field_rows(model, prefix="", instance=None):
+def field_rows(model, prefix: str = "", instance=None) -> list:
     """Rows of every leaf field of a pydantic model or a dataclass, recursing into nested
     models and dataclasses (``Optional`` too); ``instance``: the parent's default value of
     this section, whose values are the defaults of its fields."""
