@@ -116,3 +116,9 @@ def test_policy_reference_lists_every_jobinfo_field_and_every_option():
                   if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
         missing += [f"{name}.{p.name}" for p in params if f"`{p.name}`" not in section]
     assert missing == []
+
+
+def test_every_shipped_scenario_is_listed():
+    page = (REPO / "docs" / "tutorial" / "first-run.md").read_text(encoding="utf-8")
+    assert [p.name for p in sorted((REPO / "configs").glob("*.yaml"))
+            if f"`{p.name}`" not in page] == []
