@@ -244,15 +244,17 @@ def option_notes(cls) -> dict:
 def policies_page() -> str:
     from orbsched.policies import _REGISTRY, GROUP_ON_ECLIPSE, GROUP_ON_LOSS
 
+    # the policies orbsched ships (a session may have registered others: tests do)
+    builtin = {n: c for n, c in _REGISTRY.items() if c.__module__.startswith("orbsched.policies.")}
     parts = [GENERATED, "# Built-in policies\n",
-             f"{len(_REGISTRY)} policies are registered (`orbsched policies` lists them). Name "
+             f"{len(builtin)} policies are registered (`orbsched policies` lists them). Name "
              "one in a scenario as `policy: NAME` and give its options under "
              "`policy.options` (or `--set policy.options.X=V`). Every policy also takes the "
              "options of its group strategy (jobs spanning satellites): "
              f"`group_on_eclipse` (one of {', '.join(GROUP_ON_ECLIPSE)}), `group_on_loss` "
              f"(one of {', '.join(GROUP_ON_LOSS)}) and `group_lookahead_s` (seconds).\n"]
-    for name in sorted(_REGISTRY):
-        cls = _REGISTRY[name]
+    for name in sorted(builtin):
+        cls = builtin[name]
         module_doc = inspect.getdoc(sys.modules[cls.__module__]) or ""
         parts.append(f"## `{name}`\n")
         parts.append(f"Class `{cls.__module__}.{cls.__qualname__}`; knobs: `backfill = "
