@@ -6,11 +6,11 @@ Public API (small on purpose):
 * :func:`compute_geometry` - fleet, eclipse intervals and sunlight statistics
 * :func:`paths` - routes and round-trip times between node pairs over time
   (:mod:`orbsched.network.paths`; the ``orbsched paths`` command)
-* :data:`accelerated` - True when the compiled Cython kernels run (``ORBSCHED_PURE=1`` forces the
-  numpy twins)
+* :data:`accelerated` - true when the compiled Cython kernels run (``ORBSCHED_PURE=1`` forces the
+  numpy twins); ``accelerated["shadow_functions"]`` and ``repr(accelerated)`` per kernel
 * :class:`OrbschedError` - root of every error orbsched raises for bad input
 """
-from ._kernels import ACCELERATED as accelerated
+from ._kernels import STATUS as accelerated
 from ._version import __version__
 from .geometry.stage import compute_geometry
 from .scenario.errors import (

@@ -28,8 +28,13 @@ def test_without_a_compiler_the_build_warns_and_keeps_the_twins(repo, tmp_path):
     # otherwise supply the compiled modules the copy lacks
     code = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
             "getattr(f, '__module__', '')]; import orbsched; print(orbsched.accelerated)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=src, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "ORBSCHED_PURE"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=src, capture_output=True, text=True,
+                         env=env)
     assert out.stdout.strip() == "False", out.stderr
+    # the uncompiled tree says so when imported (issue 17: it was 2x slower, silently)
+    assert "compiled kernels not found for fleet, fleet_search, graph, shadow, thermal, " \
+        "visibility" in out.stderr and "numpy twins" in out.stderr
 
 
 def test_compile_always_makes_a_failed_compile_an_error(repo, tmp_path):

@@ -360,5 +360,7 @@ def test_plot_command_on_one_run_and_on_several(sweep_dir, tmp_path):
     assert main(["plot", str(runs[0]), str(runs[3]), "--out", str(tmp_path / "two"),
                  "--formats", "svg", "--no-seasons"]) == 0
     assert (tmp_path / "two" / "policies_side_by_side.svg").is_file()
-    assert (runs[0] / "plots" / "phase_folded.svg").is_file()     # each run's own figures
+    # only the comparison (issue 17: it redrew every run's own figures too)
+    assert not (runs[0] / "plots").exists() and not (runs[3] / "plots").exists()
+    assert {p.suffix for p in (tmp_path / "two").iterdir()} == {".svg", ".csv"}
     assert main(["plot", str(runs[0]), "--formats", "jpg"]) == 2

@@ -5,12 +5,11 @@ import time
 
 import numpy as np
 import pytest
+from engine_helpers import job, make_engine, scenario
 
-from orbsched.scenario.errors import PolicyError
 from orbsched.engine.hookguard import HookGuard
 from orbsched.policies import Place, Policy
-
-from engine_helpers import job, make_engine, scenario
+from orbsched.scenario.errors import PolicyError
 
 
 def _loop(job, view):
@@ -74,7 +73,7 @@ def test_a_policy_exception_names_its_line():
         return {}["missing"]
     g = HookGuard("p", None, lambda: 3.0)
     with pytest.raises(PolicyError, match=r"hook on_tick at t = 3.000 s .*raised KeyError: "
-                                          r"'missing' \(test_hookguard.py:\d+\)"):
+                                          r"'missing' \(test_hookguard.py:\d+ in hook\)"):
         g.call("on_tick", hook, (None,), lambda d: None)
 
 
@@ -104,3 +103,50 @@ def test_view_arrays_cannot_be_made_writable_and_follow_the_engine():
     assert np.array_equal(view.free, eng.fleet.free)   # zero-copy: the fleet's own memory
     assert view.free.__array_interface__["data"][0] == \
         eng.fleet.free.__array_interface__["data"][0]
+
+
+POLICY_FILE = """\
+from orbsched.policies import GreedySunlit
+
+
+class Fragile(GreedySunlit):
+    name = "fragile"
+
+    def place(self, job, view):
+        if job.job_id == 3:
+            sat = int(view.hosts(job.gpus)[0])
+            return {}["no key"] if sat >= 0 else None
+        return super().place(job, view)
+"""
+
+
+def test_a_policy_exception_names_hook_time_job_satellite_and_file_line(tmp_path, repo,
+                                                                         capsys):
+    """One line (issue 17): the hook, the simulated time, the job and satellite the policy
+    was handling, the policy's own file:line; the traceback only with --debug."""
+    from orbsched.cli import main
+
+    (tmp_path / "fragile.py").write_text(POLICY_FILE)
+    args = ["run", str(repo / "configs" / "demo.yaml"), "--out", str(tmp_path / "out"),
+            "--set", f"policy={tmp_path / 'fragile.py'}:Fragile", "--set", "duration_h=1",
+            "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    line = err[0]
+    assert line.startswith("orbsched: error: policy 'fragile', hook schedule at t = ")
+    assert ", job 3, satellite " in line
+    assert "raised KeyError: 'no key' (fragile.py:10 in place)" in line
+    assert main(args + ["--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_an_exception_in_on_shadow_names_the_satellites_entering_shadow():
+    g = HookGuard("p", None, lambda: 5.0)
+    sats = np.array([4, 9])
+
+    def on_shadow(sats, view):
+        return [][0]
+    with pytest.raises(PolicyError, match=r"t = 5.000 s \(simulated\), satellites 4, 9 "
+                                          r"entering shadow: raised IndexError"):
+        g.call("on_shadow", on_shadow, (sats, None), lambda d: None)

@@ -31,6 +31,36 @@ def test_pure_switch_forces_twins():
     assert out == "False"
 
 
+def test_accelerated_reports_each_kernel():
+    status = orbsched.accelerated
+    assert set(status) == set(_kernels.KERNEL_NAMES) | {"FleetKernel", "HostSearch"}
+    assert bool(status) == _kernels.ACCELERATED == all(status[k] for k in status)
+    assert str(status) == str(_kernels.ACCELERATED) and status == _kernels.ACCELERATED
+    mode = "compiled" if _kernels.ACCELERATED else "twin"
+    assert f"{'compiled' if mode == 'compiled' else 'twins'}: shadow_functions" in repr(status)
+
+
+@needs_compiled
+def test_a_missing_compiled_kernel_warns_and_only_that_kernel_runs_its_twin():
+    env = {k: v for k, v in os.environ.items() if k != "ORBSCHED_PURE"}
+    proc = subprocess.run([sys.executable, "-W", "default", "-c",
+                           "import sys; sys.modules['orbsched._kernels.shadow'] = None; "
+                           "import orbsched; s = orbsched.accelerated; "
+                           "print(bool(s), s['shadow_functions'], s['isl_candidates'])"],
+                          env=env, capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["False", "False", "True"]
+    assert "OrbschedWarning: compiled kernels not found for shadow in" in proc.stderr
+    assert "pip install -e ." in proc.stderr
+
+
+def test_the_pure_switch_does_not_warn():
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c",
+                           "import orbsched; print(orbsched.accelerated)"],
+                          env={**os.environ, "ORBSCHED_PURE": "1"}, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
+
+
 def _random_case(rng, n, t):
     r = rng.normal(size=(n, t, 3))
     r *= (EARTH_EQUATORIAL_RADIUS_KM + rng.uniform(200, 2000, size=(n, t, 1))) / \

@@ -350,19 +350,26 @@ from orbsched.policies.stay import Stay
 class Once(Stay):
     name = "die-once"
 
-    def __init__(self):
+    def schedule(self, view):          # in the run (the sweep's check builds the policy)
         marker = Path(__file__).with_name("died-once")
         if not marker.exists():
             marker.touch()
             os._exit(3)
-        super().__init__()
+        return super().schedule(view)
 
 
 class Always(Stay):
     name = "die-always"
 
-    def __init__(self):
+    def schedule(self, view):
         os._exit(3)
+
+
+class Raises(Stay):
+    name = "raises"
+
+    def schedule(self, view):
+        raise RuntimeError("nosuchmod in the run")
 """
 
 
@@ -370,16 +377,16 @@ def test_failed_and_dying_runs_are_recorded_and_the_sweep_goes_on(tmp_path, repo
     (tmp_path / "killer.py").write_text(KILLER)
     base = yaml.safe_load((repo / "configs" / "demo.yaml").read_text())
     doc = {"name": "faults", "base_scenario": base, "set": TINY,
-           "grid": {"policy": ["stay", "nosuchmod:X", "killer.py:Once", "killer.py:Always"]}}
+           "grid": {"policy": ["stay", "killer.py:Raises", "killer.py:Once", "killer.py:Always"]}}
     path = tmp_path / "faults.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     assert cli("sweep", path, "--out", tmp_path / "out", "--workers", 2, "--retries", 1) == 1
     frame = pd.read_parquet(tmp_path / "out" / "sweep.parquet").set_index("policy")
     assert list(frame["status"]) == ["done", "failed", "done", "failed"]
     runs = tmp_path / "out" / "runs"
-    raised = (runs / frame.loc["nosuchmod:X", "run_id"] / "error.txt").read_text()
+    raised = (runs / frame.loc["killer.py:Raises", "run_id"] / "error.txt").read_text()
     assert "Traceback" in raised and "nosuchmod" in raised
-    assert "nosuchmod" in frame.loc["nosuchmod:X", "error"]
+    assert "nosuchmod" in frame.loc["killer.py:Raises", "error"]
     died = (runs / frame.loc["killer.py:Always", "run_id"] / "error.txt").read_text()
     assert "died 2 times" in died
     assert (tmp_path / "died-once").exists()                 # Once died, then was retried

@@ -15,6 +15,13 @@ with :func:`collect` when it is missing), leaves failed runs out and draws:
 * ``table.csv``: one row per combination of the swept values: ``n`` runs done, ``n_failed``,
   and for each metric ``<metric> mean`` and ``<metric> ci95`` (the half-width), printed as
   ``mean +- ci``.
+
+Policies are labelled by their own name (``Policy.name``, as ``summary.json`` has it), not by
+the file path or ``module:Class`` that named them (:func:`orbsched.analysis.paired.label_policies`).
+With ``warmup_h`` the metrics are steady-state values over ``[warm-up, end]`` of each run
+(:func:`orbsched.analysis.paired.steady_summary`).  With ``baseline``, :func:`compare` also
+writes the per-seed paired differences against that policy (:mod:`orbsched.analysis.paired`):
+the figure ``paired__<baseline>`` (PNG, PDF) with the tidy table beside it as CSV.
 """
 from __future__ import annotations
 
@@ -31,13 +38,17 @@ from ..files import atomic_write_csv
 from ..results.folder import RUN_FILE, run_status
 from ..scenario.errors import OrbschedError, RegistryError
 from ..scenario.schema import yaml_value
-from .plot_base import check_formats, save_figure
+from .figures_io import save_figure
+from .paired import fig_paired, label_policies, paired_table, policy_free, slug, steady_frame
+from .plot_base import check_formats, write_figure
 
 __all__ = ["DEFAULT_METRICS", "collect", "compare", "mean_ci", "sweep_parameters",
            "table_text"]
 
 DEFAULT_METRICS = ("utilisation", "completed_gpu_h_per_day", "migrations.started",
                    "work_lost_gpu_h.brownout", "energy_kwh.curtailed")
+#: With a warm-up: the same, over the steady-state window.
+DEFAULT_STEADY_METRICS = DEFAULT_METRICS
 MAX_PANELS = 6
 LEVEL = 0.95
 
@@ -271,12 +282,28 @@ def _plot(done, metric, x, lines, others, order):
     return fig
 
 
-def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf")):
+def _labelled(frame, params):
+    """``frame`` with the policy column that names the class (``policy`` or ``policy.name``)
+    showing each run's ``Policy.name`` (plus what tells two sections of one name apart)."""
+    col = next((p for p in params if p in ("policy", "policy.name")), None)
+    if col is None or "summary.policy" not in frame:
+        return frame
+    frame = frame.copy()
+    done = frame["status"] == "done"
+    labels, _ = label_policies(frame[done], params)
+    by_value = dict(zip(frame.loc[done, col].astype(str), labels))
+    frame[col] = [by_value.get(str(v), v) for v in frame[col]]
+    return frame
+
+
+def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf"), *, baseline=None,
+            warmup_h=None, level=0.95, method="t"):
     """Draw the figures and write the table of a sweep folder (module docstring) into
-    ``out_dir`` (default ``sweep_dir/compare``).
+    ``out_dir`` (default ``sweep_dir/compare``); with ``baseline``, the paired differences
+    too; with ``warmup_h``, steady-state metrics.
 
     Returns ``{"figures": [paths], "table": DataFrame, "metrics", "parameters", "out",
-    "runs_done", "runs_failed"}``.
+    "runs_done", "runs_failed", "paired": DataFrame or None}``.
     """
     import pandas as pd
 
@@ -284,6 +311,14 @@ def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf")):
     fig_dir = Path(out_dir) if out_dir else out / "compare"
     formats = check_formats(formats)
     frame, params = _load(out)
+    if warmup_h is not None:
+        metrics = list(metrics or DEFAULT_STEADY_METRICS)
+        frame = steady_frame(frame, out, warmup_h, metrics)
+    paired = None
+    if baseline is not None:
+        metrics = _check_metrics(frame, metrics or DEFAULT_METRICS)
+        paired = paired_table(frame, params, baseline, metrics, level=level, method=method)
+    frame = _labelled(frame, params)
     done = frame[frame["status"] == "done"].reset_index(drop=True)
     metrics = _check_metrics(frame, metrics or DEFAULT_METRICS)
     policy = [p for p in params if p == "policy" or p.startswith("policy.")]
@@ -298,7 +333,7 @@ def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf")):
         for x in xs:
             others = [p for p in xs if p != x]
             fig = _plot(done, m, x, lines, others, order)
-            figures += save_figure(fig, fig_dir, f"{_slug(m)}__vs__{_slug(x)}", formats)
+            figures += write_figure(fig, fig_dir, f"{_slug(m)}__vs__{_slug(x)}", formats)
     rows = []
     for key, g in _groups(frame, params):
         ok = g[g["status"] == "done"]
@@ -310,9 +345,14 @@ def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf")):
         rows.append(row)
     table = pd.DataFrame(rows)
     atomic_write_csv(fig_dir / "table.csv", table)
+    if paired is not None:
+        if len(paired):
+            cells = policy_free(params)
+            figures += save_figure(*fig_paired(paired, cells), fig_dir,
+                                   f"paired__{slug(paired['baseline'].iloc[0])}", formats)
     return {"figures": figures, "table": table, "metrics": metrics, "parameters": params,
             "out": fig_dir, "runs_done": len(done),
-            "runs_failed": int((frame["status"] == "failed").sum())}
+            "runs_failed": int((frame["status"] == "failed").sum()), "paired": paired}
 
 
 def table_text(table, metrics, parameters):

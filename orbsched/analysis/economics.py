@@ -89,7 +89,7 @@ from .economics_model import (  # noqa: F401  (the model, exported from here)
     satellite_from_hardware,
     satellite_mass_kg,
 )
-from .plot_base import check_formats, new_figure, save_figure
+from .plot_base import check_formats, new_figure, write_figure
 
 __all__ = [
     "GroundEconomics",
@@ -294,7 +294,7 @@ def plot_launch_price_sweep(orbit: OrbitEconomics = None, ground: GroundEconomic
                           f"{orbit_costs(orbit, sat)['kg_per_kw']:.0f} kg/kW)", fontsize=9)
     ax.legend(fontsize=8, loc="center right")
     ax.grid(True, which="both", alpha=0.25)
-    paths = save_figure(fig, out_dir, name, formats) if out_dir is not None else []
+    paths = write_figure(fig, out_dir, name, formats) if out_dir is not None else []
     return fig, paths
 
 

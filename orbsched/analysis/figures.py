@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import plots
-from ..scenario.schema import load_scenario
 from ..scenario.errors import OrbschedError
+from ..scenario.schema import load_scenario
+from . import plots
 from .figures_compare import fig_side_by_side
 from .figures_io import RunFolder, check_formats, find_runs, group_runs, save_figure
 from .figures_map import fig_world_map
@@ -116,20 +116,19 @@ def draw_comparison(folders, out_dir, formats=("png", "pdf"), warmup_h=None, sea
 
 def draw_paths(paths, out_dir=None, formats=("png", "pdf"), warmup_h=None,
                seasons=True) -> dict:
-    """``orbsched plot``: each results folder named gets its run figures (in ``RUN/plots``, or
-    ``out_dir`` when it is the only path); a sweep folder, or several paths, get the
-    comparison figures of all their runs (in ``out_dir``, else ``SWEEP/figures`` for one sweep
-    folder, else ``./compare``).  Returns ``{folder: paths}`` (the comparison under its
-    output folder)."""
-    paths = [Path(p) for p in paths]
+    """``orbsched plot``: one results folder gets its run figures (in ``RUN/plots``, or
+    ``out_dir``); a sweep folder, or several paths, get only the comparison figures of all
+    their runs (in ``out_dir``, else ``SWEEP/figures`` for one sweep folder, else
+    ``./compare``): each run's own figures are ``orbsched plot RUN`` alone.  Returns
+    ``{folder: paths}`` (the comparison under its output folder)."""
+    paths = [Path(p) for p in paths]      # a folder named twice is a comparison of two
     cache = {}
     written = {}
-    singles = list(dict.fromkeys(p for p in paths if (p / "summary.json").is_file()))
-    for p in singles:
-        own = out_dir if (out_dir is not None and len(paths) == 1) else None
-        written[p] = draw_run(p, own, formats, warmup_h, seasons, cache)
+    if len(paths) == 1 and (paths[0] / "summary.json").is_file():
+        written[paths[0]] = draw_run(paths[0], out_dir, formats, warmup_h, seasons, cache)
+        return written
     runs = find_runs(paths)
-    if len(paths) > 1 or len(singles) < len(paths):
+    if runs:
         if out_dir is not None:
             out = Path(out_dir)
         elif len(paths) == 1:

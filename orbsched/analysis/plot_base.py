@@ -251,7 +251,7 @@ def new_figure(w, h, ncols=1, **kw):
     return fig, axes
 
 
-def save_figure(fig, out_dir, name, formats, data=None):
+def write_figure(fig, out_dir, name, formats, data=None):
     """Write ``fig`` once per format and, when given, ``data`` (the numbers it draws, a
     DataFrame) as ``name.csv`` beside it."""
     if isinstance(fig, tuple):

@@ -44,7 +44,7 @@ from .plot_base import (
     panel_note,
     run_labels,
     run_title,
-    save_figure,
+    write_figure,
 )
 
 
@@ -369,7 +369,7 @@ def plot_run(results_dir, out_dir=None, formats=("png", "pdf")):
     ]
     paths = []
     for name, draw in figures:
-        paths += save_figure(draw(), out_dir, name, formats)
+        paths += write_figure(draw(), out_dir, name, formats)
     return paths
 
 
@@ -424,7 +424,7 @@ def plot_compare(results_dirs, out_dir, formats=("png", "pdf")):
     runs = [RunFiles(d) for d in results_dirs]
     if not runs:
         raise OrbschedError("plot_compare needs at least one results folder")
-    paths = save_figure(_fig_utilisation_by_state(runs, "Utilisation by illumination state"),
+    paths = write_figure(_fig_utilisation_by_state(runs, "Utilisation by illumination state"),
                   out_dir, "compare_utilisation_by_state", formats)
 
     import pandas as pd
@@ -460,4 +460,4 @@ def plot_compare(results_dirs, out_dir, formats=("png", "pdf")):
     ax.set_title("Utilisation over time", fontsize=10)
     data = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["run", "label", "t_start_h", "t_end_h", "util", "eclipse_frac"])
-    return paths + save_figure(fig, out_dir, "compare_utilisation_over_time", formats, data)
+    return paths + write_figure(fig, out_dir, "compare_utilisation_over_time", formats, data)

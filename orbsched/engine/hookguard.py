@@ -9,7 +9,8 @@ simulated time:
 
 * the hook runs longer than its budget (``policy.hook_budget_s``, default 60 s of wall-clock
   time; ``null`` for none): a loop that never ends stops the run instead of hanging it;
-* the hook raises (the message gives the exception and the line of the policy's code);
+* the hook raises (the message gives the exception, the job and satellite the policy was
+  handling, and the line of the policy's own file; ``--debug`` adds the traceback);
 * the hook returns something that is not ``None`` or an iterable of decisions (``42``, a
   string, a single ``Place`` not in a list), or yields something that is not a decision.
 
@@ -31,12 +32,14 @@ is measured by ``benchmarks/bench_guard.py``.
 from __future__ import annotations
 
 import ctypes
-import os
+import inspect
 import signal
 import threading
 import time
 import traceback
 from pathlib import Path
+
+import numpy as np
 
 from ..scenario.errors import PolicyError
 from ..policies.decisions import Decision
@@ -44,6 +47,49 @@ from ..policies.decisions import Decision
 __all__ = ["HookGuard", "HookTimeout"]
 
 _REPEAT_S = 0.25
+#: orbsched's own source folder: a frame outside it is the user's code
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def _source_file(fn):
+    """The file of the class a bound hook belongs to (the policy's own file), else of ``fn``."""
+    owner = getattr(fn, "__self__", None)
+    try:
+        if owner is not None:
+            return inspect.getsourcefile(type(owner))
+        return inspect.getsourcefile(fn) if fn is not None else None
+    except TypeError:
+        return None
+
+
+def _int_like(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _handling(frames, args):
+    """``", job J, satellite S"`` from the innermost policy frames' ``job`` / ``sat``
+    variables, else from the hook's arguments (a job; the satellites entering shadow)."""
+    job = sat = None
+    for frame in reversed(frames):
+        loc = frame.f_locals
+        if job is None and hasattr(loc.get("job"), "job_id"):
+            job = loc["job"].job_id
+        if job is None and _int_like(loc.get("job_id")):
+            job = int(loc["job_id"])
+        if sat is None and _int_like(loc.get("sat")):
+            sat = int(loc["sat"])
+        if job is not None and sat is not None:
+            break
+    first = args[0] if args else None
+    if job is None and hasattr(first, "job_id"):
+        job = first.job_id
+    out = f", job {job}" if job is not None else ""
+    if sat is not None:
+        out += f", satellite {sat}"
+    elif isinstance(first, np.ndarray) and first.ndim == 1 and first.dtype.kind in "iu":
+        shown = ", ".join(str(int(x)) for x in first[:8]) + (", ..." if len(first) > 8 else "")
+        out += f", satellite{'s' if len(first) > 1 else ''} {shown} entering shadow"
+    return out
 
 
 class HookTimeout(BaseException):
@@ -133,12 +179,28 @@ class HookGuard:
         return PolicyError(f"{self._where(hook)}: ran longer than its budget of "
                            f"{self.budget_s:g} s of wall-clock time (policy.hook_budget_s)")
 
-    def _raised(self, hook, exc):
-        frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                  if not f.filename.endswith(os.path.join("orbsched", "hookguard.py"))]
-        at = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    def _raised(self, hook, exc, fn=None, args=()):
+        """One line for an exception a hook raised: the policy, hook and simulated time, the
+        job and satellite it was handling (the innermost ``job`` and ``sat`` variables of the
+        policy's frames, else what the engine passed: a job, or the satellites entering
+        shadow) and the policy's file:line (the innermost frame in the policy's own file)."""
+        tb_frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            tb_frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        frames = traceback.extract_tb(exc.__traceback__)
+        own = _source_file(fn)
+        pick = [i for i, f in enumerate(frames) if own and f.filename == own] or \
+            [i for i, f in enumerate(frames) if not f.filename.startswith(_PACKAGE_DIR)] or \
+            list(range(len(frames)))
+        at = ""
+        if pick:
+            f = frames[pick[-1]]
+            at = f" ({Path(f.filename).name}:{f.lineno} in {f.name})"
+        about = _handling(tb_frames[:pick[-1] + 1] if pick else tb_frames, args)
         text = " ".join(str(exc).split())
-        return PolicyError(f"{self._where(hook)}: raised {type(exc).__name__}"
+        return PolicyError(f"{self._where(hook)}{about}: raised {type(exc).__name__}"
                            f"{': ' + text if text else ''}{at}")
 
     def bad_value(self, hook, what, expected):
@@ -160,7 +222,7 @@ class HookGuard:
         except HookTimeout:
             raise self._timeout(hook) from None
         except Exception as exc:
-            raise self._raised(hook, exc) from exc
+            raise self._raised(hook, exc, fn, args) from exc
         finally:
             self.in_policy = False
             if timed:
@@ -203,7 +265,7 @@ class HookGuard:
         except Exception as exc:
             if not self.in_policy:
                 raise                         # the engine's, or the guard's own
-            raise self._raised(hook, exc) from exc
+            raise self._raised(hook, exc, fn, args) from exc
         finally:
             self.in_policy = False
             if timed:

@@ -88,21 +88,22 @@ def _import_class(ref, base_dir):
     return cls
 
 
-def load_policy(spec, base_dir=None) -> Policy:
-    """An instance of the policy a scenario names (``spec``: a PolicySpec or a name)."""
-    name = spec if isinstance(spec, str) else spec.name
-    options = {} if isinstance(spec, str) else dict(spec.options)
+def _policy_class(name, base_dir):
     if ":" in name:
-        cls = _import_class(name, base_dir)
-    else:
-        cls = _REGISTRY.get(name)
-        if cls is None:
-            import difflib
-            near = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-            raise RegistryError(f"unknown policy {name!r}"
-                                + (f"; did you mean {near[0]!r}?" if near else "")
-                                + f" Registered policies: {', '.join(available())}; or give "
-                                  f"your own class as 'module:Class' or 'file.py:Class'")
+        return _import_class(name, base_dir)
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        import difflib
+        near = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        raise RegistryError(f"unknown policy {name!r}"
+                            + (f"; did you mean {near[0]!r}?" if near else "")
+                            + f" Registered policies: {', '.join(available())}; or give "
+                              f"your own class as 'module:Class' or 'file.py:Class'")
+    return cls
+
+
+def _group_options(name, options):
+    """Take the options every policy has (its group strategy's) out of ``options``, checked."""
     group = {k: options.pop(k) for k in ("group_on_eclipse", "group_on_loss",
                                          "group_lookahead_s") if k in options}
     for k, v in group.items():
@@ -116,13 +117,26 @@ def load_policy(spec, base_dir=None) -> Policy:
         if v not in allowed:
             raise PolicyError(f"policy '{name}': option {k} must be one of {allowed}, "
                               f"got {v!r}")
+    return group
+
+
+def _bad_options(name, cls, options, exc):
+    own = _option_names(cls)
+    return PolicyError(f"policy '{name}': bad options {options}: {exc}; its options are "
+                       f"{', '.join(own) if own else '(none)'}, and every policy takes "
+                       f"group_on_eclipse, group_on_loss, group_lookahead_s")
+
+
+def load_policy(spec, base_dir=None) -> Policy:
+    """An instance of the policy a scenario names (``spec``: a PolicySpec or a name)."""
+    name = spec if isinstance(spec, str) else spec.name
+    options = {} if isinstance(spec, str) else dict(spec.options)
+    cls = _policy_class(name, base_dir)
+    group = _group_options(name, options)
     try:
         policy = cls(**options)
     except TypeError as exc:
-        own = _option_names(cls)
-        raise PolicyError(f"policy '{name}': bad options {options}: {exc}; its options are "
-                          f"{', '.join(own) if own else '(none)'}, and every policy takes "
-                          f"group_on_eclipse, group_on_loss, group_lookahead_s") from None
+        raise _bad_options(name, cls, options, exc) from None
     except ValueError as exc:
         raise PolicyError(f"policy '{name}': {exc}") from None
     for k, v in group.items():

@@ -70,33 +70,33 @@ __all__ = ["Decision", "JobInfo", "Migrate", "Pause", "Place", "Policy", "View"]
 class JobInfo(Protocol):
     """What a policy may read about a job (read-only; progress is evaluated now)."""
 
-    job_id: int
-    name: str
+    job_id: int             #: the job's id (``Place(job_id, ...)`` names it)
+    name: str               #: its name in the workload (``syn-17``, a trace's job name)
     gpus: int               #: GPUs it occupies (its GPUs x 2 for duplex, x 3 for TMR)
     work_gpus: int          #: GPUs of one copy
     min_gpus: int           #: elastic minimum (GPUs of one copy)
     protection: str         #: none | duplex | tmr
-    work_gpu_h: float
-    arrival_s: float
-    checkpoint_gb: float
-    checkpoint_s: float
-    restore_s: float
-    checkpoint_interval_s: float
+    work_gpu_h: float       #: its work: GPU-hours at nominal speed on ``work_gpus`` GPUs
+    arrival_s: float        #: arrival time, s from the start
+    checkpoint_gb: float    #: size of its checkpoint, GB (what a migration moves)
+    checkpoint_s: float     #: time to write a checkpoint, s
+    restore_s: float        #: time to restore from a checkpoint, s
+    checkpoint_interval_s: float  #: computing time between checkpoints, s
     status: str             #: queued | running | migrating | completed | failed
     phase: str              #: queued | running | restoring | checkpointing | transferring
     sat: int                #: where it runs, or where its checkpoint is (-1: nowhere)
-    has_checkpoint: bool
+    has_checkpoint: bool    #: a checkpoint exists (on ``sat``; with shards on its members)
     is_group: bool          #: spans satellites (see policy.groups)
-    members: tuple
-    member_gpus: tuple
-    step_s: float
-    gradient_gb: float
-    min_link_gbps: float
-    max_link_latency_s: float
-    progress_gpu_h: float
-    saved_gpu_h: float
-    unsaved_gpu_h: float
-    remaining_gpu_h: float
+    members: tuple          #: a group's satellites, in ring order (empty otherwise)
+    member_gpus: tuple      #: GPUs the job holds on each member
+    step_s: float           #: compute time of one training step on all its GPUs, s
+    gradient_gb: float      #: gradient exchanged each step by a group's ring all-reduce, GB
+    min_link_gbps: float    #: a group's ring hops must give at least this rate
+    max_link_latency_s: float  #: a group's ring hops may have at most this light time
+    progress_gpu_h: float   #: work done so far, GPU-h (including work not yet checkpointed)
+    saved_gpu_h: float      #: work safe in its last checkpoint, GPU-h
+    unsaved_gpu_h: float    #: work a stop now would lose, GPU-h
+    remaining_gpu_h: float  #: work left, GPU-h
     lost_by: Mapping        #: GPU-h of its work lost so far, by cause (read-only)
 
 
@@ -108,52 +108,115 @@ class View(Protocol):
     100,000; the others cost what they visit.
     """
 
-    SUNLIT: int
-    PENUMBRA: int
-    UMBRA: int
-    n_sats: int
-    gpus_per_sat: int
+    SUNLIT: int                        #: the value of ``state`` for a satellite in sunlight
+    PENUMBRA: int                      #: the value of ``state`` in penumbra
+    UMBRA: int                         #: the value of ``state`` in umbra
+    n_sats: int                        #: satellites in the fleet
+    gpus_per_sat: int                  #: GPUs per satellite (the hardware's)
     free: np.ndarray                   #: free GPUs per satellite (read-only, live)
     state: np.ndarray                  #: SUNLIT / PENUMBRA / UMBRA per satellite (live)
     next_eclipse_entry_s: np.ndarray   #: predicted next shadow entry (inf: none in the run)
     eclipse_exit_s: np.ndarray         #: end of the current eclipse (inf when sunlit)
-    now_s: float
-    duration_s: float
-    sunlit: np.ndarray                 #: O(N) boolean mask
-    datacentres: tuple
+    now_s: float                       #: the simulated time, s from the start
+    duration_s: float                  #: the run's span, s
+    sunlit: np.ndarray                 #: O(N) boolean mask of the satellites in sunlight
+    datacentres: tuple                 #: host indices of the ground data centres
 
-    def sunlight_left_s(self) -> np.ndarray: ...                       # O(N)
-    def eclipse_left_s(self, sat: int) -> float: ...
-    def free_gpus(self, sat: int) -> int: ...
-    def free_gpus_total(self) -> int: ...
-    def capacity(self, sat: int) -> int: ...
-    def can_host(self, sat: int, gpus: int, check_free: bool = True) -> bool: ...
-    def powered(self, gpus: int) -> np.ndarray: ...                    # O(N)
-    def hosts(self, gpus: int, *, sunlit_only: bool = False) -> np.ndarray: ...   # O(N)
-    def first_host(self, gpus: int, *, sunlit_only: bool = False) -> Optional[int]: ...
+    def sunlight_left_s(self) -> np.ndarray:
+        """O(N): seconds of sunlight left before each satellite's next eclipse (0 in eclipse)."""
+
+    def eclipse_left_s(self, sat: int) -> float:
+        """Seconds until the satellite leaves its current eclipse (0 when sunlit)."""
+
+    def free_gpus(self, sat: int) -> int:
+        """Free GPUs of a satellite (or of a data centre, by its host index)."""
+
+    def free_gpus_total(self) -> int:
+        """Free GPUs of the whole fleet and the data centres."""
+
+    def capacity(self, sat: int) -> int:
+        """Working GPUs of a satellite (0 once it has failed) or of a data centre."""
+
+    def can_host(self, sat: int, gpus: int, check_free: bool = True) -> bool:
+        """Free GPUs (unless ``check_free`` is False) and power for ``gpus`` busy GPUs now."""
+
+    def powered(self, gpus: int) -> np.ndarray:
+        """O(N): mask of the satellites whose bus could serve ``gpus`` more busy GPUs now."""
+
+    def hosts(self, gpus: int, *, sunlit_only: bool = False) -> np.ndarray:
+        """O(N): satellites that can take a job of ``gpus`` GPUs now (free GPUs and power)."""
+
+    def first_host(self, gpus: int, *, sunlit_only: bool = False) -> Optional[int]:
+        """The lowest-index satellite that can take ``gpus`` GPUs now, or None."""
+
     def nearest(self, src: int, mask: Any = None, *, gpus: Optional[int] = None,
                 sunlit: bool = False, k: int = 1,
-                max_hops: Optional[int] = None, note: bool = True) -> list: ...
-    def soc(self, sat: int) -> float: ...
-    def socs(self) -> np.ndarray: ...                                  # O(N), vectorised
-    def temperatures_k(self) -> np.ndarray: ...                        # O(N)
-    def battery_usable_wh(self, sat: int) -> float: ...
-    def payload_energy_wh(self, sat: int) -> float: ...
-    def load_w(self, sat: int) -> float: ...
-    def array_full_w(self, sat: int) -> float: ...
-    def gpu_power_w(self, gpus: int = 1) -> float: ...
-    def temperature_k(self, sat: int) -> float: ...
-    def job(self, job_id: int) -> JobInfo: ...
-    def jobs_on(self, sat: int) -> list: ...
-    def queued(self) -> Iterator[JobInfo]: ...
-    def n_queued(self) -> int: ...
-    def reachable(self, a: int, b: int) -> bool: ...
-    def route(self, a: int, b: int) -> Optional[list]: ...
-    def transfer_time_s(self, a: int, b: int, size_gb: float) -> float: ...
-    def migration_time_s(self, job: JobInfo, sat: int) -> float: ...
-    def light_times(self, sats: Sequence[int]) -> np.ndarray: ...
-    def datacentre(self, host: int) -> dict: ...
-    def is_datacentre(self, host: int) -> bool: ...
+                max_hops: Optional[int] = None, note: bool = True) -> list:
+        """The ``k`` satellites closest to ``src`` in light time over usable laser links that
+        pass ``mask`` (and can host ``gpus`` GPUs, are sunlit), as ``[(sat, light_s, hops)]``
+        nearest first, within ``max_hops``."""
+
+    def soc(self, sat: int) -> float:
+        """Battery state of charge now."""
+
+    def socs(self) -> np.ndarray:
+        """O(N), vectorised: the battery state of charge of every satellite now."""
+
+    def temperatures_k(self) -> np.ndarray:
+        """O(N): node temperature of every satellite now (NaN without a thermal model)."""
+
+    def battery_usable_wh(self, sat: int) -> float:
+        """Energy the battery can still deliver to the bus before its floor, Wh."""
+
+    def payload_energy_wh(self, sat: int) -> float:
+        """Energy the battery can still give GPU work before the payload floor, Wh."""
+
+    def load_w(self, sat: int) -> float:
+        """The satellite's electrical load now, W."""
+
+    def array_full_w(self, sat: int) -> float:
+        """Array output in full sunlight, W."""
+
+    def gpu_power_w(self, gpus: int = 1) -> float:
+        """Power ``gpus`` busy GPUs add to a satellite's load, W."""
+
+    def temperature_k(self, sat: int) -> float:
+        """Node temperature of the satellite now, K."""
+
+    def job(self, job_id: int) -> JobInfo:
+        """The job with this id (a :class:`JobInfo`)."""
+
+    def jobs_on(self, sat: int) -> list:
+        """Jobs running (or restoring, or checkpointing) on a satellite, by job id."""
+
+    def queued(self) -> Iterator[JobInfo]:
+        """Queued jobs in arrival order (an iterator; safe while decisions are applied)."""
+
+    def n_queued(self) -> int:
+        """Number of queued jobs."""
+
+    def reachable(self, a: int, b: int) -> bool:
+        """A path of usable links joins hosts ``a`` and ``b`` now."""
+
+    def route(self, a: int, b: int) -> Optional[list]:
+        """Shortest light-time path of usable links ``[a, ..., b]``, or None."""
+
+    def transfer_time_s(self, a: int, b: int, size_gb: float) -> float:
+        """Estimated seconds to move ``size_gb`` from ``a`` to ``b`` now (inf if
+        unreachable)."""
+
+    def migration_time_s(self, job: JobInfo, sat: int) -> float:
+        """Estimated downtime of moving a job to ``sat``: checkpoint + transfer + restore."""
+
+    def light_times(self, sats: Sequence[int]) -> np.ndarray:
+        """Matrix of route light times between the satellites ``sats``, s."""
+
+    def datacentre(self, host: int) -> dict:
+        """``name, gpus, free, pue, price_usd_per_kwh, carbon_g_per_kwh, gpu_speed`` of a
+        data centre's host."""
+
+    def is_datacentre(self, host: int) -> bool:
+        """The host index is a ground data centre's."""
 
 
 class Policy:
@@ -192,6 +255,8 @@ class Policy:
         return None
 
     def on_tick(self, view: View) -> Optional[Iterable[Decision]]:
+        """Every ``policy.tick_s`` seconds (when the scenario sets it).  Default:
+        :meth:`schedule`."""
         return self.schedule(view)
 
     def on_link_change(self, a: int, b: int, up: bool,

@@ -28,6 +28,10 @@ class EnergyAware(GreedySunlit):
     name = "energy-aware"
 
     def __init__(self, max_hops: Optional[int] = None) -> None:
+        """Options:
+            max_hops: look for sunlit hosts at most this many laser hops away (None: any
+                distance).
+        """
         super().__init__(max_hops=max_hops)
         self.replicas = ReplicaStrategy()
 

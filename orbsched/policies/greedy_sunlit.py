@@ -26,6 +26,10 @@ class GreedySunlit(Policy):
     moves_queued = True
 
     def __init__(self, max_hops: Optional[int] = None) -> None:
+        """Options:
+            max_hops: look for sunlit hosts at most this many laser hops away (None: any
+                distance).
+        """
         super().__init__()
         check_number("options", "max_hops", max_hops, lo=1, allow_none=True, integer=True)
         self.max_hops = max_hops

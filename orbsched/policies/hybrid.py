@@ -27,6 +27,12 @@ class Hybrid(GreedySunlit):
     name = "hybrid"
 
     def __init__(self, max_hops: Optional[int] = None, min_ground_h: float = 1.0) -> None:
+        """Options:
+            max_hops: look for sunlit hosts at most this many laser hops away (None: any
+                distance).
+            min_ground_h: a job shelters in a data centre from an eclipse only with at least
+                this many hours of work left.
+        """
         super().__init__(max_hops=max_hops)
         check_number("options", "min_ground_h", min_ground_h, lo=0.0)
         self.min_ground_h = float(min_ground_h)

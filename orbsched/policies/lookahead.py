@@ -26,6 +26,12 @@ class Lookahead(Policy):
 
     def __init__(self, candidates: int = 16, max_hops: Optional[int] = None,
                  min_gain_s: float = 600.0) -> None:
+        """Options:
+            candidates: the nearest sunlit hosts considered for each job.
+            max_hops: at most this many laser hops away (None: any distance).
+            min_gain_s: move only to a host with at least this much sunlight left after the
+                move, s.
+        """
         super().__init__()
         check_number("options", "candidates", candidates, lo=1, integer=True)
         check_number("options", "max_hops", max_hops, lo=1, allow_none=True, integer=True)

@@ -17,6 +17,10 @@ class RandomPolicy(Policy):
     moves_queued = True
 
     def __init__(self, p_migrate: float = 0.5) -> None:
+        """Options:
+            p_migrate: probability that a running job moves at its satellite's eclipse
+                entry.
+        """
         super().__init__()
         check_number("options", "p_migrate", p_migrate, lo=0.0, hi=1.0)
         self.p_migrate = float(p_migrate)

@@ -49,13 +49,17 @@ class WalkerShell(_Strict):
     """Walker shell i: T/P/F.  ``pattern: delta`` spreads nodes over 360 deg, ``star`` over 180."""
 
     type: Literal["walker"]
+    #: label of the shell (satellite names derive from it)
     name: str = Field(min_length=1)
+    #: delta: nodes spread over 360 deg; star: over 180 deg
     pattern: Literal["delta", "star"] = "delta"
     planes: int = Field(ge=1, description="number of orbital planes P")
     sats_per_plane: int = Field(ge=1, description="satellites per plane S")
     phasing: int = Field(0, ge=0, description="Walker phasing factor F, 0 <= F < P")
     altitude_km: float = Field(gt=0, le=50000, description="mean altitude above R_eq, km")
+    #: orbit inclination
     inclination_deg: float = Field(ge=0, le=180)
+    #: right ascension of the first plane's node
     raan_offset_deg: float = 0.0
     epoch_utc: Optional[datetime] = Field(None, description="element epoch; default start_utc")
 
@@ -71,10 +75,12 @@ class SsoPlane(_Strict):
     """A sun-synchronous plane at a local time of the ascending node (6 or 18 = dawn-dusk)."""
 
     type: Literal["sso"]
+    #: label of the plane
     name: str = Field(min_length=1)
     altitude_km: float = Field(gt=0, le=5900, description="sun-synchronous orbits end near 5,970 km")
     ltan_h: float = Field(ge=0, lt=24, description="local time of the ascending node, hours")
     sats: int = Field(1, ge=1, description="satellites evenly spaced in the plane")
+    #: element epoch; default start_utc (the node follows the true Sun at epoch)
     epoch_utc: Optional[datetime] = None
 
 
@@ -83,6 +89,7 @@ class FormationCluster(_Strict):
     motion, see :mod:`orbsched.geometry.formation`), e.g. Suncatcher's 81 satellites within 1 km."""
 
     type: Literal["formation"]
+    #: label of the cluster
     name: str = Field(min_length=1)
     altitude_km: float = Field(gt=0, le=50000, description="reference orbit: mean altitude, km")
     inclination_deg: float | None = Field(
@@ -115,6 +122,7 @@ class FormationCluster(_Strict):
 
 class _FileSource(_Strict):
     path: str = Field(min_length=1, description="relative to the scenario file")
+    #: label of the satellites read from the file (default: the file's name)
     name: Optional[str] = None
     select: Optional[str] = Field(None, description="regular expression on satellite names")
     limit: Optional[int] = Field(None, ge=1, description="keep the first N satellites")
@@ -185,8 +193,11 @@ class GeometryOptions(_Strict):
 class GroundStation(_Strict):
     """A ground station (WGS84 geodetic site)."""
 
+    #: station name (links, data centres and orbsched paths name it)
     name: str = Field(min_length=1)
+    #: geodetic latitude (WGS84)
     lat_deg: float = Field(ge=-90, le=90)
+    #: longitude, east positive
     lon_deg: float = Field(ge=-180, le=360)
     elevation_m: float = Field(0.0, ge=-500, le=100000,
                                description="height above the WGS84 ellipsoid (up to 100 km: "
@@ -207,6 +218,8 @@ class IslRate(_Strict):
     distance and records a rate change whenever the rate moved by more than ``rate_tol``.
     """
 
+    #: constant: every laser link carries network.bandwidth_gbps; near_far: the rate falls with
+    #: the square of the distance beyond near_field_km
     model: Literal["constant", "near_far"] = "constant"
     max_gbps: float = Field(SUNCATCHER_LINK_GBPS, gt=0,
                             description="near_far: rate in the near field (Suncatcher 9.6 Tbps)")
@@ -274,6 +287,7 @@ class NetworkOptions(_Strict):
 
 # ---------------------------------------------------------------------------------- scenario
 class Scenario(_Strict):
+    #: label used in outputs and the default results folder results/<name>
     name: str = Field("scenario", min_length=1)
     start_utc: Union[Literal["epoch"], datetime] = Field(
         description="ISO-8601 UTC, or 'epoch' for the median epoch of the element sets")
@@ -540,7 +554,27 @@ def apply_overrides(data, overrides):
     return data
 
 
+def _resolve_policy_file(data, base_dir):
+    """Make the file of a ``path/to/file.py:Class`` policy absolute from ``base_dir``."""
+    pol = data.get("policy")
+    name = pol if isinstance(pol, str) else (pol.get("name") if isinstance(pol, dict) else None)
+    if not (isinstance(name, str) and ":" in name):
+        return
+    mod, _, cls = name.rpartition(":")
+    if not mod.endswith(".py"):
+        return
+    p = Path(mod).expanduser()
+    full = f"{p if p.is_absolute() else (Path(base_dir) / p).resolve()}:{cls}"
+    if isinstance(pol, str):
+        data["policy"] = full
+    else:
+        pol["name"] = full
+
+
 def _resolve_paths(data, base_dir):
+    """Make the relative file paths of a raw scenario absolute from ``base_dir``: element
+    files, ephemerides, traces, ``network.isl_file`` and a ``file.py:Class`` policy."""
+    _resolve_policy_file(data, base_dir)
     items = [c for c in data.get("constellations") or [] if isinstance(c, dict)]
     if isinstance(data.get("workload"), dict):
         items.append(data["workload"])
@@ -580,10 +614,15 @@ def scenario_from_dict(data, source="<dict>", base_dir=".", line_map=None):
 
 def load_scenario(path, overrides=()):
     """Load, override and validate a scenario YAML file (read strictly and within bounds:
-    :mod:`orbsched.strict_yaml`)."""
+    :mod:`orbsched.strict_yaml`).  Paths are relative to what names them: those in the file
+    to its folder, those of ``overrides`` (``--set``, typed on a command line) to the current
+    folder."""
     path = Path(path)
     data, lines = load_yaml(read_text(path, "scenario"), str(path))
-    data = apply_overrides(data if data is not None else {}, overrides)
+    data = data if data is not None else {}
+    if isinstance(data, dict):
+        data = _resolve_paths(data, path.parent)
+    data = apply_overrides(data, overrides)
     for item in overrides or ():
         lines[tuple(_parse_path(item.split("=", 1)[0].strip()))] = "--set"
-    return scenario_from_dict(data, str(path), path.parent, lines)
+    return scenario_from_dict(data, str(path), Path.cwd(), lines)

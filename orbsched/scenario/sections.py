@@ -121,7 +121,10 @@ class SyntheticWorkload(_Strict):
     """
 
     type: Literal["synthetic"]
+    #: exactly this many jobs (they may arrive after the run ends); default: every arrival of the
+    #: run
     n_jobs: Optional[int] = Field(None, ge=0)
+    #: mean arrival rate; default params.rate_per_h
     rate_per_h: Optional[float] = Field(None, gt=0)
     params: SyntheticParams = SyntheticParams()
 
@@ -133,6 +136,7 @@ class TraceWorkload(_Strict):
     """Jobs read from a GPU-cluster trace (:mod:`orbsched.workload.traces`)."""
 
     type: Literal["trace"]
+    #: the trace's format (orbsched.workload.traces reads each)
     format: Literal[TRACE_FORMATS]
     path: str = Field(min_length=1, description="relative to the scenario file")
     task_path: Optional[str] = Field(None, description="alibaba-pai: the pai_task_table file")
@@ -155,7 +159,10 @@ class PresetWorkload(_Strict):
     meena): ``count`` of them, one every ``interval_h`` from the start."""
 
     type: Literal["preset"]
+    #: the headline training run: bloom (176 B parameters, 384 GPUs), gpt3 (175 B, 10,000
+    #: V100), meena (2.6 B, 1,024 TPU v3); sources in orbsched.workload.presets
     name: Literal["bloom", "gpt3", "meena"]
+    #: jobs, one every interval_h from the start
     count: int = Field(1, ge=1)
     interval_h: float = Field(0.0, ge=0, description="between arrivals")
     work_scale: float = Field(1.0, gt=0, description="fraction of the published training "
@@ -163,6 +170,7 @@ class PresetWorkload(_Strict):
     gpus: Optional[int] = Field(None, ge=1, description="accelerators (default: the published "
                                 "count; the work in GPU-hours is kept)")
     min_gpus_fraction: float = Field(1.0, gt=0, le=1, description="elastic minimum")
+    #: computing time between checkpoints
     checkpoint_interval_s: float = Field(1800.0, gt=0)
 
 
@@ -185,6 +193,7 @@ class Datacentre(_Strict):
     facility draws the GPUs' power times ``pue`` (cooling and distribution), paid at
     ``price_usd_per_kwh`` and, when given, emitting ``carbon_g_per_kwh``."""
 
+    #: data centre name
     name: str = Field(min_length=1)
     station: str = Field(min_length=1, description="name of its ground station (uplink)")
     gpus: int = Field(ge=1, description="GPUs available to the fleet's jobs")
@@ -203,6 +212,9 @@ class PolicySpec(_Strict):
     """The scheduling policy: a registered name (``orbsched policies`` lists them) or a user
     class as ``module:Class`` (or ``path/to/file.py:Class``, relative to the scenario)."""
 
+    #: a registered policy (reference/policies.md), module:Class or path/to/file.py:Class
+    #: (relative to the file that names it); 'policy: NAME' is shorthand for 'policy: {name:
+    #: NAME}'
     name: str = Field("greedy-sunlit", min_length=1)
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="keyword arguments of the policy's constructor")
@@ -248,8 +260,10 @@ class InferenceService(_Strict):
     (1: exponential, 0: deterministic, otherwise gamma).
     """
 
+    #: service name (unique)
     name: str = Field(min_length=1)
     replicas: int = Field(1, ge=0, description="replicas placed at the start")
+    #: GPUs a replica holds (drawing active power while placed)
     gpus_per_replica: int = Field(1, ge=1)
     replica_gb: float = Field(140.0, ge=0, description="weights moved when a replica moves "
                               "(140 GB: a 70B-parameter model at 2 bytes per parameter)")
@@ -258,6 +272,7 @@ class InferenceService(_Strict):
     latency_objective_s: float = Field(gt=0, description="latency objective per request")
     rate_per_s: float = Field(ge=0, description="mean request rate over all regions")
     regions: int = Field(20, ge=1, le=40, description="the N largest cities")
+    #: A in 1 + A cos(2 pi (local solar hour - peak) / 24)
     diurnal_amplitude: float = Field(0.5, ge=0, le=1)
     peak_local_hour: float = Field(20.0, ge=0, lt=24, description="local solar hour of peak")
 
@@ -265,6 +280,7 @@ class InferenceService(_Strict):
 class InferenceOptions(_Strict):
     """Inference demand (see :mod:`orbsched.engine.inference`)."""
 
+    #: the services (inference.services below)
     services: list[InferenceService] = Field(default_factory=list)
     fibre_speed_km_s: float = Field(203940.0, gt=0, description="signal speed from a city to "
                                     "its nearest ground station: c / 1.47 (silica fibre)")
@@ -283,10 +299,15 @@ class SaaRegion(_Strict):
     """The South Atlantic Anomaly as a latitude/longitude box, or a polygon of
     ``[lat_deg, lon_deg]`` vertices (which then replaces the box)."""
 
+    #: South Atlantic Anomaly box: southern latitude (AP-8 / SAMPEX maps, rounded)
     lat_min_deg: float = Field(SAA_LAT_DEG[0], ge=-90, le=90)
+    #: northern latitude of the box
     lat_max_deg: float = Field(SAA_LAT_DEG[1], ge=-90, le=90)
+    #: western longitude of the box
     lon_min_deg: float = Field(SAA_LON_DEG[0], ge=-180, le=180)
+    #: eastern longitude of the box
     lon_max_deg: float = Field(SAA_LON_DEG[1], ge=-180, le=180)
+    #: [[lat, lon], ...] vertices instead of the box
     polygon: Optional[list[tuple[float, float]]] = None
     multiplier: float = Field(SAA_MULTIPLIER, ge=1, description="upset rate inside / outside")
 
@@ -303,7 +324,9 @@ class SaaRegion(_Strict):
 class Radiation(_Strict):
     """Per-GPU upset processes; the mean dose rate is kept, the SAA concentrates it."""
 
+    #: radiation upsets on or off
     enabled: bool = True
+    #: mean dose behind ~10 mm Al in LEO (Suncatcher's TPU v6e proton tests)
     dose_rad_per_year: float = Field(DOSE_RAD_PER_YEAR, ge=0)
     rad_per_sdc: float = Field(RAD_PER_SDC, gt=0, description="silent data corruption")
     rad_per_hbm_ue: float = Field(RAD_PER_HBM_UE, gt=0, description="uncorrectable HBM error")
@@ -318,11 +341,17 @@ class ScriptedFault(_Strict):
     """``satellite_fail`` (sat, at_s), ``gpu_fail`` (sat, at_s), ``host_reboot`` (sat, at_s),
     ``link_down`` (a, b, at_s, until_s: none = for good)."""
 
+    #: satellite_fail, gpu_fail, host_reboot (sat, at_s) or link_down (a, b, at_s, until_s)
     kind: Literal["satellite_fail", "gpu_fail", "host_reboot", "link_down"]
+    #: when, s from the start
     at_s: float = Field(ge=0)
+    #: the satellite (satellite_fail, gpu_fail, host_reboot)
     sat: Optional[int] = Field(None, ge=0)
+    #: link_down: one end
     a: Optional[int] = Field(None, ge=0)
+    #: link_down: the other end
     b: Optional[int] = Field(None, ge=0)
+    #: link_down: back up at this time; none = for good
     until_s: Optional[float] = Field(None, ge=0)
 
     @model_validator(mode="after")
@@ -340,14 +369,19 @@ class ScriptedFault(_Strict):
 class Faults(_Strict):
     """Radiation upsets, permanent failures and a fault script (see orbsched.models.faults)."""
 
+    #: all faults on or off
     enabled: bool = True
     radiation: Radiation = Radiation()
+    #: permanent GPU failures per GPU-year (Llama 3: 220 GPU/HBM failures on 16,384 H100s in 54
+    #: days)
     gpu_annual_failure_rate: float = Field(GPU_ANNUAL_FAILURE_RATE, ge=0)
     satellite_annual_failure_rate: float = Field(0.0, ge=0, description="whole satellite")
     terminal_annual_failure_rate: float = Field(0.0, ge=0, description="per laser terminal")
+    #: laser terminals per satellite (terminal failures)
     terminals_per_sat: int = Field(4, ge=1)
     space_multiplier: float = Field(1.0, ge=0, description="on the ground failure rates "
                                     "(ASSUMPTION: 1, no evidence either way yet)")
     remote_checkpoints: bool = Field(False, description="checkpoints survive the loss of "
                                      "their satellite (replicated elsewhere)")
+    #: scripted faults (faults.script below)
     script: list[ScriptedFault] = Field(default_factory=list)

@@ -138,20 +138,38 @@ class JobParams:
     light time per hop.
     """
 
+    #: one checkpoint size for every job; default: the model-size rule below (a trace's own
+    #: checkpoint column wins)
     checkpoint_gb: Optional[float] = None
+    #: median model size, parameters (ASSUMPTION: ResNet-50 to BERT-large scale)
     params_median: float = MODEL_PARAMS_MEDIAN
+    #: log-space spread of model sizes (ASSUMPTION: central 90 % from 8.5 M to 1.2 B)
     params_sigma: float = MODEL_PARAMS_SIGMA
+    #: model size x gpus^exponent; 0 = data-parallel copies of a one-GPU model
     params_gpu_exponent: float = 0.0
+    #: training state per parameter with Adam in mixed precision (ZeRO, SC 2020)
     bytes_per_param: float = BYTES_PER_PARAM_ADAM
+    #: checkpoint capped at gpus x this (H100 SXM5 80 GB); none = no cap
     gpu_memory_gb: Optional[float] = GPU_MEMORY_GB
+    #: checkpoint time = size / this rate (ASSUMPTION: half a PM9A3 NVMe SSD)
     write_gb_s: float = CHECKPOINT_WRITE_GB_S
+    #: restore time = size / this rate (same)
     read_gb_s: float = CHECKPOINT_READ_GB_S
+    #: computing time between checkpoints (ASSUMPTION: 30 min)
     checkpoint_interval_s: _MaybeInf = CHECKPOINT_INTERVAL_S
+    #: if set, Young's interval sqrt(2 x checkpoint time x MTBF), MTBF = this x 3600 / gpus (Young
+    #: 1974)
     young_mtbf_gpu_h: Optional[float] = None
+    #: elastic minimum max(1, ceil(f x gpus)); 1 = rigid jobs
     min_gpus_fraction: float = 1.0
+    #: none, duplex (2 copies compare, roll back on a mismatch) or tmr (3 copies vote)
     protection: str = "none"
+    #: compute time of one training step at nominal speed on all the job's GPUs (matters for jobs
+    #: spanning satellites)
     step_s: float = STEP_S
+    #: a group's ring hops must give at least this rate
     min_link_gbps: float = 0.0
+    #: a group's ring hops may have at most this light time
     max_link_latency_s: _MaybeInf = math.inf
 
     def __post_init__(self):
@@ -190,10 +208,13 @@ class SyntheticParams:
 
     rate_per_h: float = PHILLY_CSV_RATE_PER_H          # philly_jobs.csv mean rate
     daily_amplitude: float = 0.0                        # off; Philly CSV fit 0.29 (see above)
+    #: hour of the peak arrival rate (Philly CSV fit: 04:30 of the trace's clock)
     daily_peak_hour: float = PHILLY_CSV_DAILY_PEAK_HOUR
+    #: hour of day at t = 0, on the clock of daily_peak_hour
     start_hour: float = 0.0
     gpu_sizes: tuple = tuple(2 ** k for k in range(8))  # 1 .. 128, the Philly maximum
     gpu_alpha: float = PHILLY_GPU_ALPHA                 # mean 1.93 GPUs (Philly)
+    #: explicit probabilities, one per gpu_sizes entry, summing to 1 (instead of the power law)
     gpu_probs: Optional[tuple] = None
     runtime_median_s: float = PHILLY_MEDIAN_RUNTIME_S   # Philly median 874 s
     runtime_mean_s: float = PHILLY_MEAN_RUNTIME_S       # Philly mean 18,006 s
@@ -259,19 +280,33 @@ class SyntheticParams:
 class TraceOptions:
     """Options common to all trace readers (see the module docstring for their meaning)."""
 
+    #: keep jobs submitted at or after this (seconds, or a date-time for traces with date-times)
     start: Union[float, str, None] = None
+    #: keep jobs submitted before this
     end: Union[float, str, None] = None
+    #: replay speed: runtimes and arrivals x time_scale
     time_scale: float = 1.0
+    #: arrivals x this as well; < 1 packs the jobs closer (more load)
     arrival_scale: float = 1.0
+    #: GPUs become ceil(gpus x gpu_scale); the work follows
     gpu_scale: float = 1.0
+    #: keep jobs of at least this scaled size
     min_gpus: Optional[int] = None
+    #: keep jobs of at most this scaled size
     max_gpus: Optional[int] = None
+    #: keep jobs with these statuses (case-insensitive); default all
     statuses: Optional[tuple] = None
+    #: a uniform sample of this many jobs without replacement, arrival order kept
     sample_n: Optional[int] = None
+    #: error (names file, line and column) or skip (counted in Workload.skipped)
     on_bad_rows: str = "error"
+    #: jobs still running at the trace end: clip (end them there) or drop
     unfinished: str = "clip"
+    #: the end clip uses; default the latest time in the file
     trace_end: Union[float, str, None] = None
+    #: shared GPUs: whole (ceil of the share) or drop
     fractional_gpus: str = "whole"
+    #: CSV rows read at a time
     chunksize: int = 100_000
     job: JobParams = field(default_factory=JobParams)
 
@@ -312,18 +347,31 @@ class ColumnMap:
     chunk's ``submit`` values.  ``job_type`` + ``job_types`` keep only rows of those types;
     ``names`` gives the column names of a file without a header row."""
 
+    #: column of the submission time
     submit: str
+    #: column of the GPU count
     gpus: str
+    #: column of the duration, s (or give end)
     duration: Optional[str] = None
+    #: column of the end time (duration = end - start, or end - submit)
     end: Optional[str] = None
+    #: column of the start time
     start: Optional[str] = None
+    #: column of the job name
     name: Optional[str] = None
+    #: column of the job status (for options.statuses)
     status: Optional[str] = None
+    #: column of the checkpoint size, GB
     checkpoint_gb: Optional[str] = None
+    #: column of the job type (with job_types)
     job_type: Optional[str] = None
+    #: keep only rows of these types
     job_types: Optional[tuple] = None
+    #: auto (decided from the first chunk), seconds or datetime
     time_format: str = "auto"
+    #: seconds per time unit of numeric times (also scales durations)
     time_unit_s: float = 1.0
+    #: column names of a file without a header row
     names: Optional[tuple] = None
 
     def __post_init__(self):

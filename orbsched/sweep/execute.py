@@ -229,7 +229,7 @@ def expected_cost(run, satellites=1):
 
 
 def _task(sweep, run, out, cache):
-    return {"id": run.id, "index": run.index, "seed": run.seed, "base_raw": sweep.base_raw,
+    return {"id": run.id, "index": run.index, "seed": run.seed, "base_raw": sweep.base_resolved,
             "overrides": list(run.overrides), "base_dir": str(sweep.base_dir),
             "source": f"{sweep.source} + run {run.id}", "run_dir": str(out / "runs" / run.id),
             "cache_dir": str(cache)}

@@ -29,9 +29,21 @@ SHA-256 of its overrides and seed: it depends only on the sweep file, never on t
 the machine that runs it.  Each random field draws from its own generator seeded by
 ``(random.seed, crc32(path))``, so adding a field does not change the others' values.
 
-The sweep is checked before anything runs: unknown keys of the sweep file (with the line),
-bad field paths and every expanded scenario (validated like ``orbsched validate``; registered
-policy names and options are checked too).
+Paths are relative to the file that names them: those in the base scenario (element files,
+traces, ``isl_file``, a ``file.py:Class`` policy) to the base scenario's folder, those in the
+sweep file (``set:``, ``grid:``, ``zip:``, ``random:`` and an inline ``base_scenario:``) to the
+sweep file's folder.  The base's paths are made absolute first (:attr:`Sweep.base_resolved`),
+so a relative path left after the overrides came from the sweep file and resolves from
+:attr:`Sweep.base_dir`, the sweep file's folder.  A run's id and ``run.json`` keep the
+overrides as written.
+
+The sweep is checked before anything runs (and by ``--dry-run``): unknown keys of the sweep
+file (with the line), bad field paths, every expanded scenario (validated like
+``orbsched validate``: element files, ``isl_file`` and trace files must exist) and every
+run's policy, built once per distinct policy section as the run will build it: a registered
+name with its options, or a user class whose file (or module) imports, whose class exists and
+is a Policy, and whose constructor takes the options.  A failure names the sweep file and the
+line that set the value (or the base scenario's line).
 
 ``orbsched sweep`` / ``run_sweep`` (:mod:`orbsched.sweep.execute`) run it; :func:`collect`
 builds ``sweep.parquet`` from the run folders.  ``orbsched compare`` is :mod:`orbsched.analysis.compare`.
@@ -39,6 +51,7 @@ builds ``sweep.parquet`` from the run folders.  ``orbsched compare`` is :mod:`or
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import hashlib
 import itertools
@@ -62,6 +75,7 @@ from pydantic import (
 from ..policies import load_policy
 from ..scenario.errors import PolicyError, RegistryError, ScenarioError
 from ..scenario.schema import (
+    _resolve_paths,
     _yaml_lines,
     apply_overrides,
     scenario_from_dict,
@@ -273,7 +287,7 @@ class Sweep:
     path: Path
     source: str                      # where the base scenario came from
     base_raw: dict                   # the base scenario as read (before any override)
-    base_dir: Path                   # relative paths of the base resolve from here
+    base_dir: Path                   # relative paths of the sweep file's values resolve here
     base_sha256: str
     parameters: list                 # swept field paths, in column order
     fixed: list                      # overrides from `set:`
@@ -281,9 +295,34 @@ class Sweep:
     runs: list
     shape: str = ""                  # e.g. "3 grid x 2 zip x 2 seeds"
     line_map: dict = field(default_factory=dict, repr=False)
+    #: the base scenario with its own relative paths made absolute (from its folder)
+    base_resolved: dict = field(default_factory=dict, repr=False)
+    base_lines: dict = field(default_factory=dict, repr=False)
+    spec: Any = field(default=None, repr=False)
 
     def raw_scenario(self, run):
-        return apply_overrides(copy.deepcopy(self.base_raw), run.overrides)
+        """The run's raw scenario: the base (paths absolute) with the run's overrides; a path
+        still relative came from the sweep file and resolves from :attr:`base_dir`."""
+        return apply_overrides(copy.deepcopy(self.base_resolved), run.overrides)
+
+    def with_seeds(self, seeds) -> "Sweep":
+        """The same sweep with other seeds (``--until-ci`` adds seeds): every run of the
+        sweep's axes for each seed, ids as :func:`run_id` gives them, so runs already done
+        are reused."""
+        seeds = list(dict.fromkeys(int(s) for s in seeds))
+        combos = list(dict.fromkeys(tuple(r.overrides) for r in self.runs))
+        params = {tuple(r.overrides): r.params for r in self.runs}
+        runs = []
+        for overrides in combos:
+            for seed in seeds:
+                runs.append(SweepRun(run_id(overrides, seed), len(runs), seed,
+                                     dict(params[overrides]), list(overrides)))
+        known = {(tuple(r.overrides)): r.scenario for r in self.runs}
+        for r in runs:
+            r.scenario = known[tuple(r.overrides)]
+        shape = re.sub(r"\d+ seeds?$", f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}",
+                       self.shape)
+        return dataclasses.replace(self, seeds=seeds, runs=runs, shape=shape)
 
 
 def _read_yaml(path, what):
@@ -332,21 +371,63 @@ def _hint(sweep_lines, overrides, message):
     return f"\n  (set by the sweep file: {', '.join(hits)})" if hits else ""
 
 
-def _check_policies(sweep):
-    """Registered policy names and options fail here rather than in every run."""
+def _value_line(sweep, path, value):
+    """``"SWEEP, line N"`` (or the base scenario's line) where ``path`` got ``value``."""
+    spec, lines = sweep.spec, sweep.line_map
+    key = None
+    if spec is not None:
+        if path in spec.set:
+            key = ("set", path)
+        elif path in spec.grid:
+            vals = spec.grid[path]
+            key = ("grid", path, vals.index(value)) if value in vals else ("grid", path)
+        else:
+            for k, group in enumerate(spec.zip):
+                if path in group:
+                    vals = group[path]
+                    key = ("zip", k, path, vals.index(value)) if value in vals else \
+                        ("zip", k, path)
+            if key is None and spec.random is not None and path in spec.random.fields:
+                key = ("random", "fields", path)
+    if key is not None:
+        line = lines.get(key) or lines.get(key[:-1])
+        return f"{sweep.path}" + (f", line {line}" if line else "")
+    for k in (("policy", "name"), ("policy",)):
+        if k in sweep.base_lines:
+            return f"{sweep.source}, line {sweep.base_lines[k]}"
+    return sweep.source
 
+
+def _check_policies(sweep):
+    """Every distinct policy of the runs is built once before any run (a registered name, or
+    a user class: its file or module imports, the class exists and is a Policy, its
+    constructor takes the options), as every run will build it.  The error names the sweep
+    file and the line that set the policy (or the base scenario's line)."""
     seen = set()
     for run in sweep.runs:
         spec = run.scenario.policy
         key = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
-        if key in seen or ":" in spec.name:       # user classes load in the run itself
+        if key in seen:
             continue
         seen.add(key)
         try:
             load_policy(spec, sweep.base_dir)
         except (RegistryError, PolicyError) as exc:
-            raise ScenarioError(f"{sweep.path}: run {run.id} ({', '.join(run.overrides)}): "
-                                f"{exc}") from None
+            set_here = [o.split("=", 1)[0] for o in run.overrides
+                        if o.split("=", 1)[0] == "policy" or o.startswith("policy.")]
+            about_options = "option" in str(exc)
+            set_here.sort(key=lambda p: (p.startswith("policy.options") != about_options))
+            path = set_here[0] if set_here else ""
+            where = _value_line(sweep, path, run.params.get(path))
+            raise ScenarioError(f"{where}: run {run.index} ({run.id}: "
+                                f"{', '.join(run.overrides) or 'no overrides'}; seed "
+                                f"{run.seed}): {exc}") from None
+
+
+def _absolute_paths(raw, base_dir):
+    """``raw`` with its relative file paths made absolute from ``base_dir`` (element files,
+    traces, ``isl_file``, a ``file.py:Class`` policy), as ``scenario_from_dict`` does."""
+    return _resolve_paths(copy.deepcopy(raw), Path(base_dir))
 
 
 def load_sweep(path) -> Sweep:
@@ -367,16 +448,18 @@ def load_sweep(path) -> Sweep:
         base_text, base_raw = _read_yaml(base_path, "base scenario")
         base_raw = base_raw if base_raw is not None else {}
         base_lines = _yaml_lines(base_text)
-        source, base_dir = str(base_path), base_path.parent.resolve()
+        source, own_dir = str(base_path), base_path.parent.resolve()
     else:
         base_raw = copy.deepcopy(spec.base_scenario)
         base_lines = {k[1:]: v for k, v in lines.items() if k[:1] == ("base_scenario",)}
-        source, base_dir = f"{path} (base_scenario)", path.parent.resolve()
+        source, own_dir = f"{path} (base_scenario)", path.parent.resolve()
     if not isinstance(base_raw, dict):
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping")
+    base_dir = path.parent.resolve()          # the sweep file's values resolve from here
+    base_resolved = _absolute_paths(base_raw, own_dir)
     fixed = [f"{p}={yaml_value(v)}" for p, v in spec.set.items()]
     try:
-        base = scenario_from_dict(apply_overrides(copy.deepcopy(base_raw), fixed),
+        base = scenario_from_dict(apply_overrides(copy.deepcopy(base_resolved), fixed),
                                   f"{source} + set: of {path}", base_dir, base_lines)
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: the base scenario is invalid\n{exc}"
@@ -405,7 +488,7 @@ def load_sweep(path) -> Sweep:
     base_json = json.dumps(base_raw, sort_keys=True, default=str)
     sweep = Sweep(spec.name or path.stem, path, source, base_raw, base_dir,
                   hashlib.sha256(base_json.encode()).hexdigest(), params, fixed, seeds, runs,
-                  shape, lines)
+                  shape, lines, base_resolved, base_lines, spec)
     for run in runs:
         try:
             run.scenario = scenario_from_dict(sweep.raw_scenario(run),
@@ -416,5 +499,16 @@ def load_sweep(path) -> Sweep:
                                 f"{', '.join(run.overrides) or 'no overrides'}; seed "
                                 f"{run.seed}) is invalid\n{exc}"
                                 + _hint(lines, run.overrides, str(exc))) from None
+        wl = run.scenario.workload
+        for key in ("path", "task_path"):
+            file = getattr(wl, key, None) if wl.type == "trace" else None
+            if file and not Path(file).is_file():
+                by = [o.split("=", 1)[0] for o in run.overrides
+                      if o.startswith(("workload=", f"workload.{key}="))]
+                where = _value_line(sweep, by[-1], run.params.get(by[-1])) if by else \
+                    f"{source}" + (f", line {base_lines[('workload', key)]}"
+                                   if ("workload", key) in base_lines else "")
+                raise ScenarioError(f"{where}: run {run.index} ({run.id}): workload.{key}: "
+                                    f"trace file not found: {file}")
     _check_policies(sweep)
     return sweep
