@@ -58,13 +58,33 @@ class WalkerShell(_Strict):
     inclination_deg: float = Field(ge=0, le=180)
     raan_offset_deg: float = 0.0
     epoch_utc: Optional[datetime] = Field(None, description="element epoch; default start_utc")
+    plane_range: Optional[tuple[int, int]] = Field(
+        None, description="[start, stop]: only planes start .. stop - 1 of the P planes fly "
+                          "(as Python's range; a partition's share of a shell, "
+                          "orbsched.sweep.partition); the others are left out, the Walker "
+                          "pattern (nodes, phasing) stays that of all P planes")
 
     @model_validator(mode="after")
     def _phasing(self):
         if self.phasing >= self.planes:
             raise ValueError(f"phasing must be between 0 and planes - 1 = {self.planes - 1}, "
                              f"got {self.phasing}")
+        if self.plane_range is not None:
+            start, stop = self.plane_range
+            if not 0 <= start < stop <= self.planes:
+                raise ValueError(f"plane_range must be [start, stop] with 0 <= start < stop "
+                                 f"<= planes = {self.planes}, got [{start}, {stop}]")
         return self
+
+    @property
+    def flown_planes(self) -> range:
+        """The planes that fly: ``range(*plane_range)``, else all P."""
+        return range(*self.plane_range) if self.plane_range else range(self.planes)
+
+    @property
+    def n_sats(self) -> int:
+        """Satellites that fly: ``len(flown_planes) * sats_per_plane``."""
+        return len(self.flown_planes) * self.sats_per_plane
 
 
 class SsoPlane(_Strict):
