@@ -30,13 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from ..scenario.checks import number_problem, parse_number
-from ..scenario.constants import (
-    EARTH_EQUATORIAL_RADIUS_KM,
-    J2_EARTH,
-    MU_EARTH_KM3_S2,
-    SUN_MEAN_MOTION_RAD_S,
-)
+from ..scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
 from ..scenario.errors import DataFileError, PropagationError, ScenarioError
+from ..scenario.sso import sso_inclination_deg  # noqa: F401  (re-exported, the closed form)
 from ..scenario.utc import parse_utc
 from . import astro
 
@@ -241,20 +237,6 @@ def walker(name, pattern, planes, sats_per_plane, phasing, altitude_km, inclinat
         out.walker_layout = (planes, sats_per_plane, phasing, pattern,
                              (flown.start, flown.stop))
     return out
-
-
-def sso_inclination_deg(altitude_km, eccentricity=0.0):
-    """Sun-synchronous inclination from J2 nodal precession (Vallado eq. 9-41).
-
-    cos i = -(2 rho a^(7/2) (1 - e^2)^2) / (3 J2 R^2 sqrt(mu)), rho = 360 deg / tropical year.
-    """
-    a = EARTH_EQUATORIAL_RADIUS_KM + altitude_km
-    cos_i = -(2.0 * SUN_MEAN_MOTION_RAD_S * a ** 3.5 * (1 - eccentricity ** 2) ** 2) / (
-        3.0 * J2_EARTH * EARTH_EQUATORIAL_RADIUS_KM ** 2 * math.sqrt(MU_EARTH_KM3_S2))
-    if cos_i < -1.0:
-        raise ScenarioError(f"no sun-synchronous orbit exists at altitude {altitude_km} km "
-                            f"(J2 precession too weak above about 5,970 km)")
-    return math.degrees(math.acos(cos_i))
 
 
 def sun_right_ascension_teme_deg(epoch_utc):

@@ -24,6 +24,7 @@ from .constants import (EPHEMERIS_FIRST_UTC, EPHEMERIS_LAST_UTC, OPTICAL_NEAR_FI
 from .errors import ScenarioError
 from .learning import LearningOptions
 from .schema_base import StrictModel
+from .sso import sso_inclination_deg
 from .sections import (
     WORKLOAD_TAGS,
     Datacentre,
@@ -55,7 +56,9 @@ class WalkerShell(_Strict):
     sats_per_plane: int = Field(ge=1, description="satellites per plane S")
     phasing: int = Field(0, ge=0, description="Walker phasing factor F, 0 <= F < P")
     altitude_km: float = Field(gt=0, le=50000, description="mean altitude above R_eq, km")
-    inclination_deg: float = Field(ge=0, le=180)
+    inclination_deg: float = Field(ge=0, le=180, description="deg, or 'sso': sun-synchronous "
+                                   "for the altitude (orbsched.scenario.sso; the resolved "
+                                   "scenario carries the number)")
     raan_offset_deg: float = 0.0
     epoch_utc: Optional[datetime] = Field(None, description="element epoch; default start_utc")
     plane_range: Optional[tuple[int, int]] = Field(
@@ -63,6 +66,19 @@ class WalkerShell(_Strict):
                           "(as Python's range; a partition's share of a shell, "
                           "orbsched.sweep.partition); the others are left out, the Walker "
                           "pattern (nodes, phasing) stays that of all P planes")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sso_inclination(cls, data):
+        """``inclination_deg: sso``: the sun-synchronous inclination of ``altitude_km`` (J2
+        nodal precession at the Sun's 0.9856 deg/day, :mod:`orbsched.scenario.sso`)."""
+        if not isinstance(data, dict) or data.get("inclination_deg") != "sso":
+            return data
+        alt = data.get("altitude_km")
+        if isinstance(alt, bool) or not isinstance(alt, (int, float)) or not 0 < alt <= 5900:
+            raise ValueError(f"inclination_deg: sso needs altitude_km a number in (0, 5900] "
+                             f"km (sun-synchronous orbits end near 5,970 km), got {alt!r}")
+        return {**data, "inclination_deg": sso_inclination_deg(float(alt))}
 
     @model_validator(mode="after")
     def _phasing(self):
