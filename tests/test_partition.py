@@ -157,3 +157,27 @@ def test_partitions_on_a_local_cluster_equal_partitions_in_process():
     assert there["summary"] == here["summary"]
     assert [r["summary"] for r in there["partitions"]] == [r["summary"] for r in
                                                           here["partitions"]]
+
+
+def test_partition_command(tmp_path, capsys):
+    """``orbsched partition``: the table (--dry-run), then the run: partition folders, the
+    merged summary.json and partitions.json; a bad --max-sats is one error line."""
+    from orbsched.cli import main
+
+    sc = _scenario(hours=0.5, n_jobs=20)
+    path = tmp_path / "two.yaml"
+    path.write_text(sc.to_yaml())
+    assert main(["partition", str(path), "--out", str(tmp_path / "o"), "--max-sats", "18",
+                 "--dry-run"]) == 0
+    assert "tiny.p002" in capsys.readouterr().out and not (tmp_path / "o").exists()
+    assert main(["partition", str(path), "--out", str(tmp_path / "o"), "--max-sats",
+                 "18"]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    parts = json.loads((tmp_path / "o" / "partitions.json").read_text())
+    assert summary["n_sats"] == 38 and summary["partitions"] == 3
+    assert [p["n_sats"] for p in parts] == [8, 12, 18]
+    assert all((tmp_path / "o" / "partitions" / p["name"] / "summary.json").is_file()
+               for p in parts)
+    assert main(["partition", str(path), "--out", str(tmp_path / "x"), "--max-sats",
+                 "0"]) == 2
+    assert "max_sats must be >= 1" in capsys.readouterr().err
