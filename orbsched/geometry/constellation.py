@@ -49,7 +49,7 @@ class Constellation:
     def take(self, indices) -> "Constellation":
         """The satellites ``indices`` (sorted fleet indices) as a fleet of their own: the same
         sets, each cut to its members among them, in fleet order; each propagates exactly as
-        in the whole fleet (a chunk of :mod:`orbsched.geometry.chunked`)."""
+        in the whole fleet (a chunk of :mod:`orbsched.geometry.parallel`)."""
         indices = np.asarray(indices, dtype=np.int64)
         if len(indices) and (np.any(np.diff(indices) <= 0) or indices[0] < 0
                              or indices[-1] >= len(self)):

@@ -315,7 +315,7 @@ def fixed_links(fleet, scenario):
 
 @dataclass
 class PlanPart:
-    """What a satellite chunk of a bigger fleet computes (:mod:`orbsched.geometry.chunked`):
+    """What a satellite chunk of a bigger fleet computes (:mod:`orbsched.geometry.parallel`):
     the fixed ``links`` among the chunk's satellites (indices into the chunk's fleet), the
     chunk's ``own`` satellites (sorted indices into it) whose ground windows it finds, and
     ``chunk``, the whole fleet's grid points per time chunk."""
