@@ -9,6 +9,7 @@
     orbsched policies
     orbsched sweep SWEEP.yaml --out DIR [--workers N] [--dask ADDR|local]
     orbsched compare SWEEP_DIR [--metric M ...]
+    orbsched partition SCENARIO --out DIR [--max-sats N] [--dask ADDR|local] [--workers N]
     orbsched economics RESULTS [--set orbit.X=V ...]
     orbsched report RESULTS_OR_SWEEP_DIR [--out FILE] [--no-replay]
     orbsched view RESULTS [--out FILE.html] [--frame-s S]
@@ -44,6 +45,7 @@ from .scenario import schema as config
 from .scenario.bounds import check_work
 from .scenario.errors import OrbschedError, OrbschedWarning, ScenarioError, describe
 from .sweep.commands import add_commands
+from .sweep.partition_cli import add_partition_command
 
 
 def _common(p):
@@ -107,6 +109,7 @@ def build_parser():
     p.add_argument("--sats", type=int, default=48, help="satellites sampled at most")
     sub.add_parser("policies", help="list the registered scheduling policies")
     add_commands(sub)
+    add_partition_command(sub)
     for name, text in (("economics", "cost per useful GPU-hour in orbit against the ground "
                                      "for a run (orbsched economics --help)"),
                        ("report", "one self-contained HTML page for a run or a sweep "
@@ -167,7 +170,7 @@ def error_line(exc) -> str:
 
 
 def _dispatch(args):
-    if args.command in ("sweep", "compare"):
+    if args.command in ("sweep", "compare", "partition"):
         return args.handler(args)
     if args.command == "plot":
         return _plot(args)

@@ -43,10 +43,17 @@ POLICY_VARIANTS = [(c, p) for c in ("demo", "suncatcher-formation")
                              "hybrid")]
 
 
+#: A config holding this line is too large for a 3-hour run in CI (configs/filing-1m.yaml:
+#: 1,000,000 satellites, run partitioned on Dask); tests/test_configs.py still loads it.
+SKIP_MARK = "# orbsched-golden: skip"
+
+
 def shipped_configs() -> list[Path]:
-    """Scenario files in configs/ (sweep files, which name a base scenario, excluded)."""
+    """Scenario files in configs/ (sweep files, which name a base scenario, and configs marked
+    :data:`SKIP_MARK` excluded)."""
     return sorted(p for p in (REPO / "configs").glob("*.yaml")
-                  if not any(line.startswith("base:") for line in p.read_text().splitlines()))
+                  if not any(line.startswith("base:") or line.strip() == SKIP_MARK
+                             for line in p.read_text().splitlines()))
 
 
 def _column_digest(h, name: str, col) -> None:

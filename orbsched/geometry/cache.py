@@ -108,6 +108,8 @@ def constellation_inputs(scenario, what="contact-plan"):
     cons = []
     for c in scenario.constellations:
         d = c.model_dump(mode="json")
+        if d.get("plane_range", 0) is None:     # unset: the keys of entries made before it
+            d.pop("plane_range")
         if "path" in d:
             d.pop("path")
             try:

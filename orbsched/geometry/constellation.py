@@ -46,6 +46,23 @@ class Constellation:
     def __len__(self):
         return sum(len(s) for s in self.sets)
 
+    def take(self, indices) -> "Constellation":
+        """The satellites ``indices`` (sorted fleet indices) as a fleet of their own: the same
+        sets, each cut to its members among them, in fleet order; each propagates exactly as
+        in the whole fleet (a chunk of :mod:`orbsched.geometry.parallel`)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) and (np.any(np.diff(indices) <= 0) or indices[0] < 0
+                             or indices[-1] >= len(self)):
+            raise ValueError(f"take: indices must be sorted, distinct, in 0 .. {len(self) - 1}")
+        sets, base = [], 0
+        for s in self.sets:
+            lo, hi = np.searchsorted(indices, [base, base + len(s)])
+            if hi > lo:
+                local = (indices[lo:hi] - base).tolist()
+                sets.append(s if len(local) == len(s) else s.subset(local))
+            base += len(s)
+        return Constellation(sets, self.timebase, self.duration_s)
+
     def propagate(self, t_s, frame_node_s=3600.0):
         """GCRS positions and velocities of every satellite, each (n_sats, len(t_s), 3)."""
         parts = [s.propagate(self.timebase, t_s, frame_node_s) for s in self.sets]
@@ -68,11 +85,7 @@ def _file_set(c):
         raise ScenarioError(f"constellation {c.name or c.path}: no satellite left after "
                             f"select={c.select!r} limit={c.limit}")
     if len(keep) < len(s):
-        if isinstance(s, orbits.Sgp4Set):
-            s = s.subset(keep)
-        else:
-            s = orbits.InterpolatedSet([s.names[i] for i in keep],
-                                       [s._tables[i] for i in keep], s.source)
+        s = s.subset(keep)
     return s
 
 
@@ -103,28 +116,86 @@ def build_constellation(scenario):
         epochs = [e for s in file_sets.values() for e in (s.epochs_utc() or [])]
         start = median_low(sorted(epochs)).replace(microsecond=0)
         scenario = scenario.model_copy(update={"start_utc": start})
-    timebase = TimeBase(start)
-    sets = []
-    first = 90000
-    for i, c in enumerate(scenario.constellations):
-        epoch = getattr(c, "epoch_utc", None) or start
-        if c.type == "walker":
-            sets.append(orbits.walker(c.name, c.pattern, c.planes, c.sats_per_plane, c.phasing,
-                                      c.altitude_km, c.inclination_deg, c.raan_offset_deg, epoch,
-                                      first_satnum=first))
-            first += c.planes * c.sats_per_plane
-        elif c.type == "sso":
-            sets.append(orbits.sso(c.name, c.altitude_km, c.ltan_h, c.sats, epoch,
-                                   first_satnum=first))
-            first += c.sats
-        elif c.type == "formation":
-            sets.append(_formation(i, c, epoch, first))
-            first += 1  # one element set: the reference orbit
-        else:
-            sets.append(file_sets[i])
-    fleet = Constellation(sets, timebase, scenario.duration_s)
+    fleet = Constellation(_entry_sets(scenario, file_sets), TimeBase(start),
+                          scenario.duration_s)
     _check_sgp4(fleet, scenario.geometry.max_epoch_age_days)
     return fleet, scenario
+
+
+def build_part(scenario, indices) -> Constellation:
+    """The satellites ``indices`` (sorted fleet indices) of a resolved scenario's fleet (its
+    ``start_utc`` resolved, as :func:`build_constellation` returns it), built alone: a Walker
+    shell builds only those members, other entries are built whole and cut.  Each satellite
+    is built exactly as in the whole fleet.  No SGP4 check: valid for a fleet that lost no
+    satellite to it (``fleet.excluded`` empty), else the indices would be off; the parent of a
+    chunked computation (:mod:`orbsched.geometry.parallel`) builds and checks the whole."""
+    if scenario.start_utc == "epoch":
+        raise ScenarioError("build_part needs the resolved scenario (start_utc: epoch is "
+                            "resolved by build_constellation)")
+    indices = np.asarray(indices, dtype=np.int64)
+    file_sets = {i: _file_set(c) for i, c in enumerate(scenario.constellations)
+                 if c.type in ("tle", "omm", "ephemeris")}
+    return Constellation(_entry_sets(scenario, file_sets, indices), TimeBase(scenario.start_utc),
+                         scenario.duration_s)
+
+
+def _entry_sets(scenario, file_sets, wanted=None):
+    """The orbit sets of the scenario's entries in order (all their members, or with
+    ``wanted``, sorted fleet indices before any exclusion, only those: entries without any
+    are left out)."""
+    start = scenario.start_utc
+    sets = []
+    first, base = 90000, 0
+    for i, c in enumerate(scenario.constellations):
+        epoch = getattr(c, "epoch_utc", None) or start
+        members = None
+        if wanted is not None:
+            size = (c.n_sats if c.type == "walker" else
+                    c.sats if c.type in ("sso", "formation") else len(file_sets[i]))
+            lo, hi = np.searchsorted(wanted, [base, base + size])
+            members = (wanted[lo:hi] - base).tolist()
+            base += size
+        if c.type == "walker":
+            if members != []:
+                sets.append(orbits.walker(c.name, c.pattern, c.planes, c.sats_per_plane,
+                                          c.phasing, c.altitude_km, c.inclination_deg,
+                                          c.raan_offset_deg, epoch, first_satnum=first,
+                                          plane_range=c.plane_range, members=members))
+            first += c.n_sats
+            continue
+        if members == []:
+            s = None
+        elif c.type == "sso":
+            s = orbits.sso(c.name, c.altitude_km, c.ltan_h, c.sats, epoch, first_satnum=first)
+        elif c.type == "formation":
+            s = _formation(i, c, epoch, first)
+        else:
+            s = file_sets[i]
+        first += c.sats if c.type == "sso" else 1 if c.type == "formation" else 0
+        if s is not None:
+            sets.append(s if members is None or len(members) == len(s) else s.subset(members))
+    return sets
+
+
+#: Satellites propagated at once by the SGP4 check (memory: ~70 MB per 10,000 satellites
+#: and day on its 10-minute grid).
+CHECK_BLOCK = 20000
+
+
+def _sgp4_error_codes(s, timebase, t):
+    """SGP4 error codes (n_sats, len(t)) of an :class:`~orbsched.geometry.orbits.Sgp4Set`
+    on ``t``, propagated in blocks of :data:`CHECK_BLOCK` satellites."""
+    from sgp4.api import SatrecArray
+
+    if len(s) <= CHECK_BLOCK:
+        return s.propagate_teme(timebase, t)[0]
+    jd, fr = timebase.sgp4_jd(np.atleast_1d(t))
+    jd = np.ascontiguousarray(np.broadcast_to(jd, fr.shape), dtype=float)
+    fr = np.ascontiguousarray(fr, dtype=float)
+    out = np.zeros((len(s), len(t)), np.uint8)
+    for i in range(0, len(s), CHECK_BLOCK):
+        out[i:i + CHECK_BLOCK] = SatrecArray(s.satrecs[i:i + CHECK_BLOCK]).sgp4(jd, fr)[0]
+    return out
 
 
 def _check_sgp4(fleet, max_age_days):
@@ -140,7 +211,7 @@ def _check_sgp4(fleet, max_age_days):
             e, _, _ = s.reference.propagate_teme(fleet.timebase, t)
             e = np.repeat(e, len(s), axis=0)
         elif isinstance(s, orbits.Sgp4Set):
-            e, _, _ = s.propagate_teme(fleet.timebase, t)
+            e = _sgp4_error_codes(s, fleet.timebase, t)
         else:
             kept.append(s)
             continue
@@ -150,11 +221,11 @@ def _check_sgp4(fleet, max_age_days):
             when = fleet.timebase.iso_utc([t[np.argmax(e[i] != 0)]], places=0)[0]
             fleet.excluded.append((s.names[i], s.source,
                                    f"SGP4 error {code} at {when}: {SGP4_ERRORS.get(code, '?')}"))
-        good = sorted(set(range(len(s))) - set(bad.tolist()))
-        if not good:
+        del e
+        if len(bad) == len(s):
             continue
-        s = s.subset(good) if len(bad) else s
-        for name, ep in zip(s.names, s.epochs_utc()):
+        s = s.subset(np.setdiff1d(np.arange(len(s)), bad).tolist()) if len(bad) else s
+        for name, ep in _maybe_stale(s, start, end, max_age_days):
             age = max((start - ep).total_seconds(), (ep - end).total_seconds(), 0.0) / 86400.0
             if age > max_age_days:
                 fleet.stale.append((name, s.source, round(age, 2)))
@@ -163,3 +234,20 @@ def _check_sgp4(fleet, max_age_days):
     if len(fleet) == 0:
         raise ScenarioError("no satellite is left: every one failed SGP4 over the span "
                             f"(first: {fleet.excluded[0][0]}: {fleet.excluded[0][2]})")
+
+
+def _maybe_stale(s, start, end, max_age_days):
+    """``(name, epoch)`` of the members of ``s`` whose element sets may lie more than
+    ``max_age_days`` from the span (a vectorised pre-selection with a day's margin, so the
+    exact test and the reported age stay those of the per-satellite datetimes)."""
+    satrecs = getattr(s, "satrecs", None)
+    if satrecs is None or len(satrecs) < 1000:
+        return list(zip(s.names, s.epochs_utc()))
+    jd = np.fromiter((x.jdsatepoch + x.jdsatepochF for x in satrecs), float, len(satrecs))
+    j0 = (start - orbits.J2000_UTC).total_seconds() / 86400.0 + 2451545.0
+    j1 = (end - orbits.J2000_UTC).total_seconds() / 86400.0 + 2451545.0
+    near = np.flatnonzero(np.maximum(j0 - jd, jd - j1) > max_age_days - 1.0)
+    if not len(near):
+        return []
+    epochs = s.subset(near.tolist()).epochs_utc()
+    return [(s.names[i], ep) for i, ep in zip(near.tolist(), epochs)]

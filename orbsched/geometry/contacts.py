@@ -313,7 +313,21 @@ def fixed_links(fleet, scenario):
     return None
 
 
-def _compute(fleet, scenario, progress, tol_s):
+@dataclass
+class PlanPart:
+    """What a satellite chunk of a bigger fleet computes (:mod:`orbsched.geometry.parallel`):
+    the fixed ``links`` among the chunk's satellites (indices into the chunk's fleet), the
+    chunk's ``own`` satellites (sorted indices into it) whose ground windows it finds, and
+    ``chunk``, the whole fleet's grid points per time chunk."""
+
+    links: object
+    own: np.ndarray
+    chunk: int
+
+
+def _compute(fleet, scenario, progress, tol_s, part=None):
+    """ISL windows, ground windows, rate changes and grid misfits of ``fleet`` (indices of
+    ``fleet``), or of the :class:`PlanPart` ``part`` of a bigger fleet."""
     n = len(fleet)
     stations = list(scenario.ground_stations)
     net = scenario.network
@@ -321,15 +335,20 @@ def _compute(fleet, scenario, progress, tol_s):
     duration = float(scenario.duration_s)
     t = _grid(duration, float(scenario.step_s))
     n_pts = len(t)
-    links = fixed_links(fleet, scenario)
+    if part is None:
+        links = fixed_links(fleet, scenario)
+        own = None
+        chunk = chunk_steps_for(n, len(stations), scenario.geometry.chunk_mb)
+    else:
+        links, own, chunk = part.links, part.own, part.chunk
     selector = visibility.LinkSelector(net, n, scenario,
                                        None if links is None else (links.a, links.b))
     rmin = visibility.min_radius_km(net)
     site_itrs, up_itrs = visibility.station_itrs(stations, net.ground_horizon)
     sin_min = visibility.sin_min_elevation(stations, net.ground_min_elevation_deg)
-    ground = GroundSearch(stations, n, site_itrs, up_itrs, sin_min,
-                          visibility.max_range_km(stations, net.ground_max_range_km), tol_s)
-    chunk = chunk_steps_for(n, len(stations), scenario.geometry.chunk_mb)
+    ground = GroundSearch(stations, n if own is None else len(own), site_itrs, up_itrs,
+                          sin_min, visibility.max_range_km(stations, net.ground_max_range_km),
+                          tol_s)
 
     win = _Growing(sat_a=np.int64, sat_b=np.int64, start_s=float, end_s=float,
                    range_start_km=float, range_min_km=float, rate_gbps=float, rate_last=float,
@@ -417,7 +436,8 @@ def _compute(fleet, scenario, progress, tol_s):
                     col.append(vals)
         # --------------------------------------------------------------- ground
         if len(stations):
-            ground.chunk(a, b, lo, n_pts, tt, r, v,
+            ground.chunk(a, b, lo, n_pts, tt, r if own is None else r[own],
+                         v if own is None else v[own],
                          visibility.EarthRotation(fleet.timebase, tt))
         if progress is not None:
             progress(b - a)

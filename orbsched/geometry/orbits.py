@@ -30,18 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from ..scenario.checks import number_problem, parse_number
-from ..scenario.constants import (
-    EARTH_EQUATORIAL_RADIUS_KM,
-    J2_EARTH,
-    MU_EARTH_KM3_S2,
-    SUN_MEAN_MOTION_RAD_S,
-)
+from ..scenario.constants import EARTH_EQUATORIAL_RADIUS_KM
 from ..scenario.errors import DataFileError, PropagationError, ScenarioError
+from ..scenario.sso import sso_inclination_deg  # noqa: F401  (re-exported, the closed form)
 from ..scenario.utc import parse_utc
 from . import astro
 
 _SGP4_EPOCH0 = datetime(1949, 12, 31, tzinfo=timezone.utc)
 _J2000_UTC = datetime(2000, 1, 1, 12, tzinfo=timezone.utc)  # JD 2451545.0 read as UTC, as sgp4 does
+J2000_UTC = _J2000_UTC
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,6 +145,11 @@ class InterpolatedSet(OrbitSet):
             splines.append((t[0], t[-1], sp))
         self._splines = (timebase.start_utc, splines)
 
+    def subset(self, keep):
+        keep = list(keep)
+        return InterpolatedSet([self.names[i] for i in keep], [self._tables[i] for i in keep],
+                               self.source)
+
     def coverage_utc(self):
         """``[(name, first, last), ...]``: the instants (datetimes) each table spans."""
         return [(n, t0, t0 + timedelta(seconds=float(dt[-1])))
@@ -205,39 +207,36 @@ def circular_satrec(satnum, epoch_utc, altitude_km, inclination_deg, raan_deg, m
 
 
 def walker(name, pattern, planes, sats_per_plane, phasing, altitude_km, inclination_deg,
-           raan_offset_deg, epoch_utc, first_satnum=90000):
+           raan_offset_deg, epoch_utc, first_satnum=90000, plane_range=None, members=None):
     """Walker delta (nodes over 360 deg) or star (nodes over 180 deg) shell ``i: T/P/F``.
 
     Plane p has RAAN ``raan_offset + p * spread / P``; satellite j of plane p has mean anomaly
     ``j * 360 / S + p * F * 360 / T`` (T = P * S), the standard Walker phasing.
+    ``plane_range`` ``(start, stop)``: only those planes fly (the pattern stays that of all P).
+    ``members``: build only these satellites, indices in the flown satellites' plane-major
+    order (a chunk of the fleet, :func:`orbsched.geometry.constellation.build_part`); each is
+    built exactly as in the whole shell (same elements and catalog number).
     """
     spread = 360.0 if pattern == "delta" else 180.0
     total = planes * sats_per_plane
+    flown = range(*plane_range) if plane_range is not None else range(planes)
+    everyone = members is None
+    if everyone:
+        members = range(len(flown) * sats_per_plane)
     sats, names = [], []
-    for p in range(planes):
+    for k in members:
+        q, j = divmod(int(k), sats_per_plane)
+        p = flown[q]
         raan = raan_offset_deg + p * spread / planes
-        for j in range(sats_per_plane):
-            ma = j * 360.0 / sats_per_plane + p * phasing * 360.0 / total
-            sats.append(circular_satrec(first_satnum + len(sats), epoch_utc, altitude_km,
-                                        inclination_deg, raan, ma))
-            names.append(f"{name}-P{p:02d}-S{j:02d}")
+        ma = j * 360.0 / sats_per_plane + p * phasing * 360.0 / total
+        sats.append(circular_satrec(first_satnum + k, epoch_utc, altitude_km,
+                                    inclination_deg, raan, ma))
+        names.append(f"{name}-P{p:02d}-S{j:02d}")
     out = Sgp4Set(sats, names, f"walker-{pattern} {name}")
-    out.walker_layout = (planes, sats_per_plane, phasing, pattern)  # for +grid links
+    if everyone:                                   # for +grid links
+        out.walker_layout = (planes, sats_per_plane, phasing, pattern,
+                             (flown.start, flown.stop))
     return out
-
-
-def sso_inclination_deg(altitude_km, eccentricity=0.0):
-    """Sun-synchronous inclination from J2 nodal precession (Vallado eq. 9-41).
-
-    cos i = -(2 rho a^(7/2) (1 - e^2)^2) / (3 J2 R^2 sqrt(mu)), rho = 360 deg / tropical year.
-    """
-    a = EARTH_EQUATORIAL_RADIUS_KM + altitude_km
-    cos_i = -(2.0 * SUN_MEAN_MOTION_RAD_S * a ** 3.5 * (1 - eccentricity ** 2) ** 2) / (
-        3.0 * J2_EARTH * EARTH_EQUATORIAL_RADIUS_KM ** 2 * math.sqrt(MU_EARTH_KM3_S2))
-    if cos_i < -1.0:
-        raise ScenarioError(f"no sun-synchronous orbit exists at altitude {altitude_km} km "
-                            f"(J2 precession too weak above about 5,970 km)")
-    return math.degrees(math.acos(cos_i))
 
 
 def sun_right_ascension_teme_deg(epoch_utc):

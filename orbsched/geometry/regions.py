@@ -67,15 +67,18 @@ def subsatellite_latlon(fleet, t_s, frame_node_s=3600.0):
     return lat, lon
 
 
-def region_intervals(fleet, scenario, region) -> Intervals:
-    """Intervals during which each satellite's sub-satellite point is inside ``region``."""
+def region_intervals(fleet, scenario, region, per_chunk=None) -> Intervals:
+    """Intervals during which each satellite's sub-satellite point is inside ``region``.
+    ``per_chunk``: grid points per time chunk (default from ``geometry.chunk_mb`` and this
+    fleet's size; a satellite chunk of a bigger fleet passes the whole fleet's, which makes
+    its intervals those of the whole computation bit for bit)."""
     n = len(fleet)
     span = scenario.duration_s
     step = scenario.step_s
     grid = np.arange(0.0, span, step)
     grid = np.append(grid, span)
     opts = scenario.geometry
-    per_chunk = chunk_steps_for(n, opts.chunk_mb)
+    per_chunk = per_chunk or chunk_steps_for(n, opts.chunk_mb)
     sats, times, entering = [], [], []
     initial = final = None
     prev = None                                   # (lat, lon, inside, t) of the last column

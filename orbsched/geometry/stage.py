@@ -216,8 +216,11 @@ def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None, f
     return GeometryResult(scenario, fleet, *(iv[k] for k in _KINDS), timings, key, False)
 
 
-def _compute_intervals(fleet, scenario, progress):
-    """The four kinds of shadow intervals (:data:`_KINDS`) and the time each step took."""
+def _compute_intervals(fleet, scenario, progress, chunk_steps=None):
+    """The four kinds of shadow intervals (:data:`_KINDS`) and the time each step took.
+    ``chunk_steps``: grid steps per time chunk (default: as many as ``geometry.chunk_mb``
+    allows for this fleet; a satellite chunk of a bigger fleet passes the whole fleet's, so
+    its intervals equal the whole computation's bit for bit)."""
     t1 = time.perf_counter()
     opts = scenario.geometry
     n_steps = int(np.ceil(scenario.duration_s / scenario.step_s))
@@ -230,7 +233,8 @@ def _compute_intervals(fleet, scenario, progress):
         cross = illumination.find_shadow_crossings(
             lambda t: fleet.propagate(t, opts.frame_node_s), len(fleet), fleet.timebase,
             scenario.duration_s, scenario.step_s, opts.earth_shape, opts.refine_tol_s,
-            illumination.chunk_steps_for(len(fleet), opts.chunk_mb), opts.frame_node_s,
+            chunk_steps or illumination.chunk_steps_for(len(fleet), opts.chunk_mb),
+            opts.frame_node_s,
             progress=bar.update if bar else None, earth_radius_km=opts.earth_radius_km,
             sun_direction=opts.sun_direction)
     finally:

@@ -310,9 +310,10 @@ def grid_links(fleet, scenario, grid_shift=0) -> GridLinks:
     r0 = v0 = None
     for s in fleet.sets:
         n = len(s)
-        layout = getattr(s, "walker_layout", None)
-        if layout is not None and n == layout[0] * layout[1]:
-            a, b = walker_grid_pairs(*layout, grid_shift=grid_shift)
+        layout = getattr(s, "walker_layout", None)      # planes, S, F, pattern, flown planes
+        if layout is not None and n == (layout[4][1] - layout[4][0]) * layout[1]:
+            a, b = walker_grid_pairs(*layout[:4], grid_shift=grid_shift,
+                                     plane_range=layout[4])
             parts_a.append(a + base)
             parts_b.append(b + base)
         else:

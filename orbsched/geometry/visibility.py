@@ -54,16 +54,17 @@ def min_radius_km(network):
 def walker_layout(scenario, n_sats):
     """(shell, plane, index) of every satellite of a fleet made of Walker shells only.
 
-    The fleet lists shells in scenario order, each plane-major (plane 0's satellites first).
+    The fleet lists shells in scenario order, each plane-major (the first flown plane's
+    satellites first; ``plane_range`` leaves planes out).
     """
     shells, planes, index = [], [], []
     for s, c in enumerate(scenario.constellations):
         if c.type != "walker":
             raise ScenarioError(f"constellations[{s}] ({getattr(c, 'name', None) or c.type}): "
                                 f"+grid needs Walker shells only; use nearest-k")
-        p, j = np.divmod(np.arange(c.planes * c.sats_per_plane), c.sats_per_plane)
-        shells.append(np.full(len(p), s))
-        planes.append(p)
+        q, j = np.divmod(np.arange(c.n_sats), c.sats_per_plane)
+        shells.append(np.full(len(q), s))
+        planes.append(q + c.flown_planes.start)
         index.append(j)
     shell = np.concatenate(shells)
     if len(shell) != n_sats:
@@ -72,29 +73,40 @@ def walker_layout(scenario, n_sats):
     return shell, np.concatenate(planes), np.concatenate(index)
 
 
-def walker_grid_pairs(planes, sats_per_plane, phasing, pattern="delta", grid_shift=0):
+def walker_grid_pairs(planes, sats_per_plane, phasing, pattern="delta", grid_shift=0,
+                      plane_range=None):
     """+grid pairs ``(a, b)`` (``a < b``, sorted, int64) of one Walker shell, indices from 0
-    in the shell's plane-major order (see the module docstring)."""
+    in the shell's plane-major order (see the module docstring).  ``plane_range`` ``(start,
+    stop)``: only those planes fly (indices from 0 at the first flown plane's first
+    satellite); links join consecutive flown planes, and the seam of a delta shell (last
+    plane to plane 0) only when every plane flies."""
     P, S = int(planes), int(sats_per_plane)
-    pairs = set()
+    start, stop = (0, P) if plane_range is None else (int(plane_range[0]), int(plane_range[1]))
+    p = np.repeat(np.arange(start, stop, dtype=np.int64), S)
+    j = np.tile(np.arange(S, dtype=np.int64), stop - start)
 
-    def sid(p, j):
-        return p * S + j % S
+    def sid(pp, jj):
+        return (pp - start) * S + jj % S
 
-    for p in range(P):
-        for j in range(S):
-            if S > 1:
-                pairs.add(tuple(sorted((sid(p, j), sid(p, j + 1)))))
-            if P > 1:
-                if p + 1 < P:
-                    q, jj = p + 1, j + grid_shift
-                elif pattern == "delta":
-                    q, jj = 0, j + grid_shift + phasing
-                else:
-                    continue
-                pairs.add(tuple(sorted((sid(p, j), sid(q, jj)))))
-    arr = np.array(sorted(p for p in pairs if p[0] != p[1]), dtype=np.int64).reshape(-1, 2)
-    return arr[:, 0].copy(), arr[:, 1].copy()
+    ends = []
+    if S > 1:
+        ends.append((sid(p, j), sid(p, j + 1)))
+    if P > 1:
+        inner = p + 1 < stop
+        ends.append((sid(p[inner], j[inner]), sid(p[inner] + 1, j[inner] + grid_shift)))
+        if pattern == "delta" and start == 0 and stop == P:
+            seam = p == P - 1
+            ends.append((sid(p[seam], j[seam]),
+                         sid(np.zeros(int(seam.sum()), np.int64), j[seam] + grid_shift + phasing)))
+    if not ends:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    x = np.concatenate([e[0] for e in ends])
+    y = np.concatenate([e[1] for e in ends])
+    a, b = np.minimum(x, y), np.maximum(x, y)
+    keep = a != b
+    n = (stop - start) * S
+    key = np.unique(a[keep] * n + b[keep])          # sorted by (a, b), each pair once
+    return key // n, key % n
 
 
 def grid_pairs(scenario, n_sats, grid_shift=0):
@@ -105,10 +117,11 @@ def grid_pairs(scenario, n_sats, grid_shift=0):
     for c in scenario.constellations:
         if c.type != "walker":
             walker_layout(scenario, n_sats)  # raises the explanatory error
-        a, b = walker_grid_pairs(c.planes, c.sats_per_plane, c.phasing, c.pattern, grid_shift)
+        a, b = walker_grid_pairs(c.planes, c.sats_per_plane, c.phasing, c.pattern, grid_shift,
+                                 c.plane_range)
         parts_a.append(a + base)
         parts_b.append(b + base)
-        base += c.planes * c.sats_per_plane
+        base += c.n_sats
     if base != n_sats:
         walker_layout(scenario, n_sats)
     a, b = np.concatenate(parts_a), np.concatenate(parts_b)

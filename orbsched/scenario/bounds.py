@@ -49,7 +49,7 @@ def synthetic_fleet_size(scenario):
     n = 0
     for c in scenario.constellations:
         if c.type == "walker":
-            n += c.planes * c.sats_per_plane
+            n += c.n_sats
         elif c.type in ("sso", "formation"):
             n += c.sats
     return n

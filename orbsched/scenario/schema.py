@@ -24,6 +24,7 @@ from .constants import (EPHEMERIS_FIRST_UTC, EPHEMERIS_LAST_UTC, OPTICAL_NEAR_FI
 from .errors import ScenarioError
 from .learning import LearningOptions
 from .schema_base import StrictModel
+from .sso import sso_inclination_deg
 from .sections import (
     WORKLOAD_TAGS,
     Datacentre,
@@ -57,18 +58,52 @@ class WalkerShell(_Strict):
     sats_per_plane: int = Field(ge=1, description="satellites per plane S")
     phasing: int = Field(0, ge=0, description="Walker phasing factor F, 0 <= F < P")
     altitude_km: float = Field(gt=0, le=50000, description="mean altitude above R_eq, km")
-    #: orbit inclination
-    inclination_deg: float = Field(ge=0, le=180)
+    inclination_deg: float = Field(ge=0, le=180, description="deg, or 'sso': sun-synchronous "
+                                   "for the altitude (orbsched.scenario.sso; the resolved "
+                                   "scenario carries the number)")
     #: right ascension of the first plane's node
     raan_offset_deg: float = 0.0
     epoch_utc: Optional[datetime] = Field(None, description="element epoch; default start_utc")
+    plane_range: Optional[tuple[int, int]] = Field(
+        None, description="[start, stop]: only planes start .. stop - 1 of the P planes fly "
+                          "(as Python's range; a partition's share of a shell, "
+                          "orbsched.sweep.partition); the others are left out, the Walker "
+                          "pattern (nodes, phasing) stays that of all P planes")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sso_inclination(cls, data):
+        """``inclination_deg: sso``: the sun-synchronous inclination of ``altitude_km`` (J2
+        nodal precession at the Sun's 0.9856 deg/day, :mod:`orbsched.scenario.sso`)."""
+        if not isinstance(data, dict) or data.get("inclination_deg") != "sso":
+            return data
+        alt = data.get("altitude_km")
+        if isinstance(alt, bool) or not isinstance(alt, (int, float)) or not 0 < alt <= 5900:
+            raise ValueError(f"inclination_deg: sso needs altitude_km a number in (0, 5900] "
+                             f"km (sun-synchronous orbits end near 5,970 km), got {alt!r}")
+        return {**data, "inclination_deg": sso_inclination_deg(float(alt))}
 
     @model_validator(mode="after")
     def _phasing(self):
         if self.phasing >= self.planes:
             raise ValueError(f"phasing must be between 0 and planes - 1 = {self.planes - 1}, "
                              f"got {self.phasing}")
+        if self.plane_range is not None:
+            start, stop = self.plane_range
+            if not 0 <= start < stop <= self.planes:
+                raise ValueError(f"plane_range must be [start, stop] with 0 <= start < stop "
+                                 f"<= planes = {self.planes}, got [{start}, {stop}]")
         return self
+
+    @property
+    def flown_planes(self) -> range:
+        """The planes that fly: ``range(*plane_range)``, else all P."""
+        return range(*self.plane_range) if self.plane_range else range(self.planes)
+
+    @property
+    def n_sats(self) -> int:
+        """Satellites that fly: ``len(flown_planes) * sats_per_plane``."""
+        return len(self.flown_planes) * self.sats_per_plane
 
 
 class SsoPlane(_Strict):
