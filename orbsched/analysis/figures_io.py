@@ -298,7 +298,7 @@ def save_figure(fig, table, out_dir, name, formats=("png", "pdf")) -> list:
             opts["dpi"] = PNG_DPI
         if fmt == "pdf":
             opts["metadata"] = {"CreationDate": None}
-        atomic_write(path, lambda tmp: fig.savefig(tmp, **opts))
+        atomic_write(path, lambda tmp, opts=opts: fig.savefig(tmp, **opts))
         fig.set_layout_engine("none")      # laid out once: the other formats reuse it
         paths.append(path)
     paths.append(atomic_write_csv(Path(out_dir) / f"{name}.csv", table))

@@ -307,7 +307,7 @@ def fig_world_map(run: RunFolder):
     g_theta, g_psi = theta_psi(glat, glon, slat, slon)
     psi_nodes = np.linspace(0, 360, 721)
     for edge, alpha in (("penumbra", 0.10), ("umbra", 0.14)):
-        for s, part in data[data["layer"] == f"{edge}_edge"].groupby("shell"):
+        for _shell, part in data[data["layer"] == f"{edge}_edge"].groupby("shell"):
             rad = float(part["radius_km"].iloc[0])
             th = shadow_edge_theta(psi_nodes, rad, slat, slon, edge, sun_km, shape)
             inside = g_theta - np.interp(g_psi, psi_nodes, th)

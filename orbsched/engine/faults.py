@@ -1,5 +1,6 @@
 """Faults of one run (the :class:`Faults` component of :class:`orbsched.engine.core.Engine`):
-radiation upsets, host reboots, permanent GPU, satellite and laser-terminal failures, and the fault script.
+radiation upsets, host reboots, permanent GPU, satellite and laser-terminal failures, and the
+fault script.
 
 Effects (see :mod:`orbsched.models.faults` for how faults are drawn):
 
@@ -133,7 +134,7 @@ class Faults:
         e.stats["events"] += 1
         fl = e.fleet
         name = FAULT_KINDS[kind]
-        if kind == LINK_DOWN or kind == LINK_UP:
+        if kind in (LINK_DOWN, LINK_UP):
             e.net.set_link_failed(i, gpu, kind == LINK_DOWN)
             self.stats["link_down"] += kind == LINK_DOWN
             e.rec.event(t, name, sat=i, peer=gpu, detail="script")

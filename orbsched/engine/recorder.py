@@ -24,6 +24,7 @@ Memory is kept small per simulated hour (10,000 satellites over 7 days must fit 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -65,11 +66,9 @@ _BLOCK_OF = dict({c: i for i, c in enumerate(_BLOCK_ROWS)}, soc_min=8, temperatu
 ROW_GROUP_ROWS = 1024 * 1024
 
 
-def _unlink(path):
-    try:
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 class Recorder:

@@ -30,6 +30,7 @@ draw the next seed from the environment's generator.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 from typing import Any
@@ -284,8 +285,6 @@ class ConstellationEnv(gym.Env):
         self._point = None
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):   # at interpreter shutdown: nothing left to stop
             self.close()
-        except Exception:                 # at interpreter shutdown: nothing left to stop
-            pass
 

@@ -244,21 +244,21 @@ class PowerBus:
             self._new_flows()
         return self._fv
 
-    def _new_flows(self):
+    def _new_flows(self) -> None:
         b = self._battery
-        a, l = self._a, self._l
+        a, load = self._a, self._l
         e = self._e
         full, floor = e >= self._full, e <= self._floor_at
-        key = (a, l, full, floor)
+        key = (a, load, full, floor)
         pc = pd = curt = unserved = 0.0
-        if a >= l:
-            served = l
-            s = a - l
+        if a >= load:
+            served = load
+            s = a - load
             if s > 0.0 and not full:
                 pc = s if b.max_charge_w is None else min(s, b.max_charge_w)
             curt = s - pc
         else:
-            d = l - a
+            d = load - a
             if not floor:
                 pd = d if b.max_discharge_w is None else min(d, b.max_discharge_w)
             served = a + pd
@@ -266,10 +266,10 @@ class PowerBus:
         ec, ed = b.charge_efficiency, b.discharge_efficiency
         loss = (1.0 - ec) * pc + (1.0 / ed - 1.0) * pd
         rate = ec * pc - pd / ed
-        self._fc = PowerFlows(array_w=a, load_w=l, served_w=served, charge_w=pc, discharge_w=pd,
+        self._fc = PowerFlows(array_w=a, load_w=load, served_w=served, charge_w=pc, discharge_w=pd,
                               curtailed_w=curt, unserved_w=unserved, loss_w=loss,
                               battery_rate_w=rate)
-        self._fv = (a, l, served, unserved, pc, pd, loss, curt, rate)
+        self._fv = (a, load, served, unserved, pc, pd, loss, curt, rate)
         self._fkey = key
 
     def deficit_w(self) -> float:

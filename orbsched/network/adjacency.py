@@ -1,7 +1,7 @@
 """The laser network's links as fixed-slot arrays, for compiled graph searches.
 
-:class:`orbsched.network.laser.LaserNetwork` keeps its links in a networkx graph (attributes, routes,
-flows) and mirrors them here, edited in place at each link event: row ``u`` of ``nbr`` lists
+:class:`orbsched.network.laser.LaserNetwork` keeps its links in a networkx graph (attributes,
+routes, flows) and mirrors them here, edited in place at each link event: row ``u`` of ``nbr`` lists
 ``u``'s neighbours in its first ``deg[u]`` slots, with their light times (``light``, s) and
 whether the link is usable (``usable``).  A removed link's slot is filled by the row's last
 one.  Rows widen (doubling) when a node gets more links than slots.  Searches over these

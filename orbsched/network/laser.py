@@ -39,8 +39,8 @@ Ground stations (and any non-satellite node) are endpoints only by default
 the terrestrial backbone between stations is not modelled and a station relaying sat-to-sat
 would need two terminals pointing at two satellites.
 
-Flow-level transfers over this network live in :mod:`orbsched.network.flows`; :meth:`transfer` is the
-entry point.
+Flow-level transfers over this network live in :mod:`orbsched.network.flows`; :meth:`transfer`
+is the entry point.
 """
 from __future__ import annotations
 
@@ -586,7 +586,8 @@ class LaserNetwork:
     # ---------------------------------------------------------------------------- transfers
     def transfer(self, src, dst, size_gb: float, *, label=None, wait_s: float | None = None,
                  path_hint=None):
-        """Start a flow-level transfer now; returns a :class:`orbsched.network.flows.Transfer` event.
+        """Start a flow-level transfer now; returns a :class:`orbsched.network.flows.Transfer`
+        event.
 
         ``rec = yield net.transfer(...)`` gives a :class:`orbsched.network.flows.TransferRecord`
         (``rec.ok``, ``rec.reason``...).  See :mod:`orbsched.network.flows` for the model.
