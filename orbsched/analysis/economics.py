@@ -176,7 +176,8 @@ _ROWS = (
 )
 
 
-def compare_run(results_dir, orbit: OrbitEconomics = None, ground: GroundEconomics = None, *,
+def compare_run(results_dir, orbit: OrbitEconomics | None = None,
+                ground: GroundEconomics | None = None, *,
                 utilisation="utilisation", ground_utilisation=None):
     """Orbit vs ground cost of the useful GPU-hours of a run, as a DataFrame.
 
@@ -237,7 +238,8 @@ def comparison_text(frame: pd.DataFrame) -> str:
 
 
 # ----------------------------------------------------------------------------- plot
-def plot_launch_price_sweep(orbit: OrbitEconomics = None, ground: GroundEconomics = None,
+def plot_launch_price_sweep(orbit: OrbitEconomics | None = None,
+                            ground: GroundEconomics | None = None,
                             hardware=None, *, utilisation=1.0, ground_utilisation=None,
                             prices_usd_per_kg=None, out_dir=None,
                             name="economics_launch_price", formats=("png", "pdf"), title=None):

@@ -180,7 +180,7 @@ class Faults:
         if not isinstance(job, Job) or job.phase is not Phase.RUNNING:
             self.stats["sdc_idle"] += 1
             e.rec.event(t, "sdc", sat=i, detail="idle GPU" if job is None else
-                        ("replica" if job == "replica" else str(job.phase)))
+                        ("replica" if isinstance(job, str) else str(job.phase)))
             return
         protection = job.spec.protection
         if protection == "tmr":
@@ -331,6 +331,6 @@ class Faults:
 
     def fault_summary(self) -> dict:
         """Counts of fault events and their outcomes for the summary."""
-        out = dict(self.stats)
+        out: dict[str, float] = dict(self.stats)
         out["mean_saa_fraction"] = float(np.mean(self.saa_fraction)) if self.e.n_sats else 0.0
         return out

@@ -128,7 +128,8 @@ class ConstellationParallelEnv(ParallelEnv):
         agents = list(self.agents)
         if done or trunc:
             self.agents = []
-            out, infos = {}, {}
+            out: dict[str, dict] = {}
+            infos: dict[str, dict] = {}
             own = np.zeros(5, np.float32)
             for agent in agents:
                 o = {"own": own.copy(), "active": 0,

@@ -209,6 +209,7 @@ class Observer:
         rows[:, 0] = 1.0
         rows[:, 1] = hs == site
         if site >= 0 and len(sh):
+            assert order is not None            # site >= 0: the search above ran
             for i in np.flatnonzero(on_sat):
                 h = int(hs[i])
                 if h != site:
@@ -268,6 +269,9 @@ class Observer:
         k = self.k
         out: list = []
         ok_idx = np.flatnonzero(ok)
+        first_sun: int | None
+        first_any: int | None
+        longest: int | None
         if len(ok_idx):
             sun_idx = ok_idx[sunlit[ok_idx]]
             first_sun = int(sun_idx[0]) if len(sun_idx) else None

@@ -186,9 +186,9 @@ class PowerBus:
         self._acc = [0.0] * 8
         # flows() cache: (array, load, full, at floor) -> PowerFlows, and its values in the
         # order of _acc followed by the battery rate (_flow_values)
-        self._fkey = None
-        self._fc = None
-        self._fv = None
+        self._fkey: tuple | None = None
+        self._fc: PowerFlows | None = None
+        self._fv: tuple | None = None
 
     @property
     def battery(self) -> BatterySpec:
@@ -234,7 +234,9 @@ class PowerBus:
         e = self._e
         if (self._a, self._l, e >= self._full, e <= self._floor_at) != self._fkey:
             self._new_flows()
-        return self._fc
+        fc = self._fc
+        assert fc is not None           # set by _new_flows: the first key (None) never matches
+        return fc
 
     def _flow_values(self) -> tuple:
         """The flows as a tuple: (array, load, served, unserved, charge, discharge, loss,
@@ -242,7 +244,9 @@ class PowerBus:
         e = self._e
         if (self._a, self._l, e >= self._full, e <= self._floor_at) != self._fkey:
             self._new_flows()
-        return self._fv
+        fv = self._fv
+        assert fv is not None           # set by _new_flows: the first key (None) never matches
+        return fv
 
     def _new_flows(self) -> None:
         b = self._battery

@@ -26,7 +26,7 @@ class SlotAdjacency:
         self.light = np.zeros((self.n_nodes, slots), dtype=np.float64)
         self.usable = np.zeros((self.n_nodes, slots), dtype=np.uint8)
         self.deg = np.zeros(self.n_nodes, dtype=np.int64)
-        self._slot = {}           # (u, v) -> slot of v in u's row (both directions)
+        self._slot: dict[tuple[int, int], int] = {}   # (u, v) -> slot of v in u's row (both ways)
 
     def _widen(self):
         s = self.nbr.shape[1]

@@ -428,7 +428,7 @@ def read_philly_json(path, options: TraceOptions | None = None, *, rng=None,
     if not path.is_file():
         raise DataFileError(path, None, "no such file")
     col = Collector(opts, "datetime", "philly", has_status=True)
-    batch = []
+    batch: list[tuple] = []
 
     def flush():
         if batch:
