@@ -83,6 +83,9 @@ class ConstellationEnv(gym.Env):
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
+    # the spaces the observer builds (gym.Env declares them as any Space)
+    observation_space: gym.spaces.Dict
+    action_space: gym.spaces.Discrete
 
     def __init__(self, scenario: str | Path | Scenario, *, policy: Any = None,
                  candidates: int | None = None, reward: RewardFn | None = None,
