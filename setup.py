@@ -31,7 +31,8 @@ def extensions():
     except ImportError as exc:
         if MODE == "always":
             raise
-        warnings.warn(f"orbsched: Cython or numpy missing ({exc}); installing the numpy twins only")
+        warnings.warn(f"orbsched: Cython or numpy missing ({exc}); installing the numpy twins only",
+                      stacklevel=2)
         return []
     flags = [] if os.name == "nt" else ["-O2", "-ffp-contract=off", "-fno-fast-math"]
     exts = [Extension(f"orbsched._kernels.{name}", [f"orbsched/_kernels/{name}.pyx"],
@@ -43,7 +44,8 @@ def extensions():
     except Exception as exc:  # a Cython error is a bug; still install the twins unless 'always'
         if MODE == "always":
             raise
-        warnings.warn(f"orbsched: cythonize failed ({exc}); installing the numpy twins only")
+        warnings.warn(f"orbsched: cythonize failed ({exc}); installing the numpy twins only",
+                      stacklevel=2)
         return []
 
 
@@ -68,7 +70,7 @@ class OptionalBuildExt(build_ext):
         msg = (f"orbsched: compiling the Cython kernels failed ({exc}); installing the pure-numpy "
                f"twins only (orbsched.accelerated will be False). Set ORBSCHED_COMPILE=always "
                f"to make this an error.")
-        warnings.warn(msg)
+        warnings.warn(msg, stacklevel=2)
         print("WARNING: " + msg, file=sys.stderr)
 
 

@@ -275,29 +275,32 @@ def run_size(n, n_events, with_twin):
     for name, impl in impls.items():
         ts = times(t0)
         res[name]["illumination"] = n_events / best_of(
-            lambda: events_illumination(impl, order, ts, fracs, states), 1)
+            lambda impl=impl, ts=ts: events_illumination(impl, order, ts, fracs, states), 1)
     t0 += 3e3
     for name, impl in impls.items():
         ts = times(t0)
-        res[name]["hold+release"] = n_events / best_of(lambda: events_hold(impl, order, ts), 1)
+        res[name]["hold+release"] = n_events / best_of(
+            lambda impl=impl, ts=ts: events_hold(impl, order, ts), 1)
     t_q = t0 + 3e3 + 0.05 * n_events
     for name, impl in impls.items():
         if isinstance(impl, Today):
             impl.e.env.now = t_q
             v = impl.view
             res[name]["can_host"] = n_events / best_of(
-                lambda: [v.can_host(i, 1) for i in order])
+                lambda v=v: [v.can_host(i, 1) for i in order])
             k = max(1, n_events // 50)
             res[name]["first sunlit host"] = k / best_of(
-                lambda: [v.hosts(1, sunlit_only=True)[:1] for _ in range(k)])
-            res[name]["powered"] = k / best_of(lambda: [v.powered(1) for _ in range(k)])
+                lambda v=v, k=k: [v.hosts(1, sunlit_only=True)[:1] for _ in range(k)])
+            res[name]["powered"] = k / best_of(
+                lambda v=v, k=k: [v.powered(1) for _ in range(k)])
         else:
             res[name]["can_host"] = n_events / best_of(
-                lambda: [impl.can_host(i, 1, t_q) for i in order])
+                lambda impl=impl: [impl.can_host(i, 1, t_q) for i in order])
             k = max(1, n_events // 50)
             res[name]["first sunlit host"] = k / best_of(
-                lambda: [impl.first_host(1, t_q, True) for _ in range(k)])
-            res[name]["powered"] = k / best_of(lambda: [impl.powered(1, t_q) for _ in range(k)])
+                lambda impl=impl, k=k: [impl.first_host(1, t_q, True) for _ in range(k)])
+            res[name]["powered"] = k / best_of(
+                lambda impl=impl, k=k: [impl.powered(1, t_q) for _ in range(k)])
     # nearest sunlit host over the laser grid
     adj = grid_graph(n)
     srcs = rng.integers(0, n, 200).tolist()
@@ -306,7 +309,7 @@ def run_size(n, n_events, with_twin):
             e = impl.e
             dist, pred = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
 
-            def today_search():
+            def today_search(e=e, impl=impl, dist=dist, pred=pred):
                 for s in srcs:
                     mask = (e.free >= 1) & impl.view.powered(1) & (e.state == SUNLIT)
                     nearest_hosts(adj.nbr, adj.light, adj.usable, adj.deg, mask, s, 1, None,
@@ -316,7 +319,7 @@ def run_size(n, n_events, with_twin):
             search = (compiled_kernels()["HostSearch"] if name == "compiled"
                       else TwinSearch)(n)
 
-            def fleet_search():
+            def fleet_search(search=search, impl=impl):
                 for s in srcs:
                     search.nearest(adj.nbr, adj.light, adj.usable, adj.deg, impl, s, 1, t_q,
                                    True, 1)
@@ -327,7 +330,7 @@ def run_size(n, n_events, with_twin):
         if isinstance(impl, Today):
             rec, sats = impl.rec, impl.sats
 
-            def today_sample():
+            def today_sample(rec=rec, sats=sats):
                 nonlocal t_s
                 t_s += 60.0
                 rec._totals(t_s)

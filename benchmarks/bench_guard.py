@@ -46,11 +46,12 @@ def view_arrays(n=1584, repeat=200_000):
     out = {}
     for name, make in (("memoryview (now)", _ro), ("flag-only view (before)", _old_ro),
                        ("copy per call", np.copy)):
-        build = min(timeit.repeat(lambda: make(free), number=repeat // 10, repeat=3)) \
+        build = min(timeit.repeat(lambda make=make: make(free), number=repeat // 10, repeat=3)) \
             / (repeat // 10)
         f, s = make(free), make(state)
-        reads = min(timeit.repeat(lambda: ((f >= 2) & (s == 0)).sum() + int(f[[3, 7, 11]].sum()),
-                                  number=repeat // 10, repeat=3)) / (repeat // 10)
+        reads = min(timeit.repeat(
+            lambda f=f, s=s: ((f >= 2) & (s == 0)).sum() + int(f[[3, 7, 11]].sum()),
+            number=repeat // 10, repeat=3)) / (repeat // 10)
         out[name] = (build, reads)
     ref_b, ref_r = out["flag-only view (before)"]
     print(f"1. view arrays over {n} satellites (per operation; ratio to the flag-only view)")
@@ -87,7 +88,7 @@ def hook_guard(calls=200_000):
                                      ("guard, watchdog thread", 60.0, True)):
         holder = {}
 
-        def measure():
+        def measure(budget=budget, holder=holder):
             g = HookGuard("bench", budget, lambda: 0.0)
             holder["mode"] = g.mode
             t = min(timeit.repeat(lambda: g.call("on_job_arrival", hook, (None, None), apply),

@@ -71,8 +71,8 @@ def _reset_peak():
 
 
 def _use_recorder(path):
-    """Load ``path`` as orbsched.engine.recorder (before the engine imports it), adding the two methods
-    the current results writer calls, done the old way, if the file lacks them."""
+    """Load ``path`` as orbsched.engine.recorder (before the engine imports it), adding the two
+    methods the current results writer calls, done the old way, if the file lacks them."""
     spec = importlib.util.spec_from_file_location("orbsched.engine.recorder", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules["orbsched.engine.recorder"] = mod
@@ -209,7 +209,7 @@ def week_write_child(side, sample_s, recorded, other):
     start = _rss_mb()
     t0 = time.perf_counter()
     n_samples = int(WEEK_H * 3600.0 / sample_s)
-    for k in range(n_samples):                      # what Recorder.sample stores
+    for _k in range(n_samples):                     # what Recorder.sample stores
         rec._fleet.append(tuple(float(x) for x in rng.random(len(SAMPLE_COLUMNS))))
         block = rng.random((10, n))
         block[:4] = np.round(block[:4] * 4) / 4      # GPU fractions, as a run has them

@@ -161,8 +161,8 @@ def main(argv=None) -> None:
             if ref is not None and n <= args.ref_max_sats:
                 old = measure(ref, n, args.hours, work, args.timeout_s)
                 line += (f"  {old['sat_days_per_s']:.0f} sat-days/s, wall {old['wall_s']:.1f} s, "
-                         f"{old['peak_rss_mb'] / 1024:.2f} GB: {old['wall_s'] / new['wall_s']:.2f}x "
-                         f"faster")
+                         f"{old['peak_rss_mb'] / 1024:.2f} GB: "
+                         f"{old['wall_s'] / new['wall_s']:.2f}x faster")
             print(line, flush=True)
     finally:
         if ref is not None:

@@ -1,4 +1,5 @@
-"""Replay benchmark: size and generation time of ``orbsched view`` for the demo and Starlink shell 1.
+"""Replay benchmark: size and generation time of ``orbsched view`` for the demo and Starlink
+shell 1.
 
 Run:  python benchmarks/bench_viewer.py [--configs demo starlink-shell1] [--hours H]
 
@@ -58,7 +59,7 @@ def _inner(stdout):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--configs", nargs="+", default=["demo", "starlink-shell1"])
     p.add_argument("--hours", type=float, help="override duration_h (default: the config's)")
     args = p.parse_args(argv)

@@ -84,14 +84,15 @@ def kernel_rows(sizes):
         r_all, _ = fleet.propagate(np.array([0.0, 1000.0, 2000.0]))
         pos = [np.ascontiguousarray(r_all[:, k]) for k in range(3)]
         rep = 5 if n <= 4408 else 3
-        tk = np.mean([best_time(lambda: comp["isl_candidates"](r, RANGE_KM, RMIN_KM), rep)
+        tk = np.mean([best_time(lambda r=r: comp["isl_candidates"](r, RANGE_KM, RMIN_KM), rep)
                       for r in pos]) if comp else np.nan
-        tn = np.mean([best_time(lambda: comp["isl_nearest"](r, RANGE_KM, RMIN_KM, 8), rep)
+        tn = np.mean([best_time(lambda r=r: comp["isl_nearest"](r, RANGE_KM, RMIN_KM, 8), rep)
                       for r in pos]) if comp else np.nan
         block = None if n <= 2000 else 512
-        tb = np.mean([best_time(lambda: broadcast_isl(r, RANGE_KM, RMIN_KM, block), 1)
+        tb = np.mean([best_time(
+            lambda r=r, block=block: broadcast_isl(r, RANGE_KM, RMIN_KM, block), 1)
                       for r in pos[:2]])
-        tt = best_time(lambda: reference.isl_candidates(pos[0], RANGE_KM, RMIN_KM), 1)
+        tt = best_time(lambda pos=pos: reference.isl_candidates(pos[0], RANGE_KM, RMIN_KM), 1)
         n_pairs = len(reference.isl_candidates(pos[0], RANGE_KM, RMIN_KM)[0]) if n < 5000 \
             else len(comp["isl_candidates"](pos[0], RANGE_KM, RMIN_KM)[0])
         if comp:  # the benchmark also checks that the three agree
@@ -167,7 +168,7 @@ def main(argv=None):
     print(f"\ncontact plan, nearest-4, 3 ground stations, {hours:g} h on a 60 s grid")
     print(f"{'sats':>6} {'fleet':>8} {'plan':>9} {'peak RSS':>9} {'ISL windows':>12} "
           f"{'ground windows':>15}")
-    for n, h, tf, tp, rss, ni, ng in plan_rows([1584] if args.quick else [1584, 4408], hours):
+    for n, _h, tf, tp, rss, ni, ng in plan_rows([1584] if args.quick else [1584, 4408], hours):
         print(f"{n:>6} {tf:>7.1f}s {tp:>8.1f}s {rss:>7.0f}MB {ni:>12} {ng:>15}")
 
 

@@ -16,8 +16,12 @@ run, or every run of a sweep after the first, loads them, with bit-identical res
 """
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,15 +50,15 @@ class RunResult:
     workload: object
     timings_s: dict = field(default_factory=dict)
     snapshot: dict = field(default_factory=dict)
-    _summary: dict = field(default=None, repr=False)
+    _summary: dict | None = field(default=None, repr=False)
     #: The error that stopped the engine (a partial result, written marked incomplete).
-    incomplete: str = None
+    incomplete: str | None = None
 
-    def write(self, out_dir, **kwargs):
+    def write(self, out_dir: str | Path, **kwargs: Any) -> list[Path]:
         """Write the results folder (:func:`orbsched.results.folder.write_results`)."""
         return write_results(self, out_dir, **kwargs)
 
-    def summary(self):
+    def summary(self) -> dict:
         """The run's fleet metrics (computed once)."""
         if self._summary is None:
             self._summary = summarize(self)
@@ -100,7 +104,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     same function ``orbsched validate`` calls).  When the engine stops on an error, the
     exception carries ``partial_result``: a :class:`RunResult` with ``incomplete`` set, whose
     ``write`` saves what was computed, marked incomplete."""
-    timings = {}
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     prep = prepare(scenario, seed=seed, policy=policy, base_dir=base_dir, source=source)
     scenario = prep.scenario                      # 'epoch' start resolved, seed applied
@@ -111,6 +115,7 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     eph = compute_ephemeris(geo.constellation, scenario, cache_dir=cache_dir)
     t3 = time.perf_counter()
     bar = None
+    tick: Callable[[float], None] | None = None
     if progress:
         from tqdm.auto import tqdm
 
@@ -118,11 +123,10 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
                    leave=False, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} sim-h "
                                            "[{elapsed}<{remaining}]")
 
-        def tick(t_s):
+        def _tick(t_s: float) -> None:
             bar.n = round(t_s / 3600.0, 3)
             bar.refresh()
-    else:
-        tick = None
+        tick = _tick
     saa = None
     region = saa_region(scenario)
     if region is not None:
@@ -142,11 +146,11 @@ def simulate(scenario, *, seed=None, policy=None, cache_dir=None, progress=False
     except BaseException as exc:
         timings.update(prepare=t1 - t0, geometry=t2 - t1, contact_plan=t3 - t2,
                        engine=time.perf_counter() - t4)
-        try:
-            exc.partial_result = RunResult(scenario, engine, geo, plan, prep.workload,
-                                           timings, incomplete=str(exc) or type(exc).__name__)
-        except AttributeError:                    # an exception type without a __dict__
-            pass
+        with contextlib.suppress(AttributeError):  # an exception type without a __dict__
+            # an attribute added to whatever was raised, for the caller (documented above)
+            exc.partial_result = RunResult(  # type: ignore[attr-defined]
+                scenario, engine, geo, plan, prep.workload, timings,
+                incomplete=str(exc) or type(exc).__name__)
         raise
     finally:
         if bar is not None:

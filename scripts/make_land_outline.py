@@ -14,7 +14,8 @@ import struct
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "orbsched" / "analysis" / "viewer_assets" / "land_110m.json"
+OUT = (Path(__file__).resolve().parents[1] / "orbsched" / "analysis" / "viewer_assets"
+       / "land_110m.json")
 
 
 def rings(shp_path):

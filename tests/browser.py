@@ -8,6 +8,7 @@ Log, Network and Page domains so that console errors, uncaught exceptions and ev
 the page makes are collected.  ``chromium_path()`` is None when no browser is installed.
 """
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -100,11 +101,9 @@ class _WebSocket:
             if b0 & 0x80:
                 return b"".join(parts).decode()
 
-    def close(self):
-        try:
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 class Browser:

@@ -36,7 +36,8 @@ def hardware_from(p) -> Hardware:
     thermal = None if p[7] < 0.25 else ThermalSpec(
         heat_capacity_j_k=2e4 + 2e5 * p[8], radiator_area_m2=0.3 + 3.0 * p[9],
         max_temperature_k=290.0 + 50.0 * p[10], absorbed_sun_w=600.0 * p[11],
-        absorbed_shadow_w=150.0 * p[11] * p[12], sink_temperature_k=(2.725, 185.5)[int(p[12] > 0.7)])
+        absorbed_shadow_w=150.0 * p[11] * p[12],
+        sink_temperature_k=(2.725, 185.5)[int(p[12] > 0.7)])
     return Hardware(gpus=gpus, solar=SolarArraySpec(area_m2=0.5 + 30.0 * p[13]),
                     battery=battery, thermal=thermal,
                     payload_reserve_wh=battery.usable_wh * 0.5 * p[14],

@@ -30,11 +30,11 @@ battery at the hard floor is recorded as unserved energy.
 
 Throttling: when the node is at its maximum temperature and the heat input exceeds what the
 radiator sheds there, ``speed`` is set so that the dissipation equals
-:meth:`orbsched.models.thermal.ThermalNode.allowed_dissipation_w`, which holds the node at the limit.
-SIMPLIFICATION: GPU power is taken linear in speed between idle and active power (real DVFS
-power falls faster than linearly with clock, so a real GPU loses less speed for the same power
-cut: this model is pessimistic about throttled throughput).  If even ``speed = 0`` cannot hold
-the limit (bus and idle load alone exceed it), the temperature rises above it and the run
+:meth:`orbsched.models.thermal.ThermalNode.allowed_dissipation_w`, which holds the node at the
+limit.  SIMPLIFICATION: GPU power is taken linear in speed between idle and active power (real
+DVFS power falls faster than linearly with clock, so a real GPU loses less speed for the same
+power cut: this model is pessimistic about throttled throughput).  If even ``speed = 0`` cannot
+hold the limit (bus and idle load alone exceed it), the temperature rises above it and the run
 records it.
 """
 from __future__ import annotations

@@ -2,6 +2,7 @@
 import textwrap
 
 import pytest
+from pydantic import ValidationError
 
 from orbsched import ScenarioError, load_scenario, scenario_from_dict
 from orbsched.cli import main
@@ -37,7 +38,7 @@ def _error(tmp_path, text, overrides=()):
 def test_good_scenario_loads_and_is_frozen(tmp_path):
     sc = load_scenario(_write(tmp_path, GOOD))
     assert sc.constellations[0].planes == 4 and sc.duration_s == 7200
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         sc.duration_h = 3
 
 
@@ -58,7 +59,8 @@ def test_unknown_top_level_key(tmp_path):
      "less than or equal to 180"),
     ("planes: 4", "planes: 0", "constellations[0].planes", "greater than or equal to 1"),
     ("planes: 4", "planes: four", "constellations[0].planes", "integer"),
-    ("phasing: 1", "phasing: 4", "constellations[0]", "phasing must be between 0 and planes - 1 = 3"),
+    ("phasing: 1", "phasing: 4", "constellations[0]",
+     "phasing must be between 0 and planes - 1 = 3"),
     ("duration_h: 2", "duration_h: 0.01", "(top level)", "step_s (60.0) must be shorter"),
     ("type: walker", "type: walkr", "constellations[0]", "unknown constellation type 'walkr'"),
     ("start_utc: 2024-06-21T00:00:00Z", "start_utc: yesterday", "start_utc", "ISO-8601"),
@@ -69,7 +71,8 @@ def test_bad_values_name_the_field_and_expectation(tmp_path, old, new, field, wo
 
 
 def test_every_problem_is_listed(tmp_path):
-    msg = _error(tmp_path, GOOD.replace("planes: 4", "planes: 0").replace("step_s: 60", "step_s: -1"))
+    msg = _error(tmp_path,
+                 GOOD.replace("planes: 4", "planes: 0").replace("step_s: 60", "step_s: -1"))
     assert "2 problems" in msg and "step_s" in msg and "planes" in msg
 
 
@@ -79,8 +82,9 @@ def test_epoch_start_needs_element_sets(tmp_path):
 
 
 def test_missing_file_is_named(tmp_path):
-    text = GOOD.replace("type: walker\n    name: s\n", "type: tle\n    path: nope.tle\n    name: s\n")
-    text = "\n".join(l for l in text.splitlines() if not l.strip().startswith(
+    text = GOOD.replace("type: walker\n    name: s\n",
+                        "type: tle\n    path: nope.tle\n    name: s\n")
+    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith(
         ("planes", "sats_per", "phasing", "altitude", "inclination")))
     msg = _error(tmp_path, text)
     assert "file not found" in msg and "nope.tle" in msg and "constellations[0].path" in msg
@@ -137,7 +141,8 @@ def test_validate_command_prints_resolved_scenario(tmp_path, capsys):
     assert main(["validate", str(p), "--set", "constellations[0].planes=6"]) == 0
     out = capsys.readouterr().out
     assert "valid" in out and "planes: 6" in out and "earth_shape: wgs84" in out
-    assert main(["validate", str(_write(tmp_path, GOOD.replace("planes: 4", "planes: 0"), "b.yaml"))]) == 2
+    bad = _write(tmp_path, GOOD.replace("planes: 4", "planes: 0"), "b.yaml")
+    assert main(["validate", str(bad)]) == 2
     assert "constellations[0].planes" in capsys.readouterr().err
 
 

@@ -176,7 +176,7 @@ def test_nearest_k_plan_never_exceeds_terminals():
         pd.DataFrame({"t": isl.end_s, "d": -1, "a": isl.sat_a, "b": isl.sat_b})])
     ev = ev.sort_values(["t", "d"], kind="stable")
     deg = np.zeros(len(fleet), int)
-    for t, d, a, b in ev.itertuples(index=False):
+    for _t, d, a, b in ev.itertuples(index=False):
         deg[a] += d
         deg[b] += d
         assert deg.max() <= 3

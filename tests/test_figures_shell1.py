@@ -1,9 +1,9 @@
 """Issue 22, acceptance, on starlink-shell1 (6 h, steady state after 2 h):
 
 * the phase-folded figure: its per-phase-bin means against a direct computation from
-  timeseries.parquet and events.parquet written here (independent of orbsched.analysis.figures_phase),
-  and the story it tells: ``stay`` loses its work inside the umbra band while
-  ``greedy-sunlit`` keeps it running;
+  timeseries.parquet and events.parquet written here (independent of
+  orbsched.analysis.figures_phase), and the story it tells: ``stay`` loses its work inside the
+  umbra band while ``greedy-sunlit`` keeps it running;
 * the world map: every satellite drawn as sunlit lies outside the drawn shadow edge at its
   shell (and every one in umbra inside the drawn umbra edge), with the angles recomputed here
   from the drawn points; no link segment spans more than 180 deg of longitude, and every link

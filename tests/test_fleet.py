@@ -123,8 +123,12 @@ class TodaysFleet:
 
     def state_of(self):
         s = self.sats
-        f8 = lambda xs: np.array(xs, dtype=np.float64)
-        i8 = lambda xs: np.array(xs, dtype=np.int64)
+        def f8(xs):
+            return np.array(xs, dtype=np.float64)
+
+        def i8(xs):
+            return np.array(xs, dtype=np.int64)
+
         return {
             "gpus": i8([x.gpus for x in s]), "held": i8([x.held for x in s]),
             "drawing": i8([x.drawing for x in s]), "replica": i8([x.replica_gpus for x in s]),

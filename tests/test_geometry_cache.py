@@ -325,7 +325,7 @@ def test_a_sweep_computes_each_geometry_once(tmp_path, monkeypatch):
     geometry_groups(sweep, keys=keys)
     need = missing_cache_entries(sweep.runs, keys, root)
     assert [kind for kind, _, _ in need] == list(cache.KINDS)
-    for kind, key, run in need:
+    for kind, _key, run in need:
         res = precompute_plan(dict(_task(sweep, run, out, root), kind=kind))
         assert res["status"] == "done" and not res["cached"], res
     assert missing_cache_entries(sweep.runs, keys, root) == []

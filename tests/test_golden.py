@@ -38,4 +38,5 @@ def test_results_match_golden(path, policy, tmp_path):
     moved = sorted(k for k, v in gold["summary"].items() if summary.get(k) != v)
     changed = sorted(k for k in set(got) | set(gold["files"])
                      if got.get(k) != gold["files"].get(k))
-    assert not changed, f"{golden_name(path.stem, policy)}: result files changed: {changed}; summary keys: {moved}"
+    assert not changed, (f"{golden_name(path.stem, policy)}: result files changed: {changed}; "
+                         f"summary keys: {moved}")

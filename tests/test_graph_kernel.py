@@ -195,7 +195,8 @@ def test_view_nearest_in_the_engine_walks_usable_links_by_light_time():
     (k3, hop1), = pol.asked
     c = SPEED_OF_LIGHT_KM_S
     assert [(v, h) for v, _, h in k3] == [(1, 1), (2, 2)]
-    assert [d for _, d, _ in k3] == pytest.approx([1000 / c + 1e-9, 1500 / c + 2e-9], rel=1e-12)  # + 1 ns a hop
+    # + 1 ns a hop
+    assert [d for _, d, _ in k3] == pytest.approx([1000 / c + 1e-9, 1500 / c + 2e-9], rel=1e-12)
     assert [v for v, _, _ in hop1] == [1]
     check_invariants(eng)
 
@@ -240,7 +241,7 @@ def test_shortest_path_twin_matches_networkx_and_keeps_out_of_ground_nodes():
         acq, relay = bool(rng.random() < 0.3), bool(rng.random() < 0.3)
         path = _route(reference.shortest_path, sl, src, dst, n_sats, acq, relay)[0]
 
-        def w(u, v, d):
+        def w(u, v, d, acq=acq, relay=relay, n_sats=n_sats, dst=dst):
             if not (d["usable"] or acq) or (not relay and v >= n_sats and v != dst):
                 return None
             return d["light_s"] + 1e-9

@@ -55,7 +55,8 @@ def _compare_with_is_sunlit(path, hours=24.0, tol_s=1.0):
         mine = np.ones(len(grid), bool)
         for a, b in zip(iv.start_s[m], iv.end_s[m]):
             mine[(grid >= a) & (grid <= b)] = False
-        assert np.array_equal(lit, mine), f"{fleet.names[i]}: shadow missed or extra on a 120 s grid"
+        assert np.array_equal(lit, mine), \
+            f"{fleet.names[i]}: shadow missed or extra on a 120 s grid"
     return len(fleet), n_edges
 
 
@@ -84,7 +85,8 @@ def test_reference_instants_from_skyfield(block):
 
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "iss.tle")
-        open(p, "w").write(path_lines)
+        with open(p, "w") as fh:
+            fh.write(path_lines)
         span_h = (parse_utc(times[-1]) - start).total_seconds() / 3600 + 0.5
         g = _geometry([{"type": "tle", "path": p}], times[0], span_h, "sphere", "point")
     t = np.array([(parse_utc(x) - start).total_seconds() for x in times])
@@ -99,7 +101,8 @@ def _cylindrical_fraction(h_km, beta_deg):
     b = math.radians(beta_deg)
     if abs(b) >= math.asin(r / (r + h_km)):
         return 0.0
-    return math.degrees(math.acos(math.sqrt(h_km ** 2 + 2 * r * h_km) / ((r + h_km) * math.cos(b)))) / 180
+    return math.degrees(
+        math.acos(math.sqrt(h_km ** 2 + 2 * r * h_km) / ((r + h_km) * math.cos(b)))) / 180
 
 
 def test_context_reference_value_550km():
@@ -145,7 +148,8 @@ def test_point_sun_eclipse_fraction_matches_cylindrical_closed_form(h_km, beta_d
         sun = astro.sun_positions_km(tb, [0.5 * (a + b)])[0]
         beta = math.degrees(math.asin(sun @ orbit.normals[0] / np.linalg.norm(sun)))
         f = (umbra_s + 0.5 * (b - a - umbra_s)) / orbit.period_s
-        beta_crit = math.degrees(math.asin(EARTH_EQUATORIAL_RADIUS_KM / (EARTH_EQUATORIAL_RADIUS_KM + h_km)))
+        beta_crit = math.degrees(
+            math.asin(EARTH_EQUATORIAL_RADIUS_KM / (EARTH_EQUATORIAL_RADIUS_KM + h_km)))
         if beta < beta_crit - 1.0:  # grazing passes: the half-penumbra rule does not hold
             assert abs(f - _cylindrical_fraction(h_km, beta)) < 0.003
 

@@ -244,7 +244,8 @@ def test_iss_against_jpl_horizons():
     block = ref["skyfield_iss_vs_horizons_test"]
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "iss.tle")
-        open(p, "w").write("\n".join(ISS) + "\n")
+        with open(p, "w") as fh:
+            fh.write("\n".join(ISS) + "\n")
         fleet = _fleet([{"type": "tle", "path": p}], start="2018-07-03T00:00:00Z", hours=60)
     ts = astro.timescale()
     for when, state in block["states_tdb"].items():
@@ -267,7 +268,7 @@ def test_starlink_catalogs_load_and_propagate_near_epoch(kind, rel, count):
                              "constellations": [{"type": kind, "path": str(path)}]})
     fleet, resolved = build_constellation(sc)
     assert len(fleet) + len(fleet.excluded) == count
-    for name, source, reason in fleet.excluded:  # reported by name, with SGP4's reason
+    for name, _source, reason in fleet.excluded:  # reported by name, with SGP4's reason
         assert name and "SGP4 error" in reason
     r, _ = fleet.propagate(np.array([0.0, 1800.0]))
     alt = np.linalg.norm(r, axis=2) - EARTH_EQUATORIAL_RADIUS_KM

@@ -260,7 +260,7 @@ def play(battery, soc, seq, with_thresholds):
     floor = battery.floor_wh
     bus = PowerBus(battery, stored_wh=_stored(battery, soc))
     t = 0.0
-    for dt, kind, a, l in seq:
+    for dt, kind, a, load in seq:
         t_next = t + dt
         if with_thresholds:  # engine-style: stop at every threshold in between
             while bus.next_threshold_s() < t_next:
@@ -269,9 +269,9 @@ def play(battery, soc, seq, with_thresholds):
         if kind == "array":
             bus.set_array_power(t, a)
         elif kind == "load":
-            bus.set_load(t, l)
+            bus.set_load(t, load)
         elif kind == "both":
-            bus.set_powers(t, array_w=a, load_w=l)
+            bus.set_powers(t, array_w=a, load_w=load)
         else:
             bus.advance(t)
         assert floor - 1e-9 * battery.capacity_wh <= bus.stored_wh

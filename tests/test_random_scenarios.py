@@ -106,7 +106,7 @@ def _check(data, cache):
         sc = scenario_from_dict(data)
     except ScenarioError as exc:               # the generator aims at valid scenarios only
         assume(False)
-        raise AssertionError(exc)              # pragma: no cover
+        raise AssertionError(exc) from exc     # pragma: no cover
     res = simulate(sc, cache_dir=cache)        # must not raise
     check_invariants(res.engine)
     s = res.summary()

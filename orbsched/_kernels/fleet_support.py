@@ -105,7 +105,8 @@ def fleet_kinds(hardware, n) -> tuple:
     if isinstance(hardware, (list, tuple)):
         if len(hardware) != n:
             raise SubsystemError(f"Fleet: {len(hardware)} hardware specs for {n} satellites")
-        specs, seen = [], {}
+        specs: list = []
+        seen: dict[int, int] = {}                # id(spec) -> its index in specs
         kind = np.empty(n, dtype=np.int32)
         for i, hw in enumerate(hardware):
             k = seen.get(id(hw))

@@ -96,7 +96,7 @@ class HostSearch:
         self.dist.flags.writeable = False
         self.pred = self._pred.view()
         self.pred.flags.writeable = False
-        self._touched = []
+        self._touched: list[int] = []
 
     def nearest(self, nbr, light, usable, deg, fleet, src, gpus, t_s, sunlit_only, k,
                 max_hops=None) -> list:

@@ -45,11 +45,13 @@ RESULTS`` (:func:`main_economics`) prints it and draws :func:`plot_launch_price_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -90,6 +92,9 @@ from .economics_model import (  # noqa: F401  (the model, exported from here)
     satellite_mass_kg,
 )
 from .plot_base import check_formats, new_figure, write_figure
+
+if TYPE_CHECKING:                   # pandas is imported where a table is built
+    import pandas as pd
 
 __all__ = [
     "GroundEconomics",
@@ -171,7 +176,8 @@ _ROWS = (
 )
 
 
-def compare_run(results_dir, orbit: OrbitEconomics = None, ground: GroundEconomics = None, *,
+def compare_run(results_dir, orbit: OrbitEconomics | None = None,
+                ground: GroundEconomics | None = None, *,
                 utilisation="utilisation", ground_utilisation=None):
     """Orbit vs ground cost of the useful GPU-hours of a run, as a DataFrame.
 
@@ -206,7 +212,7 @@ def compare_run(results_dir, orbit: OrbitEconomics = None, ground: GroundEconomi
     return frame
 
 
-def comparison_text(frame) -> str:
+def comparison_text(frame: pd.DataFrame) -> str:
     """The table of :func:`compare_run` as aligned text."""
     def fmt(x, unit):
         if x is None or not math.isfinite(x):
@@ -220,7 +226,7 @@ def comparison_text(frame) -> str:
     lines = [(f"orbsched economics: {a.get('scenario')}  policy {a.get('policy')}  "
               f"({a.get('results_dir')})"),
              f"  {'':44s} {'orbit':>12s} {'ground':>12s}  unit"]
-    for item, row in frame.iterrows():
+    for _item, row in frame.iterrows():
         lines.append(f"  {row['label']:44s} {fmt(row['orbit'], row['unit']):>12s} "
                      f"{fmt(row['ground'], row['unit']):>12s}  {row['unit']}")
     o = a.get("orbit", {})
@@ -232,7 +238,8 @@ def comparison_text(frame) -> str:
 
 
 # ----------------------------------------------------------------------------- plot
-def plot_launch_price_sweep(orbit: OrbitEconomics = None, ground: GroundEconomics = None,
+def plot_launch_price_sweep(orbit: OrbitEconomics | None = None,
+                            ground: GroundEconomics | None = None,
                             hardware=None, *, utilisation=1.0, ground_utilisation=None,
                             prices_usd_per_kg=None, out_dir=None,
                             name="economics_launch_price", formats=("png", "pdf"), title=None):
@@ -337,17 +344,15 @@ def build_parser():
     return p
 
 
-def main_economics(argv=None) -> int:
+def main_economics(argv: list[str] | None = None) -> int:
     """``orbsched economics RESULTS [--utilisation U] [--set orbit.X=V ...] [--no-plot]``:
     print the orbit-vs-ground table and draw the launch-price sweep into RESULTS/plots/."""
     args = build_parser().parse_args(argv)
     try:
         orbit, ground = _apply_sets(OrbitEconomics(), GroundEconomics(), args.sets)
         util = args.utilisation
-        try:
+        with contextlib.suppress(ValueError):
             util = float(util)
-        except ValueError:
-            pass
         frame = compare_run(args.results, orbit, ground, utilisation=util,
                             ground_utilisation=args.ground_utilisation)
         print(comparison_text(frame))

@@ -260,7 +260,7 @@ def _check_utilisation(u, own):
     return float(u)
 
 
-def orbit_costs(econ: OrbitEconomics = None, hardware=None, *, utilisation=1.0, mass_kg=None,
+def orbit_costs(econ: OrbitEconomics | None = None, hardware=None, *, utilisation=1.0, mass_kg=None,
                 power_kw=None, gpus=None) -> dict:
     """Cost of one compute satellite and of its useful GPU-hours.
 
@@ -283,7 +283,11 @@ def orbit_costs(econ: OrbitEconomics = None, hardware=None, *, utilisation=1.0, 
     parts = satellite_mass_kg(econ, sat) if sat is not None else None
     if mass_kg is None and parts is None:
         raise OrbschedError("orbit_costs: give hardware, or mass_kg, power_kw and gpus")
-    mass = float(mass_kg) if mass_kg is not None else parts["total"]
+    if mass_kg is not None:
+        mass = float(mass_kg)
+    else:
+        assert parts is not None                # checked just above
+        mass = parts["total"]
     power = float(power_kw) if power_kw is not None else (sat.array_kw if sat else None)
     n_gpu = int(gpus) if gpus is not None else (sat.gpus if sat else None)
     if power is None or n_gpu is None:
@@ -326,7 +330,8 @@ def orbit_costs(econ: OrbitEconomics = None, hardware=None, *, utilisation=1.0, 
     }
 
 
-def ground_costs(econ: GroundEconomics = None, gpu_power_w=H100_SXM_W, utilisation=1.0) -> dict:
+def ground_costs(econ: GroundEconomics | None = None, gpu_power_w=H100_SXM_W,
+                 utilisation=1.0) -> dict:
     """Cost of a useful GPU-hour in a ground data centre, per GPU of board power
     ``gpu_power_w`` used a fraction ``utilisation`` of the time.
 

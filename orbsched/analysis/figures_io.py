@@ -238,12 +238,12 @@ def group_runs(runs) -> dict:
     for r in runs:
         extra = [f"{k.rsplit('.', 1)[-1]}={v}" for k, v in r.params.items() if k != "policy"]
         keys.append(", ".join([r.policy] + extra))
-    scen = {}
+    scen: dict[str, set] = {}
     for r, k in zip(runs, keys):
         scen.setdefault(k, set()).add(r.summary.get("scenario"))
     keys = [f"{k} ({r.summary.get('scenario')})" if len(scen[k]) > 1 else k
             for r, k in zip(runs, keys)]
-    groups = {}
+    groups: dict[str, list] = {}
     for r, k in zip(runs, keys):
         groups.setdefault(k, []).append(r)
     out = {}
@@ -298,7 +298,7 @@ def save_figure(fig, table, out_dir, name, formats=("png", "pdf")) -> list:
             opts["dpi"] = PNG_DPI
         if fmt == "pdf":
             opts["metadata"] = {"CreationDate": None}
-        atomic_write(path, lambda tmp: fig.savefig(tmp, **opts))
+        atomic_write(path, lambda tmp, opts=opts: fig.savefig(tmp, **opts))
         fig.set_layout_engine("none")      # laid out once: the other formats reuse it
         paths.append(path)
     paths.append(atomic_write_csv(Path(out_dir) / f"{name}.csv", table))

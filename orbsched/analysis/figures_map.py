@@ -214,7 +214,7 @@ def map_layers(snapshot: dict, earth_shape="wgs84", fallback_radius_km=None):
     when that is None."""
     cols = ["layer", "shell", "piece", "lat_deg", "lon_deg", "radius_km", "sat", "peer",
             "state", "busy_gpus"]
-    parts = {c: [] for c in cols}
+    parts: dict[str, list] = {c: [] for c in cols}
 
     def add(layer, lat, lon, shell=-1, piece=-1, radius=np.nan, sat=-1, peer=-1, state="",
             busy=0):
@@ -280,7 +280,7 @@ def fig_world_map(run: RunFolder):
     geom = run.scenario.get("geometry") or {}
     shape = geom.get("earth_shape", "wgs84")
     consts = run.scenario.get("constellations") or []
-    alts = [c.get("altitude_km") for c in consts if isinstance(c, dict) and c.get("altitude_km")]
+    alts = [a for c in consts if isinstance(c, dict) and (a := c.get("altitude_km"))]
     fallback = (earth_radii(shape)[0] + float(alts[0])) if len(alts) == 1 else None
     data = map_layers(snap, shape, fallback)
     fig, axes = new_figure(11, 6.4)
@@ -307,7 +307,7 @@ def fig_world_map(run: RunFolder):
     g_theta, g_psi = theta_psi(glat, glon, slat, slon)
     psi_nodes = np.linspace(0, 360, 721)
     for edge, alpha in (("penumbra", 0.10), ("umbra", 0.14)):
-        for s, part in data[data["layer"] == f"{edge}_edge"].groupby("shell"):
+        for _shell, part in data[data["layer"] == f"{edge}_edge"].groupby("shell"):
             rad = float(part["radius_km"].iloc[0])
             th = shadow_edge_theta(psi_nodes, rad, slat, slon, edge, sun_km, shape)
             inside = g_theta - np.interp(g_psi, psi_nodes, th)

@@ -112,7 +112,7 @@ def shadow_bands(run: RunFolder, t0_s: float) -> dict:
     ent = ev[(ev["kind"] == "eclipse_entry") & (ev["t_s"] >= t0_s)]
     if ent.empty:
         return {}
-    out = {"n": int(len(ent))}
+    out: dict[str, float] = {"n": int(len(ent))}
     base = ent[["sat", "t_s"]].astype({"sat": np.int64}).sort_values("t_s")
     for kind in ("umbra_entry", "umbra_exit", "eclipse_exit"):
         other = ev[ev["kind"] == kind][["sat", "t_s"]].astype({"sat": np.int64})
@@ -140,7 +140,7 @@ def fold_samples(run: RunFolder, t0_s: float, bin_s: float, n_bins: int) -> dict
     cols = [c for _, c, how, _ in QUANTITIES if c]
     ts = run.per_satellite(cols, t_min_s=t0_s - 2.0 * max(run.sample_s, 0.0))
     n = run.n_sats
-    out = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if ts.empty or n <= 0:
         return out
     ent = run.events(("eclipse_entry",))
@@ -261,7 +261,7 @@ def phase_table(groups: dict, warmup_h=None, bin_s=None):
     info = {"bin_s": bin_s, "period_s": period, "bands": {},
             "t0_s": {label: [steady_start_s(r, warmup_h) for r in members]
                      for label, members in groups.items()}}
-    rows = []
+    rows: list[tuple] = []
     if not periods:
         return pd.DataFrame(rows, columns=_COLUMNS), info
     n_bins = int(math.ceil(period / bin_s))

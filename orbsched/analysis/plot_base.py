@@ -36,7 +36,8 @@ _STR_COLUMNS = {"kind", "detail", "name", "status"}
 
 
 # ----------------------------------------------------------------------------- geometry
-def terminator_latlon(subsolar_lat_deg, subsolar_lon_deg, n=361):
+def terminator_latlon(subsolar_lat_deg: float, subsolar_lon_deg: float,
+                      n: int = 361) -> tuple[np.ndarray, np.ndarray]:
     """Points of the day/night terminator: the great circle 90 deg from the subsolar point.
 
     Computed exactly on a sphere (no refraction, no solar radius): with ``s`` the unit vector of
@@ -47,9 +48,9 @@ def terminator_latlon(subsolar_lat_deg, subsolar_lon_deg, n=361):
     """
     if int(n) < 2:
         raise OrbschedError(f"terminator_latlon: n must be >= 2, got {n!r}")
-    d, l = math.radians(subsolar_lat_deg), math.radians(subsolar_lon_deg)
-    north = np.array([-math.sin(d) * math.cos(l), -math.sin(d) * math.sin(l), math.cos(d)])
-    east = np.array([-math.sin(l), math.cos(l), 0.0])
+    d, lam = math.radians(subsolar_lat_deg), math.radians(subsolar_lon_deg)
+    north = np.array([-math.sin(d) * math.cos(lam), -math.sin(d) * math.sin(lam), math.cos(d)])
+    east = np.array([-math.sin(lam), math.cos(lam), 0.0])
     a = np.linspace(0.0, 2.0 * math.pi, int(n))
     p = np.cos(a)[:, None] * north + np.sin(a)[:, None] * east
     lat = np.degrees(np.arctan2(p[:, 2], np.hypot(p[:, 0], p[:, 1])))
@@ -264,7 +265,7 @@ def write_figure(fig, out_dir, name, formats, data=None):
             opts["dpi"] = PNG_DPI
         if fmt == "pdf":
             opts["metadata"] = {"CreationDate": None}
-        atomic_write(path, lambda tmp: fig.savefig(tmp, **opts))
+        atomic_write(path, lambda tmp, opts=opts: fig.savefig(tmp, **opts))
         fig.set_layout_engine("none")  # laid out once; the other formats reuse the positions
         paths.append(path)
     if data is not None:

@@ -6,18 +6,19 @@ sheet and the one small script are inline, and nothing refers to a remote resour
 web fonts), so the page can be mailed or archived alone.
 
 A results folder (``summary.json``, written by ``orbsched run``) gives: the key metrics, the
-figures of :func:`orbsched.analysis.figures.draw_run` (taken from ``plots/`` when present, else drawn
-into a temporary folder: the results folder is not modified), the orbit-vs-ground economics of
-:func:`orbsched.analysis.economics.compare_run` with its launch-price figure, the whole summary as a
-flat table, the scenario YAML and the package versions; and a link to the replay of the run
-(:mod:`orbsched.analysis.viewer`), written beside the report as ``<report name>-replay.html`` (a
-separate self-contained file: at Starlink scale it is tens of MB, too much to inline).
+figures of :func:`orbsched.analysis.figures.draw_run` (taken from ``plots/`` when present, else
+drawn into a temporary folder: the results folder is not modified), the orbit-vs-ground
+economics of :func:`orbsched.analysis.economics.compare_run` with its launch-price figure, the
+whole summary as a flat table, the scenario YAML and the package versions; and a link to the
+replay of the run (:mod:`orbsched.analysis.viewer`), written beside the report as
+``<report name>-replay.html`` (a separate self-contained file: at Starlink scale it is tens of
+MB, too much to inline).
 
 A sweep folder (any folder with ``runs/*/summary.json``) gives: one table row per run with its
 key metrics, the runs that have no summary yet (incomplete or failed), ``sweep.parquet`` as a
-table when present, the comparison figures of :func:`orbsched.analysis.figures.draw_comparison` (from
-``figures/`` when present, else drawn into a temporary folder) and the figures in
-``compare/`` when present.
+table when present, the comparison figures of
+:func:`orbsched.analysis.figures.draw_comparison` (from ``figures/`` when present, else drawn
+into a temporary folder) and the figures in ``compare/`` when present.
 
 The page carries a tiny inline script that, once loaded, writes the number of images that
 decoded (``naturalWidth > 0``) into ``<body data-images-ok>``: a headless browser's
@@ -235,8 +236,8 @@ def _economics_section(folder, tmp):
     g = frame.attrs["ground"]
     parts = [
         ("<p>Cost per useful GPU-hour of this run's satellites in orbit against a ground data "
-         "centre serving the same demand (<code>orbsched.analysis.economics</code>; every figure is a "
-         "parameter, see <code>orbsched economics --help</code>).</p>"),
+         "centre serving the same demand (<code>orbsched.analysis.economics</code>; "
+         "every figure is a parameter, see <code>orbsched economics --help</code>).</p>"),
         _table(("item", "orbit", "ground", "unit"), rows, numeric={1, 2}),
         "<p>Parameters:</p>",
         _table(("parameter", "orbit"), sorted(o.items())),
@@ -391,11 +392,12 @@ def _sweep_report(folder, summaries):
 
 
 # ----------------------------------------------------------------------------- public API
-def write_report(path_in, out_html=None, replay=True) -> Path:
+def write_report(path_in: str | Path, out_html: str | Path | None = None,
+                 replay: bool = True) -> Path:
     """Write the HTML report of a results folder or a sweep folder (module docstring) to
     ``out_html`` (default ``path_in/report.html``) and return its path.  For a results folder
-    and ``replay`` true, the replay (:mod:`orbsched.analysis.viewer`) is written beside the report as
-    ``<report name>-replay.html`` and linked from it."""
+    and ``replay`` true, the replay (:mod:`orbsched.analysis.viewer`) is written beside the
+    report as ``<report name>-replay.html`` and linked from it."""
     folder = Path(path_in)
     if not folder.is_dir():
         raise DataFileError(folder, None, "not a folder (expected a results or sweep folder)")

@@ -102,7 +102,8 @@ drag: pan, double click: whole map, space: play/pause, arrows: step.</p>
 
 
 def _asset(name: str) -> str:
-    return resources.files("orbsched.analysis").joinpath("viewer_assets", name).read_text("utf-8")
+    return (resources.files("orbsched.analysis").joinpath("viewer_assets").joinpath(name)
+            .read_text("utf-8"))
 
 
 def _script_json(obj) -> str:

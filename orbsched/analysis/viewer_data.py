@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -440,7 +441,7 @@ def replay_data(folder: str | Path, frame_s: float | None = None) -> dict:
         "notes": notes, "utilisation": summary.get("utilisation"),
     }
     st_code = {s: i for i, s in enumerate(STATUS)}
-    data = {
+    data: dict[str, Any] = {
         "meta": meta, "names": list(fleet.names), "stations": stations,
         "t": _b64(t, np.float64),
         "sun": _b64(np.column_stack([sun_lat, sun_lon]), np.float32),

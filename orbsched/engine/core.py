@@ -111,7 +111,8 @@ class Engine:
                         for k, g in enumerate(scenario.ground_stations)]
         self.datacentres = tuple(g.idx for g in self.grounds if g.is_datacentre)
         n_hosts = n + len(self.grounds)
-        self.on_host = [{} for _ in range(n_hosts)]   # host -> {job_id: job} holding GPUs there
+        # host -> {job_id: job} holding GPUs there
+        self.on_host: list[dict[int, Job]] = [{} for _ in range(n_hosts)]
         self._thr_token = [0] * n
         self.net = LaserNetwork(env, n, [g.name for g in scenario.ground_stations],
                                 options=scenario.network,

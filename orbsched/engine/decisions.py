@@ -37,7 +37,7 @@ class PolicyDriver:
         self.guard = HookGuard(self.name, getattr(engine.scenario.policy, "hook_budget_s", None),
                                lambda: e.env.now)
         # what the last view search found: (network version, source, dist, pred)
-        self._reach = (-1, -1, None, None)
+        self._reach: tuple[int, int, np.ndarray | None, np.ndarray | None] = (-1, -1, None, None)
 
     # ============================================================================== hooks
     def run(self, hook: str, fn, *args) -> None:
@@ -131,14 +131,15 @@ class PolicyDriver:
 
     def reachable(self, a: int, b: int) -> bool:
         ver, src, dist, _ = self._reach
-        if ver == self.e.net._version and src == a and dist[b] < math.inf:
+        if ver == self.e.net._version and src == a and dist is not None and dist[b] < math.inf:
             return True
         return self.e.net.route(a, b, include_acquiring=True) is not None
 
     def path_hint(self, a: int, b: int):
         """(version, path a..b) from the last view search, if it still applies."""
         ver, src, dist, pred = self._reach
-        if ver != self.e.net._version or src != a or not dist[b] < math.inf:
+        if (ver != self.e.net._version or src != a or dist is None or pred is None
+                or not dist[b] < math.inf):
             return None
         path = [b]
         while path[-1] != a:

@@ -1,5 +1,6 @@
 """Faults of one run (the :class:`Faults` component of :class:`orbsched.engine.core.Engine`):
-radiation upsets, host reboots, permanent GPU, satellite and laser-terminal failures, and the fault script.
+radiation upsets, host reboots, permanent GPU, satellite and laser-terminal failures, and the
+fault script.
 
 Effects (see :mod:`orbsched.models.faults` for how faults are drawn):
 
@@ -133,7 +134,7 @@ class Faults:
         e.stats["events"] += 1
         fl = e.fleet
         name = FAULT_KINDS[kind]
-        if kind == LINK_DOWN or kind == LINK_UP:
+        if kind in (LINK_DOWN, LINK_UP):
             e.net.set_link_failed(i, gpu, kind == LINK_DOWN)
             self.stats["link_down"] += kind == LINK_DOWN
             e.rec.event(t, name, sat=i, peer=gpu, detail="script")
@@ -179,7 +180,7 @@ class Faults:
         if not isinstance(job, Job) or job.phase is not Phase.RUNNING:
             self.stats["sdc_idle"] += 1
             e.rec.event(t, "sdc", sat=i, detail="idle GPU" if job is None else
-                        ("replica" if job == "replica" else str(job.phase)))
+                        ("replica" if isinstance(job, str) else str(job.phase)))
             return
         protection = job.spec.protection
         if protection == "tmr":
@@ -330,6 +331,6 @@ class Faults:
 
     def fault_summary(self) -> dict:
         """Counts of fault events and their outcomes for the summary."""
-        out = dict(self.stats)
+        out: dict[str, float] = dict(self.stats)
         out["mean_saa_fraction"] = float(np.mean(self.saa_fraction)) if self.e.n_sats else 0.0
         return out

@@ -92,7 +92,8 @@ def compiled_fleet_class() -> type | None:
     return None if kernels is None else _with_ledger(kernels["FleetKernel"])
 
 
-class Fleet(_COMPILED if _COMPILED is not None else FleetTwin):
+# the base is chosen at import (compiled kernel or its numpy twin), which mypy cannot follow
+class Fleet(_COMPILED if _COMPILED is not None else FleetTwin):  # type: ignore[misc]
     """Power, battery, thermal, GPU and illumination state of ``n`` satellites.
 
     ``Fleet(hardware, n, *, t_s=0.0, illumination=None, state=None)``: ``hardware`` is one

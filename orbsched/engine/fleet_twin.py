@@ -62,14 +62,14 @@ class FleetTwin:
         (self._gpus, self._held, self._drawing, self._replica, self._reboot, self._free,
          self._failed, self._state, self._illum, self._speed, self._load, self._array,
          self._stored, self._t_bus, self._rate, self._cap, self._floor, self._md, self._start,
-         self._kact, self._pfloor, self._temp, self._t_node, self._heat_in, self._radiated, self._energy,
-         self._busy, self._dark, self._last, self._threshold) = (
+         self._kact, self._pfloor, self._temp, self._t_node, self._heat_in, self._radiated,
+         self._energy, self._busy, self._dark, self._last, self._threshold) = (
             a[k] for k in ("gpus", "held", "drawing", "replica", "rebooting", "free", "failed",
                            "state", "illum", "speed", "load_w", "array_w", "stored_wh",
                            "t_bus_s", "rate_w", "capacity_wh", "floor_wh", "max_discharge_w",
-                           "battery_start_s", "k_active_w", "payload_floor_wh", "temperature_k", "t_node_s",
-                           "heat_in_j", "radiated_j", "energy_ws", "busy_gpu_s", "dark_s",
-                           "last_touch_s", "threshold_s"))
+                           "battery_start_s", "k_active_w", "payload_floor_wh", "temperature_k",
+                           "t_node_s", "heat_in_j", "radiated_j", "energy_ws", "busy_gpu_s",
+                           "dark_s", "last_touch_s", "threshold_s"))
         self._node_idx = np.flatnonzero(a["has_thermal"])
         # Python lists of what the per-event code reads (plain ints and floats, as Satellite
         # holds them: numpy scalars would take the models' slow argument paths)
@@ -280,21 +280,23 @@ class FleetTwin:
         finally:
             self._mirror(i)
 
-    def advance_buses(self, t) -> None:
-        k = 0
+    def advance_buses(self, t: float) -> None:
+        k = 0                       # buses advanced so far (the one that raised is mirrored too)
         try:
-            for k, b in enumerate(self._buses):
+            for b in self._buses:
                 b.advance(t)
+                k += 1
         finally:
             for i in range(min(k + 1, self.n)):
                 self._mirror(i)
 
-    def advance_nodes(self, t) -> None:
-        k = 0
+    def advance_nodes(self, t: float) -> None:
+        k = 0                       # nodes advanced so far (the one that raised is mirrored too)
         try:
-            for k, node in enumerate(self._nodes):
+            for node in self._nodes:
                 if node is not None:
                     node.advance(t)
+                k += 1
         finally:
             for i in range(min(k + 1, self.n)):
                 self._mirror(i)

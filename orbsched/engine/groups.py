@@ -138,7 +138,8 @@ class Groups:
 
     def set_ring(self, job, group):
         self.unlink_ring(job)
-        group.comm_s = allreduce_s(len(group.sats), job.spec.gradient_gb, group.bw_gbps, group.hop_s)
+        group.comm_s = allreduce_s(len(group.sats), job.spec.gradient_gb, group.bw_gbps,
+                                   group.hop_s)
         job.gs.group = group
         for p in group.links():
             self._link_groups.setdefault(p, {})[job.job_id] = job
@@ -202,7 +203,8 @@ class Groups:
             self.e.driver.reject(d, "a satellite appears twice among the members")
         for s in sats:
             if isinstance(s, bool) or not 0 <= s < self.e.n_sats:
-                self.e.driver.reject(d, f"no satellite {s!r} (satellites are 0 .. {self.e.n_sats - 1})")
+                self.e.driver.reject(
+                    d, f"no satellite {s!r} (satellites are 0 .. {self.e.n_sats - 1})")
         have = extra_ok or {}
         if gpus is None:
             left, out = job.gpus, []
@@ -217,11 +219,12 @@ class Groups:
             gpus = tuple(gpus)
         for g in gpus:
             if isinstance(g, bool) or not isinstance(g, int) or g < 1:
-                self.e.driver.reject(d, f"every member needs a whole number >= 1 of GPUs, got {gpus}")
+                self.e.driver.reject(
+                    d, f"every member needs a whole number >= 1 of GPUs, got {gpus}")
         total = sum(gpus)
         if not job.spec.min_gpus <= total <= job.gpus:
-            self.e.driver.reject(d, f"the members give {total} GPUs; job {job.job_id} needs between "
-                            f"{job.spec.min_gpus} (min_gpus) and {job.gpus}")
+            self.e.driver.reject(d, f"the members give {total} GPUs; job {job.job_id} needs "
+                            f"between {job.spec.min_gpus} (min_gpus) and {job.gpus}")
         for i, (s, g) in enumerate(zip(sats, gpus)):
             more = g * f - have.get(s, 0)
             if more > 0:
@@ -246,7 +249,8 @@ class Groups:
         job has a checkpoint, or will write one first (a reshape of a running group)."""
         if (job.has_checkpoint or job.phase is Phase.RUNNING) and job.sat >= 0:
             for s in sats:
-                if s not in job.gs.members and s != job.sat and not self.e.driver.reachable(job.sat, s):
+                if (s not in job.gs.members and s != job.sat
+                        and not self.e.driver.reachable(job.sat, s)):
                     self.e.driver.reject(d, f"no laser path from satellite {job.sat} (the job's "
                                     f"checkpoint) to member {s}")
 
@@ -269,13 +273,14 @@ class Groups:
             self.e.driver.reject(d, f"job {job.job_id} is {job.phase}; only a running job is "
                             f"reshaped")
         if job.gs.group is None:
-            self.e.driver.reject(d, f"job {job.job_id} runs on one satellite, not as a group; move it "
-                            f"with Migrate (or Pause it and PlaceGroup it)")
+            self.e.driver.reject(d, f"job {job.job_id} runs on one satellite, not as a group; "
+                            f"move it with Migrate (or Pause it and PlaceGroup it)")
         cur, cur_g = job.gs.group.sats, job.gs.group.gpus
         if isinstance(d, Shrink):
             drop = set(d.drop)
             if not drop or not drop <= set(cur):
-                self.e.driver.reject(d, f"drop {tuple(d.drop)} must name members of the group {cur}")
+                self.e.driver.reject(
+                    d, f"drop {tuple(d.drop)} must name members of the group {cur}")
             sats = tuple(s for s in cur if s not in drop)
             gpus = tuple(g for s, g in zip(cur, cur_g) if s not in drop)
             if not sats:

@@ -1,11 +1,12 @@
 """Inference services: requests from ground regions, replicas on satellites, queues.
 
 Demand
-    Each service draws requests from the ``regions`` largest cities (:mod:`orbsched.workload.cities`),
-    the total rate split by population and modulated by the local *solar* time of each city
-    (UTC hour + longitude / 15): ``rate_r(t) = rate * pop_r / sum(pop) * (1 + A cos(2 pi
-    (h_local(t) - peak) / 24))``.  Arrivals are a non-homogeneous Poisson process per region,
-    drawn up front by thinning from the run's inference random stream.
+    Each service draws requests from the ``regions`` largest cities
+    (:mod:`orbsched.workload.cities`), the total rate split by population and modulated by the
+    local *solar* time of each city (UTC hour + longitude / 15): ``rate_r(t) = rate * pop_r /
+    sum(pop) * (1 + A cos(2 pi (h_local(t) - peak) / 24))``.  Arrivals are a non-homogeneous
+    Poisson process per region, drawn up front by thinning from the run's inference random
+    stream.
 
 Path of a request
     city -> its nearest ground station (great circle, at ``fibre_speed_km_s``) -> a satellite
@@ -13,10 +14,11 @@ Path of a request
     dropped as ``no_coverage``) -> over usable laser links to the nearest satellite holding a
     replica of the service (none reachable: ``no_replica``) -> the queue there -> service.
     Propagation is counted both ways with the path of the moment of arrival, every link's
-    length taken at that instant (:mod:`orbsched.network.linkranges`; the way back after service is
-    timed with the same lengths: a ground link moves by up to 7.5 km/s, 25 us of light time
-    per second of waiting and service); latency = propagation + waiting + service.  A city with its own ground station (a user terminal:
-    list it under ``ground_stations``) has no fibre leg.
+    length taken at that instant (:mod:`orbsched.network.linkranges`; the way back after service
+    is timed with the same lengths: a ground link moves by up to 7.5 km/s, 25 us of light time
+    per second of waiting and service); latency = propagation + waiting + service.  A city with
+    its own ground station (a user terminal: list it under ``ground_stations``) has no fibre
+    leg.
 
 Queue
     The replicas of a service on one satellite form one first-come-first-served queue with as

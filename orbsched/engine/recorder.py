@@ -24,11 +24,13 @@ Memory is kept small per simulated hour (10,000 satellites over 7 days must fit 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
 import weakref
 from array import array
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,11 +67,9 @@ _BLOCK_OF = dict({c: i for i, c in enumerate(_BLOCK_ROWS)}, soc_min=8, temperatu
 ROW_GROUP_ROWS = 1024 * 1024
 
 
-def _unlink(path):
-    try:
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 class Recorder:
@@ -90,21 +90,21 @@ class Recorder:
         self._ev_t, self._ev_value = array("d"), array("d")
         self._ev_sat, self._ev_peer, self._ev_job = array("i"), array("i"), array("q")
         self._ev_kind, self._ev_detail = array("H"), array("I")
-        self._kinds = {}                  # kind -> code (insertion order = code)
+        self._kinds: dict[str, int] = {}  # kind -> code (insertion order = code)
         self._details = {"": 0}           # detail -> code
         # samples: a fleet row each (SAMPLE_COLUMNS order) and, per satellite, a block of
         # _BLOCK_ROWS x n float64 values; the oldest blocks may be in the spill file
-        self._fleet = []
-        self._blocks = []
+        self._fleet: list[tuple[float, ...]] = []
+        self._blocks: list[np.ndarray] = []
         self._n_spilled = 0
         self._spill_path = None
         self._prev_t = 0.0
         self._prev_busy = np.zeros((3, n))
         self._prev_dark = np.zeros(n)
         self._prev_energy = np.zeros((3, n))
-        self.snapshot = None
-        self.totals = {}
-        self.capacity_changes = []   # (t_s, sat, delta GPUs)
+        self.snapshot: dict[str, Any] | None = None
+        self.totals: dict[str, Any] = {}
+        self.capacity_changes: list[tuple[float, int, int]] = []   # (t_s, sat, delta GPUs)
         self._frames = None          # the tables, built once after the run has finished
 
     # ---------------------------------------------------------------------------- updates

@@ -21,8 +21,8 @@ import numpy as np
 
 from .._kernels.fleet_support import PENUMBRA, SUNLIT, UMBRA
 
-__all__ = ["ILLUM_KIND_NAMES", "PENUMBRA", "STATE_NAMES", "SUNLIT", "UMBRA", "K_ENTRY", "K_EXIT", "K_STEP", "K_UMBRA_IN", "K_UMBRA_OUT",
-           "Timeline", "build_illumination_events"]
+__all__ = ["ILLUM_KIND_NAMES", "PENUMBRA", "STATE_NAMES", "SUNLIT", "UMBRA", "K_ENTRY", "K_EXIT",
+           "K_STEP", "K_UMBRA_IN", "K_UMBRA_OUT", "Timeline", "build_illumination_events"]
 
 #: Names of the illumination states SUNLIT, PENUMBRA, UMBRA (0, 1, 2).
 STATE_NAMES = ("sunlit", "penumbra", "umbra")

@@ -36,7 +36,7 @@ def _ro(a: np.ndarray) -> np.ndarray:
     benchmarks/bench_view.py."""
     if not a.flags.c_contiguous:
         raise ValueError("a view array must be contiguous")
-    return np.frombuffer(memoryview(a).toreadonly(), dtype=a.dtype).reshape(a.shape)
+    return np.frombuffer(a.data.toreadonly(), dtype=a.dtype).reshape(a.shape)
 
 
 class JobInfo:

@@ -6,7 +6,8 @@ velocity at the scenario's grid instants (``step_s``, the grid of the contact pl
 ground station's (its WGS84 site rotated into GCRS by skyfield's ITRS frame, velocity
 ``omega x r``).  :class:`GridEphemeris` then gives any node's position at any instant of the
 span by the cubic Hermite interpolation the geometry stage refines its edges with
-(:func:`orbsched.geometry.search.hermite_coefficients`), so a link's length is ``|r_a(t) - r_b(t)|``.
+(:func:`orbsched.geometry.search.hermite_coefficients`), so a link's length is
+``|r_a(t) - r_b(t)|``.
 
 Storage and accuracy
     Float32, time-major: ``r`` and ``v`` of shape ``(n_times, n_nodes, 3)``, 24 bytes per node

@@ -2,10 +2,11 @@
 
 A cluster (``type: formation`` in a scenario) is a reference orbit - circular, built with
 ``Satrec.sgp4init`` like the Walker and SSO sets, propagated by SGP4 and rotated TEME -> GCRS by
-the same path (:class:`orbsched.geometry.orbits.Sgp4Set`) - plus one offset per member in the reference's
-local-vertical/local-horizontal frame (LVLH: ``x`` radial, ``y`` along-track, ``z`` cross-track
-along the orbit normal), rotated to GCRS at every instant.  Google's Suncatcher design (81
-satellites within 1 km, 100-200 m apart, 650 km dawn-dusk; ../shared/CONTEXT.md) is the model.
+the same path (:class:`orbsched.geometry.orbits.Sgp4Set`) - plus one offset per member in the
+reference's local-vertical/local-horizontal frame (LVLH: ``x`` radial, ``y`` along-track, ``z``
+cross-track along the orbit normal), rotated to GCRS at every instant.  Google's Suncatcher
+design (81 satellites within 1 km, 100-200 m apart, 650 km dawn-dusk; ../shared/CONTEXT.md) is
+the model.
 
 Relative motion: Hill-Clohessy-Wiltshire
     The offsets solve the Hill-Clohessy-Wiltshire (HCW) equations
@@ -301,10 +302,11 @@ def formation(name, altitude_km, sats, epoch_utc, *, inclination_deg=None, ltan_
     """Build a :class:`FormationSet` (the fields of ``type: formation`` in a scenario).
 
     The reference orbit is circular at ``altitude_km`` (SGP4 mean semi-major axis minus
-    R_eq, as :func:`orbsched.geometry.orbits.circular_satrec`), inclined ``inclination_deg`` (default
-    sun-synchronous for the altitude), with its node at ``raan_deg`` (default 0) or, given
-    ``ltan_h``, at the local time of the ascending node as :func:`orbsched.geometry.orbits.sso` places
-    it; ``mean_anomaly_deg`` is its argument of latitude at ``epoch_utc``.
+    R_eq, as :func:`orbsched.geometry.orbits.circular_satrec`), inclined ``inclination_deg``
+    (default sun-synchronous for the altitude), with its node at ``raan_deg`` (default 0) or,
+    given ``ltan_h``, at the local time of the ascending node as
+    :func:`orbsched.geometry.orbits.sso` places it; ``mean_anomaly_deg`` is its argument of
+    latitude at ``epoch_utc``.
     """
     if ltan_h is not None and raan_deg is not None:
         raise ScenarioError(f"formation {name}: give ltan_h or raan_deg, not both")

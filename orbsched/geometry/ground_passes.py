@@ -199,7 +199,9 @@ class GroundSearch:
         if not stations:
             return pd.DataFrame({c: pd.Series(dtype=d) for c, d in zip(
                 GROUND_COLUMNS, [object, np.int64, np.int64, float, float, float, bool, bool])})
-        cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+        def cat(xs, dt):
+            return np.concatenate(xs) if xs else np.zeros(0, dt)
+
         c_item, c_t = cat(self.cross[0], np.int64), cat(self.cross[1], float)
         c_ent, c_el = cat(self.cross[2], bool), cat(self.cross[3], float)
         iv = crossings_to_intervals(c_item, c_t, c_ent, self.initial, self.final, duration)

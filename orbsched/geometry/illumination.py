@@ -273,10 +273,12 @@ def find_shadow_crossings(propagate, n_sats, timebase, duration_s, step_s, earth
                         out[f][2].extend([np.ones(hit.sum(), bool), np.zeros(hit.sum(), bool)])
         if progress is not None:
             progress(b - a)
+    def cat(xs, dt):
+        return np.concatenate(xs) if xs else np.zeros(0, dt)
+
     result = {}
     for f, name in enumerate(FUNCTIONS):
         sats, times, enters = out[f]
-        cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
         result[name] = (cat(sats, np.int64), cat(times, float), cat(enters, bool),
                         initial[f], final[f])
     return result

@@ -68,8 +68,9 @@ def _latlon(x):
 def subpoints(fleet: Constellation, t_s: ArrayLike,
               frame_node_s: float = 3600.0) -> tuple[np.ndarray, np.ndarray]:
     """Sub-satellite points of every satellite at the times ``t_s``: ``(lat_deg, lon_deg)``,
-    each float64 (n_sats, len(t_s)).  ``fleet`` a :class:`~orbsched.geometry.constellation.Constellation`;
-    ``frame_node_s`` the scenario's ``geometry.frame_node_s`` (as the engine propagates)."""
+    each float64 (n_sats, len(t_s)).  ``fleet`` a
+    :class:`~orbsched.geometry.constellation.Constellation`; ``frame_node_s`` the scenario's
+    ``geometry.frame_node_s`` (as the engine propagates)."""
     t_s = np.atleast_1d(np.asarray(t_s, dtype=float))
     n = len(fleet)
     lat = np.empty((n, len(t_s)))

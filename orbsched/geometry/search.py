@@ -1,8 +1,8 @@
 """Vectorised one-dimensional searches shared by the geometry stages.
 
 Eclipse edges (:mod:`orbsched.geometry.illumination`) and link and ground-pass edges
-(:mod:`orbsched.geometry.contacts`) are all found the same way: a smooth function of time is sampled on
-the grid, sign changes are bracketed, and each bracket is refined on a cubic Hermite
+(:mod:`orbsched.geometry.contacts`) are all found the same way: a smooth function of time is
+sampled on the grid, sign changes are bracketed, and each bracket is refined on a cubic Hermite
 interpolation of the satellites' positions and velocities between its two grid points.  Every
 function here works on many items at once (one bracket per item); ``fn(tau)`` receives one time
 per item and returns one value per item.

@@ -65,7 +65,7 @@ class PolicyAgent:
             self.policy = load_policy(policy, self.env._base_dir)
         self.in_candidates = 0            #: decisions whose host was a candidate
         self.named = 0                    #: decisions that named a host outside them
-        self._checked = None
+        self._checked: Policy | None = None   # the frame policy already checked against
 
     def _policy(self, point: DecisionPoint) -> Policy:
         frame = point.frame

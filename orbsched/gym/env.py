@@ -30,6 +30,7 @@ draw the next seed from the environment's generator.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,10 @@ class ConstellationEnv(gym.Env):
         cache_dir: the geometry cache (as :func:`orbsched.run.simulate`).
     """
 
-    metadata = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}
+    # the spaces the observer builds (gym.Env declares them as any Space)
+    observation_space: gym.spaces.Dict
+    action_space: gym.spaces.Discrete
 
     def __init__(self, scenario: str | Path | Scenario, *, policy: Any = None,
                  candidates: int | None = None, reward: RewardFn | None = None,
@@ -191,6 +195,7 @@ class ConstellationEnv(gym.Env):
             return self._finish(before, {}, None)
         a = self._check_action(action)
         invalid = False
+        assert self._seen is not None     # observed with every decision point
         if not self._seen.mask[a]:
             if self.on_invalid == "keep":
                 invalid, a = True, KEEP
@@ -237,11 +242,13 @@ class ConstellationEnv(gym.Env):
             return "PAUSE"
         if a < 2 + k:
             return f"candidate {a - 2}"
+        assert self._seen is not None     # only asked while a decision is pending
         return f"host {self.observer.host_of(a, self._seen.hosts)}"
 
     def _reject_structural(self, a: int) -> None:
         """Raise for actions the engine cannot even be asked (module docstring)."""
         p = self._point
+        assert p is not None and self._seen is not None   # only while a decision is pending
         why = None
         if a == PAUSE and p.kind == PLACE:
             why = "PAUSE is for a running job (a SHADOW decision), this job is queued"
@@ -255,6 +262,7 @@ class ConstellationEnv(gym.Env):
     def _answer(self, a: int) -> Any:
         """What the agent policy's hook returns for action ``a``."""
         p = self._point
+        assert p is not None and self._seen is not None   # only while a decision is pending
         host = self.observer.host_of(a, self._seen.hosts)
         if p.kind == PLACE:
             if host < 0:
@@ -284,8 +292,6 @@ class ConstellationEnv(gym.Env):
         self._point = None
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):   # at interpreter shutdown: nothing left to stop
             self.close()
-        except Exception:                 # at interpreter shutdown: nothing left to stop
-            pass
 

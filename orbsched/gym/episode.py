@@ -150,6 +150,7 @@ class Episode:
         return "done", result
 
     def _ask(self, point: DecisionPoint) -> Any:
+        assert self._caller is not None     # set before the run is switched into
         answer = self._caller.switch(("decide", point))
         if answer is _ABORT:
             raise _Abort()

@@ -160,8 +160,10 @@ def run_episodes(scenario: Any, label: str, seeds: Iterable[int], out_dir: Any, 
         run_id = f"{label}-s{seed}"
         folder = runs / run_id
         if env is not None:
+            assert agent is not None            # env is built only for an agent
             episode_return(env, agent(env), seed)
             result = env.result
+            assert result is not None           # set when the episode ends
         else:
             result = simulate(sc, seed=seed, policy=load_policy(label))
         result.write(folder)

@@ -30,7 +30,6 @@ Needs the ``marl`` extra (``pip install orbsched[marl]``: pettingzoo).
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -69,14 +68,15 @@ class ConstellationParallelEnv(ParallelEnv):
         self._actor: str | None = None
         self._obs: dict | None = None
         self._info: dict | None = None
+        self._action_spaces: dict[str, spaces.Space] = {}   # one space object per agent
 
-    @functools.cache
     def observation_space(self, agent: str) -> spaces.Space:
         return self._space
 
-    @functools.cache
     def action_space(self, agent: str) -> spaces.Space:
-        return spaces.Discrete(self.env.action_space.n)
+        if agent not in self._action_spaces:
+            self._action_spaces[agent] = spaces.Discrete(self.env.action_space.n)
+        return self._action_spaces[agent]
 
     def _owner(self) -> str:
         p = self.env.point
@@ -128,7 +128,8 @@ class ConstellationParallelEnv(ParallelEnv):
         agents = list(self.agents)
         if done or trunc:
             self.agents = []
-            out, infos = {}, {}
+            out: dict[str, dict] = {}
+            infos: dict[str, dict] = {}
             own = np.zeros(5, np.float32)
             for agent in agents:
                 o = {"own": own.copy(), "active": 0,

@@ -82,6 +82,12 @@ _SUNLIT = 0
 _F32 = np.float32
 
 
+def _zeros(sp: spaces.Space) -> np.ndarray:
+    """An all-zero value of the Box or Discrete space ``sp``."""
+    assert sp.shape is not None and sp.dtype is not None     # both are set for Box, Discrete
+    return np.zeros(sp.shape, sp.dtype)
+
+
 @dataclass
 class Observation:
     """One decision point seen by an agent: ``obs`` (the Dict space's value), ``mask``
@@ -148,8 +154,7 @@ class Observer:
 
     def blank(self) -> dict:
         """An all-zero observation (after the last decision point of a run)."""
-        obs = {key: np.zeros(sp.shape, sp.dtype) for key, sp in self.space.spaces.items()
-               if key != "kind"}
+        obs = {key: _zeros(sp) for key, sp in self.space.spaces.items() if key != "kind"}
         obs["candidate_hosts"][:] = -1
         obs["kind"] = np.int64(PLACE)
         return obs
@@ -209,6 +214,7 @@ class Observer:
         rows[:, 0] = 1.0
         rows[:, 1] = hs == site
         if site >= 0 and len(sh):
+            assert order is not None            # site >= 0: the search above ran
             for i in np.flatnonzero(on_sat):
                 h = int(hs[i])
                 if h != site:
@@ -268,6 +274,9 @@ class Observer:
         k = self.k
         out: list = []
         ok_idx = np.flatnonzero(ok)
+        first_sun: int | None
+        first_any: int | None
+        longest: int | None
         if len(ok_idx):
             sun_idx = ok_idx[sunlit[ok_idx]]
             first_sun = int(sun_idx[0]) if len(sun_idx) else None

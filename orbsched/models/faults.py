@@ -7,10 +7,10 @@ Radiation
     dose rate of a satellite is piecewise constant: ``M x r`` inside the South Atlantic Anomaly
     and ``r`` outside, with ``r`` chosen so that the satellite's mean over the run is
     ``dose_rad_per_year``: ``r = d / (1 + (M - 1) f)``, ``f`` its fraction of time inside.  The
-    SAA entry and exit times come from the geometry (:mod:`orbsched.geometry.regions`), so they are exact
-    rate changes, not samples.  Event times are drawn exactly: uniform positions in cumulative
-    dose, mapped back to time through the piecewise-linear dose clock.  The GPU hit is uniform
-    over the satellite's GPUs.
+    SAA entry and exit times come from the geometry (:mod:`orbsched.geometry.regions`), so they
+    are exact rate changes, not samples.  Event times are drawn exactly: uniform positions in
+    cumulative dose, mapped back to time through the piecewise-linear dose clock.  The GPU hit is
+    uniform over the satellite's GPUs.
 
 Permanent failures
     Each GPU fails after an exponential time with rate ``gpu_annual_failure_rate x

@@ -186,9 +186,9 @@ class PowerBus:
         self._acc = [0.0] * 8
         # flows() cache: (array, load, full, at floor) -> PowerFlows, and its values in the
         # order of _acc followed by the battery rate (_flow_values)
-        self._fkey = None
-        self._fc = None
-        self._fv = None
+        self._fkey: tuple | None = None
+        self._fc: PowerFlows | None = None
+        self._fv: tuple | None = None
 
     @property
     def battery(self) -> BatterySpec:
@@ -234,7 +234,9 @@ class PowerBus:
         e = self._e
         if (self._a, self._l, e >= self._full, e <= self._floor_at) != self._fkey:
             self._new_flows()
-        return self._fc
+        fc = self._fc
+        assert fc is not None           # set by _new_flows: the first key (None) never matches
+        return fc
 
     def _flow_values(self) -> tuple:
         """The flows as a tuple: (array, load, served, unserved, charge, discharge, loss,
@@ -242,23 +244,25 @@ class PowerBus:
         e = self._e
         if (self._a, self._l, e >= self._full, e <= self._floor_at) != self._fkey:
             self._new_flows()
-        return self._fv
+        fv = self._fv
+        assert fv is not None           # set by _new_flows: the first key (None) never matches
+        return fv
 
-    def _new_flows(self):
+    def _new_flows(self) -> None:
         b = self._battery
-        a, l = self._a, self._l
+        a, load = self._a, self._l
         e = self._e
         full, floor = e >= self._full, e <= self._floor_at
-        key = (a, l, full, floor)
+        key = (a, load, full, floor)
         pc = pd = curt = unserved = 0.0
-        if a >= l:
-            served = l
-            s = a - l
+        if a >= load:
+            served = load
+            s = a - load
             if s > 0.0 and not full:
                 pc = s if b.max_charge_w is None else min(s, b.max_charge_w)
             curt = s - pc
         else:
-            d = l - a
+            d = load - a
             if not floor:
                 pd = d if b.max_discharge_w is None else min(d, b.max_discharge_w)
             served = a + pd
@@ -266,10 +270,10 @@ class PowerBus:
         ec, ed = b.charge_efficiency, b.discharge_efficiency
         loss = (1.0 - ec) * pc + (1.0 / ed - 1.0) * pd
         rate = ec * pc - pd / ed
-        self._fc = PowerFlows(array_w=a, load_w=l, served_w=served, charge_w=pc, discharge_w=pd,
+        self._fc = PowerFlows(array_w=a, load_w=load, served_w=served, charge_w=pc, discharge_w=pd,
                               curtailed_w=curt, unserved_w=unserved, loss_w=loss,
                               battery_rate_w=rate)
-        self._fv = (a, l, served, unserved, pc, pd, loss, curt, rate)
+        self._fv = (a, load, served, unserved, pc, pd, loss, curt, rate)
         self._fkey = key
 
     def deficit_w(self) -> float:

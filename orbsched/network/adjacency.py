@@ -1,7 +1,7 @@
 """The laser network's links as fixed-slot arrays, for compiled graph searches.
 
-:class:`orbsched.network.laser.LaserNetwork` keeps its links in a networkx graph (attributes, routes,
-flows) and mirrors them here, edited in place at each link event: row ``u`` of ``nbr`` lists
+:class:`orbsched.network.laser.LaserNetwork` keeps its links in a networkx graph (attributes,
+routes, flows) and mirrors them here, edited in place at each link event: row ``u`` of ``nbr`` lists
 ``u``'s neighbours in its first ``deg[u]`` slots, with their light times (``light``, s) and
 whether the link is usable (``usable``).  A removed link's slot is filled by the row's last
 one.  Rows widen (doubling) when a node gets more links than slots.  Searches over these
@@ -26,7 +26,7 @@ class SlotAdjacency:
         self.light = np.zeros((self.n_nodes, slots), dtype=np.float64)
         self.usable = np.zeros((self.n_nodes, slots), dtype=np.uint8)
         self.deg = np.zeros(self.n_nodes, dtype=np.int64)
-        self._slot = {}           # (u, v) -> slot of v in u's row (both directions)
+        self._slot: dict[tuple[int, int], int] = {}   # (u, v) -> slot of v in u's row (both ways)
 
     def _widen(self):
         s = self.nbr.shape[1]

@@ -39,8 +39,8 @@ Ground stations (and any non-satellite node) are endpoints only by default
 the terrestrial backbone between stations is not modelled and a station relaying sat-to-sat
 would need two terminals pointing at two satellites.
 
-Flow-level transfers over this network live in :mod:`orbsched.network.flows`; :meth:`transfer` is the
-entry point.
+Flow-level transfers over this network live in :mod:`orbsched.network.flows`; :meth:`transfer`
+is the entry point.
 """
 from __future__ import annotations
 
@@ -146,13 +146,15 @@ class LaserNetwork:
         #: Counters; ``graph_builds`` stays 1 (the graph is only edited in place).
         self.stats = dict(graph_builds=1, edges_added=0, edges_removed=0, link_events=0,
                           csgraph_builds=0, range_updates=0)
-        self._open = {}           # pair -> [count, rate_gbps, range_km, kind, window_start_s]
-        self._edges = {}          # pair -> the graph's edge-attribute dict (same object)
+        # pair -> [count, rate_gbps, range_km, kind, window_start_s]
+        self._open: dict[tuple[int, int], list] = {}
+        # pair -> the graph's edge-attribute dict (same object)
+        self._edges: dict[tuple[int, int], dict] = {}
         self._gen = 0             # edge generation, so stale acquisition timers are ignored
-        self._failed_links = set()
-        self._failed_nodes = set()
+        self._failed_links: set[tuple[int, int]] = set()
+        self._failed_nodes: set[int] = set()
         self._version = 0         # bumped at every change that alters routes
-        self._csr_cache = {}
+        self._csr_cache: dict[tuple[int, bool], sparse.csr_matrix] = {}
         #: The links again as fixed-slot arrays (light time, usable), edited with the graph,
         #: for compiled searches (:meth:`orbsched.engine.view.View.nearest`).
         self.slots = SlotAdjacency(self.n_nodes)
@@ -586,7 +588,8 @@ class LaserNetwork:
     # ---------------------------------------------------------------------------- transfers
     def transfer(self, src, dst, size_gb: float, *, label=None, wait_s: float | None = None,
                  path_hint=None):
-        """Start a flow-level transfer now; returns a :class:`orbsched.network.flows.Transfer` event.
+        """Start a flow-level transfer now; returns a :class:`orbsched.network.flows.Transfer`
+        event.
 
         ``rec = yield net.transfer(...)`` gives a :class:`orbsched.network.flows.TransferRecord`
         (``rec.ok``, ``rec.reason``...).  See :mod:`orbsched.network.flows` for the model.

@@ -1,7 +1,7 @@
 """Links whose lengths follow the orbits: the laser network's view of the grid ephemeris.
 
-:class:`LinkRanges` wraps a :class:`orbsched.geometry.ephemeris.GridEphemeris` (positions computed by
-the geometry stage; the engine never propagates an orbit) and gives
+:class:`LinkRanges` wraps a :class:`orbsched.geometry.ephemeris.GridEphemeris` (positions
+computed by the geometry stage; the engine never propagates an orbit) and gives
 :class:`orbsched.network.laser.LaserNetwork` the length of any link at any instant.  Two uses, two
 accuracies:
 
@@ -76,7 +76,8 @@ class LinkRanges:
 
     def refresh(self, slots, t_s: float):
         """Set the light time of every link in ``slots`` (a
-        :class:`orbsched.network.adjacency.SlotAdjacency`) to its length at ``t_s``: all positions at
-        once (numpy), then :func:`orbsched._kernels.slot_lengths` (compiled, or its twin)."""
+        :class:`orbsched.network.adjacency.SlotAdjacency`) to its length at ``t_s``: all
+        positions at once (numpy), then :func:`orbsched._kernels.slot_lengths` (compiled, or its
+        twin)."""
         slot_lengths(slots.nbr, slots.deg, self.ephemeris.positions(t_s), slots.light,
                      SPEED_OF_LIGHT_KM_S)

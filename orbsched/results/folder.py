@@ -164,7 +164,7 @@ def summarize(result) -> dict:
         "inference": eng.inference.summary() if eng.inference is not None else {},
         "hybrid": hybrid_summary(eng, jobs, tot),
         "presets": preset_summary(eng, sc, jobs, tot),
-        "versions": {k: v for k, v in versions().items()},
+        "versions": dict(versions()),
     }
 
 
@@ -213,9 +213,9 @@ def hybrid_summary(eng, jobs, bus_kwh) -> dict:
 def preset_summary(eng, sc, jobs, bus_kwh) -> list:
     """For a preset workload (BLOOM, GPT-3, Meena shapes): each job's energy scaled to the
     whole published training, beside the published total and the ground at PUE 1.3-1.4
-    (:func:`orbsched.workload.presets.energy_comparison`).  APPROXIMATIONS: the job's GPU energy is its
-    held GPU time x ``hardware.gpu_active_w`` (throttling and idle reservations ignored); the
-    batteries' share is the fleet's busy GPU time in umbra plus half that in penumbra (exact
+    (:func:`orbsched.workload.presets.energy_comparison`).  APPROXIMATIONS: the job's GPU energy
+    is its held GPU time x ``hardware.gpu_active_w`` (throttling and idle reservations ignored);
+    the batteries' share is the fleet's busy GPU time in umbra plus half that in penumbra (exact
     for one job when arrays cover the load in sunlight, as sized by default)."""
     if getattr(sc.workload, "type", None) != "preset":
         return []

@@ -26,6 +26,7 @@ written through :func:`orbsched.files.atomic_write` (``mkstemp``: 0600) are give
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -105,10 +106,10 @@ def _sweep_leftovers(out):
                 shutil.rmtree(p, ignore_errors=True)
 
 
-def _apply_umask(folder):
+def _apply_umask(folder: str | Path) -> None:
     mask = umask()
     os.chmod(folder, 0o777 & ~mask)
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, _files in os.walk(folder):
         for d in dirs:
             os.chmod(os.path.join(root, d), 0o777 & ~mask)
 
@@ -159,10 +160,8 @@ def _swap(tmp, out):
             check_target(out)
             old = Path(tempfile.mkdtemp(prefix=_temp_prefix(out, "old") + f"{os.getpid()}-",
                                         dir=out.parent))
-            try:
+            with contextlib.suppress(FileNotFoundError):  # the other writer moved it aside already
                 os.rename(out, old / "folder")
-            except FileNotFoundError:       # the other writer moved it aside already
-                pass
             aside.append(old)
         raise ResultsFolderError(f"{out}: could not be replaced after {_MAX_SWAPS} attempts "
                                  f"(other runs keep writing it)")

@@ -71,6 +71,7 @@ def parse_number(text: object, path: object, line: int | None, column: str,
                  lo_open: bool = False) -> float:
     """The number in a data file's field ``text`` (a string or a number), finite and in
     range, else :class:`DataFileError` naming ``path``, ``line`` and ``column``."""
+    value: object
     if isinstance(text, str):
         try:
             value = float(text.strip())
@@ -84,4 +85,5 @@ def parse_number(text: object, path: object, line: int | None, column: str,
     problem = number_problem(value, lo, hi, lo_open)
     if problem is not None:
         raise DataFileError(path, line, f"column {column}: {problem}")
+    assert isinstance(value, (int, float, np.integer, np.floating))    # number_problem checked
     return float(value)

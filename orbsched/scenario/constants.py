@@ -1,7 +1,8 @@
 """Physical constants used by orbsched, each with its source.
 
 Units are in the names: ``_km``, ``_s``, ``_deg``.  Nothing here is tuned; every value is a
-published figure.  Model-level defaults (grid steps, tolerances) live in :mod:`orbsched.scenario.schema`.
+published figure.  Model-level defaults (grid steps, tolerances) live in
+:mod:`orbsched.scenario.schema`.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ CMB_TEMPERATURE_K = 2.72548
 #: Earth-Sun distance is +/-3.4 %.
 SOLAR_CONSTANT_W_M2 = 1361.0
 
-# --- Satellite hardware reference figures (defaults of orbsched.models.power / orbsched.models.thermal) -----
+# --- Satellite hardware reference figures (defaults of orbsched.models.power / .thermal) -------
 # Published figures, not tuned values; every one stays a parameter of the scenario.
 #: Beginning-of-life efficiency of triple-junction III-V (GaInP/GaAs/Ge) space cells, ~30 %
 #: (Spectrolab XTJ Prime 30.7 %, Azur Space 3G30C 29.8 % AM0 datasheets; ../shared/CONTEXT.md).

@@ -163,7 +163,8 @@ class ThermalSpec:
 
     Fields:
         heat_capacity_j_k: lumped heat capacity C (J/K), e.g. mass x specific heat
-            (aluminium 897 J/(kg K), :data:`orbsched.scenario.constants.ALUMINIUM_SPECIFIC_HEAT_J_KG_K`).
+            (aluminium 897 J/(kg K),
+            :data:`orbsched.scenario.constants.ALUMINIUM_SPECIFIC_HEAT_J_KG_K`).
         radiator_area_m2: radiator panel area (m^2), one face.
         max_temperature_k: highest allowed node (radiator-side) temperature (K).
         two_sided: True if the panel radiates from both faces (the radiating area doubles).

@@ -1,9 +1,9 @@
 """The base of every scenario section: strict pydantic models where numbers are numbers.
 
-:class:`StrictModel` (used by :mod:`orbsched.scenario.schema` and :mod:`orbsched.scenario.sections`) rejects
-unknown keys, is frozen, and refuses, wherever a field is typed as a number (``float``,
-``int``, also inside ``Optional``, lists, tuples, dicts and the frozen dataclasses of the
-subsystem specs such as ``hardware.battery``):
+:class:`StrictModel` (used by :mod:`orbsched.scenario.schema` and
+:mod:`orbsched.scenario.sections`) rejects unknown keys, is frozen, and refuses, wherever a
+field is typed as a number (``float``, ``int``, also inside ``Optional``, lists, tuples, dicts
+and the frozen dataclasses of the subsystem specs such as ``hardware.battery``):
 
 * NaN and infinities (``allow_inf_nan=False``; the dataclass specs check theirs with
   :func:`orbsched.scenario.checks.check_number`): a NaN passes every ``x > 0`` range check and then
@@ -25,8 +25,8 @@ __all__ = ["StrictModel", "bool_in_number"]
 _NUMBERS = (int, float)
 
 
-def _args(ann):
-    return [a for a in typing.get_args(ann)]
+def _args(ann: typing.Any) -> list:
+    return list(typing.get_args(ann))
 
 
 def bool_in_number(ann, value, path=""):

@@ -244,10 +244,8 @@ class DaskPool:
     def __exit__(self, *exc):
         for obj in (self.client, self.cluster):
             if obj is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing a broken connection
                     obj.close()
-                except Exception:  # pragma: no cover - closing a broken connection
-                    pass
         self.client = self.cluster = None
 
     def run(self, fn, tasks, retries):

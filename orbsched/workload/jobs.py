@@ -237,7 +237,7 @@ class Workload:
         return (self.skipped == other.skipped and self.filtered == other.filtered
                 and self._df.equals(other._df))
 
-    __hash__ = None
+    # no __hash__: defining __eq__ leaves it None, so a Workload (mutable) is unhashable
 
     # --- files --------------------------------------------------------------------------
     def to_parquet(self, path) -> Path:

@@ -87,7 +87,7 @@ PRESETS = {
 def preset_job(name: str, *, job_id: int = 0, arrival_s: float = 0.0, work_scale: float = 1.0,
                min_gpus_fraction: float = 1.0,
                checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
-               gpus: int = None) -> TrainingJob:
+               gpus: int | None = None) -> TrainingJob:
     """A :class:`TrainingJob` shaped like preset ``name`` (module docstring).  ``work_scale``
     scales the work (e.g. 0.01 for a run of 1 % of the training); ``gpus`` overrides the
     accelerator count (the work in GPU-hours is kept)."""

@@ -235,8 +235,9 @@ class Collector:
             raise WorkloadError(f"the {source} trace has no job status; remove the "
                                 f"'statuses' filter")
         self.statuses = None if opts.statuses is None else {s.lower() for s in opts.statuses}
-        self.skipped, self.filtered = Counter(), Counter()
-        self.parts = []
+        self.skipped: Counter[str] = Counter()
+        self.filtered: Counter[str] = Counter()
+        self.parts: list = []
         self.latest_t = -math.inf
 
     def see(self, *arrays):

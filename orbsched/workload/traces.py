@@ -33,9 +33,9 @@ Common options (:class:`TraceOptions`, or keyword overrides on every reader)
       ``"drop"`` removes them.  Jobs that never started are always removed.
     * Bad rows (missing value in a needed column, non-numeric or non-finite number, negative
       GPUs, negative duration, unparseable time, wrong number of fields):
-      ``on_bad_rows="error"`` (default) raises :class:`~orbsched.scenario.errors.DataFileError` naming
-      the file, the line (1-based, header = line 1; assumes one record per line, true of every
-      supported trace) and the column; ``"skip"`` drops them and counts them in
+      ``on_bad_rows="error"`` (default) raises :class:`~orbsched.scenario.errors.DataFileError`
+      naming the file, the line (1-based, header = line 1; assumes one record per line, true of
+      every supported trace) and the column; ``"skip"`` drops them and counts them in
       ``Workload.skipped`` by reason.  A missing *column* or a damaged JSON document is always
       an error.
     * Checkpoint sizes and timing come from :class:`~orbsched.workload.jobs.JobParams` (``job``
@@ -428,7 +428,7 @@ def read_philly_json(path, options: TraceOptions | None = None, *, rng=None,
     if not path.is_file():
         raise DataFileError(path, None, "no such file")
     col = Collector(opts, "datetime", "philly", has_status=True)
-    batch = []
+    batch: list[tuple] = []
 
     def flush():
         if batch:
