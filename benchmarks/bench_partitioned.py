@@ -88,7 +88,7 @@ def main(argv=None) -> None:
     ap.add_argument("--project-workers", type=int, default=64)
     ap.add_argument("--full-hours", type=float, default=24.0)
     args = ap.parse_args(argv)
-    from dask.distributed import Client, LocalCluster   # the dask extra
+    from dask.distributed import Client, LocalCluster  # the dask extra
 
     sc = orbsched.load_scenario(args.config, [f"duration_h={args.hours:g}"])
     parts = plan_partitions(sc, args.max_sats)

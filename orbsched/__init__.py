@@ -13,6 +13,7 @@ Public API (small on purpose):
 from ._kernels import STATUS as accelerated
 from ._version import __version__
 from .geometry.stage import compute_geometry
+from .network.paths import paths
 from .scenario.errors import (
            DataFileError,
            OrbschedError,
@@ -20,7 +21,6 @@ from .scenario.errors import (
            ScenarioError,
 )
 from .scenario.schema import load_scenario, scenario_from_dict
-from .network.paths import paths
 
 __all__ = ["__version__", "accelerated", "load_scenario", "scenario_from_dict",
            "compute_geometry", "paths", "OrbschedError", "ScenarioError", "DataFileError",

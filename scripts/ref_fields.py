@@ -13,9 +13,9 @@ import dataclasses
 import inspect
 import math
 import re
+import sys
 import types
 import typing
-import sys
 from pathlib import Path
 
 from pydantic import BaseModel

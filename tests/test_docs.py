@@ -78,11 +78,11 @@ def test_network_example_moves_the_checkpoint(repo, monkeypatch):
 def test_readme_policy_example_migrates(repo, tmp_path):
     import re
 
-    from orbsched.scenario.schema import load_scenario
+    from engine_helpers import check_invariants
+
     from orbsched.policies import load_policy
     from orbsched.run import simulate
-
-    from engine_helpers import check_invariants
+    from orbsched.scenario.schema import load_scenario
 
     readme = (repo / "README.md").read_text()
     block = re.search(r"```python\n# file: mypolicy.py\n(.*?)```", readme, re.S).group(1)

@@ -10,13 +10,30 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from orbsched.scenario.constants import (AU_KM, EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM,
-                                SUN_RADIUS_KM)
-from orbsched.scenario.errors import OrbschedError
-from orbsched.analysis.figures_io import RunFolder, find_runs, group_runs, steady_start_s, t_interval
-from orbsched.analysis.figures_map import (great_circle, link_arcs, map_layers, shadow_edge_theta,
-                                  shells, theta_psi, unit_vectors)
+from orbsched.analysis.figures_io import (
+    RunFolder,
+    find_runs,
+    group_runs,
+    steady_start_s,
+    t_interval,
+)
+from orbsched.analysis.figures_map import (
+    great_circle,
+    link_arcs,
+    map_layers,
+    shadow_edge_theta,
+    shells,
+    theta_psi,
+    unit_vectors,
+)
 from orbsched.analysis.figures_seasons import closed_form_eclipse_fraction, eclipse_season
+from orbsched.scenario.constants import (
+    AU_KM,
+    EARTH_EQUATORIAL_RADIUS_KM,
+    EARTH_POLAR_RADIUS_KM,
+    SUN_RADIUS_KM,
+)
+from orbsched.scenario.errors import OrbschedError
 
 R_EQ, R_POL = EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM
 

@@ -8,9 +8,13 @@ import pytest
 
 import orbsched
 from orbsched import _kernels
-from orbsched.geometry import astro
 from orbsched._kernels import reference
-from orbsched.scenario.constants import EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM, SUN_RADIUS_KM
+from orbsched.geometry import astro
+from orbsched.scenario.constants import (
+    EARTH_EQUATORIAL_RADIUS_KM,
+    EARTH_POLAR_RADIUS_KM,
+    SUN_RADIUS_KM,
+)
 
 compiled = _kernels.compiled_kernels()
 needs_compiled = pytest.mark.skipif(compiled is None, reason="compiled kernels not built")

@@ -9,9 +9,15 @@ import yaml
 from scipy import stats
 
 from orbsched.analysis.compare import compare
-from orbsched.analysis.paired import (COMMON_STREAMS, NOT_COMMON, STEADY_METRICS,
-                                      paired_table, paired_text, seeds_to_halve,
-                                      steady_summary)
+from orbsched.analysis.paired import (
+    COMMON_STREAMS,
+    NOT_COMMON,
+    STEADY_METRICS,
+    paired_table,
+    paired_text,
+    seeds_to_halve,
+    steady_summary,
+)
 from orbsched.scenario.errors import OrbschedError, RegistryError
 from orbsched.sweep import load_sweep, run_sweep
 from orbsched.sweep.adaptive import parse_target, run_until_ci, seeds_for_halfwidth

@@ -6,14 +6,18 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from orbsched import ScenarioError, load_scenario
 from orbsched.geometry.constellation import build_constellation, build_part
 from orbsched.geometry.visibility import walker_grid_pairs
 from orbsched.scenario.bounds import synthetic_fleet_size
-from orbsched.scenario.constants import (EARTH_EQUATORIAL_RADIUS_KM, J2_EARTH,
-                                         MU_EARTH_KM3_S2, SUN_MEAN_MOTION_RAD_S)
+from orbsched.scenario.constants import (
+    EARTH_EQUATORIAL_RADIUS_KM,
+    J2_EARTH,
+    MU_EARTH_KM3_S2,
+    SUN_MEAN_MOTION_RAD_S,
+)
 from orbsched.scenario.schema import scenario_from_dict
 from orbsched.scenario.sso import sso_inclination_deg
 

@@ -14,13 +14,12 @@ import time
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO
 
 from orbsched.scenario.errors import ScenarioError
 from orbsched.sweep import collect, load_sweep
 from orbsched.sweep.commands import add_commands
 from orbsched.sweep.execute import geometry_groups, run_sweep
-
-from conftest import REPO
 
 TINY = {"duration_h": 0.5, "workload.n_jobs": 30}
 
@@ -418,6 +417,7 @@ def test_compare_writes_figures_and_table(one_worker, tmp_path, capsys):
 def test_compare_two_parameters_one_line_per_policy(tmp_path):
     """Synthetic sweep folder (no simulation): battery x policy x 3 seeds."""
     import numpy as np
+
     from orbsched.analysis.compare import compare
 
     rows = []

@@ -41,8 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scenario.errors import PolicyError
 from ..policies.decisions import Decision
+from ..scenario.errors import PolicyError
 
 __all__ = ["HookGuard", "HookTimeout"]
 

@@ -46,7 +46,7 @@ class Constellation:
     def __len__(self):
         return sum(len(s) for s in self.sets)
 
-    def take(self, indices) -> "Constellation":
+    def take(self, indices) -> Constellation:
         """The satellites ``indices`` (sorted fleet indices) as a fleet of their own: the same
         sets, each cut to its members among them, in fleet order; each propagates exactly as
         in the whole fleet (a chunk of :mod:`orbsched.geometry.parallel`)."""

@@ -54,11 +54,18 @@ import numpy as np
 from ..files import atomic_write_csv
 from ..scenario.errors import ScenarioError
 from . import topology, visibility
-from .cache import CacheError  # noqa: F401  (re-exported: orbsched.geometry.contacts.CacheError)
-from .cache import (cache_root, discard_entry, entry_folder, file_sha256, inputs_key,
-                    open_entry, save_entry, span_inputs)
-from .ground_passes import (GROUND_COLUMNS, GroundSearch,  # noqa: F401  (re-exported)
-                            ground_search_margin)
+from .cache import (
+    CacheError,  # noqa: F401  (re-exported: orbsched.geometry.contacts.CacheError)
+    cache_root,
+    discard_entry,
+    entry_folder,
+    file_sha256,
+    inputs_key,
+    open_entry,
+    save_entry,
+    span_inputs,
+)
+from .ground_passes import GROUND_COLUMNS, GroundSearch, ground_search_margin  # noqa: F401  (re-exported)
 from .illumination import _grid
 from .links import isl_rate_gbps
 from .search import find_roots, hermite

@@ -56,7 +56,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -146,12 +147,12 @@ class View(Protocol):
     def hosts(self, gpus: int, *, sunlit_only: bool = False) -> np.ndarray:
         """O(N): satellites that can take a job of ``gpus`` GPUs now (free GPUs and power)."""
 
-    def first_host(self, gpus: int, *, sunlit_only: bool = False) -> Optional[int]:
+    def first_host(self, gpus: int, *, sunlit_only: bool = False) -> int | None:
         """The lowest-index satellite that can take ``gpus`` GPUs now, or None."""
 
-    def nearest(self, src: int, mask: Any = None, *, gpus: Optional[int] = None,
+    def nearest(self, src: int, mask: Any = None, *, gpus: int | None = None,
                 sunlit: bool = False, k: int = 1,
-                max_hops: Optional[int] = None, note: bool = True) -> list:
+                max_hops: int | None = None, note: bool = True) -> list:
         """The ``k`` satellites closest to ``src`` in light time over usable laser links that
         pass ``mask`` (and can host ``gpus`` GPUs, are sunlit), as ``[(sat, light_s, hops)]``
         nearest first, within ``max_hops``."""
@@ -198,7 +199,7 @@ class View(Protocol):
     def reachable(self, a: int, b: int) -> bool:
         """A path of usable links joins hosts ``a`` and ``b`` now."""
 
-    def route(self, a: int, b: int) -> Optional[list]:
+    def route(self, a: int, b: int) -> list | None:
         """Shortest light-time path of usable links ``[a, ..., b]``, or None."""
 
     def transfer_time_s(self, a: int, b: int, size_gb: float) -> float:
@@ -231,12 +232,12 @@ class Policy:
     def __init__(self, **options: Any) -> None:
         if options:
             raise TypeError(f"unexpected option(s) {', '.join(sorted(options))}")
-        self.rng: Optional[np.random.Generator] = None
+        self.rng: np.random.Generator | None = None
         self.groups = GroupStrategy(self)
         self.replicas = ReplicaStrategy()
 
     # ------------------------------------------------------------------------------ hooks
-    def place(self, job: JobInfo, view: View) -> Optional[int]:
+    def place(self, job: JobInfo, view: View) -> int | None:
         """Host for a queued job now, or None to leave it queued.  Default: a job with a
         checkpoint resumes on its own satellite when that can host it; otherwise (a new job,
         or one that may or must move) the first sunlit satellite that can host it, else the
@@ -250,17 +251,17 @@ class Policy:
             return None
         return site
 
-    def on_shadow(self, sats: np.ndarray, view: View) -> Optional[Iterable[Decision]]:
+    def on_shadow(self, sats: np.ndarray, view: View) -> Iterable[Decision] | None:
         """Satellites entering shadow now (module docstring).  Default: nothing."""
         return None
 
-    def on_tick(self, view: View) -> Optional[Iterable[Decision]]:
+    def on_tick(self, view: View) -> Iterable[Decision] | None:
         """Every ``policy.tick_s`` seconds (when the scenario sets it).  Default:
         :meth:`schedule`."""
         return self.schedule(view)
 
     def on_link_change(self, a: int, b: int, up: bool,
-                       view: View) -> Optional[Iterable[Decision]]:
+                       view: View) -> Iterable[Decision] | None:
         """A laser link appeared (``up``) or went down; called only with ``link_events``."""
         return None
 

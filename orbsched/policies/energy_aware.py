@@ -15,7 +15,8 @@ inference replicas stay where they are.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from .decisions import Decision, Migrate
 from .greedy_sunlit import GreedySunlit
@@ -27,7 +28,7 @@ class EnergyAware(GreedySunlit):
 
     name = "energy-aware"
 
-    def __init__(self, max_hops: Optional[int] = None) -> None:
+    def __init__(self, max_hops: int | None = None) -> None:
         """Options:
             max_hops: look for sunlit hosts at most this many laser hops away (None: any
                 distance).

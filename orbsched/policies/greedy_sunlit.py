@@ -11,7 +11,8 @@
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from ..scenario.checks import check_number
 from .api import Policy
@@ -25,7 +26,7 @@ class GreedySunlit(Policy):
     name = "greedy-sunlit"
     moves_queued = True
 
-    def __init__(self, max_hops: Optional[int] = None) -> None:
+    def __init__(self, max_hops: int | None = None) -> None:
         """Options:
             max_hops: look for sunlit hosts at most this many laser hops away (None: any
                 distance).
@@ -36,7 +37,7 @@ class GreedySunlit(Policy):
         self.groups.on_eclipse = self.groups.on_loss = "replace"
         self.replicas = FollowSun(max_hops)
 
-    def nearest_sunlit(self, sat: int, gpus: int, view: Any) -> Optional[int]:
+    def nearest_sunlit(self, sat: int, gpus: int, view: Any) -> int | None:
         found = view.nearest(sat, gpus=gpus, sunlit=True, max_hops=self.max_hops)
         return found[0][0] if found else None
 
@@ -48,7 +49,7 @@ class GreedySunlit(Policy):
                     if dst is not None:
                         yield Migrate(job.job_id, dst)
 
-    def place(self, job: Any, view: Any) -> Optional[int]:
+    def place(self, job: Any, view: Any) -> int | None:
         if job.sat < 0:
             return super().place(job, view)
         if view.state[job.sat] == view.SUNLIT and view.can_host(job.sat, job.gpus):

@@ -14,7 +14,8 @@ Without data centres in the scenario it behaves as ``greedy-sunlit``.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from ..scenario.checks import check_number
 from .decisions import Decision, Migrate
@@ -26,7 +27,7 @@ class Hybrid(GreedySunlit):
 
     name = "hybrid"
 
-    def __init__(self, max_hops: Optional[int] = None, min_ground_h: float = 1.0) -> None:
+    def __init__(self, max_hops: int | None = None, min_ground_h: float = 1.0) -> None:
         """Options:
             max_hops: look for sunlit hosts at most this many laser hops away (None: any
                 distance).
@@ -37,7 +38,7 @@ class Hybrid(GreedySunlit):
         check_number("options", "min_ground_h", min_ground_h, lo=0.0)
         self.min_ground_h = float(min_ground_h)
 
-    def datacentres_by_price(self, view: Any, gpus: int, src: Optional[int] = None) -> list:
+    def datacentres_by_price(self, view: Any, gpus: int, src: int | None = None) -> list:
         """Data centres with ``gpus`` free (and reachable from ``src`` now, if given),
         cheapest electricity first."""
         out = []
@@ -60,7 +61,7 @@ class Hybrid(GreedySunlit):
                 if dst is not None:
                     yield Migrate(job.job_id, dst)
 
-    def place(self, job: Any, view: Any) -> Optional[int]:
+    def place(self, job: Any, view: Any) -> int | None:
         if job.sat < 0:
             site = view.first_host(job.gpus, sunlit_only=True)
             if site is not None:

@@ -9,7 +9,8 @@ sunlight left.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ class Lookahead(Policy):
     name = "lookahead"
     moves_queued = True
 
-    def __init__(self, candidates: int = 16, max_hops: Optional[int] = None,
+    def __init__(self, candidates: int = 16, max_hops: int | None = None,
                  min_gain_s: float = 600.0) -> None:
         """Options:
             candidates: the nearest sunlit hosts considered for each job.
@@ -41,7 +42,7 @@ class Lookahead(Policy):
         self.min_gain_s = float(min_gain_s)
         self.groups.on_eclipse = self.groups.on_loss = "replace"
 
-    def _best(self, job: Any, src: int, view: Any) -> Optional[int]:
+    def _best(self, job: Any, src: int, view: Any) -> int | None:
         found = view.nearest(src, gpus=job.gpus, sunlit=True, k=self.candidates,
                              max_hops=self.max_hops)
         left = view.sunlight_left_s()
@@ -60,7 +61,7 @@ class Lookahead(Policy):
                     if dst is not None:
                         yield Migrate(job.job_id, dst)
 
-    def place(self, job: Any, view: Any) -> Optional[int]:
+    def place(self, job: Any, view: Any) -> int | None:
         if job.sat < 0:
             hosts = view.hosts(job.gpus)
             if not len(hosts):

@@ -3,7 +3,8 @@ moves with probability ``p_migrate`` to one of the eight nearest hosts with room
 at random (sunlit or not)."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from ..scenario.checks import check_number
 from .api import Policy
@@ -25,7 +26,7 @@ class RandomPolicy(Policy):
         check_number("options", "p_migrate", p_migrate, lo=0.0, hi=1.0)
         self.p_migrate = float(p_migrate)
 
-    def place(self, job: Any, view: Any) -> Optional[int]:
+    def place(self, job: Any, view: Any) -> int | None:
         if job.sat >= 0 and view.can_host(job.sat, job.gpus):
             return job.sat
         hosts = view.hosts(job.gpus)

@@ -14,17 +14,20 @@ import re
 import typing
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Union
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .constants import (EPHEMERIS_FIRST_UTC, EPHEMERIS_LAST_UTC, OPTICAL_NEAR_FIELD_KM,
-                        SUNCATCHER_LINK_GBPS)
+from .constants import (
+    EPHEMERIS_FIRST_UTC,
+    EPHEMERIS_LAST_UTC,
+    OPTICAL_NEAR_FIELD_KM,
+    SUNCATCHER_LINK_GBPS,
+)
 from .errors import ScenarioError
 from .learning import LearningOptions
 from .schema_base import StrictModel
-from .sso import sso_inclination_deg
 from .sections import (
     WORKLOAD_TAGS,
     Datacentre,
@@ -37,6 +40,7 @@ from .sections import (
     RecordOptions,
     Workload,
 )
+from .sso import sso_inclination_deg
 from .strict_yaml import load_yaml, parse_value, read_text
 from .utc import parse_utc
 
@@ -63,8 +67,8 @@ class WalkerShell(_Strict):
                                    "scenario carries the number)")
     #: right ascension of the first plane's node
     raan_offset_deg: float = 0.0
-    epoch_utc: Optional[datetime] = Field(None, description="element epoch; default start_utc")
-    plane_range: Optional[tuple[int, int]] = Field(
+    epoch_utc: datetime | None = Field(None, description="element epoch; default start_utc")
+    plane_range: tuple[int, int] | None = Field(
         None, description="[start, stop]: only planes start .. stop - 1 of the P planes fly "
                           "(as Python's range; a partition's share of a shell, "
                           "orbsched.sweep.partition); the others are left out, the Walker "
@@ -116,7 +120,7 @@ class SsoPlane(_Strict):
     ltan_h: float = Field(ge=0, lt=24, description="local time of the ascending node, hours")
     sats: int = Field(1, ge=1, description="satellites evenly spaced in the plane")
     #: element epoch; default start_utc (the node follows the true Sun at epoch)
-    epoch_utc: Optional[datetime] = None
+    epoch_utc: datetime | None = None
 
 
 class FormationCluster(_Strict):
@@ -158,9 +162,9 @@ class FormationCluster(_Strict):
 class _FileSource(_Strict):
     path: str = Field(min_length=1, description="relative to the scenario file")
     #: label of the satellites read from the file (default: the file's name)
-    name: Optional[str] = None
-    select: Optional[str] = Field(None, description="regular expression on satellite names")
-    limit: Optional[int] = Field(None, ge=1, description="keep the first N satellites")
+    name: str | None = None
+    select: str | None = Field(None, description="regular expression on satellite names")
+    limit: int | None = Field(None, ge=1, description="keep the first N satellites")
 
     @field_validator("select")
     @classmethod
@@ -191,8 +195,7 @@ class EphemerisFile(_FileSource):
     type: Literal["ephemeris"]
 
 
-Constellation = Annotated[Union[WalkerShell, SsoPlane, FormationCluster, TleFile, OmmFile,
-                                EphemerisFile], Field(discriminator="type")]
+Constellation = Annotated[WalkerShell | SsoPlane | FormationCluster | TleFile | OmmFile | EphemerisFile, Field(discriminator="type")]
 _TAGS = {"walker": WalkerShell, "sso": SsoPlane, "formation": FormationCluster, "tle": TleFile,
          "omm": OmmFile, "ephemeris": EphemerisFile}
 
@@ -209,7 +212,7 @@ class GeometryOptions(_Strict):
                                 description="spacing of exact TEME->GCRS rotations, s")
     max_epoch_age_days: float = Field(
         7, gt=0, description="warn when a run starts this far from an element set's epoch")
-    earth_radius_km: Optional[float] = Field(
+    earth_radius_km: float | None = Field(
         None, ge=1000, le=10000, description="earth_shape sphere only: the shadow-casting "
                                              "sphere's radius (default 6378.137 km)")
     sun_direction: Literal["geometric", "apparent"] = Field(
@@ -237,10 +240,10 @@ class GroundStation(_Strict):
     elevation_m: float = Field(0.0, ge=-500, le=100000,
                                description="height above the WGS84 ellipsoid (up to 100 km: "
                                            "high-altitude platforms)")
-    min_elevation_deg: Optional[float] = Field(
+    min_elevation_deg: float | None = Field(
         None, ge=-90, lt=90, description="mask angle; default network.ground_min_elevation_deg; "
                                          "-90: no mask")
-    max_range_km: Optional[float] = Field(
+    max_range_km: float | None = Field(
         None, gt=0, description="slant-range limit; default network.ground_max_range_km")
 
 
@@ -281,7 +284,7 @@ class NetworkOptions(_Strict):
     topology: Literal["nearest-k", "+grid", "all-visible", "file", "none"] = Field(
         "nearest-k", description="+grid (Walker layout or planes inferred from the elements), "
                                  "nearest-k, all-visible, file (isl_file) or none")
-    isl_file: Optional[str] = Field(None, description="topology file: CSV sat_a,sat_b[,rate_gbps]"
+    isl_file: str | None = Field(None, description="topology file: CSV sat_a,sat_b[,rate_gbps]"
                                                       " (fleet indices or names)")
     terminals: int = Field(4, ge=1, le=64, description="laser terminals per satellite (nearest-k)")
     grid_shift: int = Field(0, ge=0, description="+grid: cross-plane neighbour index shift")
@@ -297,7 +300,7 @@ class NetworkOptions(_Strict):
         "geodetic", description="local horizon: ellipsoid normal or radial")
     ground_min_elevation_deg: float = Field(10.0, ge=-90, lt=90,
                                             description="default mask angle of the stations")
-    ground_max_range_km: Optional[float] = Field(
+    ground_max_range_km: float | None = Field(
         None, gt=0, description="default slant-range limit of the stations (none: no limit)")
     range_update_s: float = Field(10.0, gt=0, le=3600, description="routing weights follow "
                                   "the links' lengths, refreshed this often")
@@ -324,7 +327,7 @@ class NetworkOptions(_Strict):
 class Scenario(_Strict):
     #: label used in outputs and the default results folder results/<name>
     name: str = Field("scenario", min_length=1)
-    start_utc: Union[Literal["epoch"], datetime] = Field(
+    start_utc: Literal["epoch"] | datetime = Field(
         description="ISO-8601 UTC, or 'epoch' for the median epoch of the element sets")
     duration_h: float = Field(gt=0, le=24 * 3660, description="simulated span, hours")
     step_s: float = Field(60, gt=0, le=600, description="geometry grid step, s")
@@ -341,7 +344,7 @@ class Scenario(_Strict):
     policy: PolicySpec = PolicySpec()
     engine: EngineOptions = EngineOptions()
     record: RecordOptions = RecordOptions()
-    learning: Optional[LearningOptions] = None
+    learning: LearningOptions | None = None
 
     @field_validator("start_utc", mode="before")
     @classmethod

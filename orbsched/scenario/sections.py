@@ -10,7 +10,7 @@ and documented once.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -33,8 +33,8 @@ from .constants import (
     SAA_MULTIPLIER,
 )
 from .hardware import BatterySpec, SolarArraySpec, ThermalSpec
-from .workload_specs import ColumnMap, SyntheticParams, TraceOptions
 from .schema_base import StrictModel
+from .workload_specs import ColumnMap, SyntheticParams, TraceOptions
 
 
 class _Strict(StrictModel):
@@ -77,7 +77,7 @@ class Hardware(_Strict):
                                    "payload floor, the energy for this many seconds of the "
                                    "shortfall (0: any energy above the floor; a start that is "
                                    "shed at once would repeat)")
-    thermal: Optional[ThermalSpec] = DEFAULT_THERMAL
+    thermal: ThermalSpec | None = DEFAULT_THERMAL
     initial_temperature_k: float = Field(293.15, gt=0, description="node temperature at start")
 
     @model_validator(mode="before")
@@ -123,9 +123,9 @@ class SyntheticWorkload(_Strict):
     type: Literal["synthetic"]
     #: exactly this many jobs (they may arrive after the run ends); default: every arrival of the
     #: run
-    n_jobs: Optional[int] = Field(None, ge=0)
+    n_jobs: int | None = Field(None, ge=0)
     #: mean arrival rate; default params.rate_per_h
-    rate_per_h: Optional[float] = Field(None, gt=0)
+    rate_per_h: float | None = Field(None, gt=0)
     params: SyntheticParams = SyntheticParams()
 
 
@@ -139,8 +139,8 @@ class TraceWorkload(_Strict):
     #: the trace's format (orbsched.workload.traces reads each)
     format: Literal[TRACE_FORMATS]
     path: str = Field(min_length=1, description="relative to the scenario file")
-    task_path: Optional[str] = Field(None, description="alibaba-pai: the pai_task_table file")
-    columns: Optional[ColumnMap] = Field(None, description="csv: which column holds what")
+    task_path: str | None = Field(None, description="alibaba-pai: the pai_task_table file")
+    columns: ColumnMap | None = Field(None, description="csv: which column holds what")
     options: TraceOptions = TraceOptions()
 
     @model_validator(mode="after")
@@ -167,7 +167,7 @@ class PresetWorkload(_Strict):
     interval_h: float = Field(0.0, ge=0, description="between arrivals")
     work_scale: float = Field(1.0, gt=0, description="fraction of the published training "
                               "work (e.g. 0.01 for 1 %)")
-    gpus: Optional[int] = Field(None, ge=1, description="accelerators (default: the published "
+    gpus: int | None = Field(None, ge=1, description="accelerators (default: the published "
                                 "count; the work in GPU-hours is kept)")
     min_gpus_fraction: float = Field(1.0, gt=0, le=1, description="elastic minimum")
     #: computing time between checkpoints
@@ -180,7 +180,7 @@ class NoWorkload(_Strict):
     type: Literal["none"]
 
 
-Workload = Annotated[Union[SyntheticWorkload, TraceWorkload, PresetWorkload, NoWorkload],
+Workload = Annotated[SyntheticWorkload | TraceWorkload | PresetWorkload | NoWorkload,
                      Field(discriminator="type")]
 WORKLOAD_TAGS = {"synthetic": SyntheticWorkload, "trace": TraceWorkload,
                  "preset": PresetWorkload, "none": NoWorkload}
@@ -197,15 +197,15 @@ class Datacentre(_Strict):
     name: str = Field(min_length=1)
     station: str = Field(min_length=1, description="name of its ground station (uplink)")
     gpus: int = Field(ge=1, description="GPUs available to the fleet's jobs")
-    gpu_active_w: Optional[float] = Field(None, ge=0, description="busy GPU, W (default: "
+    gpu_active_w: float | None = Field(None, ge=0, description="busy GPU, W (default: "
                                           "hardware.gpu_active_w)")
-    gpu_idle_w: Optional[float] = Field(None, ge=0, description="idle GPU, W (default: "
+    gpu_idle_w: float | None = Field(None, ge=0, description="idle GPU, W (default: "
                                         "hardware.gpu_idle_w)")
     gpu_speed: float = Field(1.0, gt=0, description="speed relative to the nominal GPU-hour")
     pue: float = Field(GROUND_PUE, ge=1.0, description="power usage effectiveness (1.3-1.4)")
     price_usd_per_kwh: float = Field(GROUND_ELECTRICITY_USD_PER_KWH, ge=0,
                                      description="electricity price at the facility")
-    carbon_g_per_kwh: Optional[float] = Field(None, ge=0, description="grid carbon intensity")
+    carbon_g_per_kwh: float | None = Field(None, ge=0, description="grid carbon intensity")
 
 
 class PolicySpec(_Strict):
@@ -218,8 +218,8 @@ class PolicySpec(_Strict):
     name: str = Field("greedy-sunlit", min_length=1)
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="keyword arguments of the policy's constructor")
-    tick_s: Optional[float] = Field(None, gt=0, description="period of on_tick calls, s")
-    hook_budget_s: Optional[float] = Field(
+    tick_s: float | None = Field(None, gt=0, description="period of on_tick calls, s")
+    hook_budget_s: float | None = Field(
         60.0, gt=0, description="wall-clock seconds one hook call may take before the run "
                                 "stops with an error naming the hook (null: no limit)")
 
@@ -243,9 +243,9 @@ class RecordOptions(_Strict):
     sample_s: float = Field(300.0, gt=0, description="time-series sample period, s")
     per_satellite: bool = Field(True, description="per-satellite rows in timeseries.parquet")
     link_events: bool = Field(False, description="link up/down rows in events.parquet")
-    snapshot_s: Optional[float] = Field(None, ge=0, description="instant of the world-map "
+    snapshot_s: float | None = Field(None, ge=0, description="instant of the world-map "
                                         "snapshot, s from the start; default mid-run")
-    positions_s: Optional[float] = Field(None, gt=0, description="period of positions.parquet "
+    positions_s: float | None = Field(None, gt=0, description="period of positions.parquet "
                                          "(sub-satellite points for orbsched view), s; default "
                                          "none: the viewer recomputes them from the scenario")
 
@@ -308,7 +308,7 @@ class SaaRegion(_Strict):
     #: eastern longitude of the box
     lon_max_deg: float = Field(SAA_LON_DEG[1], ge=-180, le=180)
     #: [[lat, lon], ...] vertices instead of the box
-    polygon: Optional[list[tuple[float, float]]] = None
+    polygon: list[tuple[float, float]] | None = None
     multiplier: float = Field(SAA_MULTIPLIER, ge=1, description="upset rate inside / outside")
 
     @model_validator(mode="after")
@@ -334,7 +334,7 @@ class Radiation(_Strict):
     rad_per_host_reboot: float = Field(RAD_PER_HOST_REBOOT, gt=0, description="host reboot")
     host_reboot_s: float = Field(300.0, ge=0, description="GPUs down after a host reboot "
                                  "(ASSUMPTION: 5 minutes)")
-    saa: Optional[SaaRegion] = SaaRegion()
+    saa: SaaRegion | None = SaaRegion()
 
 
 class ScriptedFault(_Strict):
@@ -346,13 +346,13 @@ class ScriptedFault(_Strict):
     #: when, s from the start
     at_s: float = Field(ge=0)
     #: the satellite (satellite_fail, gpu_fail, host_reboot)
-    sat: Optional[int] = Field(None, ge=0)
+    sat: int | None = Field(None, ge=0)
     #: link_down: one end
-    a: Optional[int] = Field(None, ge=0)
+    a: int | None = Field(None, ge=0)
     #: link_down: the other end
-    b: Optional[int] = Field(None, ge=0)
+    b: int | None = Field(None, ge=0)
     #: link_down: back up at this time; none = for good
-    until_s: Optional[float] = Field(None, ge=0)
+    until_s: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _fields(self):

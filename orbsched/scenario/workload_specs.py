@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Optional, Union
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field
@@ -140,7 +140,7 @@ class JobParams:
 
     #: one checkpoint size for every job; default: the model-size rule below (a trace's own
     #: checkpoint column wins)
-    checkpoint_gb: Optional[float] = None
+    checkpoint_gb: float | None = None
     #: median model size, parameters (ASSUMPTION: ResNet-50 to BERT-large scale)
     params_median: float = MODEL_PARAMS_MEDIAN
     #: log-space spread of model sizes (ASSUMPTION: central 90 % from 8.5 M to 1.2 B)
@@ -150,7 +150,7 @@ class JobParams:
     #: training state per parameter with Adam in mixed precision (ZeRO, SC 2020)
     bytes_per_param: float = BYTES_PER_PARAM_ADAM
     #: checkpoint capped at gpus x this (H100 SXM5 80 GB); none = no cap
-    gpu_memory_gb: Optional[float] = GPU_MEMORY_GB
+    gpu_memory_gb: float | None = GPU_MEMORY_GB
     #: checkpoint time = size / this rate (ASSUMPTION: half a PM9A3 NVMe SSD)
     write_gb_s: float = CHECKPOINT_WRITE_GB_S
     #: restore time = size / this rate (same)
@@ -159,7 +159,7 @@ class JobParams:
     checkpoint_interval_s: _MaybeInf = CHECKPOINT_INTERVAL_S
     #: if set, Young's interval sqrt(2 x checkpoint time x MTBF), MTBF = this x 3600 / gpus (Young
     #: 1974)
-    young_mtbf_gpu_h: Optional[float] = None
+    young_mtbf_gpu_h: float | None = None
     #: elastic minimum max(1, ceil(f x gpus)); 1 = rigid jobs
     min_gpus_fraction: float = 1.0
     #: none, duplex (2 copies compare, roll back on a mismatch) or tmr (3 copies vote)
@@ -215,10 +215,10 @@ class SyntheticParams:
     gpu_sizes: tuple = tuple(2 ** k for k in range(8))  # 1 .. 128, the Philly maximum
     gpu_alpha: float = PHILLY_GPU_ALPHA                 # mean 1.93 GPUs (Philly)
     #: explicit probabilities, one per gpu_sizes entry, summing to 1 (instead of the power law)
-    gpu_probs: Optional[tuple] = None
+    gpu_probs: tuple | None = None
     runtime_median_s: float = PHILLY_MEDIAN_RUNTIME_S   # Philly median 874 s
     runtime_mean_s: float = PHILLY_MEAN_RUNTIME_S       # Philly mean 18,006 s
-    runtime_cap_s: Optional[float] = None               # no cap: keeps the fitted mean
+    runtime_cap_s: float | None = None               # no cap: keeps the fitted mean
     job: JobParams = field(default_factory=JobParams)
 
     def __post_init__(self):
@@ -281,9 +281,9 @@ class TraceOptions:
     """Options common to all trace readers (see the module docstring for their meaning)."""
 
     #: keep jobs submitted at or after this (seconds, or a date-time for traces with date-times)
-    start: Union[float, str, None] = None
+    start: float | str | None = None
     #: keep jobs submitted before this
-    end: Union[float, str, None] = None
+    end: float | str | None = None
     #: replay speed: runtimes and arrivals x time_scale
     time_scale: float = 1.0
     #: arrivals x this as well; < 1 packs the jobs closer (more load)
@@ -291,19 +291,19 @@ class TraceOptions:
     #: GPUs become ceil(gpus x gpu_scale); the work follows
     gpu_scale: float = 1.0
     #: keep jobs of at least this scaled size
-    min_gpus: Optional[int] = None
+    min_gpus: int | None = None
     #: keep jobs of at most this scaled size
-    max_gpus: Optional[int] = None
+    max_gpus: int | None = None
     #: keep jobs with these statuses (case-insensitive); default all
-    statuses: Optional[tuple] = None
+    statuses: tuple | None = None
     #: a uniform sample of this many jobs without replacement, arrival order kept
-    sample_n: Optional[int] = None
+    sample_n: int | None = None
     #: error (names file, line and column) or skip (counted in Workload.skipped)
     on_bad_rows: str = "error"
     #: jobs still running at the trace end: clip (end them there) or drop
     unfinished: str = "clip"
     #: the end clip uses; default the latest time in the file
-    trace_end: Union[float, str, None] = None
+    trace_end: float | str | None = None
     #: shared GPUs: whole (ceil of the share) or drop
     fractional_gpus: str = "whole"
     #: CSV rows read at a time
@@ -352,27 +352,27 @@ class ColumnMap:
     #: column of the GPU count
     gpus: str
     #: column of the duration, s (or give end)
-    duration: Optional[str] = None
+    duration: str | None = None
     #: column of the end time (duration = end - start, or end - submit)
-    end: Optional[str] = None
+    end: str | None = None
     #: column of the start time
-    start: Optional[str] = None
+    start: str | None = None
     #: column of the job name
-    name: Optional[str] = None
+    name: str | None = None
     #: column of the job status (for options.statuses)
-    status: Optional[str] = None
+    status: str | None = None
     #: column of the checkpoint size, GB
-    checkpoint_gb: Optional[str] = None
+    checkpoint_gb: str | None = None
     #: column of the job type (with job_types)
-    job_type: Optional[str] = None
+    job_type: str | None = None
     #: keep only rows of these types
-    job_types: Optional[tuple] = None
+    job_types: tuple | None = None
     #: auto (decided from the first chunk), seconds or datetime
     time_format: str = "auto"
     #: seconds per time unit of numeric times (also scales durations)
     time_unit_s: float = 1.0
     #: column names of a file without a header row
-    names: Optional[tuple] = None
+    names: tuple | None = None
 
     def __post_init__(self):
         if not self.submit or not self.gpus:

@@ -60,7 +60,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -110,10 +110,10 @@ FieldPath = Annotated[str, AfterValidator(_check_path)]
 class Distribution(_Strict):
     """One random field: exactly one of ``uniform``, ``loguniform``, ``int``, ``choice``."""
 
-    uniform: Optional[tuple[float, float]] = None
-    loguniform: Optional[tuple[float, float]] = None
-    integer: Optional[tuple[int, int]] = Field(None, alias="int")
-    choice: Optional[list[Any]] = Field(None, min_length=1)
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+    integer: tuple[int, int] | None = Field(None, alias="int")
+    choice: list[Any] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _one(self):
@@ -152,15 +152,15 @@ class RandomAxes(_Strict):
 
 
 class SweepSpec(_Strict):
-    name: Optional[str] = Field(None, min_length=1)
-    base: Optional[str] = Field(None, min_length=1, description="relative to the sweep file")
-    base_scenario: Optional[dict[str, Any]] = None
+    name: str | None = Field(None, min_length=1)
+    base: str | None = Field(None, min_length=1, description="relative to the sweep file")
+    base_scenario: dict[str, Any] | None = None
     set: dict[FieldPath, Any] = Field(default_factory=dict)
     grid: dict[FieldPath, list[Any]] = Field(default_factory=dict)
     zip: list[dict[FieldPath, list[Any]]] = Field(default_factory=list)
-    random: Optional[RandomAxes] = None
-    replications: Optional[int] = Field(None, ge=1)
-    seeds: Optional[list[int]] = Field(None, min_length=1)
+    random: RandomAxes | None = None
+    replications: int | None = Field(None, ge=1)
+    seeds: list[int] | None = Field(None, min_length=1)
 
     @field_validator("grid")
     @classmethod
@@ -200,7 +200,7 @@ class SweepSpec(_Strict):
         if self.seeds is not None and self.replications not in (None, len(self.seeds)):
             raise ValueError(f"replications ({self.replications}) and seeds "
                              f"({len(self.seeds)} given) disagree; give one of them")
-        seen = {p: "set" for p in self.set}
+        seen = dict.fromkeys(self.set, "set")
         axes = [("grid", list(self.grid))] + [(f"zip[{i}]", list(g))
                                               for i, g in enumerate(self.zip)]
         if self.random is not None:
@@ -272,7 +272,7 @@ class SweepRun:
     seed: int
     params: dict
     overrides: list
-    geometry: Optional[str] = None          # contact-plan key (set by the executor)
+    geometry: str | None = None          # contact-plan key (set by the executor)
     scenario: Any = field(default=None, repr=False, compare=False)
 
     def record(self):
@@ -305,7 +305,7 @@ class Sweep:
         still relative came from the sweep file and resolves from :attr:`base_dir`."""
         return apply_overrides(copy.deepcopy(self.base_resolved), run.overrides)
 
-    def with_seeds(self, seeds) -> "Sweep":
+    def with_seeds(self, seeds) -> Sweep:
         """The same sweep with other seeds (``--until-ci`` adds seeds): every run of the
         sweep's axes for each seed, ids as :func:`run_id` gives them, so runs already done
         are reused."""
