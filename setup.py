@@ -18,7 +18,8 @@ MODE = os.environ.get("ORBSCHED_COMPILE", "auto").strip().lower()
 if MODE not in ("auto", "always", "never"):
     sys.exit(f"ORBSCHED_COMPILE must be auto, always or never, got {MODE!r}")
 
-KERNELS = ["shadow", "visibility", "graph", "thermal", "fleet", "fleet_search"]
+KERNELS = ["shadow", "visibility", "visibility_near", "graph", "thermal", "fleet",
+           "fleet_search"]
 
 
 def extensions():

@@ -11,8 +11,9 @@ When an extension module is missing and the twins were not asked for, importing 
 warns (:class:`~orbsched.scenario.errors.OrbschedWarning`) naming the modules and the folder
 they were looked for in: Python started in a source tree that was never built (``pip install
 .`` builds the installed copy, but ``import orbsched`` from the repository's root finds the
-tree first) runs about 2x slower with no other sign.  The twins live in :mod:`orbsched._kernels.reference`
-with the same names and signatures; every module takes its kernels from here.
+tree first) runs about 2x slower with no other sign.  The twins live in
+:mod:`orbsched._kernels.reference` with the same names and signatures; every module takes its
+kernels from here.
 
 The fleet's kernels (``fleet.pyx``: ``FleetKernel``; ``fleet_search.pyx``: ``HostSearch``) are
 selected here too.
@@ -42,8 +43,8 @@ KERNEL_NAMES = ("shadow_functions", "isl_candidates", "isl_nearest", "isl_pairs_
                 "time_between_k", "temperature_after_k")
 #: The compiled extension modules and the kernels each provides.
 MODULES = {"shadow": ("shadow_functions",),
-           "visibility": ("isl_candidates", "isl_nearest", "isl_pairs_visible",
-                          "ground_elevation"),
+           "visibility": ("isl_candidates",),
+           "visibility_near": ("isl_nearest", "isl_pairs_visible", "ground_elevation"),
            "graph": ("nearest_hosts", "shortest_path", "slot_lengths"),
            "thermal": ("time_between_k", "temperature_after_k"),
            "fleet": ("FleetKernel",),
@@ -116,6 +117,7 @@ class KernelStatus:
                 + (f" ({self.why})" if self.why else "") + ">")
 
 
+WHY_NOT_ACCELERATED: str | None
 if _pure_requested():
     _found, _missing = {}, {}
     WHY_NOT_ACCELERATED = "ORBSCHED_PURE is set"
