@@ -18,7 +18,7 @@ MODE = os.environ.get("ORBSCHED_COMPILE", "auto").strip().lower()
 if MODE not in ("auto", "always", "never"):
     sys.exit(f"ORBSCHED_COMPILE must be auto, always or never, got {MODE!r}")
 
-KERNELS = ["shadow", "visibility", "visibility_near", "graph", "thermal", "fleet",
+KERNELS = ["shadow", "visibility", "visibility_near", "graph", "thermal", "fleet_base", "fleet",
            "fleet_search"]
 
 
