@@ -153,7 +153,7 @@ def _run_shell(command, cwd, timeout=600):
     proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=_env(), capture_output=True,
                           text=True, timeout=timeout)
     out = (proc.stdout + proc.stderr).replace(f"{cwd}/", "").replace(str(cwd), ".")
-    return proc.returncode, [line for line in out.splitlines()]
+    return proc.returncode, out.splitlines()
 
 
 def _parse_orbsched(command: str) -> str:

@@ -5,13 +5,13 @@
 
 Pages (each says it is generated; edit the code, not the page):
 
-* ``scenario.md`` (rows from ``scripts/ref_fields.py``): every scenario field (pydantic
-  models and the frozen dataclasses they validate: :mod:`orbsched.scenario.schema`, ``sections``, ``hardware``, ``workload_specs``,
-  ``learning``) with its unit (from the field name's suffix), default, bounds (pydantic's
-  ``ge/gt/le/lt`` and ``Literal`` choices; a dataclass's own ``check_number`` calls and
+* ``scenario.md`` (rows from ``scripts/ref_fields.py``): every scenario field (pydantic models and
+  the frozen dataclasses they validate: :mod:`orbsched.scenario.schema`, ``sections``, ``hardware``,
+  ``workload_specs``, ``learning``) with its unit (from the field name's suffix), default, bounds
+  (pydantic's ``ge/gt/le/lt`` and ``Literal`` choices; a dataclass's own ``check_number`` calls and
   ``not in`` checks, read from its ``__post_init__``), meaning (the field's description, the
-  dataclass's ``Fields:`` docstring or the comment on its line) and source (the comment of
-  the constant its default is, in :mod:`orbsched.scenario.constants` or the defining module);
+  dataclass's ``Fields:`` docstring or the comment on its line) and source (the comment of the
+  constant its default is, in :mod:`orbsched.scenario.constants` or the defining module);
 * ``policy-api.md``: the hooks and knobs of :class:`orbsched.policies.Policy`, every decision,
   every member of the :class:`~orbsched.policies.View` protocol and every
   :class:`~orbsched.policies.JobInfo` field;
@@ -153,6 +153,8 @@ def protocol_members(proto) -> list:
     lines, node = _class_node(proto)
     out = []
     for stmt in node.body:
+        if isinstance(stmt, ast.FunctionDef) and stmt.name.startswith("_"):
+            continue                                    # private: not part of the API
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
             line = lines[stmt.lineno - 1]
             doc = line.split("#:", 1)[1].strip() if "#:" in line else ""

@@ -9,6 +9,7 @@ source from the comment above the constant its default is.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import inspect
 import math
@@ -108,10 +109,8 @@ def class_fields_source(cls) -> dict:
         if base.__module__.startswith("orbsched.") and base.__module__ in sys.modules \
                 and base.__name__ not in ("StrictModel",) and (
                     dataclasses.is_dataclass(base) or issubclass(base, BaseModel)):
-            try:
+            with contextlib.suppress(LookupError, OSError, TypeError):
                 out.update(_own_fields_source(base))
-            except (LookupError, OSError, TypeError):
-                pass
     out.update(_own_fields_source(cls))
     return out
 

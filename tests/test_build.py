@@ -58,5 +58,6 @@ def test_the_wheel_ships_the_viewer_assets(repo, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("orbsched-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for asset in ("orbsched/analysis/viewer_assets/viewer.js", "orbsched/analysis/viewer_assets/land_110m.json"):
+    for asset in ("orbsched/analysis/viewer_assets/viewer.js",
+                  "orbsched/analysis/viewer_assets/land_110m.json"):
         assert asset in names, f"{asset} missing from {wheel.name}"

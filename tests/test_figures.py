@@ -61,8 +61,8 @@ def test_shadow_edge_on_a_sphere_is_the_cone(alt_km):
 
 
 def test_shadow_edge_on_wgs84_agrees_with_the_illumination_model():
-    """Just inside the drawn edge the illumination model (orbsched.geometry.illumination: disk overlap,
-    another code path than the kernel's shadow functions) sees the Sun partly covered, just
+    """Just inside the drawn edge the illumination model (orbsched.geometry.illumination: disk
+    overlap, another code path than the kernel's shadow functions) sees the Sun partly covered, just
     outside fully visible; the umbra edge likewise sees no Sun inside."""
     from orbsched.geometry.illumination import illumination_fraction
 

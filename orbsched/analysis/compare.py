@@ -345,11 +345,10 @@ def compare(sweep_dir, metrics=None, out_dir=None, formats=("png", "pdf"), *, ba
         rows.append(row)
     table = pd.DataFrame(rows)
     atomic_write_csv(fig_dir / "table.csv", table)
-    if paired is not None:
-        if len(paired):
-            cells = policy_free(params)
-            figures += save_figure(*fig_paired(paired, cells), fig_dir,
-                                   f"paired__{slug(paired['baseline'].iloc[0])}", formats)
+    if paired is not None and len(paired):
+        cells = policy_free(params)
+        figures += save_figure(*fig_paired(paired, cells), fig_dir,
+                               f"paired__{slug(paired['baseline'].iloc[0])}", formats)
     return {"figures": figures, "table": table, "metrics": metrics, "parameters": params,
             "out": fig_dir, "runs_done": len(done),
             "runs_failed": int((frame["status"] == "failed").sum()), "paired": paired}

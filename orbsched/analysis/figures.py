@@ -82,12 +82,14 @@ def draw_run(folder, out_dir=None, formats=("png", "pdf"), warmup_h=None, season
     out = Path(out_dir) if out_dir is not None else run.dir / "plots"
     paths = plots.plot_run(run.dir, out, formats)
     groups = group_runs([run])
-    paths += save_figure(*fig_phase(groups, warmup_h), out, "phase_folded", formats)
-    paths += save_figure(*fig_world_map(run), out, "world_map", formats)
+    fig, table = fig_phase(groups, warmup_h)
+    paths += save_figure(fig, table, out, "phase_folded", formats)
+    fig, table = fig_world_map(run)
+    paths += save_figure(fig, table, out, "world_map", formats)
     if seasons:
         cache = {} if _season_cache is None else _season_cache
-        paths += save_figure(*_seasons(groups, cache, str(run.summary.get("scenario", ""))),
-                             out, "eclipse_seasons", formats)
+        fig, table = _seasons(groups, cache, str(run.summary.get("scenario", "")))
+        paths += save_figure(fig, table, out, "eclipse_seasons", formats)
     return paths
 
 
@@ -102,15 +104,17 @@ def draw_comparison(folders, out_dir, formats=("png", "pdf"), warmup_h=None, sea
     groups = group_runs(runs)
     out = Path(out_dir)
     paths = plots.plot_compare(folders, out, formats)
-    paths += save_figure(*fig_phase(groups, warmup_h), out, "phase_folded", formats)
-    paths += save_figure(*fig_side_by_side(groups, warmup_h), out, "policies_side_by_side",
-                         formats)
-    paths += save_figure(*fig_world_map(runs[0]), out, "world_map", formats)
+    fig, table = fig_phase(groups, warmup_h)
+    paths += save_figure(fig, table, out, "phase_folded", formats)
+    fig, table = fig_side_by_side(groups, warmup_h)
+    paths += save_figure(fig, table, out, "policies_side_by_side", formats)
+    fig, table = fig_world_map(runs[0])
+    paths += save_figure(fig, table, out, "world_map", formats)
     if seasons:
         cache = {} if _season_cache is None else _season_cache
         scen = sorted({str(r.summary.get("scenario", "")) for r in runs})
-        paths += save_figure(*_seasons(groups, cache, ", ".join(scen)), out, "eclipse_seasons",
-                             formats)
+        fig, table = _seasons(groups, cache, ", ".join(scen))
+        paths += save_figure(fig, table, out, "eclipse_seasons", formats)
     return paths
 
 
@@ -122,7 +126,7 @@ def draw_paths(paths, out_dir=None, formats=("png", "pdf"), warmup_h=None,
     ``./compare``): each run's own figures are ``orbsched plot RUN`` alone.  Returns
     ``{folder: paths}`` (the comparison under its output folder)."""
     paths = [Path(p) for p in paths]      # a folder named twice is a comparison of two
-    cache = {}
+    cache: dict[str, tuple] = {}         # scenario.yaml -> season_of's (season, why)
     written = {}
     if len(paths) == 1 and (paths[0] / "summary.json").is_file():
         written[paths[0]] = draw_run(paths[0], out_dir, formats, warmup_h, seasons, cache)

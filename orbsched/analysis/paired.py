@@ -187,8 +187,9 @@ def label_policies(frame: pd.DataFrame, params) -> tuple[pd.Series, list]:
                 varying = [p for p in pol if frame.loc[rows, p].astype(str).nunique() > 1
                            and p not in ("policy", "policy.name")]
                 varying = varying or pol
-                labels[rows] = [f"{name} ({', '.join(f'{_short(p)}={frame.at[i, p]}' for p in varying)})"
-                                for i in frame.index[rows]]
+                labels[rows] = [
+                    f"{name} ({', '.join(f'{_short(p)}={frame.at[i, p]}' for p in varying)})"
+                    for i in frame.index[rows]]
     return labels, pol
 
 

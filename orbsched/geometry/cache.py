@@ -3,11 +3,12 @@
 What is cached, and where (``<root>`` is :func:`cache_root`: ``cache_dir``, else
 ``$ORBSCHED_CACHE``, else ``~/.cache/orbsched``):
 
-* ``<root>/contacts/<key[:32]>/``: the contact plan (:mod:`orbsched.geometry.contacts`, Parquet tables);
+* ``<root>/contacts/<key[:32]>/``: the contact plan (:mod:`orbsched.geometry.contacts`, Parquet
+  tables);
 * ``<root>/geometry/<key[:32]>/``: the shadow intervals (eclipse, umbra, penumbra, point Sun)
   of :func:`orbsched.geometry.stage.compute_geometry` (``intervals.npz``);
-* ``<root>/regions/<key[:32]>/``: the intervals a fleet spends inside a region (the South
-  Atlantic Anomaly) of :func:`orbsched.geometry.regions.cached_region_intervals` (``intervals.npz``);
+* ``<root>/regions/<key[:32]>/``: the intervals a fleet spends inside a region (the South Atlantic
+  Anomaly) of :func:`orbsched.geometry.regions.cached_region_intervals` (``intervals.npz``);
 * ``<root>/ephemeris/<key[:32]>/``: positions and velocities on the grid for the links'
   lengths (:mod:`orbsched.geometry.ephemeris`: ``r.npy``, ``v.npy``, float32).
 
@@ -44,6 +45,7 @@ loaded product is bit-identical to the computed one.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -269,10 +271,8 @@ def save_entry(folder, key, inputs, write_files, what="contact-plan", **meta):
                 if not folder.is_dir() or verify_entry(folder) is None:
                     break                   # another process won with a good entry
                 aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=parent))
-                try:
+                with contextlib.suppress(OSError):
                     os.rename(folder, aside / "entry")
-                except OSError:
-                    pass
                 shutil.rmtree(aside, ignore_errors=True)
     except OSError:
         pass                                # a full disk: the cache stays as it was

@@ -4,12 +4,12 @@
 time (memory stays bounded by ``geometry.chunk_mb``):
 
 * ISL windows ``(sat_a, sat_b, start_s, end_s)``: at each grid instant the topology
-  (:class:`orbsched.geometry.visibility.LinkSelector`) picks the links.  An edge caused by visibility
-  (range or grazing height) is refined by bisection to ``tol_s`` (default 0.1 s) on cubic
-  Hermite interpolations of both satellites' positions and velocities between the two grid
-  points (as :mod:`orbsched.geometry.illumination` does for eclipses; the position error is below 1 m for
-  LEO and a 60 s grid).  An edge caused by a topology decision (a nearest-k link being chosen)
-  lies on the grid instant of the decision.  ``range_start_km`` is the distance at the start,
+  (:class:`orbsched.geometry.visibility.LinkSelector`) picks the links.  An edge caused by
+  visibility (range or grazing height) is refined by bisection to ``tol_s`` (default 0.1 s) on cubic
+  Hermite interpolations of both satellites' positions and velocities between the two grid points
+  (as :mod:`orbsched.geometry.illumination` does for eclipses; the position error is below 1 m for
+  LEO and a 60 s grid).  An edge caused by a topology decision (a nearest-k link being chosen) lies
+  on the grid instant of the decision.  ``range_start_km`` is the distance at the start,
   ``range_min_km`` the smallest distance seen at the start and at the grid instants inside the
   window (the true minimum between grid points can be a little smaller).
   Simplification: a pair visible only between two grid points (a window shorter than the grid
@@ -24,24 +24,25 @@ time (memory stays bounded by ``geometry.chunk_mb``):
   instant (between grid points the distance can move a little further).  With ``constant`` the
   table is None.
 * Ground windows ``(station, sat, start_s, end_s, max_elevation_deg)``: every satellite above a
-  station's mask and, with a slant-range limit, within it (:mod:`orbsched.geometry.ground_passes`: per
-  station or the network's defaults, both rules hold when both are given); edges refined the
-  same way (station positions from skyfield's ITRS frame, exact at grid points and
-  interpolated between them: :class:`~orbsched.geometry.visibility.EarthRotation`); passes that start
-  and end between two grid points are searched for around local maxima (golden section) as
-  for grazing eclipses; the maximum elevation is refined by golden section around each grid
-  maximum.  Elevations are geometric (no refraction).
+  station's mask and, with a slant-range limit, within it (:mod:`orbsched.geometry.ground_passes`:
+  per station or the network's defaults, both rules hold when both are given); edges refined the
+  same way (station positions from skyfield's ITRS frame, exact at grid points and interpolated
+  between them: :class:`~orbsched.geometry.visibility.EarthRotation`); passes that start and end
+  between two grid points are searched for around local maxima (golden section) as for grazing
+  eclipses; the maximum elevation is refined by golden section around each grid maximum.  Elevations
+  are geometric (no refraction).
 * Fixed link lists: ``+grid`` for any fleet and ``file`` (``network.isl_file``) come from
-  :mod:`orbsched.geometry.topology`; satellites an inferred grid leaves out are ``plan.grid_misfits``
-  (``grid_misfits.csv``).  An ISL file's ``rate_gbps`` fills the windows' ``rate_gbps``.
+  :mod:`orbsched.geometry.topology`; satellites an inferred grid leaves out are
+  ``plan.grid_misfits`` (``grid_misfits.csv``).  An ISL file's ``rate_gbps`` fills the windows'
+  ``rate_gbps``.
 
 Windows still open at the end of the span end there (``end_clipped``); windows under way at
 the start begin at 0 (``start_clipped``).
 
 The plan is cached (Parquet) under ``cache_dir``, ``$ORBSCHED_CACHE`` or ``~/.cache/orbsched``
 (``contacts/<key[:32]>``), keyed by a SHA-256 of everything that determines it
-(:func:`plan_key`), when ``network.cache`` is true; :mod:`orbsched.geometry.cache` holds the helpers it
-shares with the shadow and SAA interval caches.
+(:func:`plan_key`), when ``network.cache`` is true; :mod:`orbsched.geometry.cache` holds the helpers
+it shares with the shadow and SAA interval caches.
 """
 from __future__ import annotations
 
@@ -273,9 +274,9 @@ def compute_contact_plan(fleet, scenario, progress=None, cache_dir=None, tol_s=D
     """The contact plan of ``fleet`` over ``scenario``'s span (see the module docstring).
 
     ``scenario`` must be the resolved one returned with the fleet by
-    :func:`orbsched.geometry.constellation.build_constellation`.  ``progress(n_steps)`` is called after
-    each chunk.  With ``scenario.network.cache`` (default) the plan is loaded from, or saved to,
-    the cache; ``plan.from_cache`` says which.
+    :func:`orbsched.geometry.constellation.build_constellation`.  ``progress(n_steps)`` is called
+    after each chunk.  With ``scenario.network.cache`` (default) the plan is loaded from, or saved
+    to, the cache; ``plan.from_cache`` says which.
     """
 
     if not 0 < tol_s <= 1.0:
@@ -306,8 +307,8 @@ def compute_contact_plan(fleet, scenario, progress=None, cache_dir=None, tol_s=D
 
 
 def fixed_links(fleet, scenario):
-    """The fixed link list of a ``+grid`` or ``file`` topology (:mod:`orbsched.geometry.topology`), or
-    None for the other topologies."""
+    """The fixed link list of a ``+grid`` or ``file`` topology (:mod:`orbsched.geometry.topology`),
+    or None for the other topologies."""
     net = scenario.network
     if net.topology == "file":
         links = topology.read_isl_file(net.isl_file, fleet.names)
@@ -503,7 +504,8 @@ def _refine_isl(win, starts_req, ends_req, tt, r, v, range_km, rmin, tol_s):
         ra0, va0, ra1, va1 = r[sa, kl], v[sa, kl], r[sa, kl + 1], v[sa, kl + 1]
         rb0, vb0, rb1, vb1 = r[sb, kl], v[sb, kl], r[sb, kl + 1], v[sb, kl + 1]
 
-        def margin(tau, sel=slice(None)):
+        def margin(tau, sel=slice(None), t0=t0, t1=t1, ra0=ra0, va0=va0, ra1=ra1, va1=va1,
+                   rb0=rb0, vb0=vb0, rb1=rb1, vb1=vb1):     # this pass's arrays, bound
             pa = hermite(t0[sel], t1[sel], ra0[sel], va0[sel], ra1[sel], va1[sel], tau)
             pb = hermite(t0[sel], t1[sel], rb0[sel], vb0[sel], rb1[sel], vb1[sel], tau)
             return _isl_margin_km(pa, pb, range_km, rmin)

@@ -16,7 +16,8 @@ Sources
       splines.  J2000 (EME2000) and GCRS differ by the 23 mas frame bias: 0.8 m at LEO radius,
       ignored.
 
-SGP4 output (TEME) is rotated to GCRS with skyfield's own rotation (see :mod:`orbsched.geometry.astro`).
+SGP4 output (TEME) is rotated to GCRS with skyfield's own rotation (see
+:mod:`orbsched.geometry.astro`).
 """
 from __future__ import annotations
 
@@ -167,7 +168,8 @@ class InterpolatedSet(OrbitSet):
                 raise PropagationError(
                     f"{self.source}: ephemeris of {self.names[i]} covers "
                     f"{timebase.iso_utc([lo])[0]} .. {timebase.iso_utc([hi])[0]}, but the run "
-                    f"needs {timebase.iso_utc([t_s.min()])[0]} .. {timebase.iso_utc([t_s.max()])[0]}")
+                    f"needs {timebase.iso_utc([t_s.min()])[0]} .. "
+                    f"{timebase.iso_utc([t_s.max()])[0]}")
             r[i] = sp(t_s)
             v[i] = sp(t_s, 1)
         return r, v

@@ -123,8 +123,9 @@ def compute_geometry_parallel(scenario, client=None, *, chunk_sats: int | None =
     parts = _run(client, shadow_chunk, [(scenario, lo, hi, steps) for lo, hi in chunks])
     iv = merge_intervals(parts)
     timings = {"fleet": t1 - t0, "shadow_parallel": time.perf_counter() - t1}
-    return stage.GeometryResult(scenario, fleet, *(iv[k] for k in stage._KINDS), timings,
-                                "", False)
+    return stage.GeometryResult(scenario, fleet, eclipse=iv["eclipse"], umbra=iv["umbra"],
+                                penumbra=iv["penumbra"], point=iv["point"], timings_s=timings,
+                                key="", from_cache=False)
 
 
 # ------------------------------------------------------------------------- contact plan

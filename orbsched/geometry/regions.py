@@ -114,7 +114,10 @@ def region_intervals(fleet, scenario, region, per_chunk=None) -> Intervals:
         final = ins[:, -1].copy()
     if initial is None:
         return Intervals.empty()
-    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+
+    def cat(xs, dt):
+        return np.concatenate(xs) if xs else np.zeros(0, dt)
+
     return crossings_to_intervals(cat(sats, np.int64), cat(times, float),
                                   cat(entering, bool), initial, final, span)
 

@@ -1,9 +1,10 @@
 """The geometry stage: fleet -> eclipse intervals and sunlight statistics, and their files.
 
 ``compute_geometry(scenario)`` builds the fleet, finds every eclipse edge (see
-:mod:`orbsched.geometry.illumination`) and returns a :class:`GeometryResult`; ``result.write(out_dir)``
-writes ``eclipses.csv``, ``sunlight.csv``, ``excluded.csv`` (when satellites were excluded),
-the resolved ``scenario.yaml`` and ``manifest.json`` (versions, timings, warnings).
+:mod:`orbsched.geometry.illumination`) and returns a :class:`GeometryResult`;
+``result.write(out_dir)`` writes ``eclipses.csv``, ``sunlight.csv``, ``excluded.csv`` (when
+satellites were excluded), the resolved ``scenario.yaml`` and ``manifest.json`` (versions, timings,
+warnings).
 
 Cache: with ``compute_geometry(scenario, cache=True)`` (as :func:`orbsched.run.simulate`, the
 sweep's precompute tasks and the engine benchmark call it) the shadow intervals (eclipse,
@@ -14,9 +15,10 @@ every geometry cache; false: nothing is read or written).  The key (:func:`geome
 is what the intervals depend on: the span inputs shared with the contact plan (package
 versions, constellations with element-set files by SHA-256, satellite names, start, span, grid
 step, ``frame_node_s``), ``earth_shape``, ``earth_radius_km``, ``sun_direction``,
-``refine_tol_s``, the numpy version and a format number; not ``eclipse_model`` (all four kinds are computed either way), ``chunk_mb`` (memory)
-or ``max_epoch_age_days`` (a report).  The fleet itself is always built (it is cheap, and its
-exclusions and stale element sets are reported).  ``result.from_cache`` says which path ran.
+``refine_tol_s``, the numpy version and a format number; not ``eclipse_model`` (all four kinds are
+computed either way), ``chunk_mb`` (memory) or ``max_epoch_age_days`` (a report).  The fleet itself
+is always built (it is cheap, and its exclusions and stale element sets are reported).
+``result.from_cache`` says which path ran.
 """
 from __future__ import annotations
 
@@ -190,8 +192,8 @@ def compute_geometry(scenario, progress=False, *, cache=False, cache_dir=None, f
     ``cache=True`` uses the on-disk cache (under ``cache_dir``, ``$ORBSCHED_CACHE`` or
     ``~/.cache/orbsched``) when ``scenario.network.cache`` is true; the default computes
     (``orbsched geometry`` and the geometry benchmark measure the computation).  ``fleet``:
-    the fleet :func:`~orbsched.geometry.constellation.build_constellation` built for ``scenario`` (then
-    ``scenario`` must be the resolved one it returned), instead of building it again.
+    the fleet :func:`~orbsched.geometry.constellation.build_constellation` built for ``scenario``
+    (then ``scenario`` must be the resolved one it returned), instead of building it again.
     """
     t0 = time.perf_counter()
     if fleet is None:

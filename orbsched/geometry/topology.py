@@ -23,9 +23,9 @@ grazing height, :class:`orbsched.geometry.visibility.LinkSelector`), like every 
        ephemerides) lie within :data:`SMA_TOL_KM` of it share that plane (members taken in
        order of right ascension of the node).
     2. *Shells*: planes within :data:`SHELL_INCLINATION_TOL_DEG` of inclination and
-       :data:`SHELL_ALTITUDE_TOL_KM` of mean altitude of a shell's first plane, ordered by node; planes adjacent in node
-       are neighbours, all round when no gap between nodes exceeds 1.5x the median gap (a
-       delta pattern), else with a seam at the widest gap, which gets no links (a star
+       :data:`SHELL_ALTITUDE_TOL_KM` of mean altitude of a shell's first plane, ordered by node;
+       planes adjacent in node are neighbours, all round when no gap between nodes exceeds 1.5x the
+       median gap (a delta pattern), else with a seam at the widest gap, which gets no links (a star
        pattern, whose planes counter-rotate across it).
     3. *Slots*: inside a plane satellites are ordered by argument of latitude; each links to
        the next (cyclically).  Across adjacent planes with the same number of satellites S,
@@ -95,7 +95,8 @@ def _pairs_array(pairs, n_sats):
 def read_isl_file(path, names) -> GridLinks:
     """Links of ``network.isl_file`` (see the module docstring) for a fleet named ``names``."""
     path = Path(path)
-    index, twice = {}, set()
+    index: dict[str, int] = {}
+    twice: set[str] = set()
     for i, name in enumerate(names):
         (twice.add if str(name) in index else lambda _: None)(str(name))
         index[str(name)] = i
@@ -132,7 +133,7 @@ def read_isl_file(path, names) -> GridLinks:
         raise DataFileError(path, lineno, f"{col}: {v!r} is neither a fleet index (0..{n - 1})"
                                           f" nor a satellite name (e.g. {names[0]!r})")
 
-    seen = {}
+    seen: dict[tuple[int, int], int] = {}
     rows = []
     lineno = 1
     for lineno, row in enumerate(reader, start=2):
@@ -254,9 +255,10 @@ def infer_grid(r_km, v_km_s, names, grid_shift=0, mean_sma_km=None, offset=0) ->
     for p in range(n_planes):
         if len(members[p]) < 2:
             i = int(members[p][0])
+            alt_km = sma[i] - EARTH_EQUATORIAL_RADIUS_KM
             misfits.append((offset + i, names[i], f"alone in its plane (inclination "
                                                   f"{inc[i]:.3f} deg, node {raan[i]:.3f} deg, "
-                                                  f"altitude {sma[i] - EARTH_EQUATORIAL_RADIUS_KM:.1f} km)"))
+                                                  f"altitude {alt_km:.1f} km)"))
     sorted_m = {}
     for p in good:
         m = members[p]
@@ -268,7 +270,7 @@ def infer_grid(r_km, v_km_s, names, grid_shift=0, mean_sma_km=None, offset=0) ->
     p_inc = {p: float(np.mean(inc[members[p]])) for p in good}
     p_sma = {p: float(np.mean(sma[members[p]])) for p in good}
     p_raan = {p: float(raan[members[p][0]]) for p in good}
-    shells = []
+    shells: list[list[int]] = []
     for p in sorted(good, key=lambda q: (p_inc[q], p_sma[q])):
         for sh in shells:
             q = sh[0]
@@ -296,7 +298,7 @@ def infer_grid(r_km, v_km_s, names, grid_shift=0, mean_sma_km=None, offset=0) ->
                 pairs.append((int(mp[i]), int(mq[j])))
     a, b = _pairs_array(pairs, n)
     slot = np.full(n, -1, np.int64)
-    for p, m in sorted_m.items():
+    for m in sorted_m.values():
         slot[m] = np.arange(len(m))
     return GridLinks(a + offset, b + offset, np.full(len(a), np.nan), misfits,
                      (np.arange(n) + offset, np.where(slot >= 0, plane, -1), slot))
@@ -312,12 +314,13 @@ def grid_links(fleet, scenario, grid_shift=0) -> GridLinks:
         n = len(s)
         layout = getattr(s, "walker_layout", None)      # planes, S, F, pattern, flown planes
         if layout is not None and n == (layout[4][1] - layout[4][0]) * layout[1]:
-            a, b = walker_grid_pairs(*layout[:4], grid_shift=grid_shift,
-                                     plane_range=layout[4])
+            planes, per_plane, phasing, pattern, flown = layout
+            a, b = walker_grid_pairs(planes, per_plane, phasing, pattern, grid_shift=grid_shift,
+                                     plane_range=flown)
             parts_a.append(a + base)
             parts_b.append(b + base)
         else:
-            if r0 is None:
+            if r0 is None or v0 is None:              # set together, once
                 r, v = fleet.propagate(np.array([0.0]), scenario.geometry.frame_node_s)
                 r0, v0 = r[:, 0], v[:, 0]
             mean = None

@@ -17,8 +17,8 @@ Inter-satellite links
       shells have no links across their seam (the planes there counter-rotate).  Other fleets
       (TLE, OMM, ...) get planes and slots inferred from their orbits
       (:mod:`orbsched.geometry.topology`).
-    * ``file``: the links listed in ``network.isl_file`` (:mod:`orbsched.geometry.topology`), each up
-      while its pair is visible.
+    * ``file``: the links listed in ``network.isl_file`` (:mod:`orbsched.geometry.topology`), each
+      up while its pair is visible.
     * ``nearest-k``: at most ``terminals`` links per satellite, sticky: a link is kept while its
       pair stays visible; free terminals are then filled greedily, nearest pair first, among
       each satellite's ``2 * terminals`` nearest visible satellites whose terminals are free.

@@ -219,6 +219,10 @@ class View(Protocol):
     def is_datacentre(self, host: int) -> bool:
         """The host index is a ground data centre's."""
 
+    def _queued_except(self, closed: np.ndarray) -> Iterator[JobInfo]:
+        """Private, for :meth:`Policy.schedule`: :meth:`queued` without the single-satellite
+        jobs waiting for a satellite where ``closed`` is set (the engine's view has it)."""
+
 
 class Policy:
     """Base class of scheduling policies (module docstring).  Subclasses set ``name`` and
@@ -309,7 +313,7 @@ class Policy:
                 if sat < len(powered[g]) and not powered[g][sat] and room:
                     continue
                 if view.can_host(sat, g):
-                    site = sat
+                    site: int | None = sat
                 elif room:
                     blocked[sat] = min(blocked.get(sat, math.inf), g)
                     continue
@@ -329,7 +333,7 @@ class Policy:
                     return
 
 
-def _option_names(cls: type) -> list:
+def _option_names(cls: type[Policy]) -> list:
     """The keyword options a policy class's constructor takes."""
     params = inspect.signature(cls.__init__).parameters.values()
     return [p.name for p in params if p.name != "self"

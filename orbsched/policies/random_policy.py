@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from ..scenario.checks import check_number
 from .api import Policy
 from .decisions import Decision, Migrate
@@ -26,11 +28,15 @@ class RandomPolicy(Policy):
         check_number("options", "p_migrate", p_migrate, lo=0.0, hi=1.0)
         self.p_migrate = float(p_migrate)
 
+    def _rng(self) -> np.random.Generator:
+        assert self.rng is not None             # seeded by the engine before any hook
+        return self.rng
+
     def place(self, job: Any, view: Any) -> int | None:
         if job.sat >= 0 and view.can_host(job.sat, job.gpus):
             return job.sat
         hosts = view.hosts(job.gpus)
-        site = int(self.rng.choice(hosts)) if len(hosts) else None
+        site = int(self._rng().choice(hosts)) if len(hosts) else None
         if site is not None and job.sat >= 0 and not view.reachable(job.sat, site):
             return None
         return site
@@ -40,8 +46,8 @@ class RandomPolicy(Policy):
             for job in view.jobs_on(int(sat)):
                 if job.phase != "running" or job.is_group:
                     continue
-                if self.rng.random() >= self.p_migrate:
+                if self._rng().random() >= self.p_migrate:
                     continue
                 found = view.nearest(int(sat), gpus=job.gpus, k=8)
                 if found:
-                    yield Migrate(job.job_id, found[int(self.rng.integers(len(found)))][0])
+                    yield Migrate(job.job_id, found[int(self._rng().integers(len(found)))][0])

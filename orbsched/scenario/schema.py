@@ -116,7 +116,8 @@ class SsoPlane(_Strict):
     type: Literal["sso"]
     #: label of the plane
     name: str = Field(min_length=1)
-    altitude_km: float = Field(gt=0, le=5900, description="sun-synchronous orbits end near 5,970 km")
+    altitude_km: float = Field(gt=0, le=5900,
+                               description="sun-synchronous orbits end near 5,970 km")
     ltan_h: float = Field(ge=0, lt=24, description="local time of the ascending node, hours")
     sats: int = Field(1, ge=1, description="satellites evenly spaced in the plane")
     #: element epoch; default start_utc (the node follows the true Sun at epoch)
@@ -195,7 +196,10 @@ class EphemerisFile(_FileSource):
     type: Literal["ephemeris"]
 
 
-Constellation = Annotated[WalkerShell | SsoPlane | FormationCluster | TleFile | OmmFile | EphemerisFile, Field(discriminator="type")]
+Constellation = Annotated[
+    WalkerShell | SsoPlane | FormationCluster | TleFile | OmmFile | EphemerisFile,
+    Field(discriminator="type"),
+]
 _TAGS = {"walker": WalkerShell, "sso": SsoPlane, "formation": FormationCluster, "tle": TleFile,
          "omm": OmmFile, "ephemeris": EphemerisFile}
 

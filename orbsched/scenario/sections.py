@@ -1,16 +1,16 @@
 """Scenario sections that describe what is simulated: hardware, workload, policy, recording.
 
 The geometry half of a scenario (constellations, stations, network) lives in
-:mod:`orbsched.scenario.schema`; this module holds the sections the engine reads.  Subsystem specs reuse
-the frozen dataclasses of :mod:`orbsched.models.power`, :mod:`orbsched.models.thermal`,
-:mod:`orbsched.workload.jobs` and :mod:`orbsched.workload.traces` directly (pydantic validates them, rejects
-unknown keys and reports their own range checks with the field path), so each field is defined
-and documented once.
+:mod:`orbsched.scenario.schema`; this module holds the sections the engine reads.  Subsystem specs
+reuse the frozen dataclasses of :mod:`orbsched.models.power`, :mod:`orbsched.models.thermal`,
+:mod:`orbsched.workload.jobs` and :mod:`orbsched.workload.traces` directly (pydantic validates them,
+rejects unknown keys and reports their own range checks with the field path), so each field is
+defined and documented once.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -129,7 +129,8 @@ class SyntheticWorkload(_Strict):
     params: SyntheticParams = SyntheticParams()
 
 
-TRACE_FORMATS = ("philly-csv", "philly-json", "alibaba-pai", "alibaba-openb", "helios", "csv")
+TraceFormat = Literal["philly-csv", "philly-json", "alibaba-pai", "alibaba-openb", "helios", "csv"]
+TRACE_FORMATS: tuple[str, ...] = get_args(TraceFormat)
 
 
 class TraceWorkload(_Strict):
@@ -137,7 +138,7 @@ class TraceWorkload(_Strict):
 
     type: Literal["trace"]
     #: the trace's format (orbsched.workload.traces reads each)
-    format: Literal[TRACE_FORMATS]
+    format: TraceFormat
     path: str = Field(min_length=1, description="relative to the scenario file")
     task_path: str | None = Field(None, description="alibaba-pai: the pai_task_table file")
     columns: ColumnMap | None = Field(None, description="csv: which column holds what")

@@ -180,11 +180,11 @@ def run_partition(part: Partition, out_dir=None, cache_dir=None) -> dict:
     t0 = time.perf_counter()
     res = simulate(part.scenario, cache_dir=cache_dir)
     summary = res.summary()
-    folder = None
+    folder: str | None = None
     if out_dir is not None:
-        folder = Path(out_dir) / part.name
-        res.write(folder)
-        folder = str(folder)
+        path = Path(out_dir) / part.name
+        res.write(path)
+        folder = str(path)
     return {"index": part.index, "name": part.name, "n_sats": part.n_sats,
             "summary": summary, "wall_s": time.perf_counter() - t0,
             "timings_s": dict(res.timings_s), "peak_rss_gb": _peak_rss_gb(),

@@ -45,8 +45,8 @@ name with its options, or a user class whose file (or module) imports, whose cla
 is a Policy, and whose constructor takes the options.  A failure names the sweep file and the
 line that set the value (or the base scenario's line).
 
-``orbsched sweep`` / ``run_sweep`` (:mod:`orbsched.sweep.execute`) run it; :func:`collect`
-builds ``sweep.parquet`` from the run folders.  ``orbsched compare`` is :mod:`orbsched.analysis.compare`.
+``orbsched sweep`` / ``run_sweep`` (:mod:`orbsched.sweep.execute`) run it; :func:`collect` builds
+``sweep.parquet`` from the run folders.  ``orbsched compare`` is :mod:`orbsched.analysis.compare`.
 """
 from __future__ import annotations
 
@@ -312,7 +312,7 @@ class Sweep:
         seeds = list(dict.fromkeys(int(s) for s in seeds))
         combos = list(dict.fromkeys(tuple(r.overrides) for r in self.runs))
         params = {tuple(r.overrides): r.params for r in self.runs}
-        runs = []
+        runs: list[SweepRun] = []
         for overrides in combos:
             for seed in seeds:
                 runs.append(SweepRun(run_id(overrides, seed), len(runs), seed,
@@ -467,7 +467,8 @@ def load_sweep(path) -> Sweep:
     seeds = list(spec.seeds) if spec.seeds is not None else \
         [base.seed + i for i in range(spec.replications or 1)]
     params, axes = _axes(spec)
-    runs, by_id = [], {}
+    runs: list[SweepRun] = []
+    by_id: dict[str, int] = {}
     for combo in itertools.product(*axes):
         values = {p: v for option in combo for p, v in option.items()}
         overrides = fixed + [f"{p}={yaml_value(values[p])}" for p in params]
