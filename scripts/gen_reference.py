@@ -85,7 +85,7 @@ def scenario_sections() -> list:
     out = [("Top level", "The scenario file's own keys; the sections below have their own "
                          "tables.", [r for r in top if r.path not in (
                              "constellations", "ground_stations", "datacentres", "workload")])]
-    for tag, model in schema._TAGS.items():
+    for tag, model in schema.CONSTELLATION_TAGS.items():
         out.append((f"constellations: type `{tag}`", inspect.getdoc(model) or "",
                     [r for r in field_rows(model, "constellations[i].") if not
                      r.path.endswith(".type")]))

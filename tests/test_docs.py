@@ -54,7 +54,7 @@ def test_scenario_reference_documents_every_field(repo):
     page = (repo / "docs" / "reference" / "scenario.md").read_text()
     missing = [p for p in _field_paths(config.Scenario)       # a field, or a section's heading
                if f"`{p}`" not in page and f"\n## {p}" not in page]
-    for model in list(config._TAGS.values()) + [config.GroundStation]:
+    for model in list(config.CONSTELLATION_TAGS.values()) + [config.GroundStation]:
         missing += [f"{model.__name__}.{n}" for n in model.model_fields
                     if n != "type" and f"{n}`" not in page]
     for model in config.WORKLOAD_TAGS.values():
