@@ -29,52 +29,30 @@ wrapper handles it with the GIL and resumes, so side effects happen in the twin'
 """
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport INFINITY, NAN, fabs, isfinite
-from libc.stdlib cimport free as c_free
-from libc.stdlib cimport malloc
+from libc.math cimport fabs
 
 from .fleet_core cimport (
     Kind,
     State,
     _bus_advance,
-    _bus_threshold,
     _bus_update,
-    _flows,
-    _host,
     _must_shed,
     _node_advance,
-    _node_commit,
-    _node_next,
     _node_set,
-    _power,
-    _rate_of,
     _set_free,
-    _stored_at,
 )
 from .heap cimport i64
-from .thermal cimport _temperature_after
-from . import reference as _reference
 from .fleet_support import (
-    ALL_ARRAYS,
-    ENERGY_TERMS,
     MUST_SHED,
     SPEED_CHANGED,
-    allocate,
     backwards_error,
     check_count,
     check_fraction,
-    check_index,
     check_state,
-    check_time,
     count_error,
     failed_twice_error,
-    fleet_kinds,
-    query_time,
-    readonly,
     touch_backwards_error,
 )
-from .reference_fleet import relax_rk4_k
-from ..scenario.checks import check_number
 
 from .fleet_base cimport FleetBase, _qtime
 

@@ -6,26 +6,22 @@ The exactness rules and the layers are in ``fleet.pyx``'s docstring.
 """
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport INFINITY, NAN, fabs, isfinite
+from libc.math cimport INFINITY, NAN, isfinite
 from libc.stdlib cimport free as c_free
 from libc.stdlib cimport malloc
 
 from .fleet_core cimport (
     Kind,
     State,
-    _bus_advance,
     _bus_threshold,
-    _bus_update,
     _flows,
     _host,
-    _must_shed,
     _node_advance,
     _node_commit,
     _node_next,
     _node_set,
     _power,
     _rate_of,
-    _set_free,
     _stored_at,
 )
 from .heap cimport i64
@@ -33,22 +29,14 @@ from .thermal cimport _temperature_after
 from . import reference as _reference
 from .fleet_support import (
     ALL_ARRAYS,
-    ENERGY_TERMS,
-    MUST_SHED,
-    SPEED_CHANGED,
     allocate,
     backwards_error,
     check_count,
-    check_fraction,
     check_index,
-    check_state,
     check_time,
-    count_error,
-    failed_twice_error,
     fleet_kinds,
     query_time,
     readonly,
-    touch_backwards_error,
 )
 from .reference_fleet import relax_rk4_k
 from ..scenario.checks import check_number
