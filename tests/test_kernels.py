@@ -45,13 +45,15 @@ def test_accelerated_reports_each_kernel():
 
 
 @needs_compiled
-def test_a_missing_compiled_kernel_warns_and_only_that_kernel_runs_its_twin():
+def test_a_missing_compiled_kernel_warns_and_only_that_kernel_runs_its_twin(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ORBSCHED_PURE"}
+    # from another folder: ``python -c`` puts the working folder first on sys.path, and from
+    # the repository's root that is the source tree, unbuilt when CI installs a copy
     proc = subprocess.run([sys.executable, "-W", "default", "-c",
                            "import sys; sys.modules['orbsched._kernels.shadow'] = None; "
                            "import orbsched; s = orbsched.accelerated; "
                            "print(bool(s), s['shadow_functions'], s['isl_candidates'])"],
-                          env=env, capture_output=True, text=True, check=True)
+                          env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
     assert proc.stdout.split() == ["False", "False", "True"]
     assert "OrbschedWarning: compiled kernels not found for shadow in" in proc.stderr
     assert "pip install -e ." in proc.stderr
