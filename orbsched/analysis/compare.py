@@ -38,9 +38,9 @@ from ..files import atomic_write_csv
 from ..results.folder import RUN_FILE, run_status
 from ..scenario.errors import OrbschedError, RegistryError
 from ..scenario.schema import yaml_value
-from .figures_io import save_figure
+from .figures_io import check_formats, save_figure
 from .paired import fig_paired, label_policies, paired_table, policy_free, slug, steady_frame
-from .plot_base import check_formats, write_figure
+from .plot_base import write_figure
 
 __all__ = ["DEFAULT_METRICS", "collect", "compare", "mean_ci", "sweep_parameters",
            "table_text"]

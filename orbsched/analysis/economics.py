@@ -91,7 +91,8 @@ from .economics_model import (  # noqa: F401  (the model, exported from here)
     satellite_from_hardware,
     satellite_mass_kg,
 )
-from .plot_base import check_formats, new_figure, write_figure
+from .figures_io import check_formats
+from .plot_base import new_figure, write_figure
 
 if TYPE_CHECKING:                   # pandas is imported where a table is built
     import pandas as pd

@@ -77,7 +77,7 @@ class RunFolder:
         if not path.is_file():
             raise DataFileError(path, None, "not found: a results folder holds summary.json "
                                 "(written last by 'orbsched run')")
-        self.summary = _read_json(path)
+        self.summary = read_json(path)
         scen = self.dir / "scenario.yaml"
         try:
             self.scenario = (yaml.safe_load(scen.read_text(encoding="utf-8")) or {}) \
@@ -85,7 +85,7 @@ class RunFolder:
         except yaml.YAMLError as exc:
             raise DataFileError(scen, None, f"not valid YAML: {exc}") from None
         meta = self.dir / "run.json"
-        self.params = dict(_read_json(meta).get("params") or {}) if meta.is_file() else {}
+        self.params = dict(read_json(meta).get("params") or {}) if meta.is_file() else {}
         self._cache = {}
 
     @property
@@ -104,7 +104,7 @@ class RunFolder:
 
     @property
     def duration_s(self) -> float:
-        h = _num(self.summary.get("duration_h", self.scenario.get("duration_h")))
+        h = num_or_none(self.summary.get("duration_h", self.scenario.get("duration_h")))
         if math.isfinite(h):
             return h * 3600.0
         t = self.fleet()["t_s"].to_numpy(float)
@@ -145,17 +145,18 @@ class RunFolder:
 
     def snapshot(self):
         path = self.dir / "snapshot.json"
-        return _read_json(path) if path.is_file() else {}
+        return read_json(path) if path.is_file() else {}
 
 
-def _num(x):
+def num_or_none(x):
+    """A summary value as a float (``None``, written for NaN, becomes NaN)."""
     try:
         return float(x)
     except (TypeError, ValueError):
         return float("nan")
 
 
-def _read_json(path):
+def read_json(path):
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -163,7 +164,7 @@ def _read_json(path):
         raise DataFileError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
 
 
-_STR_COLUMNS = {"kind", "detail", "name", "status"}
+STR_COLUMNS = {"kind", "detail", "name", "status"}
 
 
 def read_parquet(path, columns, filters=None):
@@ -174,7 +175,7 @@ def read_parquet(path, columns, filters=None):
 
     path = Path(path)
     if not path.is_file():
-        return pd.DataFrame({c: pd.Series([], dtype=object if c in _STR_COLUMNS else float)
+        return pd.DataFrame({c: pd.Series([], dtype=object if c in STR_COLUMNS else float)
                              for c in columns})
     present = set(pq.read_schema(path).names)
     use = [c for c in columns if c in present]
@@ -183,8 +184,8 @@ def read_parquet(path, columns, filters=None):
     frame = pd.read_parquet(path, columns=use, filters=filters) if use else pd.DataFrame()
     for c in columns:
         if c not in frame:
-            frame[c] = "" if c in _STR_COLUMNS else np.nan
-        elif c in _STR_COLUMNS:
+            frame[c] = "" if c in STR_COLUMNS else np.nan
+        elif c in STR_COLUMNS:
             frame[c] = frame[c].astype(object).fillna("").astype(str)
         else:
             frame[c] = pd.to_numeric(frame[c], errors="coerce")
@@ -224,7 +225,7 @@ def find_runs(paths) -> list:
 
         def order(q):
             meta = q / "run.json"
-            return (_read_json(meta).get("index", 0) if meta.is_file() else 0, q.name)
+            return (read_json(meta).get("index", 0) if meta.is_file() else 0, q.name)
         out += sorted(runs, key=order)
     return out
 
@@ -289,7 +290,15 @@ def note(ax, text):
 def save_figure(fig, table, out_dir, name, formats=("png", "pdf")) -> list:
     """Write ``fig`` as ``out_dir/name.<format>`` for each format and ``table`` (a DataFrame:
     the data behind the figure) as ``out_dir/name.csv``; returns the paths written."""
-    formats = check_formats(formats)
+    paths = write_formats(fig, out_dir, name, check_formats(formats))
+    paths.append(atomic_write_csv(Path(out_dir) / f"{name}.csv", table))
+    return paths
+
+
+def write_formats(fig, out_dir, name, formats) -> list:
+    """Write ``fig`` as ``out_dir/name.<format>`` for each of ``formats`` (PNG at
+    :data:`PNG_DPI`, PDF without a creation date so the same figure gives the same bytes);
+    laid out once, the other formats reuse the positions.  Returns the paths written."""
     paths = []
     for fmt in formats:
         path = Path(out_dir) / f"{name}.{fmt}"
@@ -301,5 +310,4 @@ def save_figure(fig, table, out_dir, name, formats=("png", "pdf")) -> list:
         atomic_write(path, lambda tmp, opts=opts: fig.savefig(tmp, **opts))
         fig.set_layout_engine("none")      # laid out once: the other formats reuse it
         paths.append(path)
-    paths.append(atomic_write_csv(Path(out_dir) / f"{name}.csv", table))
     return paths

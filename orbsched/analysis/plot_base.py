@@ -4,19 +4,16 @@ figures) share: the day/night boundary on a spherical Earth, a results folder re
 the Agg canvas, saved in each format with its data as CSV, titles, labels, state bars)."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write, atomic_write_csv
-from ..scenario.errors import DataFileError, OrbschedError, RegistryError
-from .figures_io import OKABE_ITO
+from ..files import atomic_write_csv
+from ..scenario.errors import DataFileError, OrbschedError
+from .figures_io import OKABE_ITO, num_or_none, read_json, read_parquet, write_formats
 from .figures_io import STATE_COLOURS as _PALETTE_STATES
 
-FORMATS = ("png", "pdf", "svg")
-PNG_DPI = 150
 MAX_TIMELINE_JOBS = 20
 STATES = ("sunlit", "penumbra", "umbra")
 STATE_COLOURS = dict(_PALETTE_STATES)
@@ -32,7 +29,6 @@ _TS_COLUMNS = ("t_s", "sat", "util", "util_sunlit", "util_penumbra", "util_umbra
 _EVENT_COLUMNS = ("t_s", "kind", "sat", "job_id", "peer", "value", "detail")
 _JOB_COLUMNS = ("job_id", "name", "gpus", "arrival_s", "first_start_s", "end_s", "status",
                 "migrations", "migration_failures", "sat")
-_STR_COLUMNS = {"kind", "detail", "name", "status"}
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -118,12 +114,12 @@ class RunFiles:
             raise DataFileError(summary, None, "not found: a results folder holds summary.json, "
                                 "timeseries.parquet, events.parquet, jobs.parquet, snapshot.json")
         self.summary = read_json(summary)
-        self.fleet = _read_parquet(self.dir / "timeseries.parquet", _TS_COLUMNS,
+        self.fleet = read_parquet(self.dir / "timeseries.parquet", _TS_COLUMNS,
                                    filters=[("sat", "==", -1)])
         self.fleet = self.fleet.sort_values("t_s", kind="stable").reset_index(drop=True)
-        self.events = _read_parquet(self.dir / "events.parquet", _EVENT_COLUMNS)
+        self.events = read_parquet(self.dir / "events.parquet", _EVENT_COLUMNS)
         self.events = self.events.sort_values("t_s", kind="stable").reset_index(drop=True)
-        self.jobs = _read_parquet(self.dir / "jobs.parquet", _JOB_COLUMNS)
+        self.jobs = read_parquet(self.dir / "jobs.parquet", _JOB_COLUMNS)
         snap = self.dir / "snapshot.json"
         self.snapshot = read_json(snap) if snap.is_file() else None
         n = self.summary.get("n_sats")
@@ -147,7 +143,7 @@ class RunFiles:
 
     def soc_samples(self):
         """Per-satellite SoC samples, or fleet-mean samples when none; and which it is."""
-        per_sat = _read_parquet(self.dir / "timeseries.parquet", ("sat", "soc"),
+        per_sat = read_parquet(self.dir / "timeseries.parquet", ("sat", "soc"),
                                 filters=[("sat", ">=", 0)])["soc"].to_numpy(float)
         per_sat = per_sat[np.isfinite(per_sat)]
         if per_sat.size:
@@ -183,14 +179,6 @@ class RunFiles:
         return out
 
 
-def num_or_none(x):
-    """A summary value as a float (``None``, written for NaN, becomes NaN)."""
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def floor_soc_of(summary):
     """The battery floor (state of charge), from ``battery_floor_soc`` or ``battery.floor_soc``;
     ``None`` when absent."""
@@ -198,48 +186,6 @@ def floor_soc_of(summary):
     if value is None and isinstance(summary.get("battery"), dict):
         value = summary["battery"].get("floor_soc")
     return None if value is None or not math.isfinite(num_or_none(value)) else num_or_none(value)
-
-
-def read_json(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise DataFileError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
-
-
-def _read_parquet(path, columns, filters=None):
-    """Read ``columns`` of a Parquet file; missing file or columns give an empty/NaN column."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        return pd.DataFrame({c: pd.Series([], dtype=object if c in _STR_COLUMNS else float)
-                             for c in columns})
-    import pyarrow.parquet as pq
-
-    present = set(pq.read_schema(path).names)
-    use = [c for c in columns if c in present]
-    if filters and any(f[0] not in present for f in filters):
-        filters = None
-    frame = pd.read_parquet(path, columns=use, filters=filters) if use else pd.DataFrame()
-    for c in columns:
-        if c not in frame:
-            frame[c] = "" if c in _STR_COLUMNS else np.nan
-        elif c not in _STR_COLUMNS:
-            frame[c] = pd.to_numeric(frame[c], errors="coerce")
-        else:
-            frame[c] = frame[c].astype(object).fillna("").astype(str)  # also categoricals
-    return frame.reset_index(drop=True)
-
-
-# ----------------------------------------------------------------------------- drawing helpers
-def check_formats(formats):
-    formats = (formats,) if isinstance(formats, str) else tuple(formats)
-    for f in formats:
-        if f not in FORMATS:
-            raise RegistryError(f"unknown figure format {f!r}; valid formats: {', '.join(FORMATS)}")
-    return formats
 
 
 def new_figure(w, h, ncols=1, **kw):
@@ -257,17 +203,7 @@ def write_figure(fig, out_dir, name, formats, data=None):
     DataFrame) as ``name.csv`` beside it."""
     if isinstance(fig, tuple):
         fig, data = fig
-    paths = []
-    for fmt in formats:
-        path = Path(out_dir) / f"{name}.{fmt}"
-        opts = {"format": fmt}
-        if fmt == "png":
-            opts["dpi"] = PNG_DPI
-        if fmt == "pdf":
-            opts["metadata"] = {"CreationDate": None}
-        atomic_write(path, lambda tmp, opts=opts: fig.savefig(tmp, **opts))
-        fig.set_layout_engine("none")  # laid out once; the other formats reuse the positions
-        paths.append(path)
+    paths = write_formats(fig, out_dir, name, formats)
     if data is not None:
         paths.append(atomic_write_csv(Path(out_dir) / f"{name}.csv", data))
     return paths

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..scenario.errors import OrbschedError
-from .figures_io import OKABE_ITO, series_style
+from .figures_io import OKABE_ITO, check_formats, series_style
 from .plot_base import (
     ECLIPSE_COLOUR,
     ECLIPSE_LINE_COLOUR,
@@ -35,7 +35,6 @@ from .plot_base import (
     STATE_COLOURS,
     STATES,
     RunFiles,
-    check_formats,
     draw_state_bars,
     floor_soc_of,
     integer_y,
