@@ -1,6 +1,6 @@
 # A binary heap of Dijkstra entries ordered by (distance, hops, node) lexicographically, like
 # Python's tuples in heapq: a total order on distinct entries, so the pop order (and hence every
-# result) is the twin's.  The same heap as graph.pyx's (kept there unchanged).
+# result) is the twin's.  graph.pyx and fleet_search.pyx cimport it.
 cimport numpy as cnp
 
 ctypedef cnp.int64_t i64
