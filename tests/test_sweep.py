@@ -393,6 +393,48 @@ def test_failed_and_dying_runs_are_recorded_and_the_sweep_goes_on(tmp_path, repo
     assert pd.isna(frame.loc["stay", "error"])
 
 
+BYSTANDER = """\
+import os
+import time
+from pathlib import Path
+
+from orbsched.policies.stay import Stay
+
+
+class Bystander(Stay):
+    name = "bystander"
+
+    def schedule(self, view):
+        calls = Path(__file__).with_name("bystander-calls")
+        if calls.exists():
+            return super().schedule(view)
+        first = Path(__file__).with_name("bystander-first")
+        if not first.exists():           # in flight beside Always, which kills the pool
+            first.touch()
+            time.sleep(30)
+        calls.touch()                     # alone: dies once of its own accord
+        os._exit(3)
+"""
+
+
+def test_a_run_killed_beside_another_is_not_charged_for_that_death(tmp_path, repo):
+    # Always and Bystander start together; Always's death breaks the pool while Bystander
+    # sleeps.  Bystander then dies once alone: with --retries 1 that is its one retry, and the
+    # third attempt completes.  Charging the shared death as well would record it failed.
+    (tmp_path / "killer.py").write_text(KILLER + BYSTANDER.replace("from orbsched.policies."
+                                                                   "stay import Stay\n", ""))
+    base = yaml.safe_load((repo / "configs" / "demo.yaml").read_text())
+    doc = {"name": "bystander", "base_scenario": base, "set": TINY,
+           "grid": {"policy": ["killer.py:Always", "killer.py:Bystander"]}}
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert cli("sweep", path, "--out", tmp_path / "out", "--workers", 2, "--retries", 1) == 1
+    frame = pd.read_parquet(tmp_path / "out" / "sweep.parquet").set_index("policy")
+    assert (tmp_path / "bystander-first").exists() and (tmp_path / "bystander-calls").exists()
+    assert frame.loc["killer.py:Bystander", "status"] == "done"
+    assert "died 2 times" in frame.loc["killer.py:Always", "error"]
+
+
 # -------------------------------------------------------------------------------- compare
 def test_compare_writes_figures_and_table(one_worker, tmp_path, capsys):
     _, out, _ = one_worker

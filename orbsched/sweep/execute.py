@@ -32,7 +32,8 @@ the parent groups the geometries, then compute the plans and run the runs; a wor
 runs are over skips the interpreter's teardown (``os._exit`` after flushing).  A dead worker
 breaks the whole pool (``BrokenProcessPool`` for every run in flight): the pool is rebuilt,
 and when several runs were in flight they are re-run one at a time, so a death is only ever
-held against the run that was alone in the pool.  Workers that die as they start (a script
+counted against the run that was alone in the pool (a run in flight beside another may not
+even have started).  Workers that die as they start (a script
 without ``if __name__ == '__main__':``) stop the sweep with an error.  On Dask a death shows as
 ``KilledWorker`` for that task (``--dask local`` sets the scheduler's ``allowed-failures`` to 0
 so each death is reported at once; a remote scheduler applies its own first).  A run whose

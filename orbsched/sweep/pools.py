@@ -194,13 +194,15 @@ class LocalPool:
             yield from finished  # handles these results (files, progress bar, on_result)
             if casualties:
                 self._broken()
-                alone = len(casualties) == 1
-                for task in casualties:
-                    deaths[task["id"]] = n = deaths.get(task["id"], 0) + 1
-                    if alone and n > retries:
-                        yield task, _died(n)
-                    else:
-                        suspects.append(task)
+                if len(casualties) > 1:   # who died is unknown: none is charged, all
+                    suspects.extend(casualties)   # re-run alone (a casualty may never
+                    continue                      # have started)
+                task = casualties[0]
+                deaths[task["id"]] = n = deaths.get(task["id"], 0) + 1
+                if n > retries:
+                    yield task, _died(n)
+                else:
+                    suspects.append(task)
 
 
 def _died(n, how="the worker process running it died"):
