@@ -139,8 +139,8 @@ class Driver:
                     () if k % 4 == 3 else (t,))
         if op == 9:
             name = ("stored_at", "soc", "battery_usable_wh", "payload_energy_wh",
-                    "temperature_at")[k % 5]
-            return (name, (i, t))
+                    "temperature_at", "temperatures_exact_at")[k % 6]
+            return (name, (t,) if name == "temperatures_exact_at" else (i, t))
         if op == 10:
             name = ("state_of_charge", "deficit_w", "battery_rate_w", "at_floor", "is_full",
                     "ledger")[k % 6]
@@ -187,6 +187,8 @@ class Driver:
             ("powered", (1, back)), ("powered", (1, math.nan)), ("hosts", (2, back, True)),
             ("first_host", (0, back, False)), ("is_host", (i, 0, back, False)),
             ("temperatures_at", (back,)), ("temperatures_at", (t, 0.0)),
+            ("temperatures_exact_at", (back,)), ("temperatures_exact_at", (math.nan,)),
+            ("temperatures_exact_at", (True,)),
             ("advance_buses", (back,)), ("advance_buses", (math.nan,)),
             ("advance_nodes", (back,)), ("touch_all", (back,)), ("advance", (i, back)),
             ("end_reboot", (i,)), ("fail_gpu", (i,)), ("next_threshold", (1.5,)),

@@ -258,6 +258,9 @@ def test_power_queries_equal_the_views(seed):
             assert fleet.battery_usable_wh(i, t) == pytest.approx(view.battery_usable_wh(i),
                                                                   rel=1e-12, abs=1e-9)
             assert canon(fleet.temperature_at(i, t)) == canon(view.temperature_k(i))
+        exact = fleet.temperatures_exact_at(t)         # the view's batch read: the same bits
+        assert exact.shape == (n,) and all(
+            canon(exact[i]) == canon(fleet.temperature_at(i, t)) for i in range(n))
     assert checked
 
 

@@ -24,6 +24,7 @@ from orbsched.gym import (  # noqa: E402
     RandomAgent,
 )
 from orbsched.gym.observe import CANDIDATE_FEATURES  # noqa: E402
+from orbsched.gym.reward import JobLedger  # noqa: E402
 from orbsched.policies import Policy, load_policy  # noqa: E402
 from orbsched.run import simulate  # noqa: E402
 from orbsched.scenario.errors import OrbschedError, PolicyError  # noqa: E402
@@ -188,6 +189,38 @@ def test_rewards_sum_to_the_summary(short):
     assert ledger.completed_gpu_h == pytest.approx(s["completed_gpu_h"], abs=1e-5)
     assert ledger.decisions > 0 and ledger.invalid == 0
     env.close()
+
+
+def test_ledger_skips_no_change(short, monkeypatch):
+    """The ledger rescans only when the view's ``outcomes`` counter moved (or a job with
+    losses was placed): every step's rewards and ledger equal those of a ledger that
+    rescans at every step (a run with faults, brownouts and completions)."""
+    raw = short.model_dump(mode="json", exclude_none=True)
+    raw["faults"] = {"radiation": {"dose_rad_per_year": 150000.0}}
+    sc = scenario_from_dict(raw)
+
+    def steps():
+        env = ConstellationEnv(sc, policy="stay")
+        agent, out = RandomAgent(2), []
+        obs, info = env.reset(seed=3)
+        done = False
+        while not done:
+            obs, r, done, _, info = env.step(agent(obs, info))
+            led = env.ledger
+            out.append((r, led.t_s, led.completed_gpu_h,       # a loss of 0 GPU-h moves no
+                        sorted((c, v) for c, v in led.lost_gpu_h.items() if v)))  # counter
+        env.close()
+        return out
+
+    skipping = steps()
+    full = JobLedger.update
+    monkeypatch.setattr(JobLedger, "update", lambda self, ledger, t_s, outcomes=None:
+                        full(self, ledger, t_s, None))
+    rescanning = steps()
+    assert skipping == rescanning
+    assert len(skipping) > 100 and skipping[-1][2] > 0.0
+    assert sum(1 for i in range(1, len(skipping))
+               if skipping[i][3] != skipping[i - 1][3]) > 3      # losses moved
 
 
 def test_reward_is_pluggable_and_validated(short):

@@ -365,7 +365,7 @@ class Engine:
                 job.span()              # placed over several satellites (engine.groups)
             need = job.spec.min_gpus * job.factor
             if need > n_gpus:
-                job.status, job.phase = Status.FAILED, Phase.FAILED
+                jobs.end(job, Status.FAILED)
                 job.reason = (f"too_large: needs {need} GPUs"
                               + (f" ({job.spec.min_gpus} x {job.factor}, "
                                  f"{job.spec.protection})" if job.factor > 1 else "")
@@ -442,7 +442,7 @@ class Engine:
         job.run.saved_gpu_h = job.spec.work_gpu_h
         job.corrupted_results = int(bool(job.corruptions))
         i = job.sat
-        job.status, job.phase = Status.COMPLETED, Phase.COMPLETED
+        self.jobs.end(job, Status.COMPLETED)
         job.end_s = t
         job.token += 1
         self.rec.event(t, "job_end", sat=i, job=job.job_id, detail="completed")
@@ -455,8 +455,7 @@ class Engine:
             self.apply(i, t)
         self.driver.schedule()
 
-    @staticmethod
-    def lose_unsaved(job: Job, t: float, cause: str) -> float:
+    def lose_unsaved(self, job: Job, t: float, cause: str) -> float:
         """End a job's session abruptly at t: it keeps its last completed checkpoint; the work
         since then (or the checkpoint being written) is lost to ``cause``.  Returns GPU-h."""
         lost = 0.0
@@ -465,8 +464,7 @@ class Engine:
             job.has_checkpoint = job.has_checkpoint or job.run.saved_gpu_h > 0.0
         elif job.phase is Phase.CHECKPOINTING:
             lost = job.pending_gpu_h - job.run.saved_gpu_h
-        job.work_lost_gpu_h += lost
-        job.lost_by[cause] = job.lost_by.get(cause, 0.0) + lost
+        self.jobs.lose(job, cause, lost)
         return lost
 
     def stop_abrupt(self, job: Job, t: float, why: str, at: int = -1) -> float:

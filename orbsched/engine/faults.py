@@ -201,8 +201,7 @@ class Faults:
         e = self.e
         lost = job.run.stop_abrupt(t)
         self.drop_corruptions(job)
-        job.work_lost_gpu_h += lost
-        job.lost_by[cause] = job.lost_by.get(cause, 0.0) + lost
+        e.jobs.lose(job, cause, lost)
         job.has_checkpoint = job.has_checkpoint or job.run.saved_gpu_h > 0.0
         e.rec.event(t, "rollback", sat=job.sat, job=job.job_id, value=lost, detail=what)
         job.token += 1
@@ -323,8 +322,7 @@ class Faults:
         job.run.saved_gpu_h = 0.0
         job.has_checkpoint = False
         job.corruptions = []
-        job.work_lost_gpu_h += lost
-        job.lost_by["failure"] = job.lost_by.get("failure", 0.0) + lost
+        self.e.jobs.lose(job, "failure", lost)
         job.sat = -1
         if lost:
             self.e.rec.event(t, "checkpoint_lost", job=job.job_id, value=lost)

@@ -150,7 +150,8 @@ class Fleet(_COMPILED if _COMPILED is not None else FleetTwin):  # type: ignore[
     * battery (at t, from :meth:`stored_at`): ``stored_at(i, t)``, ``soc(i, t)``,
       ``battery_usable_wh(i, t)``, ``payload_energy_wh(i, t)``; at the bus time:
       ``state_of_charge(i)``, ``deficit_w(i)``, ``battery_rate_w(i)``, ``at_floor(i)``,
-      ``is_full(i)``, ``ledger(i)``; heat: ``temperature_at(i, t)`` (exact integral);
+      ``is_full(i)``, ``ledger(i)``; heat: ``temperature_at(i, t)`` (exact integral),
+      ``temperatures_exact_at(t)`` (the same for every node);
     * hosts: ``can_host(i, gpus, t, check_free=True)`` (``View.can_host``),
       ``is_host(i, gpus, t, sunlit_only)`` (free GPUs, power, sunlit if asked),
       ``powered(gpus, t)`` (mask, ``View.powered``), ``hosts(gpus, t, sunlit_only=False)``

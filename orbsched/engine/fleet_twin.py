@@ -359,6 +359,11 @@ class FleetTwin:
             return float("nan")
         return node.temperature_at_k(t)
 
+    def temperatures_exact_at(self, t) -> np.ndarray:
+        """Every node's temperature at t by :meth:`temperature_at` (NaN without a model)."""
+        query_time("ThermalNode", t)
+        return np.array([self.temperature_at(i, t) for i in range(self.n)], dtype=float)
+
     def temperatures_at(self, t, max_step_s: float = 30.0) -> np.ndarray:
         check_number("Fleet.temperatures_at", "max_step_s", max_step_s, lo=0.0, lo_open=True)
         query_time("ThermalNode", t)

@@ -195,6 +195,9 @@ class JobTable:
         self.by_id: dict = {}
         self.queue: list = []         # arrival order; entries not queued any more are skipped
         self.n_queued = 0
+        #: changes of the jobs' outcomes: +1 at each loss of work (of more than 0 GPU-h) and
+        #: each end (completed, failed); an observer that sums them rescans when it moved
+        self.outcomes = 0
         self._stream: Iterator = iter(workload.jobs())
         self._next = next(self._stream, None)
         self._n_later = 0
@@ -218,6 +221,21 @@ class JobTable:
             self._n_later = sum(1 for _ in self._stream) + 1
             self._next = None
         return self._n_later
+
+    # ------------------------------------------------------------------------- outcomes
+    def lose(self, job: Job, cause: str, gpu_h: float) -> None:
+        """Record ``gpu_h`` of the job's work lost to ``cause``."""
+        job.work_lost_gpu_h += gpu_h
+        job.lost_by[cause] = job.lost_by.get(cause, 0.0) + gpu_h
+        if gpu_h:
+            self.outcomes += 1
+
+    def end(self, job: Job, status: Status) -> None:
+        """The job ends: ``Status.COMPLETED`` or ``Status.FAILED`` (the caller sets its time
+        and reason)."""
+        job.status = status
+        job.phase = Phase.COMPLETED if status is Status.COMPLETED else Phase.FAILED
+        self.outcomes += 1
 
     # ---------------------------------------------------------------------------- queue
     def enqueue(self, job: Job) -> None:

@@ -139,6 +139,13 @@ class View:
     def duration_s(self) -> float:
         return self._e.duration_s
 
+    @property
+    def outcomes(self) -> int:
+        """A counter that grows by one whenever a job loses work (more than 0 GPU-h) or ends:
+        whoever sums the jobs' outcomes (the learning environment's reward) rescans only
+        when it moved."""
+        return self._e.jobs.outcomes
+
     # -------------------------------------------------------------------------- satellites
     @property
     def sunlit(self) -> np.ndarray:
@@ -222,17 +229,15 @@ class View:
         """Battery state of charge of every satellite now (O(N); the stored energy of
         :meth:`powered` and :meth:`soc`)."""
         fl = self._fl
-        stored = np.clip(fl.stored_wh + fl.rate_w / 3600.0 * (self._e.env.now - fl.t_bus_s),
-                         fl.floor_wh, fl.capacity_wh)
+        stored = fl.stored_wh + fl.rate_w / 3600.0 * (self._e.env.now - fl.t_bus_s)
+        np.minimum(np.maximum(stored, fl.floor_wh, out=stored), fl.capacity_wh, out=stored)
         cap = fl.capacity_wh
         return np.divide(stored, cap, out=np.ones_like(stored), where=cap > 0)
 
     def temperatures_k(self) -> np.ndarray:
         """Node temperature of every satellite now (NaN without a thermal model; O(N), one
-        closed-form evaluation per satellite)."""
-        now = self._e.env.now
-        at = self._fl.temperature_at
-        return np.array([at(i, now) for i in range(self.n_sats)], dtype=float)
+        closed-form evaluation per satellite, :meth:`temperature_k`'s very values)."""
+        return self._fl.temperatures_exact_at(self._e.env.now)[:self.n_sats]
 
     def battery_usable_wh(self, sat: int) -> float:
         """Energy the battery can still deliver to the bus before its floor (Wh)."""

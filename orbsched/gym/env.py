@@ -210,7 +210,8 @@ class ConstellationEnv(gym.Env):
             info["invalid_action"] = True
         if done:
             return self._finish(before, info, obs)
-        self._ledger = self._jobs.update(ledger, info["t_s"])
+        assert self._point is not None   # the next decision point (not done)
+        self._ledger = self._jobs.update(ledger, info["t_s"], self._point.view.outcomes)
         reward = float(self.reward_fn(before, self._ledger))
         return obs, reward, False, False, info
 

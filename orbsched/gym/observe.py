@@ -163,14 +163,17 @@ class Observer:
     def _fleet(self, view: Any, now: float) -> tuple:
         n = self.n_sats
         if now != self._t_cache:              # soc and temperature: once per instant
-            self._soc = np.asarray(view.socs()[:n], _F32).clip(0.0, 1.0)
+            soc = np.asarray(view.socs()[:n], _F32)           # np.clip's cost, 3x cheaper
+            self._soc = np.minimum(np.maximum(soc, 0.0, out=soc), 1.0, out=soc)
             temp = np.asarray(view.temperatures_k()[:n], _F32)
-            self._temp = np.where(np.isfinite(temp), temp, 0.0).astype(_F32)
+            self._temp = np.where(np.isfinite(temp), temp, _F32(0.0))
             self._t_cache = now
         state = np.asarray(view.state)
         left = self.duration_s - now
-        edge = np.where(state == _SUNLIT, view.next_eclipse_entry_s, view.eclipse_exit_s) - now
-        edge = np.clip(edge, 0.0, max(left, 0.0)).astype(_F32)       # inf: none before the end
+        edge = np.where(state == _SUNLIT, view.next_eclipse_entry_s, view.eclipse_exit_s)
+        edge -= now
+        edge = np.minimum(np.maximum(edge, 0.0, out=edge), max(left, 0.0),  # inf: none
+                          out=edge).astype(_F32)                            # before the end
         return state.astype(np.int8), edge, np.array(view.free, dtype=np.int32)
 
     def observe(self, point: DecisionPoint) -> Observation:

@@ -14,7 +14,9 @@ work lost by cause), which a test checks.
 What the ledger counts: the jobs the agent placed (every job that runs on one satellite is
 first placed by a PLACE decision); jobs that span satellites are placed and reshaped by the
 frame policy's group strategy, not by the agent, and are left out.  Cost: one pass over the
-jobs placed and not yet ended at each step (reading each one's status and losses).
+jobs placed and not yet ended (reading each one's status and losses), only at the steps where
+the view's ``outcomes`` counter moved (a job lost work or ended) or a new job was placed; the
+other steps reuse the last sums.
 """
 from __future__ import annotations
 
@@ -76,19 +78,33 @@ class JobLedger:
     """Tracks the jobs the agent placed and sums what the ledger needs (module docstring)."""
 
     def __init__(self) -> None:
-        self.active: dict = {}            # job_id -> JobInfo, placed and not ended
+        self.active: dict = {}            # job_id -> (JobInfo, its live lost_by), not ended
         self._completed = 0.0
         self._closed_lost: dict = {}      # losses of jobs that ended
+        self._lost: dict = {}             # losses of every tracked job at the last scan
+        self._seen = -1                   # the view's ``outcomes`` at the last scan
+        self._new = False                 # a job was placed since the last scan
 
     def placed(self, job: JobInfo) -> None:
-        self.active.setdefault(job.job_id, job)
+        if job.job_id not in self.active:
+            by = job.lost_by
+            self.active[job.job_id] = (job, by)
+            if by:                # work it lost before (a job not yet placed has none)
+                self._new = True
 
-    def update(self, ledger: Ledger, t_s: float) -> Ledger:
-        """A new ledger with the counters now (``decisions``/``invalid`` copied)."""
+    def update(self, ledger: Ledger, t_s: float, outcomes: int | None = None) -> Ledger:
+        """A new ledger with the counters now (``decisions``/``invalid`` copied).
+        ``outcomes``: the view's counter now (None: rescan regardless)."""
+        if outcomes is None or outcomes != self._seen or self._new:
+            self._scan()
+            self._seen = -1 if outcomes is None else outcomes
+            self._new = False
+        return Ledger(t_s, self._completed, dict(self._lost), ledger.decisions, ledger.invalid)
+
+    def _scan(self) -> None:
         lost = dict(self._closed_lost)
         ended = []
-        for jid, job in self.active.items():
-            by = job.lost_by
+        for jid, (job, by) in self.active.items():
             if by:
                 for cause, v in by.items():
                     lost[cause] = lost.get(cause, 0.0) + float(v)
@@ -96,9 +112,9 @@ class JobLedger:
             if status == "completed" or status == "failed":
                 ended.append(jid)
         for jid in ended:
-            job = self.active.pop(jid)
+            job, by = self.active.pop(jid)
             if job.status == "completed":
                 self._completed += float(job.work_gpu_h)
-            for cause, v in job.lost_by.items():
+            for cause, v in by.items():
                 self._closed_lost[cause] = self._closed_lost.get(cause, 0.0) + float(v)
-        return Ledger(t_s, self._completed, lost, ledger.decisions, ledger.invalid)
+        self._lost = lost

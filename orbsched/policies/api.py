@@ -122,6 +122,7 @@ class View(Protocol):
     duration_s: float                  #: the run's span, s
     sunlit: np.ndarray                 #: O(N) boolean mask of the satellites in sunlight
     datacentres: tuple                 #: host indices of the ground data centres
+    outcomes: int                      #: +1 whenever a job loses work or ends (rescan cue)
 
     def sunlight_left_s(self) -> np.ndarray:
         """O(N): seconds of sunlight left before each satellite's next eclipse (0 in eclipse)."""
