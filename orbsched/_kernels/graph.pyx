@@ -8,7 +8,9 @@ same order, and the same pop order, since the heap orders ``(distance, hops, nod
 for ``shortest_path`` - lexicographically like Python's tuples, a total order on distinct
 entries).  Two layers: the
 ``def`` wrapper checks the arguments through the twin's checks and builds the result list; a
-``cdef ... nogil`` loop runs Dijkstra on a binary heap over the fixed-slot arrays.
+``cdef ... nogil`` loop runs Dijkstra on a binary heap over the fixed-slot arrays (for
+``nearest_hosts``, ``search_core.pxd``'s ``_nearest_search``, which ``fleet_search.pyx``'s
+``HostSearch`` runs too, with the mask's flag as its host test).
 """
 import numpy as np
 cimport numpy as cnp
@@ -18,6 +20,7 @@ from libc.stdlib cimport malloc, calloc, free
 from .reference import _check_graph_args, _check_path_args, _check_slot_args
 
 from .heap cimport Entry, _pop, _push, i64
+from .search_core cimport Scratch, _nearest_search
 
 cnp.import_array()
 
@@ -33,66 +36,40 @@ cdef inline void _start(double[::1] dist, i64[::1] pred, Entry* heap, i64* size,
     _push(heap, size, 0.0, 0, src)
 
 
-cdef i64 _nearest(const i64[:, ::1] nbr, const double[:, ::1] light,
-                  const unsigned char[:, ::1] usable, const i64[::1] deg,
-                  const unsigned char[::1] mask, i64 src, i64 k, i64 max_hops, i64 n_sats,
-                  double[::1] dist, i64[::1] pred, Entry* heap, unsigned char* done,
-                  i64* out_u, double* out_d, i64* out_h) noexcept nogil:
-    cdef i64 size = 0, nfound = 0, j, v, u, h
-    cdef double d, nd
-    cdef Entry e
-    _start(dist, pred, heap, &size, src)
-    while size > 0:
-        e = _pop(heap, &size)
-        d = e.d
-        h = e.h
-        u = e.u
-        if done[u]:
-            continue
-        done[u] = 1
-        if u != src and mask[u]:
-            out_u[nfound] = u
-            out_d[nfound] = d
-            out_h[nfound] = h
-            nfound += 1
-            if nfound >= k:
-                break
-        if max_hops >= 0 and h >= max_hops:
-            continue
-        for j in range(deg[u]):
-            v = nbr[u, j]
-            if v >= n_sats or done[v] or not usable[u, j]:
-                continue
-            nd = d + light[u, j] + 1e-9
-            if nd < dist[v]:   # dist is inf where the twin's dict has no entry
-                dist[v] = nd
-                pred[v] = u
-                _push(heap, &size, nd, h + 1, v)
-    return nfound
+cdef inline int _in_mask(void* mask, i64 u) noexcept nogil:
+    """search_core's host test for nearest_hosts: the mask's flag."""
+    return (<const unsigned char*> mask)[u]
 
 
 def nearest_hosts(nbr, light, usable, deg, mask, src, k, max_hops, n_sats, dist, pred):
     """Compiled twin of ``reference.nearest_hosts`` (see there)."""
     mask, src, k, max_hops = _check_graph_args(nbr, light, usable, deg, mask, src, k,
                                                max_hops, n_sats, dist, pred)
+    dist.fill(np.inf)
+    pred.fill(-1)
+    cdef const unsigned char[::1] m = mask
     cdef i64 n_nodes = nbr.shape[0]
-    cdef i64 cap = int(np.asarray(deg).sum()) + 1   # one push per relaxed slot, plus src
-    cdef i64 kk = min(k, n_nodes)
-    cdef Entry* heap = <Entry*> malloc(cap * sizeof(Entry))
-    cdef unsigned char* done = <unsigned char*> calloc(n_nodes, 1)
+    cdef i64 kk = min(k, n_nodes), err = -1
+    cdef Scratch w
+    w.cap = int(np.asarray(deg).sum()) + 1   # one push per relaxed slot, plus src: no growth
+    w.heap = <Entry*> malloc(w.cap * sizeof(Entry))
+    w.done = <unsigned char*> calloc(n_nodes, 1)
+    w.touched = <i64*> malloc(n_nodes * sizeof(i64))
+    w.ntouched = 0
     cdef i64* out_u = <i64*> malloc(kk * sizeof(i64))
     cdef double* out_d = <double*> malloc(kk * sizeof(double))
     cdef i64* out_h = <i64*> malloc(kk * sizeof(i64))
     cdef i64 nf, i
-    if heap == NULL or done == NULL or out_u == NULL or out_d == NULL or out_h == NULL:
-        free(heap); free(done); free(out_u); free(out_d); free(out_h)
-        raise MemoryError("nearest_hosts: out of memory")
     try:
-        nf = _nearest(nbr, light, usable, deg, mask, src, kk, max_hops, n_sats, dist, pred,
-                      heap, done, out_u, out_d, out_h)
+        if w.heap == NULL or w.done == NULL or w.touched == NULL or out_u == NULL \
+                or out_d == NULL or out_h == NULL:
+            raise MemoryError("nearest_hosts: out of memory")
+        nf = _nearest_search(&w, nbr, light, usable, deg, n_sats, src, kk, max_hops, dist,
+                             pred, _in_mask, <void*> &m[0] if m.shape[0] else NULL, &err,
+                             out_u, out_d, out_h)
         return [(int(out_u[i]), float(out_d[i]), int(out_h[i])) for i in range(nf)]
     finally:
-        free(heap); free(done); free(out_u); free(out_d); free(out_h)
+        free(w.heap); free(w.done); free(w.touched); free(out_u); free(out_d); free(out_h)
 
 
 cdef i64 _path(const i64[:, ::1] nbr, const double[:, ::1] light,

@@ -1,6 +1,7 @@
 # A binary heap of Dijkstra entries ordered by (distance, hops, node) lexicographically, like
 # Python's tuples in heapq: a total order on distinct entries, so the pop order (and hence every
-# result) is the twin's.  graph.pyx and fleet_search.pyx cimport it.
+# result) is the twin's.  graph.pyx (shortest_path) and search_core.pxd (the nearest-host search
+# of graph.pyx and fleet_search.pyx) cimport it.
 cimport numpy as cnp
 
 ctypedef cnp.int64_t i64

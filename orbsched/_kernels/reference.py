@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..scenario.errors import SubsystemError
+from .reference_search import nearest_search
 
 
 def _check_sat_grid(r_sat):
@@ -341,48 +342,20 @@ def nearest_hosts(nbr, light, usable, deg, mask, src, k, max_hops, n_sats, dist,
     """The ``k`` satellites nearest to ``src`` in light time (plus 1 ns per hop) over usable
     satellite-to-satellite links among those where ``mask`` is set (``src`` excluded): a list
     of ``(sat, light_time_s, hops)``, nearest first.  Dijkstra on ``(distance, hops, node)``
-    in lexicographic order that stops once ``k`` are found or, with ``max_hops`` (None or -1:
-    no limit), does not expand nodes that many hops out.
+    in lexicographic order (:func:`~orbsched._kernels.reference_search.nearest_search`, which
+    :class:`~orbsched._kernels.reference_fleet.HostSearch` runs too) that stops once ``k`` are
+    found or, with ``max_hops`` (None or -1: no limit), does not expand nodes that many hops
+    out.
 
     Fills ``dist`` with the tentative distance of every node the search reached (``inf``
     elsewhere; 0 at ``src``) and ``pred`` with its predecessor on that path (-1 elsewhere and
     at ``src``): every reached node is reachable along ``pred``."""
-    import heapq
     mask, src, k, max_hops = _check_graph_args(nbr, light, usable, deg, mask, src, k,
                                                max_hops, n_sats, dist, pred)
     dist.fill(np.inf)
     pred.fill(-1)
-    m = mask.tolist()
-    dg = deg.tolist()
-    dist[src] = 0.0
-    best = {src: 0.0}
-    done = set()
-    heap = [(0.0, 0, src)]
-    found = []
-    while heap:
-        d, h, u = heapq.heappop(heap)
-        if u in done:
-            continue
-        done.add(u)
-        if u != src and m[u]:
-            found.append((u, d, h))
-            if len(found) >= k:
-                break
-        if max_hops >= 0 and h >= max_hops:
-            continue
-        row_n, row_l, row_ok = nbr[u].tolist(), light[u].tolist(), usable[u].tolist()
-        for j in range(dg[u]):
-            v = row_n[j]
-            if v >= n_sats or v in done or not row_ok[j]:
-                continue
-            nd = d + row_l[j] + 1e-9
-            bv = best.get(v)
-            if bv is None or nd < bv:
-                best[v] = nd
-                dist[v] = nd
-                pred[v] = u
-                heapq.heappush(heap, (nd, h + 1, v))
-    return found
+    return nearest_search(nbr, light, usable, deg, n_sats, src, k, max_hops, dist, pred,
+                          mask.tolist().__getitem__, [])
 
 
 def _check_path_args(nbr, light, usable, deg, src, dst, n_sats, dist, pred):

@@ -8,19 +8,20 @@ share, and the twin of the compiled host search (``fleet.pyx``'s ``HostSearch``)
   so a C loop could not reproduce them).
 * :class:`HostSearch` is Dijkstra from a node over the laser network's slot arrays to the
   ``k`` nearest satellites that can host ``gpus`` GPUs now: the search of
-  :func:`orbsched._kernels.reference.nearest_hosts` with the mask replaced by a test of each
-  node it settles (``fleet.is_host``), and with its ``dist`` / ``pred`` arrays reset only where
-  the previous search wrote them, so a search costs what it visits, not the fleet's size.
+  :func:`orbsched._kernels.reference.nearest_hosts` (both run
+  :func:`orbsched._kernels.reference_search.nearest_search`) with the mask replaced by a test of
+  each node it settles (``fleet.is_host``), and with its ``dist`` / ``pred`` arrays reset only
+  where the previous search wrote them, so a search costs what it visits, not the fleet's size.
 """
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
 
 from .fleet_support import check_count, query_time
 from .reference import _check_graph_arrays
+from .reference_search import nearest_search
 
 __all__ = ["HostSearch", "relax_rk4_k"]
 
@@ -111,40 +112,6 @@ class HostSearch:
                                                    fleet, src, gpus, k, max_hops, dist, pred)
         query_time("PowerBus", t_s)
         sunlit_only = bool(sunlit_only)
-        n_sats = fleet.n
-        for v in self._touched:                 # what the last search wrote
-            dist[v] = math.inf
-            pred[v] = -1
-        touched = self._touched = [src]
-        dg = deg.tolist()
-        dist[src] = 0.0
-        best = {src: 0.0}
-        done = set()
-        heap = [(0.0, 0, src)]
-        found = []
-        while heap:
-            d, h, u = heapq.heappop(heap)
-            if u in done:
-                continue
-            done.add(u)
-            if u != src and fleet.is_host(u, gpus, t_s, sunlit_only):
-                found.append((u, d, h))
-                if len(found) >= k:
-                    break
-            if max_hops >= 0 and h >= max_hops:
-                continue
-            row_n, row_l, row_ok = nbr[u].tolist(), light[u].tolist(), usable[u].tolist()
-            for j in range(dg[u]):
-                v = row_n[j]
-                if v >= n_sats or v in done or not row_ok[j]:
-                    continue
-                nd = d + row_l[j] + 1e-9
-                bv = best.get(v)
-                if bv is None or nd < bv:
-                    if bv is None:
-                        touched.append(v)
-                    best[v] = nd
-                    dist[v] = nd
-                    pred[v] = u
-                    heapq.heappush(heap, (nd, h + 1, v))
-        return found
+        return nearest_search(nbr, light, usable, deg, fleet.n, src, k, max_hops, dist, pred,
+                              lambda u: fleet.is_host(u, gpus, t_s, sunlit_only),
+                              self._touched)
