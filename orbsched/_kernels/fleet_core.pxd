@@ -91,6 +91,16 @@ cdef inline double _rate_of(State* S, Py_ssize_t i) noexcept nogil:
     return f[8]
 
 
+cdef inline double _tau(Kind* K, double e, double rate) noexcept nogil:
+    """PowerBus._time_to_bound_s: seconds until the stored energy e (Wh), changing at rate (W),
+    reaches its bound (the capacity when charging, the floor when discharging); inf at rate 0."""
+    if rate > 0.0:
+        return (K.cap - e) * 3600.0 / rate
+    if rate < 0.0:
+        return (e - K.floor) * 3600.0 / -rate
+    return INFINITY
+
+
 cdef inline int _bus_advance(State* S, Py_ssize_t i, double t_s) noexcept nogil:
     """PowerBus._advance to a checked time; 1 if the bound logic fails (the twin's
     AssertionError), else 0.  Leaves the mirrored rate current."""
@@ -105,12 +115,7 @@ cdef inline int _bus_advance(State* S, Py_ssize_t i, double t_s) noexcept nogil:
         t = S.t_bus[i]
         _flows(S, i, f)
         rate = f[8]
-        if rate > 0.0:
-            tau = (K.cap - e) * 3600.0 / rate
-        elif rate < 0.0:
-            tau = (e - K.floor) * 3600.0 / -rate
-        else:
-            tau = INFINITY
+        tau = _tau(K, e, rate)
         bound = t + tau <= t_s
         dt = tau if bound else t_s - t
         if not bound and not dt > 0.0:
@@ -145,14 +150,8 @@ cdef inline double _bus_threshold(State* S, Py_ssize_t i) noexcept nogil:
     payload floor while GPUs draw."""
     cdef Kind* K = &S.kc[S.kind[i]]
     cdef double rate = _rate_of(S, i)
-    cdef double e = S.stored[i], tau, t, above, x
-    if rate > 0.0:
-        tau = (K.cap - e) * 3600.0 / rate
-    elif rate < 0.0:
-        tau = (e - K.floor) * 3600.0 / -rate
-    else:
-        tau = INFINITY
-    t = S.t_bus[i] + tau
+    cdef double e = S.stored[i], t, above, x
+    t = S.t_bus[i] + _tau(K, e, rate)
     if S.drawing[i]:
         above = e - K.payload_floor
         if rate < 0.0 and above > 0.0:

@@ -295,6 +295,8 @@ class PowerBus:
         return math.inf if m is None else self._a + m
 
     def _time_to_bound_s(self, rate_w: float) -> float:
+        """Seconds until the battery reaches the bound it heads for at ``rate_w`` (W): its
+        capacity when charging, its floor when discharging; inf at 0 (fleet_core.pxd's _tau)."""
         if rate_w > 0.0:
             return (self._cap - self._e) * _S_PER_H / rate_w
         if rate_w < 0.0:
@@ -339,8 +341,8 @@ class PowerBus:
 
     def _advance(self, t_s):
         """:meth:`advance` to a checked time (a float).  The engine's hottest path, so
-        :meth:`_flow_values` and :meth:`_time_to_bound_s` are written out here (the same
-        operations in the same order), as is adding each slice to the energy totals."""
+        :meth:`_flow_values` is written out here (the same operations in the same order), as is
+        adding each slice to the energy totals."""
         # One regime change at most (charging -> full, discharging -> floor), so two passes.
         for _ in range(3):
             e, t = self._e, self._t
@@ -348,12 +350,7 @@ class PowerBus:
                 self._new_flows()
             harvested, demanded, used, unserved, charged, discharged, losses, curtailed, rate \
                 = self._fv
-            if rate > 0.0:
-                tau = (self._cap - e) * _S_PER_H / rate
-            elif rate < 0.0:
-                tau = (e - self._floor) * _S_PER_H / -rate
-            else:
-                tau = _INF
+            tau = self._time_to_bound_s(rate)
             bound = t + tau <= t_s   # the battery reaches a bound on the way
             dt = tau if bound else t_s - t
             if not bound and not dt > 0.0:
