@@ -197,6 +197,8 @@ def test_bad_specs_and_times():
         spec(sink_temperature_k=300.0, max_temperature_k=250.0)
     with pytest.raises(SubsystemError, match="emissivity"):
         spec(emissivity=0.0)
+    with pytest.raises(SubsystemError, match="radiator_area_m2: .* underflows"):
+        spec(radiator_area_m2=1e-320)   # > 0, but its conductance is 0.0
     node = ThermalNode(spec(), temperature_k=300.0, t_s=100.0)
     with pytest.raises(SubsystemError, match="backwards"):
         node.advance(50.0)

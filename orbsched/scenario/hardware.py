@@ -198,6 +198,9 @@ class ThermalSpec:
         if not isinstance(self.two_sided, (bool, np.bool_)):
             raise SubsystemError(f"ThermalSpec.two_sided: expected true or false, "
                                  f"got {self.two_sided!r}")
+        if not self.conductance_w_k4 > 0.0:   # every model divides by it
+            raise SubsystemError(f"ThermalSpec.radiator_area_m2: emissivity x sigma x radiating "
+                                 f"area underflows to 0 W/K^4 at {self.radiator_area_m2!r} m^2")
 
     @property
     def radiating_area_m2(self) -> float:
