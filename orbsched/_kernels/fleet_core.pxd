@@ -1,9 +1,13 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 # The fleet's physics on raw arrays: the structs and the ``cdef inline ... noexcept nogil``
 # functions of fleet.pyx (FleetKernel) and fleet_search.pyx (HostSearch).  Each repeats the
 # arithmetic of its model, in its order (orbsched.models.power.PowerBus,
 # orbsched.models.thermal.ThermalNode, tests/reference_satellite.py, View.can_host); the
 # constants are the models': 3600 s/h, the engine's 1e-6 W brownout tolerance, the node's
 # 1e-9 K and 1e-12 relative tolerances.  See fleet.pyx's docstring for the exactness rules.
+# The directives are the .pyx files' (a .pxd does not inherit them).  cdivision drops the
+# zero-divisor checks, not a bit of any quotient: every divisor here is non-zero (K.ed > 0 by
+# BatterySpec, rate by its sign test, K.cond > 0 by ThermalSpec, 3600.0).
 from libc.math cimport INFINITY, fabs, pow
 
 from .heap cimport i64
