@@ -212,36 +212,29 @@ class HookGuard:
 
     # ------------------------------------------------------------------------------- calls
     def value(self, hook, fn, *args):
-        """Call a hook that returns a value (``place_replicas``) under the guard."""
-        timed = self.budget_s is not None
-        if timed:
-            self._arm(hook)
-        self.in_policy = True
+        """Call a hook that returns a value (``place_replicas``) under the guard: :meth:`call`
+        without ``apply``; a hook over its budget is that error even if it also raised."""
         try:
-            return fn(*args)
-        except HookTimeout:
-            raise self._timeout(hook) from None
-        except Exception as exc:
-            raise self._raised(hook, exc, fn, args) from exc
+            return self.call(hook, fn, args, None)
         finally:
-            self.in_policy = False
-            if timed:
-                self._disarm()
             if self.expired:
                 raise self._timeout(hook)
 
     def call(self, hook, fn, args, apply):
         """Call a decision hook ``fn(*args)``, walk what it returns (None, a list, a tuple, a
-        generator...) and ``apply(decision)`` each decision in turn.  ``in_policy`` is true
-        exactly while the policy's code runs (the call, and each step of the iteration): an
-        exception raised then is the policy's, one raised while it is false is the engine's
-        (a rejected decision) and passes through unchanged."""
+        generator...) and ``apply(decision)`` each decision in turn (``apply`` None: return
+        what it returns, unwalked, for :meth:`value`).  ``in_policy`` is true exactly while the
+        policy's code runs (the call, and each step of the iteration): an exception raised
+        then is the policy's, one raised while it is false is the engine's (a rejected
+        decision) and passes through unchanged."""
         timed = self.budget_s is not None
         if timed:
             self._arm(hook)
         self.in_policy = True
         try:
             out = fn(*args)
+            if apply is None:
+                return out
             if out is not None:
                 if isinstance(out, (Decision, str, bytes, dict)) or not hasattr(out,
                                                                                 "__iter__"):
