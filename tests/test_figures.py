@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from orbsched.analysis import economics, viewer_data
 from orbsched.analysis.figures_io import (
     RunFolder,
     find_runs,
     group_runs,
+    read_summary,
     steady_start_s,
     t_interval,
 )
@@ -33,7 +35,7 @@ from orbsched.scenario.constants import (
     EARTH_POLAR_RADIUS_KM,
     SUN_RADIUS_KM,
 )
-from orbsched.scenario.errors import OrbschedError
+from orbsched.scenario.errors import DataFileError, OrbschedError
 
 R_EQ, R_POL = EARTH_EQUATORIAL_RADIUS_KM, EARTH_POLAR_RADIUS_KM
 
@@ -247,6 +249,22 @@ def test_group_runs_and_find_runs(tmp_path):
                                                                "stay, capacity_wh=4000"]
     with pytest.raises(OrbschedError, match="neither a results folder"):
         find_runs([tmp_path / "nothing"])
+
+
+def test_one_summary_reader_for_the_economics_and_the_replay(tmp_path):
+    """figures_io.read_summary: a folder without summary.json, or with a broken one, is one
+    line naming the folder or file, from the reader and from each module that uses it."""
+    readers = (read_summary, economics.compare_run, viewer_data.replay_data)
+    for read in readers:
+        with pytest.raises(DataFileError, match=r"^.*: not a complete orbsched results folder "
+                                                r"\(no summary.json\)$"):
+            read(tmp_path)
+    (tmp_path / "summary.json").write_text('{"policy": ', encoding="utf-8")
+    for read in readers:
+        with pytest.raises(DataFileError, match=r"summary.json, line 1: invalid JSON"):
+            read(tmp_path)
+    (tmp_path / "summary.json").write_text('{"n_sats": 3}', encoding="utf-8")
+    assert read_summary(tmp_path) == {"n_sats": 3}
 
 
 def test_warmup_is_checked(tmp_path):

@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import math
 import sys
 from pathlib import Path
@@ -91,7 +90,7 @@ from .economics_model import (  # noqa: F401  (the model, exported from here)
     satellite_from_hardware,
     satellite_mass_kg,
 )
-from .figures_io import check_formats
+from .figures_io import check_formats, read_summary
 from .plot_base import new_figure, write_figure
 
 if TYPE_CHECKING:                   # pandas is imported where a table is built
@@ -143,11 +142,7 @@ def _run_inputs(results_dir):
     import yaml
 
     folder = Path(results_dir)
-    path = folder / "summary.json"
-    if not path.is_file():
-        raise DataFileError(folder, None, "not a complete orbsched results folder (no "
-                                          "summary.json)")
-    summary = json.loads(path.read_text())
+    summary = read_summary(folder)
     hw = {}
     sc = folder / "scenario.yaml"
     if sc.is_file():

@@ -26,7 +26,8 @@ from ..files import atomic_write, atomic_write_csv
 from ..scenario.errors import DataFileError, OrbschedError, RegistryError
 
 __all__ = ["FORMATS", "OKABE_ITO", "STATE_COLOURS", "RunFolder", "find_runs", "group_runs",
-           "new_figure", "save_figure", "series_style", "steady_start_s", "t_interval"]
+           "new_figure", "read_summary", "save_figure", "series_style", "steady_start_s",
+           "t_interval"]
 
 FORMATS = ("png", "pdf", "svg")
 PNG_DPI = 150
@@ -162,6 +163,16 @@ def read_json(path):
             return json.load(fh)
     except json.JSONDecodeError as exc:
         raise DataFileError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+
+
+def read_summary(folder: str | Path) -> dict:
+    """The ``summary.json`` of a results folder; a :class:`DataFileError` naming the folder
+    when there is none (the run writes it last: without it the folder is not complete)."""
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise DataFileError(folder, None, "not a complete orbsched results folder (no "
+                                          "summary.json)")
+    return read_json(path)
 
 
 STR_COLUMNS = {"kind", "detail", "name", "status"}

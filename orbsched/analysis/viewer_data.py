@@ -35,7 +35,6 @@ Where each piece comes from (all from the results folder unless said):
 from __future__ import annotations
 
 import base64
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,7 @@ from ..scenario.errors import DataFileError, OrbschedError
 from ..scenario.schema import GeometryOptions, GroundStation, NetworkOptions, load_scenario
 from ..scenario.sections import Datacentre, Hardware, RecordOptions
 from ..scenario.utc import parse_utc
+from .figures_io import read_summary
 
 __all__ = ["MAX_SAT_FRAMES", "MARK_KINDS", "choose_frame_s", "illumination_states",
            "replay_data"]
@@ -376,11 +376,7 @@ def replay_data(folder: str | Path, frame_s: float | None = None) -> dict:
     ``frame_s``: the frame period in s (default: the positions table's period, else 60 s,
     lengthened to a multiple of it until frames x satellites <= :data:`MAX_SAT_FRAMES`)."""
     folder = Path(folder)
-    summary_path = folder / "summary.json"
-    if not summary_path.is_file():
-        raise DataFileError(folder, None, "not a complete orbsched results folder (no "
-                                          "summary.json)")
-    summary = json.loads(summary_path.read_text())
+    summary = read_summary(folder)
     fleet, scenario, fleet_src = _fleet_and_scenario(folder)
     n = len(fleet)
     if summary.get("n_sats") not in (None, n):
