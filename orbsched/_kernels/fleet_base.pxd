@@ -22,7 +22,7 @@ cdef class FleetBase:
     cdef int _node_to(self, Py_ssize_t i, double t_s) except -1
     cdef double _node_next_gil(self, Py_ssize_t i) except? -1.0
     cdef double _threshold(self, Py_ssize_t i) except? -1.0
-    cdef Py_ssize_t _first_behind(self, double v) noexcept
+    cdef double _query_all(self, object t) except? -1.0
 
 
 cdef double _qtime(object t, str owner) except? -1.0

@@ -412,25 +412,28 @@ cdef class FleetBase:
         return out
 
     # ---- hosts ------------------------------------------------------------------------------
-    cdef Py_ssize_t _first_behind(self, double v) noexcept:
+    cdef double _query_all(self, object t) except? -1.0:
+        """A time for a battery query of every satellite (:meth:`_query` for all): finite, not
+        before any bus time (the first satellite behind it is named)."""
         cdef State* S = &self.S
+        cdef double v = _qtime(t, "PowerBus")
         cdef Py_ssize_t i, bad = -1
         with nogil:
             for i in range(S.n):
                 if S.t_bus[i] > v:
                     bad = i
                     break
-        return bad
+        if bad >= 0:
+            raise backwards_error("PowerBus", t, S.t_bus[bad])
+        return v
 
     def powered(self, gpus, t):
         """Mask of satellites whose bus could serve ``gpus`` more busy GPUs at t
         (View.powered)."""
         cdef i64 g = _count(gpus, "Fleet.powered")
-        cdef double v = _qtime(t, "PowerBus")
+        cdef double v = self._query_all(t)
         cdef State* S = &self.S
-        cdef Py_ssize_t i, bad = self._first_behind(v)
-        if bad >= 0:
-            raise backwards_error("PowerBus", t, S.t_bus[bad])
+        cdef Py_ssize_t i
         out = np.empty(S.n, dtype=np.bool_)
         cdef unsigned char[::1] o = out.view(np.uint8)
         with nogil:
@@ -442,12 +445,10 @@ cdef class FleetBase:
         """Satellites that can take ``gpus`` more GPUs at t (free GPUs and power; sunlit
         ones only if ``sunlit_only``), by index (View.hosts)."""
         cdef i64 g = _count(gpus, "Fleet.hosts")
-        cdef double v = _qtime(t, "PowerBus")
+        cdef double v = self._query_all(t)
         cdef bint sun = sunlit_only
         cdef State* S = &self.S
-        cdef Py_ssize_t i, bad = self._first_behind(v)
-        if bad >= 0:
-            raise backwards_error("PowerBus", t, S.t_bus[bad])
+        cdef Py_ssize_t i
         mask = np.empty(S.n, dtype=np.bool_)
         cdef unsigned char[::1] o = mask.view(np.uint8)
         with nogil:
