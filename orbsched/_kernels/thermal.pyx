@@ -184,26 +184,31 @@ cdef inline bint _as_double(object x, double* out):
     return False
 
 
-def time_between_k(t0_k, t1_k, equilibrium_k, beta):
-    """Compiled twin of :func:`orbsched._kernels.reference.time_between_k` (same contract)."""
-    cdef double a, b, u, be, r
+ctypedef double (*_integral)(double, double, double, double, bint*) noexcept nogil
+
+
+cdef object _compiled_or_twin(_integral kernel, object twin, object x0, object x1, object u,
+                              object beta):
+    """``kernel`` on the four arguments as doubles, or ``twin`` on the arguments as given where
+    one is not a double (or an int that fits one) or the kernel flags ``bad``."""
+    cdef double a, b, c, d, r
     cdef bint bad = False
-    if _as_double(t0_k, &a) and _as_double(t1_k, &b) and _as_double(equilibrium_k, &u) \
-            and _as_double(beta, &be):
-        r = _time_between(a, b, u, be, &bad)
+    if _as_double(x0, &a) and _as_double(x1, &b) and _as_double(u, &c) \
+            and _as_double(beta, &d):
+        r = kernel(a, b, c, d, &bad)
         if not bad:
             return r
-    return _twin_time_between_k(t0_k, t1_k, equilibrium_k, beta)
+    return twin(x0, x1, u, beta)
+
+
+def time_between_k(t0_k, t1_k, equilibrium_k, beta):
+    """Compiled twin of :func:`orbsched._kernels.reference.time_between_k` (same contract)."""
+    return _compiled_or_twin(_time_between, _twin_time_between_k, t0_k, t1_k, equilibrium_k,
+                             beta)
 
 
 def temperature_after_k(t0_k, dt_s, equilibrium_k, beta):
     """Compiled twin of :func:`orbsched._kernels.reference.temperature_after_k` (same
     contract)."""
-    cdef double a, dt, u, be, r
-    cdef bint bad = False
-    if _as_double(t0_k, &a) and _as_double(dt_s, &dt) and _as_double(equilibrium_k, &u) \
-            and _as_double(beta, &be):
-        r = _temperature_after(a, dt, u, be, &bad)
-        if not bad:
-            return r
-    return _twin_temperature_after_k(t0_k, dt_s, equilibrium_k, beta)
+    return _compiled_or_twin(_temperature_after, _twin_temperature_after_k, t0_k, dt_s,
+                             equilibrium_k, beta)
