@@ -19,6 +19,7 @@ import simpy
 
 from orbsched.network.flows import max_min_rates
 from orbsched.network.laser import LaserNetwork
+from orbsched.network.shares import max_min_small
 
 #: Relative tolerance of the comparison: both sides do the same arithmetic on one component,
 #: but the brute force sums the frozen load in another order.
@@ -51,6 +52,25 @@ def test_brute_force_matches_the_library_on_a_hand_case():
                               {(0, 1): 100.0, (1, 2): 60.0})
     assert got == pytest.approx({"a": 30.0, "b": 70.0, "c": 30.0})
     assert max_min_rates([100.0, 60.0], [[0, 1], [0], [1]]) == pytest.approx([30, 70, 30])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_small_component_solver_is_the_numpy_solver_bit_for_bit(seed):
+    """max_min_small (plain Python, for the few flows of most re-shares) against
+    max_min_rates (numpy): the same floats, with repeated capacities (equal shares, ties
+    within 1e-12) and capacities that are sums of thirds (rounding in ``rem``)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(400):
+        n_r = int(rng.integers(1, 10))
+        n_f = int(rng.integers(1, 25))
+        cap = rng.choice([40.0, 60.0, 100.0, 100.0 / 3, 1e-3, 7.1], n_r)
+        if rng.random() < 0.5:
+            cap = cap + rng.uniform(0, 1, n_r)
+        flows = [rng.choice(n_r, size=int(rng.integers(1, n_r + 1)), replace=False).tolist()
+                 for _ in range(n_f)]
+        want = max_min_rates(cap, flows).tolist()
+        got = max_min_small(cap.tolist(), flows)
+        assert [x.hex() for x in got] == [x.hex() for x in want], (cap, flows)
 
 
 def _scenario(seed: int, n_clusters: int = 5, size: int = 6, n_transfers: int = 120):

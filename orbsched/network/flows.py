@@ -40,6 +40,7 @@ import numpy as np
 import simpy
 
 from ..scenario.errors import NetworkError
+from .shares import SMALL_COMPONENT, max_min_small
 
 #: Completion tolerance of the finish timer (float rounding of now + remaining / rate), plus
 #: 1e-12 relative to the clock.
@@ -511,6 +512,12 @@ class FlowManager:
             self._advance(tr)
         if len(flows) == 1:   # alone on its links: the bottleneck capacity (same result)
             rates = [max(float(self._cap[flows[0].rids].min()), 0.0)]
+        elif len(flows) <= SMALL_COMPONENT:   # plain Python, the same arithmetic
+            index: dict = {}
+            flow_res = [[index.setdefault(r, len(index)) for r in tr.rids.tolist()]
+                        for tr in flows]
+            cap = self._cap
+            rates = max_min_small([float(cap[r]) for r in index], flow_res)
         else:
             lengths = np.fromiter((tr.rids.size for tr in flows), dtype=np.int64,
                                   count=len(flows))
