@@ -50,6 +50,7 @@ import numpy as np
 from ..scenario.checks import check_number
 from ..scenario.errors import SubsystemError
 from ..scenario.hardware import BatterySpec
+from .clock import Clocked
 
 __all__ = ["EnergyLedger", "PowerBus", "PowerFlows"]
 
@@ -140,7 +141,7 @@ class EnergyLedger:
                             stored_end_wh=self.stored_end_wh, **sums)
 
 
-class PowerBus:
+class PowerBus(Clocked):
     """Event-driven power bus of one satellite: array -> loads, battery, curtailment.
 
     The engine calls :meth:`set_array_power` / :meth:`set_load` (or :meth:`set_powers`) at its
@@ -158,7 +159,8 @@ class PowerBus:
     """
 
     __slots__ = ("_a", "_acc", "_battery", "_cap", "_e", "_e0", "_eps", "_fc", "_fkey",
-                 "_floor", "_floor_at", "_full", "_fv", "_l", "_t", "_t0")
+                 "_floor", "_floor_at", "_full", "_fv", "_l", "_t0")
+    _OWNER = "PowerBus"
 
     def __init__(self, battery: BatterySpec, *, t_s: float = 0.0,
                  stored_wh: float | None = None, array_w: float = 0.0, load_w: float = 0.0):
@@ -195,12 +197,7 @@ class PowerBus:
         """The battery (fixed at construction)."""
         return self._battery
 
-    # ---- state -----------------------------------------------------------------------------
-    @property
-    def t_s(self) -> float:
-        """Time up to which the state is integrated (s)."""
-        return self._t
-
+    # ---- state (t_s: Clocked's) --------------------------------------------------------------
     @property
     def stored_wh(self) -> float:
         return self._e
@@ -317,18 +314,7 @@ class PowerBus:
         e = self._e + rate * (float(t_s) - self._t) / _S_PER_H
         return min(max(e, self.battery.floor_wh), self.battery.capacity_wh) if rate else self._e
 
-    # ---- evolution -------------------------------------------------------------------------
-    def _check_time(self, t_s):
-        tt = type(t_s)
-        if (tt is float or tt is _F64) and self._t <= t_s < _INF:
-            return  # the common case, fast
-        if isinstance(t_s, bool) or not isinstance(t_s, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(t_s):
-            raise SubsystemError(f"PowerBus: time must be a finite number of seconds, got {t_s!r}")
-        if t_s < self._t:
-            raise SubsystemError(f"PowerBus: time cannot go backwards: asked for t = {t_s!r} s, "
-                                 f"the bus is already at t = {self._t!r} s")
-
+    # ---- evolution (times checked by Clocked._check_time) ----------------------------------
     def advance(self, t_s: float) -> None:
         """Integrate exactly from :attr:`t_s` to ``t_s`` under the current powers, splitting the
         interval where the battery becomes full or reaches its floor.

@@ -70,6 +70,7 @@ from ..scenario.constants import (
 )
 from ..scenario.errors import SubsystemError
 from ..scenario.hardware import ILLUMINATION_BOUNDS, ThermalSpec
+from .clock import Clocked
 
 __all__ = [
     "ThermalNode",
@@ -105,7 +106,7 @@ def absorbed_solar_heat_w(absorptivity: float, projected_area_m2: float,
     return float(absorptivity) * float(solar_flux_w_m2) * float(projected_area_m2)
 
 
-class ThermalNode:
+class ThermalNode(Clocked):
     """Event-driven temperature of one satellite.
 
     The engine calls :meth:`set_illumination` / :meth:`set_dissipation` (or :meth:`set_inputs`)
@@ -134,7 +135,6 @@ class ThermalNode:
         "_qs",
         "_radiated_j",
         "_spec",
-        "_t",
         "_t0",
         "_temp",
         "_temp0",
@@ -142,6 +142,7 @@ class ThermalNode:
         "_ts4",
         "_u",
     )
+    _OWNER = "ThermalNode"
 
     def __init__(self, spec: ThermalSpec, *, temperature_k: float, t_s: float = 0.0,
                  illumination_fraction: float = 1.0, dissipation_w: float = 0.0):
@@ -197,11 +198,7 @@ class ThermalNode:
         q = self._q = self._qs + f * self._dq + self._p
         self._u = (q / self._k + self._ts4) ** 0.25
 
-    # ---- state -----------------------------------------------------------------------------
-    @property
-    def t_s(self) -> float:
-        return self._t
-
+    # ---- state (t_s: Clocked's) --------------------------------------------------------------
     @property
     def temperature_k(self) -> float:
         return self._temp
@@ -287,19 +284,7 @@ class ThermalNode:
         self._check_time(t_s)
         return temperature_after_k(self._temp, float(t_s) - self._t, self._u, self._beta)
 
-    # ---- evolution -------------------------------------------------------------------------
-    def _check_time(self, t_s):
-        tt = type(t_s)
-        if (tt is float or tt is _F64) and self._t <= t_s < _INF:
-            return  # the common case, fast
-        if isinstance(t_s, bool) or not isinstance(t_s, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(t_s):
-            raise SubsystemError(f"ThermalNode: time must be a finite number of seconds, "
-                                 f"got {t_s!r}")
-        if t_s < self._t:
-            raise SubsystemError(f"ThermalNode: time cannot go backwards: asked for "
-                                 f"t = {t_s!r} s, the node is already at t = {self._t!r} s")
-
+    # ---- evolution (times checked by Clocked._check_time) ----------------------------------
     def advance(self, t_s: float) -> None:
         """Integrate exactly from :attr:`t_s` to ``t_s`` under the current heat input."""
         self._check_time(t_s)
