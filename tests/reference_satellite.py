@@ -7,35 +7,8 @@ became arrays (issue 19), kept as the oracle ``tests/test_fleet.py`` and
 * :class:`ArraysView`: the policy view's power and host queries on the engine's per-satellite
   arrays, exactly ``orbsched/engine/view.py`` at that time.
 
-The satellite model (as documented then):
-
-The satellite turns its state into the two inputs of its subsystems: the array power (the
-illumination fraction times the array's full-Sun output) and the electrical load
-
-    load_w = bus_w + gpus * gpu_idle_w + (gpu_active_w - gpu_idle_w) * drawing * speed
-
-where ``drawing`` counts GPUs held by a job that is computing, checkpointing or restoring (GPUs
-reserved for an incoming migration, and free GPUs, draw idle power) and ``speed`` in (0, 1] is
-the thermal throttle factor.  All of the load is dissipated as heat in the thermal node.
-
-Payload floor: the battery's allowed depth of discharge is a hard floor for the whole bus;
-GPU work may use the battery only down to ``floor + hardware.payload_reserve_wh``, where its
-jobs are shed (brownout), so the bus and idle GPUs keep a reserve for the rest of an eclipse
-(load shedding, as an EPS does).  New GPU work that the array alone cannot carry is admitted
-(:meth:`orbsched.engine.view.View.powered` / ``can_host``, which the engine's checks use too) only
-while the battery holds, above the payload floor, ``hardware.battery_start_s`` seconds of the
-shortfall: without that margin a satellite a hair above its floor looked powered, took a job,
-shed it milliseconds later, and a policy could repeat that without end.  Load that finds the
-battery at the hard floor is recorded as unserved energy.
-
-Throttling: when the node is at its maximum temperature and the heat input exceeds what the
-radiator sheds there, ``speed`` is set so that the dissipation equals
-:meth:`orbsched.models.thermal.ThermalNode.allowed_dissipation_w`, which holds the node at the
-limit.  SIMPLIFICATION: GPU power is taken linear in speed between idle and active power (real
-DVFS power falls faster than linearly with clock, so a real GPU loses less speed for the same
-power cut: this model is pessimistic about throttled throughput).  If even ``speed = 0`` cannot
-hold the limit (bus and idle load alone exceed it), the temperature rises above it and the run
-records it.
+The satellite model they implement (load, payload floor, admission margin, throttling) is
+documented once, in :mod:`orbsched.engine.fleet`'s docstring, which the fleet keeps.
 """
 from __future__ import annotations
 
