@@ -18,6 +18,7 @@ cdef class FleetBase:
     cdef Py_ssize_t _idx(self, object i) except -1
     cdef double _bus_time(self, object t, Py_ssize_t i) except? -1.0
     cdef double _node_time(self, object t, Py_ssize_t i) except? -1.0
+    cdef double _temperature_now(self, Py_ssize_t j, object t) except? -1.0
     cdef double _query(self, object t, Py_ssize_t i) except? -1.0
     cdef int _node_to(self, Py_ssize_t i, double t_s) except -1
     cdef double _node_next_gil(self, Py_ssize_t i) except? -1.0

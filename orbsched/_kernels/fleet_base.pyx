@@ -352,40 +352,36 @@ cdef class FleetBase:
     def temperature_at(self, i, t):
         """Node temperature at t >= the node time (K; NaN without a thermal model)."""
         cdef Py_ssize_t j = self._idx(i)
-        cdef State* S = &self.S
-        cdef double v, dt, r
-        cdef bint bad = False
-        if not S.has_node[j]:
+        if not self.S.has_node[j]:
             query_time("ThermalNode", t)
             return NAN
-        v = self._node_time(t, j)
-        dt = v - S.t_node[j]
-        r = _temperature_after(S.temp[j], dt, S.node_u[j], S.kc[S.kind[j]].beta, &bad)
-        if bad:
-            r = _twin_temperature_after(S.temp[j], dt, S.node_u[j], S.kc[S.kind[j]].beta)
-        return r
+        return self._temperature_now(j, t)
 
     def temperatures_exact_at(self, t):
         """Every node's temperature at t by :meth:`temperature_at`'s exact integral (its very
         doubles, in one call; NaN without a thermal model)."""
         cdef State* S = &self.S
         cdef Py_ssize_t j
-        cdef double v, dt, r
-        cdef bint bad
         _qtime(t, "ThermalNode")
         out = np.full(S.n, NAN)
         cdef double[::1] o = out
         for j in range(S.n):
-            if not S.has_node[j]:
-                continue
-            v = self._node_time(t, j)
-            dt = v - S.t_node[j]
-            bad = False
-            r = _temperature_after(S.temp[j], dt, S.node_u[j], S.kc[S.kind[j]].beta, &bad)
-            if bad:
-                r = _twin_temperature_after(S.temp[j], dt, S.node_u[j], S.kc[S.kind[j]].beta)
-            o[j] = r
+            if S.has_node[j]:
+                o[j] = self._temperature_now(j, t)
         return out
+
+    cdef double _temperature_now(self, Py_ssize_t j, object t) except? -1.0:
+        """Node j's temperature at t (checked against its node time): the exact integral,
+        the twin's where the compiled one gives up."""
+        cdef State* S = &self.S
+        cdef double v = self._node_time(t, j)
+        cdef double dt = v - S.t_node[j]
+        cdef bint bad = False
+        cdef double r = _temperature_after(S.temp[j], dt, S.node_u[j], S.kc[S.kind[j]].beta,
+                                           &bad)
+        if bad:
+            r = _twin_temperature_after(S.temp[j], dt, S.node_u[j], S.kc[S.kind[j]].beta)
+        return r
 
     def temperatures_at(self, t, max_step_s=30.0):
         """Every node's temperature at t (NaN without a thermal model): nodes unchanged for
