@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -40,6 +38,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench_geometry_scale import machine  # noqa: E402  (the same machine line)
 
 import orbsched  # noqa: E402
 from orbsched.sweep.partition import merge_summaries, plan_partitions, run_partition  # noqa: E402
@@ -60,14 +60,6 @@ def measured_partition(part, cache_dir: str) -> dict:
                 rec["peak_rss_gb"] = int(line.split()[1]) / 1024.0 ** 2
     rec["peak_rss_fresh"] = fresh
     return rec
-
-
-def machine() -> str:
-    load = os.getloadavg()
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024 ** 3
-    return (f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GB, python "
-            f"{platform.python_version()}, load average {load[0]:.2f} {load[1]:.2f} "
-            f"{load[2]:.2f} (shared machine)")
 
 
 def lpt_makespan(costs: list[float], workers: int) -> float:
